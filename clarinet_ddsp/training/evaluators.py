@@ -1,0 +1,199 @@
+"""Evaluators for eval_util: losses, loudness/f0 metrics and samples (TensorBoard and files on disk).
+
+Registered for gin under module 'evaluators' (`@evaluators.BasicEvaluator`,
+`@evaluators.F0LdEvaluator`). The loop builds each with (sample_rate, frame_rate), then calls
+evaluate(batch, outputs, losses) or sample(batch, outputs, step) per batch and flush(step) at the end
+of a checkpoint. outputs['audio_gen'] holds the generated audio [batch, n_samples].
+"""
+
+from __future__ import annotations
+
+import os
+from typing import Mapping
+
+from absl import logging
+import gin
+import numpy as np
+
+from clarinet_ddsp.training import metrics
+from clarinet_ddsp.training import summaries
+
+CREPE_MODELS = ('full', 'large', 'medium', 'small', 'tiny')
+
+
+class BaseEvaluator:
+    """Base class: evaluate() accumulates, flush() writes, sample() writes examples."""
+
+    def __init__(self, sample_rate: int, frame_rate: int):
+        self._sample_rate = sample_rate
+        self._frame_rate = frame_rate
+        self._save_dir: str | None = None
+
+    def set_rates(self, sample_rate: int, frame_rate: int) -> None:
+        """Sets sample and frame rates, not known when gin builds the evaluator."""
+        self._sample_rate = sample_rate
+        self._frame_rate = frame_rate
+
+    def set_save_dir(self, save_dir: str | None) -> None:
+        """Directory under which sample() may write files (save_dir/samples/step_<N>/...)."""
+        self._save_dir = save_dir
+
+    def evaluate(self, batch: Mapping, outputs: Mapping, losses: Mapping) -> None:
+        """Computes metrics of one batch."""
+        raise NotImplementedError
+
+    def sample(self, batch: Mapping, outputs: Mapping, step: int) -> None:
+        """Writes summaries (and files) of one batch."""
+        raise NotImplementedError
+
+    def flush(self, step: int) -> dict[str, float]:
+        """Writes the accumulated metrics at `step`, resets them and returns them."""
+        raise NotImplementedError
+
+
+def _sample_dir(save_dir: str, step: int) -> str:
+    return os.path.join(save_dir, 'samples', f'step_{step}')
+
+
+@gin.register(module='evaluators')
+class BasicEvaluator(BaseEvaluator):
+    """Averages the model's losses (eval) and writes audio, spectrograms and waveforms (sample).
+
+    sample() also writes, per example i (counting from 1 across the batches of a checkpoint),
+    save_dir/samples/step_<N>/<i>_original.wav, <i>_generated.wav and <i>_spectrogram.png.
+    """
+
+    def __init__(self, sample_rate: int, frame_rate: int):
+        super().__init__(sample_rate, frame_rate)
+        self._avg_losses: dict[str, metrics.Mean] = {}
+        self._sample_step: int | None = None
+        self._n_sampled = 0
+
+    def evaluate(self, batch: Mapping, outputs: Mapping, losses: Mapping) -> None:
+        del batch, outputs  # Unused.
+        for name, value in losses.items():
+            self._avg_losses.setdefault(name, metrics.Mean()).update_state(float(np.asarray(value)))
+
+    def sample(self, batch: Mapping, outputs: Mapping, step: int) -> None:
+        audio = np.asarray(batch['audio'], dtype=np.float32)
+        audio_gen = np.asarray(outputs['audio_gen'], dtype=np.float32)
+        if self._sample_step != step:  # Number examples from 1 again for each checkpoint.
+            self._sample_step, self._n_sampled = step, 0
+        first = self._n_sampled
+        self._n_sampled += audio.shape[0]
+
+        summaries.audio_summary(audio_gen, step, self._sample_rate, name='audio_generated')
+        summaries.audio_summary(audio, step, self._sample_rate, name='audio_original')
+        summaries.waveform_summary(audio, audio_gen, step, first_index=first)
+        pngs = summaries.spectrogram_summary(audio, audio_gen, step, first_index=first)
+        if self._save_dir:
+            self._write_files(audio, audio_gen, pngs, step, first)
+
+    def _write_files(self, audio: np.ndarray, audio_gen: np.ndarray, pngs: list[bytes],
+                     step: int, first: int) -> None:
+        import soundfile as sf  # Only sampling writes files.
+        out_dir = _sample_dir(self._save_dir, step)
+        os.makedirs(out_dir, exist_ok=True)
+        for j in range(audio.shape[0]):
+            i = first + j + 1
+            sf.write(os.path.join(out_dir, f'{i}_original.wav'), audio[j].reshape(-1),
+                     self._sample_rate, subtype='FLOAT')
+            sf.write(os.path.join(out_dir, f'{i}_generated.wav'), audio_gen[j].reshape(-1),
+                     self._sample_rate, subtype='FLOAT')
+            with open(os.path.join(out_dir, f'{i}_spectrogram.png'), 'wb') as f:
+                f.write(pngs[j])
+        logging.info('Wrote samples %d-%d (original/generated WAV, spectrogram PNG) to %s',
+                     first + 1, first + audio.shape[0], out_dir)
+
+    def flush(self, step: int) -> dict[str, float]:
+        import tensorflow as tf
+        results = {}
+        for name, mean in self._avg_losses.items():
+            if mean.count == 0:
+                continue
+            results[name] = mean.result()
+            tf.summary.scalar(f'losses/{name}', results[name], step=step)
+            mean.reset_state()
+        if results:
+            logging.info('Eval losses at step %d: %s', step,
+                         ' | '.join(f'{k}: {v:.4f}' for k, v in results.items()))
+        return results
+
+
+@gin.register(module='evaluators')
+class F0LdEvaluator(BaseEvaluator):
+    """Loudness L1 (dB) and CREPE f0 distance (semitones) of the generated audio.
+
+    Unlike ddsp 3.7.0 (whose f0 metric compared the input f0 with itself, because the model's
+    outputs carry the input f0_hz), the f0 of the generated audio is measured with CREPE and
+    compared with the input f0 on frames where the input is confident.
+
+    Args:
+        sample_rate: audio rate in Hz.
+        frame_rate: feature rate in Hz.
+        run_f0_crepe: measure the generated audio's f0 with CREPE (eval and sample).
+        crepe_model: CREPE capacity, 'full' (ddsp's) or a smaller one such as 'tiny' (faster).
+    """
+
+    def __init__(self, sample_rate: int, frame_rate: int, run_f0_crepe: bool = True,
+                 crepe_model: str = 'full'):
+        super().__init__(sample_rate, frame_rate)
+        if crepe_model not in CREPE_MODELS:
+            raise ValueError(f'F0LdEvaluator: crepe_model={crepe_model!r} is not a CREPE capacity; '
+                             f'use one of {CREPE_MODELS} (e.g. F0LdEvaluator.crepe_model = "tiny").')
+        self._run_f0_crepe = run_f0_crepe
+        self._crepe_model = crepe_model
+        self._loudness_metrics = metrics.LoudnessMetrics(sample_rate, frame_rate)
+        self._f0_crepe_metrics = metrics.F0CrepeMetrics(sample_rate, frame_rate,
+                                                        model_capacity=crepe_model)
+        # f0 a model predicts itself (an f0 encoder); skipped when it is just the input f0.
+        self._f0_metrics = metrics.F0Metrics(sample_rate, frame_rate)
+        self._has_f0_prediction = False
+
+    def set_rates(self, sample_rate: int, frame_rate: int) -> None:
+        self.__init__(sample_rate, frame_rate, self._run_f0_crepe, self._crepe_model)
+
+    def _crepe_f0_batch(self, batch: Mapping, audio_gen: np.ndarray) -> np.ndarray:
+        n_frames = None
+        if 'f0_hz' in batch:
+            n_frames = int(np.asarray(batch['f0_hz']).reshape(audio_gen.shape[0], -1).shape[1])
+        return np.stack([self._f0_crepe_metrics.compute_f0(a, n_frames)[0] for a in audio_gen])
+
+    def _predicted_f0(self, batch: Mapping, outputs: Mapping):
+        """The model's own f0 prediction, if it differs from the input f0 (an f0 encoder)."""
+        if 'f0_hz' not in outputs or 'f0_hz' not in batch:
+            return None
+        pred = np.asarray(outputs['f0_hz']).reshape(np.shape(outputs['f0_hz'])[0], -1)
+        ref = np.asarray(batch['f0_hz']).reshape(pred.shape[0], -1)
+        if pred.shape == ref.shape and np.allclose(pred, ref):
+            return None
+        return pred
+
+    def evaluate(self, batch: Mapping, outputs: Mapping, losses: Mapping) -> None:
+        del losses  # Unused.
+        audio_gen = np.asarray(outputs['audio_gen'], dtype=np.float32)
+        self._loudness_metrics.update_state(batch, audio_gen)
+        if self._run_f0_crepe:
+            self._f0_crepe_metrics.update_state(batch, audio_gen)
+        f0_pred = self._predicted_f0(batch, outputs)
+        if f0_pred is not None and 'f0_confidence' in batch:
+            self._has_f0_prediction = True
+            self._f0_metrics.update_state(batch, f0_pred)
+
+    def sample(self, batch: Mapping, outputs: Mapping, step: int) -> None:
+        if 'f0_hz' not in batch:
+            return
+        if 'f0_hz' in outputs:  # ddsp's plot: input f0 vs the f0 the model synthesized with.
+            summaries.f0_summary(batch['f0_hz'], outputs['f0_hz'], step, name='f0_harmonic')
+        if self._run_f0_crepe:  # What the generated audio's pitch actually is.
+            f0_gen = self._crepe_f0_batch(batch, np.asarray(outputs['audio_gen'], np.float32))
+            summaries.f0_summary(batch['f0_hz'], f0_gen, step, name='f0_crepe')
+
+    def flush(self, step: int) -> dict[str, float]:
+        results = {f'loudness/{k}': v for k, v in self._loudness_metrics.flush(step).items()}
+        if self._run_f0_crepe:
+            results.update({f'f0_crepe/{k}': v
+                            for k, v in self._f0_crepe_metrics.flush(step).items()})
+        if self._has_f0_prediction:
+            results.update({f'f0/{k}': v for k, v in self._f0_metrics.flush(step).items()})
+        return results

@@ -1,0 +1,150 @@
+"""TensorBoard summaries (scalars, audio, images, text) and the plots behind them, with matplotlib Agg.
+
+Tags follow ddsp's: `audio_original`, `audio_generated`, `spectrogram/<i>`, `waveform/full_<i>`,
+`waveform/125ms_<i>`, `f0_midi/<name>_<i>` (i counts from 1). Images are written as PNG image
+summaries; the same PNG bytes can be saved to disk.
+"""
+
+from __future__ import annotations
+
+import io
+
+import matplotlib
+
+matplotlib.use('Agg')  # No display on servers; never open windows.
+import matplotlib.pyplot as plt  # noqa: E402  (after the backend is chosen)
+import numpy as np  # noqa: E402
+import tensorflow as tf  # noqa: E402
+
+from clarinet_ddsp.training import metrics  # noqa: E402
+
+
+# ------------------------------------------------------------------------------------ primitives
+def scalar_summary(tag: str, value, step: int) -> None:
+    """Writes one scalar to the default summary writer."""
+    tf.summary.scalar(tag, float(value), step=step)
+
+
+def text_summary(tag: str, text: str, step: int) -> None:
+    """Writes markdown text (e.g. a gin config) to the default summary writer."""
+    tf.summary.text(tag, text, step=step)
+
+
+def figure_to_png(fig) -> bytes:
+    """Renders a matplotlib figure to PNG bytes and closes it."""
+    buffer = io.BytesIO()
+    fig.savefig(buffer, format='png')
+    plt.close(fig)
+    return buffer.getvalue()
+
+
+def png_summary(tag: str, png: bytes, step: int) -> None:
+    """Writes encoded PNG bytes as an image summary (the TensorBoard 'images' type)."""
+    summary = tf.compat.v1.Summary()
+    summary.value.add(tag=tag, image=tf.compat.v1.Summary.Image(encoded_image_string=png))
+    tf.summary.experimental.write_raw_pb(
+        tf.constant(summary.SerializeToString()), step=step, name=tag)
+
+
+def fig_summary(tag: str, fig, step: int) -> bytes:
+    """Writes a matplotlib figure as an image summary; returns its PNG bytes."""
+    png = figure_to_png(fig)
+    png_summary(tag, png, step)
+    return png
+
+
+def audio_summary(audio, step: int, sample_rate: int = 16000, name: str = 'audio') -> None:
+    """Writes a batch of audio [batch, n_samples] as WAV audio summaries under tag `name`."""
+    audio = np.asarray(audio, dtype=np.float32)
+    if audio.ndim == 1:
+        audio = audio[np.newaxis, :]
+    if audio.ndim == 2:
+        audio = audio[:, :, np.newaxis]
+    # tf.summary.audio clips to [-1, 1]; leave levels as they are so loudness stays audible.
+    tf.summary.audio(name, audio, sample_rate, step=step, max_outputs=audio.shape[0],
+                     encoding='wav')
+
+
+# -------------------------------------------------------------------------------------- plotting
+def log_magnitude_spectrogram(audio, size: int = 768, overlap: float = 0.75) -> np.ndarray:
+    """log |STFT| of audio [..., n_samples] -> [..., n_frames, size // 2 + 1] (natural log)."""
+    audio = tf.convert_to_tensor(np.asarray(audio, dtype=np.float32))
+    hop = int(size * (1.0 - overlap))
+    mag = tf.abs(tf.signal.stft(audio, frame_length=size, frame_step=hop, fft_length=size,
+                                pad_end=True))
+    return np.log(np.maximum(mag.numpy(), 1e-5))
+
+
+def _plot_spectrogram(ax, log_mag: np.ndarray, title: str) -> None:
+    ax.matshow(np.rot90(log_mag), vmin=-5, vmax=1, aspect='auto', cmap=plt.cm.magma)
+    ax.set_title(title)
+    ax.set_xticks([])
+    ax.set_yticks([])
+
+
+def spectrogram_figure(audio, audio_gen, size: int = 768):
+    """Figure with the original (top) and generated (bottom) log-magnitude spectrograms."""
+    fig, axs = plt.subplots(2, 1, figsize=(8, 8))
+    _plot_spectrogram(axs[0], log_magnitude_spectrogram(metrics.squeeze_1d(audio), size),
+                      'original')
+    _plot_spectrogram(axs[1], log_magnitude_spectrogram(metrics.squeeze_1d(audio_gen), size),
+                      'synthesized')
+    return fig
+
+
+def waveform_figure(audio, audio_gen, length: int | None = None):
+    """Figure with the original (top) and generated (bottom) waveform, first `length` samples."""
+    fig, (ax0, ax1) = plt.subplots(2, 1, figsize=(2.5, 2.5))
+    ax0.plot(metrics.squeeze_1d(audio)[:length])
+    ax1.plot(metrics.squeeze_1d(audio_gen)[:length])
+    return fig
+
+
+def f0_figure(f0_hz, f0_hz_predict):
+    """Figure comparing two f0 curves in MIDI: both overlaid (left), the prediction (right)."""
+    f0_midi = metrics.hz_to_midi(metrics.squeeze_1d(f0_hz))
+    f0_midi_predict = metrics.hz_to_midi(metrics.squeeze_1d(f0_hz_predict))
+    fig, (ax0, ax1) = plt.subplots(1, 2, figsize=(6.0, 2.0))
+    ax0.plot(f0_midi)
+    ax0.plot(f0_midi_predict)
+    ax0.set_title('original vs. predicted')
+    ax1.plot(f0_midi_predict)
+    ax1.set_title('predicted')
+    return fig
+
+
+# --------------------------------------------------------------------------- batch summaries
+def spectrogram_summary(audio, audio_gen, step: int, name: str = '', tag: str = 'spectrogram',
+                        first_index: int = 0) -> list[bytes]:
+    """Writes `<tag>/<name_><i>` spectrogram images for a batch; returns each PNG."""
+    name = f'{name}_' if name else ''
+    pngs = []
+    for j in range(int(np.shape(audio)[0])):
+        fig = spectrogram_figure(audio[j], audio_gen[j])
+        pngs.append(fig_summary(f'{tag}/{name}{first_index + j + 1}', fig, step))
+    return pngs
+
+
+def waveform_summary(audio, audio_gen, step: int, name: str = '', first_index: int = 0) -> None:
+    """Writes `waveform/<name_>full_<i>` and `waveform/<name_>125ms_<i>` plots for a batch."""
+    name = f'{name}_' if name else ''
+    for j in range(int(np.shape(audio)[0])):
+        i = first_index + j + 1
+        fig_summary(f'waveform/{name}full_{i}', waveform_figure(audio[j], audio_gen[j]), step)
+        fig_summary(f'waveform/{name}125ms_{i}', waveform_figure(audio[j], audio_gen[j], 2000),
+                    step)
+
+
+def f0_summary(f0_hz, f0_hz_predict, step: int, name: str = 'f0_midi', tag: str = 'f0_midi',
+               first_index: int = 0) -> list[bytes]:
+    """Writes `<tag>/<name>_<i>` plots of input vs predicted f0 (MIDI) for a batch."""
+    f0_hz = np.asarray(f0_hz)
+    f0_hz_predict = np.asarray(f0_hz_predict)
+    pngs = []
+    for j in range(f0_hz.shape[0]):
+        pred = metrics.squeeze_1d(f0_hz_predict[j])
+        ref = metrics.squeeze_1d(f0_hz[j])
+        if pred.size != ref.size:  # Put a differently framed prediction on the input's frames.
+            pred = np.interp(np.linspace(0, 1, ref.size), np.linspace(0, 1, pred.size), pred)
+        pngs.append(fig_summary(f'{tag}/{name}_{first_index + j + 1}', f0_figure(ref, pred), step))
+    return pngs

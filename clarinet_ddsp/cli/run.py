@@ -1,0 +1,164 @@
+r"""clarinet_ddsp_run: train, evaluate, or sample a DDSP model configured with gin (as ddsp_run).
+
+clarinet_ddsp_run --mode=train --alsologtostderr --save_dir=/tmp/clarinet \
+  --gin_file=models/solo_instrument.gin --gin_file=datasets/tfrecord.gin \
+  --gin_param="TFRecordProvider.file_pattern='/data/train.tfrecord*'" \
+  --gin_param="batch_size=16" --gin_param="train_util.train.num_steps=100000"
+
+clarinet_ddsp_run --mode=eval --save_dir=/tmp/clarinet --gin_file=datasets/tfrecord.gin \
+  --gin_file=eval/basic_f0_ld.gin --gin_param="TFRecordProvider.file_pattern='/data/train.tfrecord*'"
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+import time
+
+from absl import app
+from absl import flags
+from absl import logging
+import gin
+import tensorflow as tf
+
+FLAGS = flags.FLAGS
+
+flags.DEFINE_enum('mode', 'train', ['train', 'eval', 'sample'],
+                  'Whether to train, evaluate, or sample from the model.')
+flags.DEFINE_string('save_dir', '/tmp/ddsp', 'Where checkpoints and summaries are saved.')
+flags.DEFINE_string('restore_dir', '', 'Where checkpoints are restored from; defaults to save_dir.')
+flags.DEFINE_string('tpu', '', 'Address of the TPU. No TPU if left blank.')
+flags.DEFINE_string('cluster_config', '', 'Worker-specific TF_CONFIG JSON for multi-worker training.')
+flags.DEFINE_boolean('allow_memory_growth', False,
+                     'Grow GPU memory as needed instead of reserving it all up front.')
+flags.DEFINE_boolean('hypertune', False, 'Report total_loss for hyperparameter tuning (cloudml-hypertune).')
+flags.DEFINE_float('early_stop_loss_value', None, 'Stop training once total_loss is at or below this.')
+flags.DEFINE_multi_string('gin_search_path', [], 'Additional gin file search paths.')
+flags.DEFINE_multi_string('gin_file', [], 'Gin config files: a path, or a name relative to the search '
+                          'path (e.g. models/solo_instrument.gin).')
+flags.DEFINE_multi_string('gin_param', [], 'Gin bindings, e.g. "batch_size=16".')
+flags.DEFINE_boolean('run_once', False, 'Evaluate/sample the newest checkpoint once instead of waiting '
+                     'for new ones.')
+flags.DEFINE_integer('initial_delay_secs', None, 'Seconds to wait before evaluation starts.')
+
+
+class ConfigError(ValueError):
+    """A gin file or binding the program cannot use."""
+
+
+def _gin_error(source: str, error: Exception) -> ConfigError:
+    text = str(error).strip()
+    first = text.splitlines()[0] if text else repr(error)
+    return ConfigError(
+        f'{source}: {first} -- check the spelling of the setting (names are ddsp\'s, e.g. '
+        'RnnFcDecoder.rnn_channels, TFRecordProvider.file_pattern, train_util.train.num_steps).\n'
+        f'{text}')
+
+
+def parse_gin(restore_dir: str, gin_files=(), gin_params=(), gin_search_paths=(), tpu: str = '') -> None:
+    """Parses gin configs in ddsp_run's order; later settings override earlier ones.
+
+    optimization/base.gin, eval/basic.gin, the newest operative config in restore_dir, then the
+    user's --gin_file files and --gin_param bindings.
+
+    Raises:
+      ConfigError: an unknown configurable or parameter, or a malformed binding, naming it.
+      FileNotFoundError: a --gin_file that exists nowhere.
+    """
+    # Import for the gin registrations.
+    import clarinet_ddsp  # pylint: disable=g-import-not-at-top,unused-import
+    from clarinet_ddsp import training  # pylint: disable=g-import-not-at-top,unused-import
+    from clarinet_ddsp.training import checkpointing  # pylint: disable=g-import-not-at-top
+    from clarinet_ddsp.training import gin_paths  # pylint: disable=g-import-not-at-top
+
+    gin.clear_config()
+    search_paths = gin_paths.add_search_paths(gin_search_paths)
+    with gin.unlock_config():
+        gin.parse_config_file(os.path.join('optimization', 'base_tpu.gin' if tpu else 'base.gin'))
+        gin.parse_config_file(os.path.join('eval', 'basic.gin'))
+        try:
+            operative = checkpointing.get_latest_operative_config(restore_dir)
+        except FileNotFoundError:
+            logging.info('No operative config in %s', restore_dir)
+        else:
+            logging.info('Using operative config %s', operative)
+            gin.parse_config_file(operative, skip_unknown=True)
+        for name in gin_files:
+            path = gin_paths.resolve_gin_file(name, search_paths)
+            try:
+                gin.parse_config_file(path)
+            except (ValueError, KeyError, TypeError, SyntaxError) as error:
+                raise _gin_error(f'--gin_file={name}', error) from error
+        for param in gin_params:
+            try:
+                gin.parse_config(param)
+            except (ValueError, KeyError, TypeError, SyntaxError) as error:
+                raise _gin_error(f'--gin_param={param!r}', error) from error
+
+
+def _delay_start(delay_secs) -> None:
+    if delay_secs:
+        logging.info('Waiting %d second(s)', delay_secs)
+        time.sleep(delay_secs)
+
+
+def _build(fn, what: str):
+    """Builds a gin-configured object, turning a bad setting into a ConfigError naming it."""
+    try:
+        return fn()
+    except (TypeError, ValueError) as error:
+        raise _gin_error(what, error) from error
+
+
+def main(argv=()) -> None:
+    """Parses gin configs and runs training, evaluation or sampling."""
+    if len(argv) > 1:
+        raise app.UsageError(f'Unexpected arguments: {argv[1:]}')
+    from clarinet_ddsp.training import distribution  # pylint: disable=g-import-not-at-top
+
+    save_dir = os.path.expanduser(FLAGS.save_dir)
+    restore_dir = os.path.expanduser(FLAGS.restore_dir) or save_dir
+    logging.info('Save dir: %s; restore dir: %s', save_dir, restore_dir)
+    if FLAGS.allow_memory_growth:
+        distribution.allow_memory_growth()
+    tf.io.gfile.makedirs(restore_dir)
+    parse_gin(restore_dir, FLAGS.gin_file, FLAGS.gin_param, FLAGS.gin_search_path, FLAGS.tpu)
+    logging.info('Gin config:\n%s', gin.config_str())
+
+    from clarinet_ddsp.training import models  # pylint: disable=g-import-not-at-top
+    from clarinet_ddsp.training import train_util  # pylint: disable=g-import-not-at-top
+    from clarinet_ddsp.training import trainers  # pylint: disable=g-import-not-at-top
+
+    if FLAGS.mode == 'train':
+        strategy = distribution.get_strategy(tpu=FLAGS.tpu, cluster_config=FLAGS.cluster_config)
+        with strategy.scope():
+            model = _build(models.get_model, 'the model (get_model.model)')
+            trainer = _build(lambda: trainers.get_trainer_class()(model, strategy), 'Trainer')
+        train_util.train(data_provider=gin.REQUIRED, trainer=trainer, save_dir=save_dir,
+                         restore_dir=restore_dir, early_stop_loss_value=FLAGS.early_stop_loss_value,
+                         report_loss_to_hypertune=FLAGS.hypertune)
+    else:
+        from clarinet_ddsp.training import eval_util  # pylint: disable=g-import-not-at-top
+        model = _build(models.get_model, 'the model (get_model.model)')
+        _delay_start(FLAGS.initial_delay_secs)
+        loop = eval_util.evaluate if FLAGS.mode == 'eval' else eval_util.sample
+        loop(data_provider=gin.REQUIRED, model=model, save_dir=save_dir, restore_dir=restore_dir,
+             run_once=FLAGS.run_once)
+
+
+def _main_reporting_errors(argv) -> None:
+    from clarinet_ddsp.training import train_util  # pylint: disable=g-import-not-at-top
+    try:
+        main(argv)
+    except (ValueError, FileNotFoundError, train_util.NonFiniteLossError) as error:
+        logging.error('%s', error)
+        sys.exit(f'clarinet_ddsp_run: error: {error}')
+
+
+def console_entry_point() -> None:
+    """The clarinet_ddsp_run console script."""
+    app.run(_main_reporting_errors)
+
+
+if __name__ == '__main__':
+    console_entry_point()

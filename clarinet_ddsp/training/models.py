@@ -1,0 +1,149 @@
+"""Models: the Model base (losses bookkeeping) and the Autoencoder, plus gin's get_model."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import gin
+import keras
+import tensorflow as tf
+
+
+def _make_iterable(x) -> list:
+    if x is None:
+        return []
+    if isinstance(x, (list, tuple)):
+        return list(x)
+    return [x]
+
+
+class _LossStore:
+    """Holds the last call's losses outside Keras attribute tracking."""
+
+    def __init__(self):
+        self.losses: dict[str, tf.Tensor] = {}
+        self.compute = False
+
+
+class Model(keras.Model):
+    """Base model: `model(features, training=..., return_losses=True)` -> (outputs, losses dict).
+
+    Subclasses implement `call(features, training)` and add losses with `_update_losses_dict`.
+    losses always include 'total_loss' (the sum of the others).
+    """
+
+    def __init__(self, **kwargs):
+        super().__init__(**kwargs)
+        self._loss_store = _LossStore()
+
+    def __call__(self, *args, return_losses: bool = False, **kwargs):
+        # Copy input dicts: call() adds entries and must not mutate the caller's batch.
+        args = [dict(a) if isinstance(a, dict) else a for a in args]
+        self._loss_store.losses = {}
+        self._loss_store.compute = return_losses
+        outputs = super().__call__(*args, **kwargs)
+        if not return_losses:
+            return outputs
+        return outputs, self.losses_dict
+
+    @property
+    def losses_dict(self) -> dict[str, tf.Tensor]:
+        """The last call's losses {name: scalar}, with 'total_loss'."""
+        losses = dict(self._loss_store.losses)
+        losses['total_loss'] = self.sum_losses(losses)
+        return losses
+
+    def sum_losses(self, losses_dict: dict[str, tf.Tensor]) -> tf.Tensor:
+        if not losses_dict:
+            return tf.constant(0.0)
+        return tf.add_n([tf.cast(v, tf.float32) for v in losses_dict.values()])
+
+    def _update_losses_dict(self, loss_objs, *args, **kwargs) -> None:
+        """Runs each loss object on args and records its named losses."""
+        for loss_obj in _make_iterable(loss_objs):
+            if hasattr(loss_obj, 'get_losses_dict'):
+                self._loss_store.losses.update(loss_obj.get_losses_dict(*args, **kwargs))
+            else:
+                name = getattr(loss_obj, 'name', type(loss_obj).__name__)
+                self._loss_store.losses[name] = loss_obj(*args, **kwargs)
+
+    def restore(self, checkpoint_path: str, verbose: bool = True, restore_keys=None) -> None:
+        """Restores the model's (or the named submodules') variables from a checkpoint.
+
+        Raises:
+          FileNotFoundError: no complete checkpoint at checkpoint_path.
+        """
+        from clarinet_ddsp.training import checkpointing  # pylint: disable=g-import-not-at-top
+        checkpointing.restore_model(self, checkpoint_path, restore_keys=restore_keys, verbose=verbose)
+
+    def get_audio_from_outputs(self, outputs: dict[str, Any]) -> tf.Tensor:
+        raise NotImplementedError('Model subclasses implement get_audio_from_outputs().')
+
+    def call(self, *args, training=False, **kwargs):
+        raise NotImplementedError('Model subclasses implement call().')
+
+
+@gin.register(module='models')
+class Autoencoder(Model):
+    """preprocessor -> (encoder) -> decoder -> processor_group, losses on ('audio', 'audio_synth').
+
+    Outputs: the processor group's controls (e.g. outputs['harmonic']['f0_hz'] or flat keys, as ddsp's
+    ProcessorGroup returns them) plus 'audio_synth' [batch, n_samples].
+    """
+
+    def __init__(self, preprocessor=None, encoder=None, decoder=None, processor_group=None,
+                 losses=None, **kwargs):
+        super().__init__(**kwargs)
+        if decoder is None or processor_group is None:
+            raise ValueError('Autoencoder: decoder and processor_group are required; set '
+                             'Autoencoder.decoder and Autoencoder.processor_group in the model gin file.')
+        self.preprocessor = preprocessor
+        self.encoder = encoder
+        self.decoder = decoder
+        self.processor_group = processor_group
+        self.loss_objs = _make_iterable(losses)
+
+    def encode(self, features: dict, training: bool = True) -> dict:
+        """Adds the preprocessor's and encoder's outputs to features."""
+        if self.preprocessor is not None:
+            features.update(self.preprocessor(features, training=training))
+        if self.encoder is not None:
+            features.update(self.encoder(features))
+        return features
+
+    def decode(self, features: dict, training: bool = True) -> tf.Tensor:
+        """Decoder then processor group -> audio [batch, n_samples]."""
+        features.update(self.decoder(features, training=training))
+        return self.processor_group(features)
+
+    def get_audio_from_outputs(self, outputs: dict[str, Any]) -> tf.Tensor:
+        return outputs['audio_synth']
+
+    def call(self, features, training=True):
+        features = self.encode(dict(features), training=training)
+        features.update(self.decoder(features, training=training))
+        pg_out = self.processor_group(features, return_outputs_dict=True)
+        outputs = dict(pg_out['controls'])
+        outputs['audio_synth'] = pg_out['signal']
+        if training or self._loss_store.compute:
+            if self.loss_objs and 'audio' not in features:
+                raise KeyError("Autoencoder: the batch has no 'audio' to compute losses against.")
+            if self.loss_objs:
+                _check_lengths(features['audio'], outputs['audio_synth'])
+                self._update_losses_dict(self.loss_objs, features['audio'], outputs['audio_synth'])
+        return outputs
+
+
+def _check_lengths(audio: tf.Tensor, audio_synth: tf.Tensor) -> None:
+    n_data, n_synth = audio.shape[-1], audio_synth.shape[-1]
+    if n_data is not None and n_synth is not None and n_data != n_synth:
+        raise ValueError(
+            f'Autoencoder: the data\'s audio has {n_data} samples but the synthesizers make {n_synth} '
+            '(their n_samples). Set the synths\' n_samples (e.g. Harmonic.n_samples, FilteredNoise.n_samples)'
+            f' to {n_data}, or TFRecordProvider.example_secs * sample_rate to {n_synth}.')
+
+
+@gin.configurable(module='models')
+def get_model(model=gin.REQUIRED):
+    """The model the gin config names (get_model.model = @models.Autoencoder())."""
+    return model

@@ -1,0 +1,177 @@
+"""Network building blocks: dict-in/dict-out layers, fully connected stacks, the RNN wrapper."""
+
+from __future__ import annotations
+
+from typing import Sequence
+
+import gin
+import keras
+import tensorflow as tf
+
+
+def _nested_lookup(key: str, features: dict):
+    """features['a/b'] -> features['a']['b'] (ddsp's nested keys); KeyError if absent."""
+    value = features
+    for part in key.split('/'):
+        value = value[part]
+    return value
+
+
+class DictLayer(keras.layers.Layer):
+    """A layer called with a features dict: reads `input_keys`, returns {output_key: tensor}.
+
+    Subclasses implement `call(self, inputs, training=False)` where `inputs` is the list of tensors
+    for `input_keys` (in order) and return a dict or a tuple matching `output_keys`.
+    """
+
+    def __init__(self, input_keys: Sequence[str] = (), output_keys: Sequence[str] = (), **kwargs):
+        super().__init__(**kwargs)
+        self.input_keys = list(input_keys)
+        self.output_keys = list(output_keys)
+
+    def __call__(self, *inputs, **kwargs):
+        features = {}
+        tensors = []
+        for value in inputs:
+            if isinstance(value, dict):
+                features.update(value)
+            else:
+                tensors.append(value)
+        if not tensors:
+            missing = [k for k in self.input_keys if not _has_key(k, features)]
+            if missing:
+                raise KeyError(f'{type(self).__name__} ({self.name}): input keys {missing} are not in the '
+                               f'features {sorted(features)}; check its input_keys.')
+            tensors = [_nested_lookup(k, features) for k in self.input_keys]
+        outputs = super().__call__(list(tensors), **kwargs)
+        if isinstance(outputs, dict):
+            return outputs
+        if not isinstance(outputs, (list, tuple)):
+            outputs = [outputs]
+        return dict(zip(self.output_keys, outputs))
+
+
+def _has_key(key: str, features: dict) -> bool:
+    try:
+        _nested_lookup(key, features)
+    except (KeyError, TypeError):
+        return False
+    return True
+
+
+@gin.register(module='nn')
+def split_to_dict(tensor: tf.Tensor, tensor_splits: Sequence[tuple[str, int]]) -> dict[str, tf.Tensor]:
+    """Splits the last axis into named pieces: (('amps', 1), ('harmonic_distribution', 60)) -> dict."""
+    names = [name for name, _ in tensor_splits]
+    sizes = [int(size) for _, size in tensor_splits]
+    return dict(zip(names, tf.split(tensor, sizes, axis=-1)))
+
+
+def get_nonlinearity(nonlinearity: str):
+    """A Keras activation by name, else a tf.nn function ('leaky_relu' -> slope 0.2, as ddsp)."""
+    if nonlinearity == 'leaky_relu':
+        return tf.nn.leaky_relu
+    try:
+        return keras.activations.get(nonlinearity)
+    except ValueError:
+        return getattr(tf.nn, nonlinearity)
+
+
+@gin.register(module='nn')
+class Fc(keras.layers.Layer):
+    """Dense -> LayerNorm -> leaky ReLU."""
+
+    def __init__(self, ch: int = 128, nonlinearity: str = 'leaky_relu', **kwargs):
+        super().__init__(**kwargs)
+        self.dense = keras.layers.Dense(ch)
+        self.norm = keras.layers.LayerNormalization()
+        self.nonlinearity = get_nonlinearity(nonlinearity)
+
+    def call(self, x):
+        return self.nonlinearity(self.norm(self.dense(x)))
+
+
+@gin.register(module='nn')
+class FcStack(keras.layers.Layer):
+    """`layers` Fc layers of width `ch` in sequence."""
+
+    def __init__(self, ch: int = 256, layers: int = 2, nonlinearity: str = 'leaky_relu', **kwargs):
+        super().__init__(**kwargs)
+        self.fcs = [Fc(ch, nonlinearity) for _ in range(layers)]
+
+    def call(self, x):
+        for fc in self.fcs:
+            x = fc(x)
+        return x
+
+
+def _rnn_class(rnn_type: str):
+    classes = {'gru': keras.layers.GRU, 'lstm': keras.layers.LSTM}
+    if rnn_type not in classes:
+        raise ValueError(f"Rnn: rnn_type={rnn_type!r} is not one of {sorted(classes)}; set "
+                         "RnnFcDecoder.rnn_type (or the encoder's) to 'gru' or 'lstm'.")
+    return classes[rnn_type]
+
+
+@gin.register(module='nn')
+class Rnn(keras.layers.Layer):
+    """One GRU/LSTM layer over time, [batch, time, ch_in] -> [batch, time, dims].
+
+    A thin wrapper so a faster implementation with the same weights can replace the Keras layer.
+    """
+
+    def __init__(self, dims: int, rnn_type: str, return_sequences: bool = True, bidir: bool = False,
+                 **kwargs):
+        super().__init__(**kwargs)
+        self.rnn = _rnn_class(rnn_type)(dims, return_sequences=return_sequences)
+        if bidir:
+            self.rnn = keras.layers.Bidirectional(self.rnn)
+
+    def call(self, x):
+        return self.rnn(x)
+
+
+def ensure_4d(x: tf.Tensor) -> tf.Tensor:
+    """[batch, ch] / [batch, time, ch] -> [batch, time, 1, ch]."""
+    if len(x.shape) == 2:
+        return x[:, tf.newaxis, tf.newaxis, :]
+    if len(x.shape) == 3:
+        return x[:, :, tf.newaxis, :]
+    return x
+
+
+def inv_ensure_4d(x: tf.Tensor, n_dims: int) -> tf.Tensor:
+    if n_dims == 2:
+        return x[:, 0, 0, :]
+    if n_dims == 3:
+        return x[:, :, 0, :]
+    return x
+
+
+def normalize_op(x: tf.Tensor, norm_type: str = 'layer', eps: float = 1e-5) -> tf.Tensor:
+    """Group/instance/layer normalisation of a [batch, h, w, ch] tensor (as ddsp)."""
+    shape = tf.shape(x)
+    n_groups = {'instance': shape[-1], 'layer': 1, 'group': 32}[norm_type]
+    x = tf.reshape(x, tf.concat([shape[:-1], [n_groups, shape[-1] // n_groups]], axis=0))
+    mean, var = tf.nn.moments(x, [1, 2, 4], keepdims=True)
+    x = (x - mean) / tf.sqrt(var + eps)
+    return tf.reshape(x, shape)
+
+
+@gin.register(module='nn')
+class Normalize(keras.layers.Layer):
+    """Normalisation with a learned per-channel scale and shift."""
+
+    def __init__(self, norm_type: str = 'layer', **kwargs):
+        super().__init__(**kwargs)
+        self.norm_type = norm_type
+
+    def build(self, x_shape):
+        ch = int(x_shape[-1])
+        self.scale = self.add_weight(name='scale', shape=[1, 1, 1, ch], initializer='ones')
+        self.shift = self.add_weight(name='shift', shape=[1, 1, 1, ch], initializer='zeros')
+
+    def call(self, x):
+        n_dims = len(x.shape)
+        x = normalize_op(ensure_4d(x), self.norm_type)
+        return inv_ensure_4d(x * self.scale + self.shift, n_dims)

@@ -1,0 +1,207 @@
+"""The training loop: steps, progress lines, TensorBoard losses, operative config, checkpoints."""
+
+from __future__ import annotations
+
+import math
+import os
+import shutil
+import time
+
+from absl import logging
+import gin
+import numpy as np
+import tensorflow as tf
+
+from clarinet_ddsp.training import checkpointing
+from clarinet_ddsp.training import distribution
+
+# ddsp keeps these helpers in train_util; they live in checkpointing / distribution here.
+get_strategy = distribution.get_strategy
+get_latest_file = checkpointing.get_latest_file
+get_latest_checkpoint = checkpointing.get_latest_checkpoint
+get_latest_operative_config = checkpointing.get_latest_operative_config
+expand_path = checkpointing.expand_path
+
+
+class NonFiniteLossError(FloatingPointError):
+    """The training loss became NaN or Inf."""
+
+
+def _format_for_tensorboard(line: str) -> str:
+    """One operative-config line -> markdown (as gin's GinConfigSaverHook)."""
+    if not line.startswith('#'):
+        return '    ' + line
+    line = line[2:]
+    if line.startswith('===='):
+        return ''
+    if line.startswith('None'):
+        return '    # None.'
+    if line.endswith(':'):
+        return '#### ' + line
+    return line
+
+
+def write_gin_config(summary_writer, save_dir: str, step: int) -> str:
+    """Writes gin's operative config to save_dir/operative_config-<step>.gin and as TensorBoard text.
+
+    The file is written under a temporary name and renamed, so it is never seen half-written.
+    """
+    config_str = gin.operative_config_str()
+    base_name = f'operative_config-{step}'
+    path = os.path.join(save_dir, base_name + '.gin')
+    tmp_path = path + '.tmp'
+    with tf.io.gfile.GFile(tmp_path, 'w') as f:
+        f.write(config_str)
+    tf.io.gfile.rename(tmp_path, path, overwrite=True)
+    markdown = '\n'.join(_format_for_tensorboard(line) for line in config_str.splitlines())
+    with summary_writer.as_default():
+        tf.summary.text(name='gin/' + base_name, data=tf.convert_to_tensor(markdown), step=step)
+    summary_writer.flush()
+    return path
+
+
+def _format_eta(seconds: float) -> str:
+    if not math.isfinite(seconds):
+        return '?'
+    seconds = int(round(seconds))
+    hours, rem = divmod(seconds, 3600)
+    minutes, secs = divmod(rem, 60)
+    return f'{hours:d}:{minutes:02d}:{secs:02d}'
+
+
+def log_model_summary(model) -> int:
+    """Logs a per-submodule parameter table and the trainable total; returns the total."""
+    lines = [f'Model: "{model.name}"', f'{"Layer (type)":<48}{"Param #":>12}']
+    for layer in model.layers:
+        n = int(sum(np.prod(v.shape) for v in layer.trainable_weights))
+        lines.append(f'{layer.name + " (" + type(layer).__name__ + ")":<48}{n:>12,d}')
+    trainable = int(sum(np.prod(v.shape) for v in model.trainable_weights))
+    total = int(sum(np.prod(v.shape) for v in model.weights))
+    lines += [f'Total params: {total:,d}', f'Trainable params: {trainable:,d}',
+              f'Non-trainable params: {total - trainable:,d}']
+    logging.info('\n%s', '\n'.join(lines))
+    return trainable
+
+
+def _raise_non_finite(step: int, losses: dict[str, float], last_saved) -> None:
+    raise NonFiniteLossError(
+        f'train: the loss is not finite at step {step} ({", ".join(f"{k}={v}" for k, v in losses.items())}).'
+        f' Nothing was saved for this step; the newest checkpoint is {last_saved}. Lower the learning '
+        "rate (Trainer.learning_rate, e.g. --gin_param='learning_rate=1e-4') or Trainer.grad_clip_norm, "
+        'and check the data for NaN/Inf; rerunning resumes from that checkpoint.')
+
+
+@gin.configurable(module='train_util')
+def train(data_provider, trainer, batch_size: int = 32, num_steps: int = 1000000,
+          steps_per_summary: int = 300, steps_per_save: int = 300, save_dir: str = '/tmp/ddsp',
+          restore_dir: str = '/tmp/ddsp', early_stop_loss_value: float | None = None,
+          report_loss_to_hypertune: bool = False) -> dict[str, float]:
+    """Trains until trainer.step reaches num_steps, resuming from restore_dir's newest checkpoint.
+
+    Args:
+      data_provider: a DataProvider of training examples.
+      trainer: a Trainer built around the model.
+      batch_size: global batch size (split over replicas).
+      num_steps: step count at which training stops (counted across resumes).
+      steps_per_summary: steps between progress lines and TensorBoard losses.
+      steps_per_save: steps between checkpoints.
+      save_dir: checkpoints, operative configs and summaries/train go here; '' saves nothing.
+      restore_dir: resume from its newest complete checkpoint, if any.
+      early_stop_loss_value: stop once total_loss <= this value.
+      report_loss_to_hypertune: report total_loss to the cloudml-hypertune package.
+
+    Returns:
+      The last step's losses {name: float}.
+
+    Raises:
+      NonFiniteLossError: a loss became NaN/Inf (nothing is saved for that step).
+      ValueError: bad step counts.
+    """
+    for name, value in (('num_steps', num_steps), ('steps_per_summary', steps_per_summary),
+                        ('steps_per_save', steps_per_save)):
+        if int(value) < 1:
+            raise ValueError(f'train: {name}={value} must be >= 1; set train_util.train.{name}.')
+    hypertune = None
+    if report_loss_to_hypertune:
+        import hypertune  # pylint: disable=g-import-not-at-top  # Optional: cloudml-hypertune.
+        hypertune = hypertune.HyperTune()
+
+    chief = distribution.is_chief(trainer.strategy)
+    if save_dir and not chief:
+        # Non-chief workers must save too (collective ops) but into a scratch folder.
+        save_dir = os.path.join(save_dir, f'.worker-{distribution.task_id(trainer.strategy)}')
+
+    dataset = trainer.distribute_dataset(data_provider.get_batch(batch_size, shuffle=True, repeats=-1))
+    dataset_iter = iter(dataset)
+    trainer.build(next(dataset_iter))
+    if chief:
+        log_model_summary(trainer.model)
+
+    last_saved = None
+    try:
+        last_saved = trainer.restore(restore_dir) if restore_dir else None
+    except FileNotFoundError:
+        logging.info('No checkpoint in %s; training from scratch.', restore_dir)
+
+    if save_dir:
+        tf.io.gfile.makedirs(save_dir)
+        summary_writer = tf.summary.create_file_writer(os.path.join(save_dir, 'summaries', 'train')) \
+            if chief else tf.summary.create_noop_writer()
+        write_gin_config(summary_writer, save_dir, int(trainer.step.numpy()))
+    else:
+        summary_writer = tf.summary.create_noop_writer()
+
+    start_step = int(trainer.step.numpy())
+    if start_step >= num_steps:
+        logging.info('Step %d already >= num_steps=%d; nothing to train.', start_step, num_steps)
+    sums: dict[str, float] = {}
+    count = 0
+    losses_np: dict[str, float] = {}
+    tick = time.time()
+    tick_step = start_step
+    with summary_writer.as_default():
+        while int(trainer.step.numpy()) < num_steps:
+            losses = trainer.train_step(dataset_iter)
+            step = int(trainer.step.numpy())
+            losses_np = {k: float(v) for k, v in losses.items()}
+            if not all(math.isfinite(v) for v in losses_np.values()):
+                _raise_non_finite(step, losses_np, last_saved)
+            for k, v in losses_np.items():
+                sums[k] = sums.get(k, 0.0) + v
+            count += 1
+
+            if step % steps_per_summary == 0 or step == start_step + 1 or step >= num_steps:
+                now = time.time()
+                steps_per_sec = (step - tick_step) / max(now - tick, 1e-9)
+                eta = (num_steps - step) / steps_per_sec if steps_per_sec > 0 else float('inf')
+                means = {k: v / count for k, v in sums.items()}
+                logging.info('step: %d/%d\t%s\tsteps/sec: %.3f\tETA: %s', step, num_steps,
+                             '\t'.join(f'{k}: {v:.4f}' for k, v in means.items()), steps_per_sec,
+                             _format_eta(eta))
+                if save_dir and chief:
+                    tf.summary.scalar('steps_per_sec', steps_per_sec, step=step)
+                    for k, v in means.items():
+                        tf.summary.scalar(f'losses/{k}', v, step=step)
+                sums, count, tick, tick_step = {}, 0, now, step
+
+            if hypertune is not None:
+                hypertune.report_hyperparameter_tuning_metric(
+                    hyperparameter_metric_tag='Loss', metric_value=losses_np['total_loss'],
+                    global_step=step)
+
+            if early_stop_loss_value is not None and losses_np['total_loss'] <= early_stop_loss_value:
+                logging.info('total_loss %.4f <= early_stop_loss_value %s at step %d; stopping.',
+                             losses_np['total_loss'], early_stop_loss_value, step)
+                break
+
+            if save_dir and step % steps_per_save == 0:
+                last_saved = trainer.save(save_dir)
+                summary_writer.flush()
+
+    if save_dir:
+        trainer.save(save_dir)
+        summary_writer.flush()
+        if not chief:
+            shutil.rmtree(save_dir, ignore_errors=True)
+    logging.info('Training finished at step %d.', int(trainer.step.numpy()))
+    return losses_np

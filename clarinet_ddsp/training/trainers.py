@@ -1,0 +1,150 @@
+"""Trainer: binds model, Adam with exponential learning-rate decay, gradient clipping and a strategy."""
+
+from __future__ import annotations
+
+import time
+from typing import Sequence
+
+from absl import logging
+import gin
+import keras
+import tensorflow as tf
+
+from clarinet_ddsp.training import checkpointing
+from clarinet_ddsp.training import distribution
+
+
+@gin.configurable(module='trainers')
+class Trainer:
+    """Runs distributed training steps and saves/restores model + optimizer checkpoints."""
+
+    def __init__(self, model: keras.Model, strategy: tf.distribute.Strategy | None = None,
+                 checkpoints_to_keep: int = 100, learning_rate: float = 0.001,
+                 lr_decay_steps: int = 10000, lr_decay_rate: float = 0.98, grad_clip_norm: float = 3.0,
+                 restore_keys: Sequence[str] | None = None):
+        """Constructor.
+
+        Args:
+          model: the Model to train.
+          strategy: a tf.distribute strategy; None -> the default (no-op) strategy.
+          checkpoints_to_keep: newest checkpoints kept in save_dir.
+          learning_rate: initial Adam learning rate.
+          lr_decay_steps: exponential decay time scale in steps.
+          lr_decay_rate: decay factor per lr_decay_steps.
+          grad_clip_norm: global gradient norm clip.
+          restore_keys: model attributes to restore (e.g. ['decoder']); None restores everything.
+        """
+        for name, value in (('learning_rate', learning_rate), ('lr_decay_steps', lr_decay_steps),
+                            ('grad_clip_norm', grad_clip_norm), ('checkpoints_to_keep', checkpoints_to_keep)):
+            if not value > 0:
+                raise ValueError(f'Trainer: {name}={value} must be > 0; set Trainer.{name}.')
+        self.model = model
+        self.strategy = strategy or tf.distribute.get_strategy()
+        self.checkpoints_to_keep = int(checkpoints_to_keep)
+        self.learning_rate = learning_rate
+        self.grad_clip_norm = float(grad_clip_norm)
+        self.restore_keys = list(restore_keys) if restore_keys else None
+        schedule = keras.optimizers.schedules.ExponentialDecay(
+            initial_learning_rate=learning_rate, decay_steps=lr_decay_steps, decay_rate=lr_decay_rate)
+        with self.strategy.scope():
+            self.optimizer = keras.optimizers.Adam(schedule)
+        self._manager = None
+        self._train_step = tf.function(self._distributed_step)
+
+    # ---- Checkpoints ----------------------------------------------------------------------------
+    def get_checkpoint(self, model=None) -> tf.train.Checkpoint:
+        return tf.train.Checkpoint(model=model or self.model, optimizer=self.optimizer)
+
+    def save(self, save_dir: str) -> str:
+        """Saves model + optimizer as save_dir/ckpt-<step>; returns the prefix."""
+        start = time.time()
+        if self._manager is None or self._manager.directory != checkpointing.expand_path(save_dir):
+            self._manager = checkpointing.AtomicCheckpointManager(
+                self.get_checkpoint(), save_dir, self.checkpoints_to_keep)
+        step = int(self.step.numpy())
+        path = self._manager.save(step)
+        logging.info('Saved checkpoint %s (%.1f s)', path, time.time() - start)
+        return path
+
+    def restore(self, checkpoint_path: str, restore_keys: Sequence[str] | None = None) -> str:
+        """Restores model and optimizer (or only restore_keys' submodules and the optimizer).
+
+        Raises:
+          FileNotFoundError: no complete checkpoint at checkpoint_path.
+        """
+        start = time.time()
+        restore_keys = list(restore_keys) if restore_keys else self.restore_keys
+        latest = checkpointing.get_latest_checkpoint(checkpoint_path)
+        if restore_keys is None:
+            logging.info('Trainer restoring the full model from %s', latest)
+            target = self.model
+        else:
+            missing = [k for k in restore_keys if not hasattr(self.model, k)]
+            if missing:
+                raise ValueError(f'Trainer.restore_keys={restore_keys}: the model has no attribute(s) '
+                                 f'{missing}; use names such as decoder, encoder, processor_group.')
+            logging.info('Trainer restoring %s from %s', restore_keys, latest)
+            target = tf.train.Checkpoint(**{k: getattr(self.model, k) for k in restore_keys})
+        with self.strategy.scope():
+            status = self.get_checkpoint(target).restore(latest)
+            if restore_keys is None:
+                status.assert_existing_objects_matched()
+            status.expect_partial()
+        logging.info('Loaded checkpoint %s (%.1f s)', latest, time.time() - start)
+        return latest
+
+    # ---- Training -------------------------------------------------------------------------------
+    @property
+    def step(self) -> tf.Variable:
+        """Training steps completed (the optimizer's iteration count)."""
+        return self.optimizer.iterations
+
+    def distribute_dataset(self, dataset):
+        if not isinstance(dataset, tf.data.Dataset):
+            return dataset
+        if distribution.is_default_strategy(self.strategy):
+            return dataset  # One device, no strategy: nothing to distribute.
+        if isinstance(self.strategy, tf.distribute.MultiWorkerMirroredStrategy):
+            options = tf.data.Options()
+            options.experimental_distribute.auto_shard_policy = tf.data.experimental.AutoShardPolicy.DATA
+            dataset = dataset.with_options(options)
+        return self.strategy.experimental_distribute_dataset(dataset)
+
+    def build(self, batch) -> None:
+        """Creates the model's and optimizer's variables by running one batch forward."""
+        logging.info('Building the model...')
+        self.strategy.run(tf.function(lambda b: self.model(b, training=True)), args=(batch,))
+        with self.strategy.scope():
+            self.optimizer.build(self.model.trainable_variables)
+
+    def psum(self, x, axis=None):
+        return self.strategy.reduce(tf.distribute.ReduceOp.SUM, x, axis=axis)
+
+    def run(self, fn, *args, **kwargs):
+        return self.strategy.run(fn, args=args, kwargs=kwargs)
+
+    def train_step(self, inputs) -> dict[str, tf.Tensor]:
+        """One step on the next batch of an iterator (or on a batch); returns losses averaged over replicas."""
+        return self._train_step(inputs)
+
+    def _distributed_step(self, inputs):
+        batch = next(inputs) if hasattr(inputs, '__next__') else inputs
+        losses = self.strategy.run(self.step_fn, args=(batch,))
+        n_replicas = self.strategy.num_replicas_in_sync
+        return {k: self.psum(v) / n_replicas for k, v in losses.items()}
+
+    def step_fn(self, batch) -> dict[str, tf.Tensor]:
+        """Per-replica step: forward, gradients clipped to grad_clip_norm, Adam update."""
+        with tf.GradientTape() as tape:
+            _, losses = self.model(batch, return_losses=True, training=True)
+        variables = self.model.trainable_variables
+        grads = tape.gradient(losses['total_loss'], variables)
+        grads, _ = tf.clip_by_global_norm(grads, self.grad_clip_norm)
+        self.optimizer.apply_gradients(zip(grads, variables))
+        return losses
+
+
+@gin.configurable(module='trainers')
+def get_trainer_class(trainer_class=Trainer):
+    """The trainer class the gin config names."""
+    return trainer_class

@@ -7,7 +7,6 @@ restore_dir, then wait for newer ones unless run_once, and stop at run_until_ste
 
 from __future__ import annotations
 
-import glob
 import os
 import re
 import time
@@ -34,20 +33,22 @@ def checkpoint_step(checkpoint_path: str) -> int:
 
 def latest_checkpoint(restore_dir: str) -> str | None:
     """Prefix of the newest complete checkpoint in restore_dir (or restore_dir itself), or None."""
+    try:
+        from clarinet_ddsp.training import checkpointing
+    except ImportError:  # Only the plain TensorFlow lookup below.
+        checkpointing = None
+    if checkpointing is not None:
+        try:
+            return checkpointing.get_latest_checkpoint(restore_dir)
+        except FileNotFoundError:
+            return None
     if tf.io.gfile.exists(restore_dir + '.index'):
         return restore_dir
     try:  # The checkpoint manager's state file names only complete checkpoints.
         path = tf.train.latest_checkpoint(restore_dir)
     except (tf.errors.NotFoundError, ValueError):
         path = None
-    if path and tf.io.gfile.exists(path + '.index'):
-        return path
-    indexed = []
-    for index in glob.glob(os.path.join(restore_dir, 'ckpt-*.index')):
-        prefix = index[:-len('.index')]
-        if _CKPT_RE.search(prefix):
-            indexed.append((checkpoint_step(prefix), prefix))
-    return max(indexed)[1] if indexed else None
+    return path if path and tf.io.gfile.exists(path + '.index') else None
 
 
 def iterate_checkpoints(restore_dir: str, ckpt_delay_secs: float = 0, run_once: bool = False,

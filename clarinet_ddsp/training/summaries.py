@@ -40,8 +40,12 @@ def figure_to_png(fig) -> bytes:
 
 def png_summary(tag: str, png: bytes, step: int) -> None:
     """Writes encoded PNG bytes as an image summary (the TensorBoard 'images' type)."""
+    # The PNG header (IHDR) holds width and height as big-endian uint32 at bytes 16-24.
+    width, height = int.from_bytes(png[16:20], 'big'), int.from_bytes(png[20:24], 'big')
+    image = tf.compat.v1.Summary.Image(encoded_image_string=png, width=width, height=height,
+                                       colorspace=4)  # RGBA, as matplotlib's Agg writes it
     summary = tf.compat.v1.Summary()
-    summary.value.add(tag=tag, image=tf.compat.v1.Summary.Image(encoded_image_string=png))
+    summary.value.add(tag=tag, image=image)
     tf.summary.experimental.write_raw_pb(
         tf.constant(summary.SerializeToString()), step=step, name=tag)
 

@@ -1,0 +1,125 @@
+"""Evaluators: averaged losses, loudness and CREPE-f0 metrics of generated audio, sample files."""
+
+import os
+import sys
+
+import gin
+import numpy as np
+import pytest
+import soundfile as sf
+import tensorflow as tf
+
+from clarinet_ddsp.training import evaluators
+from clarinet_ddsp.training import metrics
+
+sys.path.insert(0, os.path.dirname(__file__))
+import eval_helpers as h  # noqa: E402
+
+
+@pytest.fixture
+def fake_features(monkeypatch):
+    """Package loudness/CREPE replaced by the numpy references (speed, independence)."""
+    monkeypatch.setattr(metrics, '_default_f0_fn', h.fft_pitch)
+    monkeypatch.setattr(metrics, '_default_loudness_fn', h.numpy_loudness)
+
+
+def test_basic_evaluator_averages_losses_and_writes_them(tmp_path):
+    ev = evaluators.BasicEvaluator(16000, 250)
+    ev.evaluate({}, {}, {'spectral_loss': tf.constant(2.0), 'total_loss': np.float32(3.0)})
+    ev.evaluate({}, {}, {'spectral_loss': 4.0, 'total_loss': 5.0})
+    with tf.summary.create_file_writer(str(tmp_path)).as_default():
+        assert ev.flush(12) == {'spectral_loss': 3.0, 'total_loss': 4.0}
+    acc, _ = h.read_events(tmp_path)
+    assert h.scalar_values(acc, 'losses/total_loss') == {12: 4.0}
+    assert h.scalar_values(acc, 'losses/spectral_loss') == {12: 3.0}
+
+
+def test_basic_evaluator_sample_writes_wav_and_png_files_numbered_across_batches(tmp_path):
+    ev = evaluators.BasicEvaluator(16000, 250)
+    ev.set_save_dir(str(tmp_path))
+    audio = np.stack([h.tone(440.0), h.tone(220.0)])
+    with tf.summary.create_file_writer(str(tmp_path / 'tb')).as_default():
+        ev.sample({'audio': audio}, {'audio_gen': 0.5 * audio}, 30)
+        ev.sample({'audio': audio[:1]}, {'audio_gen': 0.25 * audio[:1]}, 30)
+    out = tmp_path / 'samples' / 'step_30'
+    assert sorted(os.listdir(out)) == sorted(
+        f'{i}_{kind}' for i in (1, 2, 3)
+        for kind in ('original.wav', 'generated.wav', 'spectrogram.png'))
+    gen, rate = sf.read(out / '3_generated.wav', dtype='float32')
+    assert rate == 16000
+    np.testing.assert_array_equal(gen, 0.25 * audio[0])
+    orig, _ = sf.read(out / '2_original.wav', dtype='float32')
+    np.testing.assert_array_equal(orig, audio[1])
+    assert (out / '1_spectrogram.png').read_bytes().startswith(b'\x89PNG')
+    acc, tags = h.read_events(tmp_path / 'tb')
+    assert {'spectrogram/1', 'spectrogram/3', 'waveform/full_3'} <= set(tags['images'])
+    assert sorted(h.plugin_tags(acc, tags, 'audio')) == ['audio_generated', 'audio_original']
+
+
+def test_f0ld_evaluator_measures_generated_audio_not_input_f0(tmp_path, fake_features):
+    batch = h.tone_examples(f0s=(440.0, 330.0))
+    # The model's outputs carry the input f0 (as ddsp's do), but the audio is 1 semitone sharp.
+    outputs = {'f0_hz': batch['f0_hz'][..., None],
+               'audio_gen': np.stack([h.tone(440.0 * 2 ** (1 / 12)),
+                                      h.tone(330.0 * 2 ** (1 / 12))]) * 2.0}
+    ev = evaluators.F0LdEvaluator(16000, 250)
+    ev.evaluate(batch, outputs, {})
+    with tf.summary.create_file_writer(str(tmp_path)).as_default():
+        results = ev.flush(4)
+    assert results['f0_crepe/f0_dist'] == pytest.approx(1.0, abs=0.03)
+    assert results['f0_crepe/outlier_ratio'] == 0.0
+    expected_ld = np.mean(np.abs(h.numpy_loudness(outputs['audio_gen']) - batch['loudness_db']))
+    assert expected_ld > 6.0  # x2 gain (+6.02 dB) plus the A-weighting of the shifted pitch.
+    assert results['loudness/loudness_db'] == pytest.approx(expected_ld, rel=1e-5)
+    assert 'f0/f0_dist' not in results  # The model predicts no f0 of its own.
+    acc, _ = h.read_events(tmp_path)
+    assert h.scalar_values(acc, 'metrics/f0_crepe/f0_dist')[4] == pytest.approx(1.0, abs=0.03)
+    assert h.scalar_values(acc, 'metrics/loudness/loudness_db')[4] > 5.5
+
+
+def test_f0ld_evaluator_sample_plots_input_vs_crepe_f0(tmp_path, fake_features):
+    batch = h.tone_examples(f0s=(440.0,))
+    outputs = {'f0_hz': batch['f0_hz'], 'audio_gen': batch['audio']}
+    ev = evaluators.F0LdEvaluator(16000, 250)
+    with tf.summary.create_file_writer(str(tmp_path)).as_default():
+        ev.sample(batch, outputs, 2)
+    _, tags = h.read_events(tmp_path)
+    assert sorted(tags['images']) == ['f0_midi/f0_crepe_1', 'f0_midi/f0_harmonic_1']
+
+
+def test_f0ld_evaluator_passes_crepe_capacity_and_rejects_unknown(monkeypatch):
+    seen = []
+
+    def pitch(audio, frame_rate, padding, model_capacity):
+        seen.append((model_capacity, padding))
+        return h.fft_pitch(audio, frame_rate, padding)
+
+    monkeypatch.setattr(metrics, '_default_f0_fn', pitch)
+    monkeypatch.setattr(metrics, '_default_loudness_fn', h.numpy_loudness)
+    batch = h.tone_examples(f0s=(440.0,))
+    ev = evaluators.F0LdEvaluator(16000, 250, crepe_model='tiny')
+    ev.evaluate(batch, {'audio_gen': batch['audio']}, {})
+    assert seen == [('tiny', 'same')]  # 64 frames for 4096 samples: prepare_tfrecord's 'same'.
+    with pytest.raises(ValueError, match="crepe_model='huge'.*tiny"):
+        evaluators.F0LdEvaluator(16000, 250, crepe_model='huge')
+
+
+@gin.configurable
+def _collect_evaluators(evaluator_classes=None):
+    return evaluator_classes
+
+
+def test_evaluators_are_gin_configurable_under_ddsp_names():
+    gin.clear_config()
+    gin.parse_config([
+        "F0LdEvaluator.crepe_model = 'tiny'",
+        'evaluators = [@evaluators.BasicEvaluator, @evaluators.F0LdEvaluator]',
+        '_collect_evaluators.evaluator_classes = %evaluators',
+    ])
+    try:
+        built = [cls(16000, 250) for cls in _collect_evaluators()]
+    finally:
+        gin.clear_config()
+    assert isinstance(built[0], evaluators.BasicEvaluator)
+    assert isinstance(built[1], evaluators.F0LdEvaluator)
+    assert built[1]._crepe_model == 'tiny'  # The gin binding reached the constructor.

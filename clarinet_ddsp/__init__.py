@@ -1,0 +1,15 @@
+"""clarinet_ddsp: magenta/ddsp's differentiable DSP and training workflow on TF 2 / Keras 3.
+
+`import clarinet_ddsp as ddsp` gives ddsp's signal modules (core, spectral_ops, processors, synths,
+effects, losses); training lives in clarinet_ddsp.training and is imported on demand.
+"""
+
+from clarinet_ddsp import core
+from clarinet_ddsp import dags
+from clarinet_ddsp import effects
+from clarinet_ddsp import losses
+from clarinet_ddsp import processors
+from clarinet_ddsp import spectral_ops
+from clarinet_ddsp import synths
+
+__version__ = '0.1.0'

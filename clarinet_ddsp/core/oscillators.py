@@ -1,0 +1,290 @@
+"""Oscillators: phase accumulation, sinusoidal and harmonic oscillator banks, harmonic synthesis."""
+
+from typing import Optional, Tuple
+
+import numpy as np
+import tensorflow as tf
+
+from clarinet_ddsp.core.resampling import resample
+from clarinet_ddsp.core.tensors import check_matching_axes, pad_axis, tf_float32
+from clarinet_ddsp.core.units import safe_divide
+
+_TWO_PI = 2.0 * np.pi
+
+
+def _accumulate_phase(omegas: tf.Tensor) -> tf.Tensor:
+    """Cumulative phase along axis 1, summed in float64 and wrapped to [0, 2pi) in float32.
+
+    Float32 cumsum drifts audibly on long signals (ddsp's motivation for angular_cumsum); float64
+    keeps the error below float32 resolution of the wrapped phase for any practical length.
+    """
+    phase = tf.cumsum(tf.cast(omegas, tf.float64), axis=1)
+    phase = tf.math.floormod(phase, _TWO_PI)
+    return tf.cast(phase, tf.float32)
+
+
+def angular_cumsum(angular_frequency: tf.Tensor, chunk_size: int = 1000) -> tf.Tensor:
+    """Phase by chunked cumulative sum of angular frequency, wrapped to [0, 2pi) (ddsp's method).
+
+    Each chunk is summed separately and the wrapped end phase of the previous chunks added, which
+    limits float32 accumulation error on long signals.
+
+    Args:
+        angular_frequency: rad / sample, [batch, time, ...].
+        chunk_size: samples per chunk.
+
+    Returns:
+        Phase in [0, 2pi), [batch, time, ...].
+    """
+    angular_frequency = tf_float32(angular_frequency)
+    n_batch = angular_frequency.shape[0]
+    n_time = angular_frequency.shape[1]
+    n_ch_dims = len(angular_frequency.shape) - 2
+
+    remainder = n_time % chunk_size
+    if remainder:
+        angular_frequency = pad_axis(angular_frequency, [0, chunk_size - remainder], axis=1)
+
+    length = angular_frequency.shape[1]
+    n_chunks = length // chunk_size
+    chunks = tf.reshape(angular_frequency, [n_batch, n_chunks, chunk_size] + [-1] * n_ch_dims)
+    phase = tf.cumsum(chunks, axis=2)
+
+    # Each chunk starts where the previous one ended.
+    offsets = phase[:, :, -1:, ...] % _TWO_PI
+    offsets = pad_axis(offsets, [1, 0], axis=1)[:, :-1, ...]
+    offsets = tf.cumsum(offsets, axis=1) % _TWO_PI
+    phase = (phase + offsets) % _TWO_PI
+    phase = tf.reshape(phase, [n_batch, length] + [-1] * n_ch_dims)
+    if remainder:
+        phase = phase[:, :n_time]
+    return phase
+
+
+def remove_above_nyquist(frequency_envelopes: tf.Tensor, amplitude_envelopes: tf.Tensor,
+                         sample_rate: int = 16000) -> tf.Tensor:
+    """Zeroes amplitudes whose frequency is at or above Nyquist.
+
+    Args:
+        frequency_envelopes: Hz, [batch, time, n_sinusoids].
+        amplitude_envelopes: [batch, time, n_sinusoids].
+        sample_rate: Hz.
+
+    Returns:
+        amplitude_envelopes with the offending entries set to 0.
+    """
+    frequency_envelopes = tf_float32(frequency_envelopes)
+    amplitude_envelopes = tf_float32(amplitude_envelopes)
+    return tf.where(tf.greater_equal(frequency_envelopes, sample_rate / 2.0),
+                    tf.zeros_like(amplitude_envelopes), amplitude_envelopes)
+
+
+def get_harmonic_frequencies(frequencies: tf.Tensor, n_harmonics: int) -> tf.Tensor:
+    """Integer multiples of f0: [batch, time, 1] Hz -> [batch, time, n_harmonics] Hz."""
+    frequencies = tf_float32(frequencies)
+    f_ratios = tf.linspace(1.0, float(n_harmonics), int(n_harmonics))
+    return frequencies * f_ratios[tf.newaxis, tf.newaxis, :]
+
+
+def normalize_harmonics(harmonic_distribution: tf.Tensor, f0_hz: Optional[tf.Tensor] = None,
+                        sample_rate: Optional[int] = None) -> tf.Tensor:
+    """Makes the harmonic distribution sum to 1, first dropping harmonics above Nyquist if f0_hz
+    and sample_rate are given.
+
+    Args:
+        harmonic_distribution: [batch, time, n_harmonics].
+        f0_hz: [batch, time, 1] Hz, or None.
+        sample_rate: Hz, or None to skip band-limiting.
+    """
+    harmonic_distribution = tf_float32(harmonic_distribution)
+    if sample_rate is not None and f0_hz is not None:
+        n_harmonics = int(harmonic_distribution.shape[-1])
+        harmonic_frequencies = get_harmonic_frequencies(f0_hz, n_harmonics)
+        harmonic_distribution = remove_above_nyquist(harmonic_frequencies, harmonic_distribution,
+                                                     sample_rate)
+    return safe_divide(harmonic_distribution,
+                       tf.reduce_sum(harmonic_distribution, axis=-1, keepdims=True))
+
+
+def oscillator_bank(frequency_envelopes: tf.Tensor, amplitude_envelopes: tf.Tensor,
+                    sample_rate: int = 16000, sum_sinusoids: bool = True,
+                    use_angular_cumsum: bool = False) -> tf.Tensor:
+    """Audio from sample-wise frequencies and amplitudes of a bank of sinusoids.
+
+    Phase is accumulated in float64 (more accurate than ddsp's float32 cumsum), so
+    `use_angular_cumsum` is accepted for compatibility and selects ddsp's chunked float32 sum.
+
+    Args:
+        frequency_envelopes: Hz, [batch, n_samples, n_sinusoids].
+        amplitude_envelopes: [batch, n_samples, n_sinusoids].
+        sample_rate: Hz.
+        sum_sinusoids: sum over the sinusoid axis.
+        use_angular_cumsum: use ddsp's angular_cumsum instead of the float64 sum.
+
+    Returns:
+        [batch, n_samples] if sum_sinusoids else [batch, n_samples, n_sinusoids].
+    """
+    frequency_envelopes = tf_float32(frequency_envelopes)
+    amplitude_envelopes = tf_float32(amplitude_envelopes)
+    amplitude_envelopes = remove_above_nyquist(frequency_envelopes, amplitude_envelopes,
+                                               sample_rate)
+    omegas = frequency_envelopes * _TWO_PI / float(sample_rate)  # rad / sample
+    if use_angular_cumsum:
+        phases = angular_cumsum(omegas)
+    else:
+        phases = _accumulate_phase(omegas)
+    audio = amplitude_envelopes * tf.sin(phases)
+    if sum_sinusoids:
+        audio = tf.reduce_sum(audio, axis=-1)
+    return audio
+
+
+def harmonic_oscillator_bank(frequency: tf.Tensor, amplitude_envelopes: tf.Tensor,
+                             initial_phase: Optional[tf.Tensor] = None,
+                             sample_rate: int = 16000,
+                             use_angular_cumsum: bool = True) -> Tuple[tf.Tensor, tf.Tensor]:
+    """Harmonic oscillator bank with carried phase, for streaming synthesis.
+
+    Args:
+        frequency: f0 in Hz, [batch, n_samples, 1].
+        amplitude_envelopes: [batch, n_samples, n_harmonics].
+        initial_phase: [batch, 1, 1] radians, or None for zeros.
+        sample_rate: Hz.
+        use_angular_cumsum: ddsp's chunked float32 sum; False uses a float64 sum.
+
+    Returns:
+        audio [batch, n_samples] and final_phase [batch, 1, 1].
+    """
+    frequency = tf_float32(frequency)
+    amplitude_envelopes = tf_float32(amplitude_envelopes)
+    omega = frequency * _TWO_PI / float(sample_rate)
+    phases = angular_cumsum(omega) if use_angular_cumsum else _accumulate_phase(omega)
+    if initial_phase is None:
+        initial_phase = tf.zeros([phases.shape[0], 1, 1])
+    phases += initial_phase
+    final_phase = phases[:, -1:, 0:1]
+    n_harmonics = int(amplitude_envelopes.shape[-1])
+    f_ratios = tf.linspace(1.0, float(n_harmonics), n_harmonics)[tf.newaxis, tf.newaxis, :]
+    audio = tf.reduce_sum(amplitude_envelopes * tf.sin(phases * f_ratios), axis=-1)
+    return audio, final_phase
+
+
+def harmonic_synthesis(frequencies: tf.Tensor, amplitudes: tf.Tensor,
+                       harmonic_shifts: Optional[tf.Tensor] = None,
+                       harmonic_distribution: Optional[tf.Tensor] = None,
+                       n_samples: int = 64000, sample_rate: int = 16000,
+                       amp_resample_method: str = 'window',
+                       use_angular_cumsum: bool = False) -> tf.Tensor:
+    """Audio from a frame-wise monophonic harmonic oscillator bank.
+
+    Same result as ddsp's (resample harmonic frequencies and amplitudes, oscillator bank), computed
+    more cheaply: f0 is resampled once and its phase summed once (in float64); harmonic k's phase
+    is k times the wrapped f0 phase. Harmonics whose sample-wise frequency reaches Nyquist are
+    silenced as in ddsp's oscillator_bank.
+
+    Args:
+        frequencies: f0 in Hz, [batch, n_frames, 1].
+        amplitudes: [batch, n_frames, 1].
+        harmonic_shifts: relative frequency shifts, [batch, n_frames, n_harmonics], or None.
+        harmonic_distribution: [batch, n_frames, n_harmonics], or None (single sinusoid).
+        n_samples: output length.
+        sample_rate: Hz.
+        amp_resample_method: see `resample`.
+        use_angular_cumsum: accepted for compatibility; phase is always accumulated accurately.
+
+    Returns:
+        audio [batch, n_samples].
+
+    Raises:
+        ValueError: when controls disagree on batch or time axes, or n_samples does not divide
+            into the frames for 'window' resampling.
+    """
+    frequencies = tf_float32(frequencies)
+    amplitudes = tf_float32(amplitudes)
+    if harmonic_distribution is not None:
+        harmonic_distribution = tf_float32(harmonic_distribution)
+    if harmonic_shifts is not None:
+        harmonic_shifts = tf_float32(harmonic_shifts)
+    check_matching_axes('harmonic_synthesis',
+                ['frequencies', 'amplitudes', 'harmonic_distribution', 'harmonic_shifts'],
+                [frequencies, amplitudes, harmonic_distribution, harmonic_shifts])
+
+    if harmonic_distribution is not None:
+        n_harmonics = int(harmonic_distribution.shape[-1])
+        harmonic_amplitudes = amplitudes * harmonic_distribution
+    else:
+        n_harmonics = int(harmonic_shifts.shape[-1]) if harmonic_shifts is not None else 1
+        harmonic_amplitudes = amplitudes
+    amplitude_envelopes = resample(harmonic_amplitudes, n_samples, method=amp_resample_method)
+
+    if harmonic_shifts is not None:
+        # Inharmonic partials need their own phase sums (ddsp's general path).
+        harmonic_frequencies = get_harmonic_frequencies(frequencies, n_harmonics)
+        harmonic_frequencies *= (1.0 + harmonic_shifts)
+        frequency_envelopes = resample(harmonic_frequencies, n_samples)
+        return oscillator_bank(frequency_envelopes, amplitude_envelopes, sample_rate=sample_rate,
+                               use_angular_cumsum=use_angular_cumsum)
+
+    f0_envelope = resample(frequencies, n_samples)  # [batch, n_samples, 1], Hz
+    f_ratios = tf.linspace(1.0, float(n_harmonics), n_harmonics)[tf.newaxis, tf.newaxis, :]
+    phase = _accumulate_phase(f0_envelope * _TWO_PI / float(sample_rate))  # rad, wrapped
+    amplitude_envelopes = tf.where(f0_envelope * f_ratios >= sample_rate / 2.0,
+                                   tf.zeros_like(amplitude_envelopes), amplitude_envelopes)
+    return tf.reduce_sum(amplitude_envelopes * tf.sin(phase * f_ratios), axis=-1)
+
+
+def streaming_harmonic_synthesis(frequencies: tf.Tensor, amplitudes: tf.Tensor,
+                                 harmonic_distribution: Optional[tf.Tensor] = None,
+                                 initial_phase: Optional[tf.Tensor] = None,
+                                 n_samples: int = 64000, sample_rate: int = 16000,
+                                 amp_resample_method: str = 'linear'
+                                 ) -> Tuple[tf.Tensor, tf.Tensor]:
+    """Harmonic synthesis that returns the final phase so blocks can be chained.
+
+    Returns:
+        audio [batch, n_samples] and final_phase [batch, 1, 1].
+    """
+    frequencies = tf_float32(frequencies)
+    amplitudes = tf_float32(amplitudes)
+    if harmonic_distribution is not None:
+        harmonic_distribution = normalize_harmonics(tf_float32(harmonic_distribution),
+                                                    frequencies, sample_rate)
+        harmonic_amplitudes = amplitudes * harmonic_distribution
+    else:
+        harmonic_amplitudes = amplitudes
+    frequencies = resample(frequencies, n_samples)
+    amplitude_envelopes = resample(harmonic_amplitudes, n_samples, method=amp_resample_method)
+    return harmonic_oscillator_bank(frequencies, amplitude_envelopes, initial_phase,
+                                    sample_rate=sample_rate)
+
+
+def sinusoidal_to_harmonic(sin_amps: tf.Tensor, sin_freqs: tf.Tensor, f0_hz: tf.Tensor,
+                           harmonic_width: float = 0.1, n_harmonics: int = 100,
+                           sample_rate: int = 16000, normalize: bool = False
+                           ) -> Tuple[tf.Tensor, tf.Tensor]:
+    """Harmonic amplitude and distribution from sinusoids near the harmonics of f0.
+
+    Returns:
+        harm_amp [batch, time, 1] and harm_dist [batch, time, n_harmonics].
+    """
+    harm_freqs = get_harmonic_frequencies(f0_hz, n_harmonics)
+    freqs_diff = sin_freqs[:, :, tf.newaxis, :] - harm_freqs[..., tf.newaxis]
+    freqs_ratio = tf.abs(safe_divide(freqs_diff, f0_hz[..., tf.newaxis]))
+    weights = tf.math.exp(-(freqs_ratio / harmonic_width) ** 2.0)
+    if normalize:
+        weights_sum = tf.reduce_sum(weights, axis=-1, keepdims=True)
+        weights = tf.where(weights_sum > 1.0, safe_divide(weights, weights_sum), weights)
+    harm_amps = tf.reduce_sum(weights * sin_amps[:, :, tf.newaxis, :], axis=-1)
+    harm_amps = remove_above_nyquist(harm_freqs, harm_amps, sample_rate)
+    harm_amp = tf.reduce_sum(harm_amps, axis=-1, keepdims=True)
+    return harm_amp, safe_divide(harm_amps, harm_amp)
+
+
+def harmonic_to_sinusoidal(harm_amp: tf.Tensor, harm_dist: tf.Tensor, f0_hz: tf.Tensor,
+                           sample_rate: int = 16000) -> Tuple[tf.Tensor, tf.Tensor]:
+    """Sinusoid amplitudes and frequencies [batch, time, n_harmonics] from harmonic controls."""
+    n_harmonics = int(harm_dist.shape[-1])
+    freqs = get_harmonic_frequencies(f0_hz, n_harmonics)
+    harm_dist = remove_above_nyquist(freqs, harm_dist, sample_rate)
+    harm_dist = safe_divide(harm_dist, tf.reduce_sum(harm_dist, axis=-1, keepdims=True))
+    return harm_amp * harm_dist, freqs

@@ -1,0 +1,131 @@
+"""Effects: convolutional Reverb (learned or given impulse response) and ExpDecayReverb."""
+
+import numbers
+from typing import Callable, Optional
+
+import gin
+import keras
+import tensorflow as tf
+
+from clarinet_ddsp import core
+from clarinet_ddsp import processors
+
+TensorDict = processors.TensorDict
+tf_float32 = core.tf_float32
+
+
+def _batch_size(audio: tf.Tensor):
+    return audio.shape[0] if audio.shape[0] is not None else tf.shape(audio)[0]
+
+
+@gin.register(module='effects')
+class Reverb(processors.Processor):
+    """Convolutional (FIR) reverb."""
+
+    def __init__(self, trainable: bool = False, reverb_length: int = 48000, add_dry: bool = True,
+                 name: str = 'reverb'):
+        """Builds the effect.
+
+        Args:
+            trainable: learn one impulse response (a weight named 'ir', [reverb_length]) for the
+                whole dataset; otherwise the impulse response is an input.
+            reverb_length: impulse response length when trainable.
+            add_dry: add the dry signal to the reverberated one.
+            name: layer name.
+
+        Raises:
+            ValueError: for a non-positive reverb_length with trainable=True.
+        """
+        if trainable and (not isinstance(reverb_length, numbers.Integral) or reverb_length <= 0):
+            raise ValueError(f'{type(self).__name__}: reverb_length={reverb_length!r} must be a '
+                             'positive number of samples (e.g. 48000 = 3 s at 16 kHz).')
+        super().__init__(name=name, trainable=trainable)
+        self._reverb_length = reverb_length
+        self._add_dry = add_dry
+        if trainable:
+            self._ir = self.add_weight(
+                name='ir', shape=(reverb_length,), dtype='float32',
+                initializer=keras.initializers.RandomNormal(mean=0.0, stddev=1e-6))
+
+    def _mask_dry_ir(self, ir: tf.Tensor) -> tf.Tensor:
+        """Zeroes the first tap (the dry path) of a [batch, ir_size] impulse response."""
+        if len(ir.shape) == 1:
+            ir = ir[tf.newaxis, :]
+        if len(ir.shape) == 3:
+            ir = ir[:, :, 0]
+        return tf.concat([tf.zeros_like(ir[:, :1]), ir[:, 1:]], axis=1)
+
+    def _match_dimensions(self, audio: tf.Tensor, ir: tf.Tensor) -> tf.Tensor:
+        """Tiles the impulse response to the audio's batch size."""
+        ir = tf.convert_to_tensor(ir)
+        if len(ir.shape) == 1:
+            ir = ir[tf.newaxis, :]
+        return tf.tile(ir, [_batch_size(audio), 1])
+
+    def get_controls(self, audio: tf.Tensor, ir: Optional[tf.Tensor] = None) -> TensorDict:
+        """Dry audio [batch, n_samples] and the impulse response to use.
+
+        Args:
+            audio: [batch, n_samples].
+            ir: [batch, ir_size] or [batch, ir_size, 1]; required unless trainable.
+
+        Raises:
+            ValueError: if trainable=False and no ir is given.
+        """
+        if self.trainable:
+            ir = self._match_dimensions(audio, self._ir)
+        elif ir is None:
+            raise ValueError(f'{type(self).__name__} {self.name!r}: trainable=False needs an ir '
+                             'input ([batch, ir_size]); pass one, or use trainable=True to learn '
+                             'the impulse response.')
+        return {'audio': audio, 'ir': ir}
+
+    def get_signal(self, audio: tf.Tensor, ir: tf.Tensor) -> tf.Tensor:
+        """Convolves audio with the (dry-masked) impulse response, [batch, n_samples]."""
+        audio, ir = tf_float32(audio), tf_float32(ir)
+        ir = self._mask_dry_ir(ir)
+        wet = core.fft_convolve(audio, ir, padding='same', delay_compensation=0)
+        return (wet + audio) if self._add_dry else wet
+
+
+@gin.register(module='effects')
+class ExpDecayReverb(Reverb):
+    """Reverb whose impulse response is exponentially decaying white noise."""
+
+    def __init__(self, trainable: bool = False, reverb_length: int = 48000,
+                 scale_fn: Callable = core.exp_sigmoid, add_dry: bool = True,
+                 name: str = 'exp_decay_reverb'):
+        processors.Processor.__init__(self, name=name, trainable=trainable)
+        self._reverb_length = reverb_length
+        self._add_dry = add_dry
+        self._scale_fn = scale_fn
+        if trainable:
+            self._gain = self.add_weight(name='gain', shape=(1,), dtype='float32',
+                                         initializer=keras.initializers.Constant(2.0))
+            self._decay = self.add_weight(name='decay', shape=(1,), dtype='float32',
+                                          initializer=keras.initializers.Constant(4.0))
+
+    def _get_ir(self, gain: tf.Tensor, decay: tf.Tensor) -> tf.Tensor:
+        gain = self._scale_fn(gain)
+        decay_exponent = 2.0 + tf.exp(decay)
+        time = tf.linspace(0.0, 1.0, self._reverb_length)[tf.newaxis, :]
+        noise = tf.random.uniform([1, self._reverb_length], minval=-1.0, maxval=1.0)
+        return gain * tf.exp(-decay_exponent * time) * noise
+
+    def get_controls(self, audio: tf.Tensor, gain: Optional[tf.Tensor] = None,
+                     decay: Optional[tf.Tensor] = None) -> TensorDict:
+        """Impulse response exp(-(2 + exp(decay)) t) * noise * scale_fn(gain).
+
+        Raises:
+            ValueError: if trainable=False and gain or decay is missing.
+        """
+        if self.trainable:
+            gain = tf.convert_to_tensor(self._gain)[tf.newaxis, :]
+            decay = tf.convert_to_tensor(self._decay)[tf.newaxis, :]
+        elif gain is None or decay is None:
+            raise ValueError(f'{type(self).__name__}: trainable=False needs gain and decay '
+                             'inputs ([batch, 1]); pass both, or use trainable=True.')
+        ir = self._get_ir(gain, decay)
+        if self.trainable:
+            ir = self._match_dimensions(audio, ir)
+        return {'audio': audio, 'ir': ir}

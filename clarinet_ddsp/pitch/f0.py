@@ -1,0 +1,134 @@
+"""f0 and confidence per frame from 16 kHz audio with CREPE, framed exactly as ddsp.spectral_ops.compute_f0."""
+
+from __future__ import annotations
+
+from typing import Optional, Tuple
+
+import numpy as np
+
+from clarinet_ddsp.pitch import decoding
+from clarinet_ddsp.pitch import model as model_lib
+
+CREPE_SAMPLE_RATE = 16000
+CREPE_FRAME_SIZE = model_lib.FRAME_SIZE
+PADDINGS = ('valid', 'same', 'center')
+
+
+def framed_lengths(input_length: int, frame_size: int, hop_size: int, padding: str = 'center') -> Tuple[int, int]:
+    """(n_frames, padded_length) of a strided framing, as ddsp.spectral_ops.get_framed_lengths."""
+    if padding not in PADDINGS:
+        raise ValueError(f'padding={padding!r} is not one of {PADDINGS}.')
+
+    def n_frames_of(length):
+        return int(np.floor((length - frame_size) / hop_size)) + 1
+
+    if padding == 'valid':
+        return n_frames_of(input_length), input_length
+    if padding == 'center':
+        padded_length = input_length + frame_size
+        return n_frames_of(padded_length), padded_length
+    n_frames = int(np.ceil(input_length / hop_size))
+    return n_frames, (n_frames - 1) * hop_size + frame_size
+
+
+def pad_for_framing(audio: np.ndarray, frame_size: int, hop_size: int, padding: str = 'center') -> np.ndarray:
+    """Zero-pads a 1-D signal as ddsp.spectral_ops.pad: 'same' at the end, 'center' frame_size // 2 each side."""
+    audio = np.asarray(audio, dtype=np.float32)
+    if padding not in PADDINGS:
+        raise ValueError(f'padding={padding!r} is not one of {PADDINGS}.')
+    if padding == 'valid':
+        return audio
+    if hop_size > frame_size:
+        raise ValueError(f'hop_size={hop_size} is larger than frame_size={frame_size}; frames would skip '
+                         'samples. Use a higher frame_rate.')
+    if padding == 'center':
+        before = after = frame_size // 2
+    else:
+        _, padded_length = framed_lengths(audio.shape[0], frame_size, hop_size, padding)
+        before, after = 0, padded_length - audio.shape[0]
+    return np.pad(audio, (before, after))
+
+
+def frame_rms_db(audio: np.ndarray, hop_size: int, n_frames: int) -> np.ndarray:
+    """Power of each 1024-sample frame in dB re full scale (-inf for digital silence). float64 [n_frames]."""
+    power = np.empty(n_frames)
+    for start in range(0, n_frames, 1024):
+        idx = np.arange(start, min(start + 1024, n_frames))
+        frames = audio[idx[:, None] * hop_size + np.arange(CREPE_FRAME_SIZE)[None, :]].astype(np.float64)
+        power[idx] = np.mean(frames ** 2, axis=1)
+    with np.errstate(divide='ignore'):
+        return 10.0 * np.log10(power)
+
+
+def compute_f0(audio: np.ndarray,
+               frame_rate: float,
+               viterbi: bool = True,
+               padding: str = 'center',
+               model_capacity: str = 'full',
+               *,
+               model: Optional[model_lib.CrepeModel] = None,
+               skip_below_db: Optional[float] = None) -> Tuple[np.ndarray, np.ndarray]:
+    """Fundamental frequency with CREPE, as ddsp 3.7.0's spectral_ops.compute_f0 (+ a capacity option).
+
+    The signal is padded as ddsp's pad(audio, 1024, 16000 // frame_rate, padding), then framed as
+    crepe.predict(center=False, step_size=1000 / frame_rate): 1024-sample frames every hop samples,
+    each normalised, salience from the network, f0 from Viterbi or local-average decoding,
+    confidence = the frame's maximum salience.
+
+    Args:
+        audio: float [n_samples] mono audio at 16 kHz.
+        frame_rate: f0 frames per second (250 in ddsp's recipes; hop = 16000 // frame_rate).
+        viterbi: Viterbi decoding over the salience (crepe's HMM); local-average decoding otherwise.
+        padding: 'center' (n_samples / hop + 1 frames), 'same' (ceil(n_samples / hop)) or 'valid'.
+        model_capacity: 'full' or 'tiny'; ignored when `model` is given.
+        model: a loaded CrepeModel to reuse; by default the process-wide one for model_capacity.
+        skip_below_db: opt-in speed-up, off by default. Frames whose power is below this floor (dB re
+            full scale; e.g. -70) are not run through the network: their f0 is 0 Hz and their confidence 0,
+            and the Viterbi decoding treats them as carrying no evidence.
+
+    Returns:
+        f0_hz: float32 [n_frames]. f0_confidence: float32 [n_frames], in [0, 1].
+
+    Raises:
+        ValueError: audio not 1-D or not finite, a bad frame_rate or padding, or audio too short for
+            'valid' framing.
+    """
+    audio = np.asarray(audio)
+    if audio.ndim != 1:
+        raise ValueError(f'compute_f0: audio has shape {audio.shape}; pass one mono 16 kHz signal as a 1-D '
+                         'array (call once per example for a batch).')
+    if not np.all(np.isfinite(audio)):
+        raise ValueError('compute_f0: audio holds NaN or Inf samples; clean or drop the signal first.')
+    if not frame_rate or frame_rate <= 0 or CREPE_SAMPLE_RATE // frame_rate < 1:
+        raise ValueError(f'compute_f0: frame_rate={frame_rate!r} must be positive and at most '
+                         f'{CREPE_SAMPLE_RATE} (one frame per sample).')
+    if padding not in PADDINGS:
+        raise ValueError(f'compute_f0: padding={padding!r} is not one of {PADDINGS}.')
+
+    pad_hop = int(CREPE_SAMPLE_RATE // frame_rate)  # ddsp's hop for padding.
+    audio = pad_for_framing(audio, CREPE_FRAME_SIZE, pad_hop, padding)
+    # crepe.get_activation's own framing: step_size = 1000 / frame_rate milliseconds.
+    step_size_ms = 1000 / frame_rate
+    hop = int(CREPE_SAMPLE_RATE * step_size_ms / 1000)
+    if audio.shape[0] < CREPE_FRAME_SIZE:
+        if padding == 'valid':
+            raise ValueError(f'compute_f0: {audio.shape[0]} samples is shorter than one CREPE frame '
+                             f'({CREPE_FRAME_SIZE}) with padding="valid"; use padding="center" or "same".')
+        return np.zeros([0], np.float32), np.zeros([0], np.float32)  # only empty audio, 'same'
+    n_frames = 1 + int((audio.shape[0] - CREPE_FRAME_SIZE) / hop)
+
+    model = model or model_lib.get_model(model_capacity)
+    skip = None
+    if skip_below_db is not None:
+        skip = frame_rms_db(audio, hop, n_frames) < float(skip_below_db)
+    salience = model.salience_of_signal(audio, hop, n_frames, skip=skip)
+
+    confidence = salience.max(axis=1) if n_frames else np.zeros([0], np.float32)
+    if viterbi:
+        cents = decoding.to_viterbi_cents(salience, uninformative=skip)
+    else:
+        cents = decoding.to_local_average_cents(salience) if n_frames else np.zeros([0])
+    f0_hz = decoding.cents_to_hz(cents)
+    if skip is not None:
+        f0_hz[skip] = 0.0
+    return f0_hz.astype(np.float32), np.nan_to_num(confidence.astype(np.float32))

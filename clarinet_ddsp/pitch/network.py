@@ -1,0 +1,120 @@
+"""The CREPE network (Kim et al. 2018): a Keras 3 model as published, and a fast exact evaluation of it.
+
+Architecture (crepe.core.build_and_load_model): a 1024-sample frame -> six blocks of
+Conv (relu, 'same') -> BatchNorm -> MaxPool(2) -> Dropout, widths 512, 64, ..., the first with stride 4,
+filters capacity_multiplier * [32, 4, 4, 4, 8, 16] -> flatten -> Dense(360, sigmoid) salience.
+"""
+
+from __future__ import annotations
+
+from typing import List
+
+import numpy as np
+import tensorflow as tf
+
+from clarinet_ddsp.pitch import spectral_conv
+from clarinet_ddsp.pitch import weights as weights_lib
+
+FRAME_SIZE = 1024
+N_BINS = 360
+BN_EPSILON = 1e-3  # Keras 2's BatchNormalization default, which CREPE was trained with.
+_CONV1_STRIDE = 4
+_POOL = 2
+
+
+def build_keras_model(crepe_weights: weights_lib.CrepeWeights):
+    """CREPE as a Keras 3 functional model with the published layer names, weights set.
+
+    Input: normalised frames [batch, 1024]; output: salience [batch, 360].
+    Conv1D with a [width, in, out] kernel is the same computation as CREPE's Conv2D with
+    (width, 1) kernels; 'same' padding puts the odd extra zero after, as TF does.
+    """
+    import keras  # pylint: disable=g-import-not-at-top
+
+    shapes = weights_lib.layer_shapes(crepe_weights.capacity)['convs']
+    x = keras.Input(shape=(FRAME_SIZE,), name='input', dtype='float32')
+    y = keras.layers.Reshape((FRAME_SIZE, 1), name='input-reshape')(x)
+    for i, (width, _, filters) in enumerate(shapes, 1):
+        y = keras.layers.Conv1D(filters, width, strides=_CONV1_STRIDE if i == 1 else 1, padding='same',
+                                activation='relu', name=f'conv{i}')(y)
+        y = keras.layers.BatchNormalization(epsilon=BN_EPSILON, name=f'conv{i}-BN')(y)
+        y = keras.layers.MaxPool1D(pool_size=_POOL, padding='valid', name=f'conv{i}-maxpool')(y)
+        y = keras.layers.Dropout(0.25, name=f'conv{i}-dropout')(y)
+    # CREPE permutes [time, 1, channels] to [1, time, channels]: flattening is time-major either way.
+    y = keras.layers.Flatten(name='flatten')(y)
+    y = keras.layers.Dense(N_BINS, activation='sigmoid', name='classifier')(y)
+    model = keras.Model(inputs=x, outputs=y, name=f'crepe_{crepe_weights.capacity}')
+    for i, conv in enumerate(crepe_weights.convs, 1):
+        model.get_layer(f'conv{i}').set_weights([conv.kernel, conv.bias])
+        model.get_layer(f'conv{i}-BN').set_weights(
+            [conv.gamma, conv.beta, conv.moving_mean, conv.moving_variance])
+    model.get_layer('classifier').set_weights([crepe_weights.classifier_kernel, crepe_weights.classifier_bias])
+    return model
+
+
+class SpectralCrepe(tf.Module):
+    """CREPE's forward pass with every convolution done through the FFT (see spectral_conv).
+
+    Same weights and same function as build_keras_model's model; activations differ only by float32
+    rounding (relative error ~1e-6, tested against the Keras model), at ~1/10 of the arithmetic.
+    Activations are kept channel-first, [batch, channels, time], so each FFT runs along the last axis.
+    """
+
+    def __init__(self, crepe_weights: weights_lib.CrepeWeights):
+        super().__init__(name=f'spectral_crepe_{crepe_weights.capacity}')
+        self.capacity = crepe_weights.capacity
+        self._kernels: List[spectral_conv.SpectralKernel] = []
+        self._spectra = []
+        self._bias, self._bn_scale, self._bn_shift = [], [], []
+        length = FRAME_SIZE // _CONV1_STRIDE
+        for i, conv in enumerate(crepe_weights.convs):
+            if i == 0:
+                kernel = self._conv1_polyphase_kernel(conv.kernel)
+            else:
+                width = conv.kernel.shape[0]
+                kernel = spectral_conv.correlation_kernel(
+                    conv.kernel, pad_before=(width - 1) // 2, in_len=length, out_len=length)
+            self._kernels.append(kernel)
+            self._spectra.append(tf.constant(kernel.spectrum))
+            # Keras BatchNormalization at inference: x * scale + (beta - mean * scale).
+            scale = conv.gamma / np.sqrt(conv.moving_variance + np.float32(BN_EPSILON))
+            self._bias.append(tf.constant(conv.bias[:, None]))
+            self._bn_scale.append(tf.constant(scale.astype(np.float32)[:, None]))
+            self._bn_shift.append(tf.constant((conv.beta - conv.moving_mean * scale).astype(np.float32)[:, None]))
+            length //= _POOL
+        self._classifier_kernel = tf.constant(crepe_weights.classifier_kernel)
+        self._classifier_bias = tf.constant(crepe_weights.classifier_bias)
+
+    @staticmethod
+    def _conv1_polyphase_kernel(kernel: np.ndarray) -> spectral_conv.SpectralKernel:
+        """conv1 (stride 4, 512 taps) as a stride-1 'valid' correlation over 4 polyphase channels.
+
+        With the frame padded by 254 zeros each side (TF 'same' for stride 4) and read as
+        x4[r, m] = x[4 m + r], out[p] = sum_{q < 128, r < 4} x4[r, p + q] * w[4 q + r].
+        """
+        width, _, filters = kernel.shape
+        poly = kernel[:, 0, :].reshape(width // _CONV1_STRIDE, _CONV1_STRIDE, filters)
+        n_out = FRAME_SIZE // _CONV1_STRIDE
+        in_len = (FRAME_SIZE + 2 * _conv1_pad()) // _CONV1_STRIDE
+        return spectral_conv.correlation_kernel(poly, pad_before=0, in_len=in_len, out_len=n_out)
+
+    def __call__(self, frames: tf.Tensor) -> tf.Tensor:
+        """Salience float32 [batch, 360] of normalised frames float32 [batch, 1024]."""
+        pad = _conv1_pad()
+        x = tf.pad(frames, [[0, 0], [pad, pad]])
+        x = tf.reshape(x, [-1, (FRAME_SIZE + 2 * pad) // _CONV1_STRIDE, _CONV1_STRIDE])
+        x = tf.transpose(x, [0, 2, 1])  # [batch, 4 phases, 383]
+        for kernel, spectrum, bias, scale, shift in zip(
+                self._kernels, self._spectra, self._bias, self._bn_scale, self._bn_shift):
+            x = spectral_conv.fft_correlate(x, kernel, spectrum)
+            x = tf.nn.relu(x + bias) * scale + shift
+            x = tf.reduce_max(tf.reshape(x, [-1, kernel.c_out, kernel.out_len // _POOL, _POOL]), axis=-1)
+        x = tf.reshape(tf.transpose(x, [0, 2, 1]), [-1, self._classifier_kernel.shape[0]])  # time-major
+        return tf.sigmoid(tf.matmul(x, self._classifier_kernel) + self._classifier_bias)
+
+
+def _conv1_pad() -> int:
+    """Zeros TF's 'same' padding puts before (and after) a 1024-frame for conv1: (255 * 4 + 512 - 1024) // 2."""
+    n_out = FRAME_SIZE // _CONV1_STRIDE
+    total = (n_out - 1) * _CONV1_STRIDE + 512 - FRAME_SIZE
+    return total // 2

@@ -83,6 +83,6 @@ class F0LoudnessPreprocessor(nn.DictLayer):
         return core.resample(at_least_3d(x), self.time_steps)
 
 
-# The seed-era name (ddsp 0.x) for the same preprocessor.
-DefaultPreprocessor = F0LoudnessPreprocessor
-gin.register(F0LoudnessPreprocessor, name='DefaultPreprocessor', module='preprocessing')
+@gin.register(module='preprocessing')
+class DefaultPreprocessor(F0LoudnessPreprocessor):
+    """The seed-era (ddsp 0.x) name of F0LoudnessPreprocessor; same arguments and behaviour."""

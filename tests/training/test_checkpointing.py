@@ -1,0 +1,64 @@
+"""Checkpoint lookup only returns complete checkpoints; operative configs are found by step."""
+
+import os
+
+import pytest
+import tensorflow as tf
+
+from clarinet_ddsp.training import checkpointing
+
+
+def _save(directory, steps, max_to_keep=5):
+    v = tf.Variable(0.0)
+    manager = checkpointing.AtomicCheckpointManager(tf.train.Checkpoint(v=v), str(directory), max_to_keep)
+    for step in steps:
+        v.assign(float(step))
+        manager.save(step)
+    return v
+
+
+def test_latest_checkpoint_is_the_newest_complete_one(tmp_path):
+    _save(tmp_path, [1, 2, 3])
+    assert checkpointing.get_latest_checkpoint(str(tmp_path)) == str(tmp_path / 'ckpt-3')
+    assert checkpointing.latest_checkpoint_step(str(tmp_path)) == 3
+
+
+def test_half_written_checkpoint_is_skipped(tmp_path):
+    _save(tmp_path, [1, 2])
+    # A run killed while writing step 3: an index without data (and no state-file entry).
+    (tmp_path / 'ckpt-3.index').write_bytes(b'\x00' * 10)
+    assert checkpointing.get_latest_checkpoint(str(tmp_path)) == str(tmp_path / 'ckpt-2')
+    # Data file truncated for the newest recorded checkpoint.
+    data = tf.io.gfile.glob(str(tmp_path / 'ckpt-2.data-*'))[0]
+    os.remove(data)
+    assert checkpointing.get_latest_checkpoint(str(tmp_path)) == str(tmp_path / 'ckpt-1')
+
+
+def test_restored_values_come_from_the_chosen_checkpoint(tmp_path):
+    _save(tmp_path, [4, 7])
+    v = tf.Variable(-1.0)
+    tf.train.Checkpoint(v=v).restore(checkpointing.get_latest_checkpoint(str(tmp_path)))
+    assert float(v.numpy()) == 7.0
+
+
+def test_no_checkpoint_raises_file_not_found(tmp_path):
+    with pytest.raises(FileNotFoundError):
+        checkpointing.get_latest_checkpoint(str(tmp_path))
+    assert checkpointing.latest_checkpoint_step(str(tmp_path)) is None
+
+
+def test_max_to_keep_prunes_old_checkpoints(tmp_path):
+    _save(tmp_path, [1, 2, 3, 4], max_to_keep=2)
+    assert sorted(os.path.basename(p) for p in tf.io.gfile.glob(str(tmp_path / 'ckpt-*.index'))) == [
+        'ckpt-3.index', 'ckpt-4.index']
+
+
+def test_latest_operative_config_by_step_not_by_name(tmp_path):
+    for step in (0, 100, 20):
+        (tmp_path / f'operative_config-{step}.gin').write_text('')
+    assert checkpointing.get_latest_operative_config(str(tmp_path)) == str(
+        tmp_path / 'operative_config-100.gin')
+    # Also from a checkpoint path inside that folder.
+    assert checkpointing.get_latest_operative_config(str(tmp_path / 'ckpt-100')).endswith('-100.gin')
+    with pytest.raises(FileNotFoundError):
+        checkpointing.get_latest_operative_config(str(tmp_path / 'empty' / 'x'))

@@ -1,0 +1,68 @@
+"""TFRecordProvider reads prepare_tfrecord's features and names the setting to fix when they do not fit."""
+
+import numpy as np
+import pytest
+import tensorflow as tf
+
+from clarinet_ddsp.training import data
+from tests.training import tiny
+
+
+def test_feature_lengths_match_ddsp_for_four_seconds():
+    # ddsp: 4 s at 250 Hz -> 1000 frames ('same' padding), 1001 with --center.
+    assert data.TFRecordProvider('x', centered=False)._feature_length == 1000
+    assert data.TFRecordProvider('x', centered=True)._feature_length == 1001
+    assert data.TFRecordProvider('x')._audio_length == 64000
+
+
+def test_tfrecord_provider_reads_back_written_examples(tmp_path):
+    pattern = tiny.write_tfrecords(str(tmp_path / 'train.tfrecord'), n_examples=3, n_shards=2)
+    provider = data.TFRecordProvider(pattern, example_secs=tiny.EXAMPLE_SECS)
+    examples = list(provider.get_dataset(shuffle=False))
+    assert len(examples) == 3
+    f0s = sorted(float(e['f0_hz'][0]) for e in examples)
+    np.testing.assert_allclose(f0s, [220.0, 242.0, 264.0], rtol=1e-6)
+    expected = tiny.make_example(seed=0)
+    got = [e for e in examples if abs(float(e['f0_hz'][0]) - 220.0) < 1e-3][0]
+    np.testing.assert_array_equal(got['audio'].numpy(), expected['audio'])
+    assert got['loudness_db'].shape == (tiny.N_FRAMES,)
+
+
+def test_get_batch_batches_and_repeats(tmp_path):
+    pattern = tiny.write_tfrecords(str(tmp_path / 'train.tfrecord'), n_examples=3, n_shards=1)
+    provider = data.TFRecordProvider(pattern, example_secs=tiny.EXAMPLE_SECS)
+    batches = list(provider.get_batch(2, shuffle=True, repeats=2))
+    assert len(batches) == 3  # 6 examples, drop_remainder
+    assert batches[0]['audio'].shape == (2, tiny.N_SAMPLES)
+
+
+def test_pattern_matching_nothing_names_the_setting(tmp_path):
+    provider = data.TFRecordProvider(str(tmp_path / 'nothing*.tfrecord'))
+    with pytest.raises(ValueError, match='TFRecordProvider.file_pattern'):
+        provider.get_dataset()
+
+
+def test_records_of_another_length_raise_naming_the_settings(tmp_path):
+    pattern = tiny.write_tfrecords(str(tmp_path / 'train.tfrecord'), n_examples=2, n_shards=1)
+    provider = data.TFRecordProvider(pattern)  # 4 s expected, 0.128 s written.
+    with pytest.raises(ValueError, match='example_secs') as info:
+        provider.get_dataset()
+    assert 'train.tfrecord' in str(info.value)
+    assert 'centered' in str(info.value)
+
+
+def test_centered_records_read_only_with_centered_true(tmp_path):
+    pattern = tiny.write_tfrecords(str(tmp_path / 'c.tfrecord'), n_examples=1, n_shards=1,
+                                   n_frames=tiny.N_FRAMES + 1)
+    with pytest.raises(ValueError, match='centered'):
+        data.TFRecordProvider(pattern, example_secs=tiny.EXAMPLE_SECS).get_dataset()
+    example = next(iter(data.TFRecordProvider(pattern, example_secs=tiny.EXAMPLE_SECS,
+                                              centered=True).get_dataset()))
+    assert example['f0_hz'].shape == (tiny.N_FRAMES + 1,)
+
+
+def test_in_memory_provider_batches():
+    examples = {k: np.stack([v, v]) for k, v in tiny.make_example().items()}
+    batch = next(iter(data.InMemoryProvider(examples).get_batch(2)))
+    assert batch['audio'].shape == (2, tiny.N_SAMPLES)
+    assert batch['audio'].dtype == tf.float32

@@ -1,0 +1,72 @@
+"""Session-wide test hooks: the parity table at the end of every run that compared with ddsp 3.7.0.
+
+Parity tests add rows with `request.node.user_properties.append(('parity', {case, error, bound}))`
+(tests/parity/conftest.py: `parity_record`). The table lists every case run with its relative error
+and bound, then the count and the worst error relative to its bound, so CI logs show both. It is also
+written to <pytest basetemp>/parity_report.txt (or to $CLARINET_DDSP_PARITY_REPORT when set).
+"""
+
+import os
+import pathlib
+
+
+def _parity_rows(terminalreporter):
+  rows = []
+  for reports in terminalreporter.stats.values():
+    for report in reports:
+      if getattr(report, 'when', None) != 'call':
+        continue
+      for name, value in getattr(report, 'user_properties', ()):
+        if name == 'parity':
+          rows.append(dict(value, outcome=report.outcome))
+  return rows
+
+
+def format_parity_table(rows):
+  """Text table: case, relative error, bound, error/bound, outcome; then the count and the worst."""
+  rows = sorted(rows, key=lambda r: r['case'])
+  width = max([len(r['case']) for r in rows] + [4])
+  lines = [f'{"case":<{width}}  {"rel. error":>10}  {"bound":>8}  {"err/bound":>9}  outcome  note',
+           '-' * (width + 44)]
+  for r in rows:
+    ratio = r['error'] / r['bound'] if r['bound'] > 0 else float('inf')
+    lines.append(f'{r["case"]:<{width}}  {r["error"]:>10.3e}  {r["bound"]:>8.0e}  {ratio:>9.3f}  '
+                 f'{r["outcome"]:<7}  {r.get("note", "")}'.rstrip())
+  def ratio_of(r):  # NaN (the case raised) sorts as the worst
+    return float('inf') if r['error'] != r['error'] or r['bound'] <= 0 else r['error'] / r['bound']
+  worst = max(rows, key=ratio_of)
+  worst_abs = max(rows, key=lambda r: float('inf') if r['error'] != r['error'] else r['error'])
+  failed = sum(r['outcome'] != 'passed' for r in rows)
+  accepted = [r for r in rows if 'accepted' in r.get('note', '')]
+  lines.append('-' * (width + 44))
+  if accepted:
+    lines.append(f'{len(accepted)} case(s) over the bound vs ddsp, accepted because ours is nearer a '
+                 f'float64-phase truth than ddsp (ddsp float32 cumsum drift): '
+                 + ', '.join(r['case'] for r in accepted))
+  lines.append(f'parity cases run: {len(rows)} ({failed} over bound or failed); '
+               f'worst error relative to its bound: {worst["error"]:.3e} / {worst["bound"]:.0e} '
+               f'= {worst["error"] / worst["bound"]:.3f} ({worst["case"]}); '
+               f'largest error: {worst_abs["error"]:.3e} ({worst_abs["case"]})')
+  return '\n'.join(lines)
+
+
+def pytest_terminal_summary(terminalreporter, exitstatus, config):  # pylint: disable=unused-argument
+  rows = _parity_rows(terminalreporter)
+  if not rows:
+    return
+  table = format_parity_table(rows)
+  terminalreporter.write_sep('=', 'parity with magenta/ddsp 3.7.0 (relative L2 error)')
+  terminalreporter.write_line(table)
+  target = os.environ.get('CLARINET_DDSP_PARITY_REPORT', '')
+  try:
+    if not target:
+      factory = getattr(config, '_tmp_path_factory', None)
+      if factory is None:
+        return
+      target = str(factory.getbasetemp() / 'parity_report.txt')
+    path = pathlib.Path(target)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(table + '\n')
+    terminalreporter.write_line(f'parity table written to {path}')
+  except OSError as e:
+    terminalreporter.write_line(f'could not write the parity table to {target}: {e}')

@@ -37,7 +37,8 @@ class Harmonic(processors.Processor):
     def __init__(self, n_samples: int = 64000, sample_rate: int = 16000,
                  scale_fn: Optional[Callable] = core.exp_sigmoid,
                  normalize_below_nyquist: bool = True, amp_resample_method: str = 'window',
-                 use_angular_cumsum: bool = False, name: str = 'harmonic'):
+                 use_angular_cumsum: bool = False, name: str = 'harmonic',
+                 precise_phase: bool = False):
         """Builds the synth.
 
         Args:
@@ -47,9 +48,11 @@ class Harmonic(processors.Processor):
             normalize_below_nyquist: drop harmonics above Nyquist before normalising the
                 distribution to sum to 1.
             amp_resample_method: 'nearest', 'linear', 'cubic' or 'window' (see core.resample).
-            use_angular_cumsum: accepted for ddsp compatibility (phase is accumulated in
-                float64 either way).
+            use_angular_cumsum: accumulate phase with core.angular_cumsum (more accurate on
+                long signals) instead of a float32 cumsum, as ddsp.
             name: layer name; outputs appear as '<name>/signal' in a ProcessorGroup.
+            precise_phase: (not in ddsp) float64 phase accumulation, accurate at any length;
+                see core.harmonic_synthesis.
 
         Raises:
             ValueError: for a non-positive n_samples or sample_rate or unknown resample method.
@@ -66,6 +69,7 @@ class Harmonic(processors.Processor):
         self.normalize_below_nyquist = normalize_below_nyquist
         self.amp_resample_method = amp_resample_method
         self.use_angular_cumsum = use_angular_cumsum
+        self.precise_phase = precise_phase
 
     def get_controls(self, amplitudes: tf.Tensor, harmonic_distribution: tf.Tensor,
                      f0_hz: tf.Tensor) -> TensorDict:
@@ -114,7 +118,7 @@ class Harmonic(processors.Processor):
             frequencies=f0_hz, amplitudes=amplitudes,
             harmonic_distribution=harmonic_distribution, n_samples=self.n_samples,
             sample_rate=self.sample_rate, amp_resample_method=self.amp_resample_method,
-            use_angular_cumsum=self.use_angular_cumsum)
+            use_angular_cumsum=self.use_angular_cumsum, precise_phase=self.precise_phase)
 
 
 @gin.register(module='synths')
@@ -124,11 +128,13 @@ class Additive(Harmonic):
     def __init__(self, n_samples: int = 64000, sample_rate: int = 16000,
                  scale_fn: Optional[Callable] = core.exp_sigmoid,
                  normalize_below_nyquist: bool = True, amp_resample_method: str = 'window',
-                 use_angular_cumsum: bool = False, name: str = 'additive'):
+                 use_angular_cumsum: bool = False, name: str = 'additive',
+                 precise_phase: bool = False):
         super().__init__(n_samples=n_samples, sample_rate=sample_rate, scale_fn=scale_fn,
                          normalize_below_nyquist=normalize_below_nyquist,
                          amp_resample_method=amp_resample_method,
-                         use_angular_cumsum=use_angular_cumsum, name=name)
+                         use_angular_cumsum=use_angular_cumsum, name=name,
+                         precise_phase=precise_phase)
 
 
 @gin.register(module='synths')

@@ -23,6 +23,15 @@ def _accumulate_phase(omegas: tf.Tensor) -> tf.Tensor:
     return tf.cast(phase, tf.float32)
 
 
+def _phase(omegas: tf.Tensor, use_angular_cumsum: bool, precise_phase: bool) -> tf.Tensor:
+    """Phase (rad) from angular frequency (rad / sample) along axis 1."""
+    if precise_phase:
+        return _accumulate_phase(omegas)
+    if use_angular_cumsum:
+        return angular_cumsum(omegas)
+    return tf.cumsum(omegas, axis=1)
+
+
 def angular_cumsum(angular_frequency: tf.Tensor, chunk_size: int = 1000) -> tf.Tensor:
     """Phase by chunked cumulative sum of angular frequency, wrapped to [0, 2pi) (ddsp's method).
 
@@ -108,18 +117,18 @@ def normalize_harmonics(harmonic_distribution: tf.Tensor, f0_hz: Optional[tf.Ten
 
 def oscillator_bank(frequency_envelopes: tf.Tensor, amplitude_envelopes: tf.Tensor,
                     sample_rate: int = 16000, sum_sinusoids: bool = True,
-                    use_angular_cumsum: bool = False) -> tf.Tensor:
+                    use_angular_cumsum: bool = False, precise_phase: bool = False) -> tf.Tensor:
     """Audio from sample-wise frequencies and amplitudes of a bank of sinusoids.
-
-    Phase is accumulated in float64 (more accurate than ddsp's float32 cumsum), so
-    `use_angular_cumsum` is accepted for compatibility and selects ddsp's chunked float32 sum.
 
     Args:
         frequency_envelopes: Hz, [batch, n_samples, n_sinusoids].
         amplitude_envelopes: [batch, n_samples, n_sinusoids].
         sample_rate: Hz.
         sum_sinusoids: sum over the sinusoid axis.
-        use_angular_cumsum: use ddsp's angular_cumsum instead of the float64 sum.
+        use_angular_cumsum: accumulate phase with angular_cumsum (chunked, wrapped) instead of
+            a float32 cumsum, as ddsp; more accurate on long signals.
+        precise_phase: (not in ddsp) accumulate phase in float64: accurate at any length,
+            but no longer bit-compatible with ddsp's float32 sums.
 
     Returns:
         [batch, n_samples] if sum_sinusoids else [batch, n_samples, n_sinusoids].
@@ -129,10 +138,7 @@ def oscillator_bank(frequency_envelopes: tf.Tensor, amplitude_envelopes: tf.Tens
     amplitude_envelopes = remove_above_nyquist(frequency_envelopes, amplitude_envelopes,
                                                sample_rate)
     omegas = frequency_envelopes * _TWO_PI / float(sample_rate)  # rad / sample
-    if use_angular_cumsum:
-        phases = angular_cumsum(omegas)
-    else:
-        phases = _accumulate_phase(omegas)
+    phases = _phase(omegas, use_angular_cumsum, precise_phase)
     audio = amplitude_envelopes * tf.sin(phases)
     if sum_sinusoids:
         audio = tf.reduce_sum(audio, axis=-1)
@@ -150,7 +156,7 @@ def harmonic_oscillator_bank(frequency: tf.Tensor, amplitude_envelopes: tf.Tenso
         amplitude_envelopes: [batch, n_samples, n_harmonics].
         initial_phase: [batch, 1, 1] radians, or None for zeros.
         sample_rate: Hz.
-        use_angular_cumsum: ddsp's chunked float32 sum; False uses a float64 sum.
+        use_angular_cumsum: angular_cumsum instead of a float32 cumsum.
 
     Returns:
         audio [batch, n_samples] and final_phase [batch, 1, 1].
@@ -158,7 +164,7 @@ def harmonic_oscillator_bank(frequency: tf.Tensor, amplitude_envelopes: tf.Tenso
     frequency = tf_float32(frequency)
     amplitude_envelopes = tf_float32(amplitude_envelopes)
     omega = frequency * _TWO_PI / float(sample_rate)
-    phases = angular_cumsum(omega) if use_angular_cumsum else _accumulate_phase(omega)
+    phases = _phase(omega, use_angular_cumsum, precise_phase=False)
     if initial_phase is None:
         initial_phase = tf.zeros([phases.shape[0], 1, 1])
     phases += initial_phase
@@ -174,13 +180,14 @@ def harmonic_synthesis(frequencies: tf.Tensor, amplitudes: tf.Tensor,
                        harmonic_distribution: Optional[tf.Tensor] = None,
                        n_samples: int = 64000, sample_rate: int = 16000,
                        amp_resample_method: str = 'window',
-                       use_angular_cumsum: bool = False) -> tf.Tensor:
+                       use_angular_cumsum: bool = False,
+                       precise_phase: bool = False) -> tf.Tensor:
     """Audio from a frame-wise monophonic harmonic oscillator bank.
 
-    Same result as ddsp's (resample harmonic frequencies and amplitudes, oscillator bank), computed
-    more cheaply: f0 is resampled once and its phase summed once (in float64); harmonic k's phase
-    is k times the wrapped f0 phase. Harmonics whose sample-wise frequency reaches Nyquist are
-    silenced as in ddsp's oscillator_bank.
+    Same computation as ddsp's (sample-wise harmonic frequencies and amplitudes into an
+    oscillator bank, harmonics at or above Nyquist silenced), done more cheaply: f0 is resampled
+    once and multiplied by the harmonic numbers instead of resampling every harmonic's frequency,
+    and 'window' amplitude upsampling is a two-term crossfade instead of an overlap-add.
 
     Args:
         frequencies: f0 in Hz, [batch, n_frames, 1].
@@ -190,7 +197,10 @@ def harmonic_synthesis(frequencies: tf.Tensor, amplitudes: tf.Tensor,
         n_samples: output length.
         sample_rate: Hz.
         amp_resample_method: see `resample`.
-        use_angular_cumsum: accepted for compatibility; phase is always accumulated accurately.
+        use_angular_cumsum: phase by angular_cumsum (as ddsp), else a float32 cumsum (as ddsp).
+        precise_phase: (not in ddsp) one float64 phase sum of f0, times the harmonic number:
+            cheaper and accurate at any length, but not bit-compatible with ddsp's float32 sums
+            (which drift by ~0.4% of the waveform at 4000 samples, far more at 64000).
 
     Returns:
         audio [batch, n_samples].
@@ -206,8 +216,8 @@ def harmonic_synthesis(frequencies: tf.Tensor, amplitudes: tf.Tensor,
     if harmonic_shifts is not None:
         harmonic_shifts = tf_float32(harmonic_shifts)
     check_matching_axes('harmonic_synthesis',
-                ['frequencies', 'amplitudes', 'harmonic_distribution', 'harmonic_shifts'],
-                [frequencies, amplitudes, harmonic_distribution, harmonic_shifts])
+                        ['frequencies', 'amplitudes', 'harmonic_distribution', 'harmonic_shifts'],
+                        [frequencies, amplitudes, harmonic_distribution, harmonic_shifts])
 
     if harmonic_distribution is not None:
         n_harmonics = int(harmonic_distribution.shape[-1])
@@ -218,19 +228,26 @@ def harmonic_synthesis(frequencies: tf.Tensor, amplitudes: tf.Tensor,
     amplitude_envelopes = resample(harmonic_amplitudes, n_samples, method=amp_resample_method)
 
     if harmonic_shifts is not None:
-        # Inharmonic partials need their own phase sums (ddsp's general path).
+        # Inharmonic partials: every partial needs its own frequency envelope.
         harmonic_frequencies = get_harmonic_frequencies(frequencies, n_harmonics)
         harmonic_frequencies *= (1.0 + harmonic_shifts)
         frequency_envelopes = resample(harmonic_frequencies, n_samples)
         return oscillator_bank(frequency_envelopes, amplitude_envelopes, sample_rate=sample_rate,
-                               use_angular_cumsum=use_angular_cumsum)
+                               use_angular_cumsum=use_angular_cumsum,
+                               precise_phase=precise_phase)
 
+    # Linear interpolation commutes with the harmonic ratios: resample f0 once.
     f0_envelope = resample(frequencies, n_samples)  # [batch, n_samples, 1], Hz
     f_ratios = tf.linspace(1.0, float(n_harmonics), n_harmonics)[tf.newaxis, tf.newaxis, :]
-    phase = _accumulate_phase(f0_envelope * _TWO_PI / float(sample_rate))  # rad, wrapped
-    amplitude_envelopes = tf.where(f0_envelope * f_ratios >= sample_rate / 2.0,
+    frequency_envelopes = f0_envelope * f_ratios  # [batch, n_samples, n_harmonics], Hz
+    amplitude_envelopes = tf.where(frequency_envelopes >= sample_rate / 2.0,
                                    tf.zeros_like(amplitude_envelopes), amplitude_envelopes)
-    return tf.reduce_sum(amplitude_envelopes * tf.sin(phase * f_ratios), axis=-1)
+    if precise_phase:
+        phases = _accumulate_phase(f0_envelope * _TWO_PI / float(sample_rate)) * f_ratios
+    else:
+        phases = _phase(frequency_envelopes * _TWO_PI / float(sample_rate), use_angular_cumsum,
+                        precise_phase=False)
+    return tf.reduce_sum(amplitude_envelopes * tf.sin(phases), axis=-1)
 
 
 def streaming_harmonic_synthesis(frequencies: tf.Tensor, amplitudes: tf.Tensor,

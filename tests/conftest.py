@@ -22,6 +22,15 @@ def _parity_rows(terminalreporter):
   return rows
 
 
+def _ratio(r):
+  """error / bound; a bound of 0 means exact (0 when met); NaN (the case raised) counts as the worst."""
+  if r['error'] != r['error']:
+    return float('inf')
+  if r['bound'] <= 0:
+    return 0.0 if r['error'] == 0 else float('inf')
+  return r['error'] / r['bound']
+
+
 def format_parity_table(rows):
   """Text table: case, relative error, bound, error/bound, outcome; then the count and the worst."""
   rows = sorted(rows, key=lambda r: r['case'])
@@ -29,12 +38,10 @@ def format_parity_table(rows):
   lines = [f'{"case":<{width}}  {"rel. error":>10}  {"bound":>8}  {"err/bound":>9}  outcome  note',
            '-' * (width + 44)]
   for r in rows:
-    ratio = r['error'] / r['bound'] if r['bound'] > 0 else float('inf')
+    ratio = _ratio(r)
     lines.append(f'{r["case"]:<{width}}  {r["error"]:>10.3e}  {r["bound"]:>8.0e}  {ratio:>9.3f}  '
                  f'{r["outcome"]:<7}  {r.get("note", "")}'.rstrip())
-  def ratio_of(r):  # NaN (the case raised) sorts as the worst
-    return float('inf') if r['error'] != r['error'] or r['bound'] <= 0 else r['error'] / r['bound']
-  worst = max(rows, key=ratio_of)
+  worst = max(rows, key=_ratio)
   worst_abs = max(rows, key=lambda r: float('inf') if r['error'] != r['error'] else r['error'])
   failed = sum(r['outcome'] != 'passed' for r in rows)
   accepted = [r for r in rows if 'accepted' in r.get('note', '')]
@@ -45,7 +52,7 @@ def format_parity_table(rows):
                  + ', '.join(r['case'] for r in accepted))
   lines.append(f'parity cases run: {len(rows)} ({failed} over bound or failed); '
                f'worst error relative to its bound: {worst["error"]:.3e} / {worst["bound"]:.0e} '
-               f'= {worst["error"] / worst["bound"]:.3f} ({worst["case"]}); '
+               f'= {_ratio(worst):.3f} ({worst["case"]}); '
                f'largest error: {worst_abs["error"]:.3e} ({worst_abs["case"]})')
   return '\n'.join(lines)
 

@@ -49,8 +49,16 @@ def get_gin_dir() -> str:
 def add_search_paths(extra_paths=()) -> list[str]:
     """Adds the package's gin/ and extra_paths to gin's search path; returns the list added."""
     paths = [get_gin_dir()] + [os.path.expanduser(p) for p in extra_paths]
-    for path in paths:
-        gin.add_config_file_search_path(path)
+    prefixes = getattr(gin.config, '_LOCATION_PREFIXES', None)
+    for i, path in enumerate(paths):
+        if isinstance(prefixes, list):
+            # Ahead of gin's default '' (the working directory): gin logs an ERROR line for every
+            # prefix where a relative name is missing, which would precede every include.
+            if path in prefixes:
+                prefixes.remove(path)
+            prefixes.insert(i, path)
+        else:
+            gin.add_config_file_search_path(path)
     return paths
 
 

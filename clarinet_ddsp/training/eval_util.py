@@ -1,12 +1,14 @@
 """Evaluation and sampling loops over a training run's checkpoints (ddsp's eval_util).
 
-`evaluate` writes the real losses and metrics of each checkpoint, `sample` writes audio, plots and
-WAV/PNG files, both under save_dir/summaries/eval. They evaluate the newest checkpoint in
-restore_dir, then wait for newer ones unless run_once, and stop at run_until_step.
+`evaluate` writes each checkpoint's real losses and metrics (TensorBoard, and
+save_dir/eval_results/step_<N>.json); `sample` writes audio and plots (TensorBoard) and WAV/PNG files
+(save_dir/samples/step_<N>/). Summaries go to save_dir/summaries/eval. Both take the newest
+checkpoint in restore_dir, then wait for newer ones unless run_once, and stop at run_until_step.
 """
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import time
@@ -135,6 +137,21 @@ def compute_outputs_and_losses(model, batch: Mapping) -> tuple[dict, dict]:
     return outputs, losses
 
 
+def write_results(save_dir: str, step: int, results: Mapping[str, float]) -> str:
+    """Writes eval results as save_dir/eval_results/step_<N>.json and latest.json; returns the path."""
+    out_dir = os.path.join(save_dir, 'eval_results')
+    tf.io.gfile.makedirs(out_dir)
+    text = json.dumps({'step': step, **{k: float(v) for k, v in results.items()}}, indent=2,
+                      sort_keys=True)
+    path = os.path.join(out_dir, f'step_{step}.json')
+    for target in (path, os.path.join(out_dir, 'latest.json')):
+        with tf.io.gfile.GFile(target + '.tmp', 'w') as f:
+            f.write(text + '\n')
+        tf.io.gfile.rename(target + '.tmp', target, overwrite=True)  # Never half-written.
+    logging.info('Eval results of step %d written to %s', step, path)
+    return path
+
+
 # ------------------------------------------------------------------------------------------ loop
 def evaluate_or_sample(data_provider,
                        model,
@@ -241,6 +258,8 @@ def evaluate_or_sample(data_provider,
                     latest_results.update(evaluator.flush(step) or {})
                 logging.info('Eval results at step %d: %s', step, ' | '.join(
                     f'{k}: {v:.4f}' for k, v in latest_results.items()))
+                if save_dir:
+                    write_results(save_dir, step, latest_results)
             if do_sample and restored and save_dir:
                 logging.info('Samples of step %d: TensorBoard %s, files in %s', step, summary_dir,
                              os.path.join(save_dir, 'samples', f'step_{step}'))

@@ -1,5 +1,6 @@
 """evaluate / sample loops on a tiny model: real losses, metrics, summaries, files, checkpoint order."""
 
+import json
 import os
 import sys
 import threading
@@ -54,6 +55,10 @@ def test_evaluate_logs_real_nonzero_losses_and_metrics_of_newest_checkpoint(run_
     assert results['total_loss'] == pytest.approx(expected_l1, rel=1e-3)
     assert results['loudness/loudness_db'] == pytest.approx(expected_ld, rel=1e-3)
     assert results['f0_crepe/f0_dist'] == pytest.approx(1.0, abs=0.03)
+
+    on_disk = json.loads((run_dir / 'eval_results' / 'step_20.json').read_text())
+    assert on_disk == pytest.approx({'step': 20, **results})
+    assert json.loads((run_dir / 'eval_results' / 'latest.json').read_text()) == on_disk
 
     acc, tags = h.read_events(run_dir / 'summaries' / 'eval')
     for tag in ('losses/total_loss', 'losses/l1_loss', 'metrics/loudness/loudness_db',

@@ -123,3 +123,26 @@ def test_evaluators_are_gin_configurable_under_ddsp_names():
     assert isinstance(built[0], evaluators.BasicEvaluator)
     assert isinstance(built[1], evaluators.F0LdEvaluator)
     assert built[1]._crepe_model == 'tiny'  # The gin binding reached the constructor.
+
+
+def test_f0ld_evaluator_with_real_crepe_tiny_loads_it_once_and_measures_a_semitone(monkeypatch):
+    from clarinet_ddsp.pitch import model as crepe_model
+    built = []
+
+    class CountingCrepe(crepe_model.CrepeModel):
+        def __init__(self, *args, **kwargs):
+            built.append(args)
+            super().__init__(*args, **kwargs)
+
+    monkeypatch.setattr(crepe_model, 'CrepeModel', CountingCrepe)
+    monkeypatch.setattr(crepe_model, '_CACHE', {})
+    batch = h.tone_examples(f0s=(440.0, 330.0))
+    sharp = np.stack([h.tone(466.16), h.tone(330.0 * 2 ** (1 / 12))])
+    ev = evaluators.F0LdEvaluator(16000, 250, crepe_model='tiny')
+    for _ in range(2):
+        ev.evaluate(batch, {'audio_gen': sharp}, {})
+    ev.sample(batch, {'audio_gen': sharp, 'f0_hz': batch['f0_hz']}, 1)
+    assert len(built) == 1  # One CREPE for 4 examples x 2 batches and the sample plots.
+    results = ev._f0_crepe_metrics.metrics
+    assert results['f0_dist'].result() == pytest.approx(1.0, abs=0.1)  # CREPE within 10 cents.
+    assert results['outlier_ratio'].result() == 0.0

@@ -38,6 +38,15 @@ def reference_python() -> str:
   return str(path)
 
 
+_TF_NOISE = ('I0000 ', 'W0000 ', 'E0000 ', 'WARNING: All log messages')
+
+
+def stderr_tail(stderr: str, n_lines: int) -> str:
+  """The last n_lines of a process's stderr, without TensorFlow's start-up chatter."""
+  lines = [l for l in stderr.strip().splitlines() if not l.startswith(_TF_NOISE)]
+  return '\n'.join(lines[-n_lines:])
+
+
 def run_reference(script: str, args: Sequence[str], timeout: float = 900.0,
                   extra_env: Optional[Dict[str, str]] = None) -> subprocess.CompletedProcess:
   """Runs tests/parity/<script> in the reference environment; fails the test with its stderr tail."""
@@ -50,7 +59,7 @@ def run_reference(script: str, args: Sequence[str], timeout: float = 900.0,
   proc = subprocess.run(cmd, env=env, cwd=str(REPO_ROOT), capture_output=True, text=True,
                         timeout=timeout, check=False)
   if proc.returncode != 0:
-    tail = '\n'.join(proc.stderr.strip().splitlines()[-40:])
+    tail = stderr_tail(proc.stderr, 40)
     hint = ''
     if 'No module named' in proc.stderr:
       hint = ' The reference environment looks incomplete: rerun `make refenv`.'

@@ -28,6 +28,8 @@ class BaseEvaluator:
         self._sample_rate = sample_rate
         self._frame_rate = frame_rate
         self._save_dir: str | None = None
+        self._sample_step: int | None = None
+        self._n_sampled = 0
 
     def set_rates(self, sample_rate: int, frame_rate: int) -> None:
         """Sets sample and frame rates, not known when gin builds the evaluator."""
@@ -37,6 +39,22 @@ class BaseEvaluator:
     def set_save_dir(self, save_dir: str | None) -> None:
         """Directory under which sample() may write files (save_dir/samples/step_<N>/...)."""
         self._save_dir = save_dir
+
+    def _claim_sample_indices(self, step: int, n: int) -> int:
+        """Index (from 0) of the first of n examples sampled at step; numbering restarts per step."""
+        if self._sample_step != step:
+            self._sample_step, self._n_sampled = step, 0
+        first = self._n_sampled
+        self._n_sampled += n
+        return first
+
+    def _write_png(self, step: int, name: str, png: bytes) -> str:
+        out_dir = _sample_dir(self._save_dir, step)
+        os.makedirs(out_dir, exist_ok=True)
+        path = os.path.join(out_dir, name)
+        with open(path, 'wb') as f:
+            f.write(png)
+        return path
 
     def evaluate(self, batch: Mapping, outputs: Mapping, losses: Mapping) -> None:
         """Computes metrics of one batch."""
@@ -66,8 +84,6 @@ class BasicEvaluator(BaseEvaluator):
     def __init__(self, sample_rate: int, frame_rate: int):
         super().__init__(sample_rate, frame_rate)
         self._avg_losses: dict[str, metrics.Mean] = {}
-        self._sample_step: int | None = None
-        self._n_sampled = 0
 
     def evaluate(self, batch: Mapping, outputs: Mapping, losses: Mapping) -> None:
         del batch, outputs  # Unused.
@@ -77,10 +93,7 @@ class BasicEvaluator(BaseEvaluator):
     def sample(self, batch: Mapping, outputs: Mapping, step: int) -> None:
         audio = np.asarray(batch['audio'], dtype=np.float32)
         audio_gen = np.asarray(outputs['audio_gen'], dtype=np.float32)
-        if self._sample_step != step:  # Number examples from 1 again for each checkpoint.
-            self._sample_step, self._n_sampled = step, 0
-        first = self._n_sampled
-        self._n_sampled += audio.shape[0]
+        first = self._claim_sample_indices(step, audio.shape[0])
 
         summaries.audio_summary(audio_gen, step, self._sample_rate, name='audio_generated')
         summaries.audio_summary(audio, step, self._sample_rate, name='audio_original')
@@ -100,8 +113,7 @@ class BasicEvaluator(BaseEvaluator):
                      self._sample_rate, subtype='FLOAT')
             sf.write(os.path.join(out_dir, f'{i}_generated.wav'), audio_gen[j].reshape(-1),
                      self._sample_rate, subtype='FLOAT')
-            with open(os.path.join(out_dir, f'{i}_spectrogram.png'), 'wb') as f:
-                f.write(pngs[j])
+            self._write_png(step, f'{i}_spectrogram.png', pngs[j])
         logging.info('Wrote samples %d-%d (original/generated WAV, spectrogram PNG) to %s',
                      first + 1, first + audio.shape[0], out_dir)
 
@@ -181,13 +193,22 @@ class F0LdEvaluator(BaseEvaluator):
             self._f0_metrics.update_state(batch, f0_pred)
 
     def sample(self, batch: Mapping, outputs: Mapping, step: int) -> None:
+        """Plots input f0 vs the model's f0 (ddsp's f0_harmonic) and vs CREPE of the generated
+        audio (f0_crepe, also saved as save_dir/samples/step_<N>/<i>_f0.png)."""
         if 'f0_hz' not in batch:
             return
+        n = int(np.shape(batch['f0_hz'])[0])
+        first = self._claim_sample_indices(step, n)
         if 'f0_hz' in outputs:  # ddsp's plot: input f0 vs the f0 the model synthesized with.
-            summaries.f0_summary(batch['f0_hz'], outputs['f0_hz'], step, name='f0_harmonic')
+            summaries.f0_summary(batch['f0_hz'], outputs['f0_hz'], step, name='f0_harmonic',
+                                 first_index=first)
         if self._run_f0_crepe:  # What the generated audio's pitch actually is.
             f0_gen = self._crepe_f0_batch(batch, np.asarray(outputs['audio_gen'], np.float32))
-            summaries.f0_summary(batch['f0_hz'], f0_gen, step, name='f0_crepe')
+            pngs = summaries.f0_summary(batch['f0_hz'], f0_gen, step, name='f0_crepe',
+                                        first_index=first)
+            if self._save_dir:
+                for j, png in enumerate(pngs):
+                    self._write_png(step, f'{first + j + 1}_f0.png', png)
 
     def flush(self, step: int) -> dict[str, float]:
         results = {f'loudness/{k}': v for k, v in self._loudness_metrics.flush(step).items()}

@@ -77,14 +77,19 @@ def test_f0ld_evaluator_measures_generated_audio_not_input_f0(tmp_path, fake_fea
     assert h.scalar_values(acc, 'metrics/loudness/loudness_db')[4] > 5.5
 
 
-def test_f0ld_evaluator_sample_plots_input_vs_crepe_f0(tmp_path, fake_features):
+def test_f0ld_evaluator_sample_plots_input_vs_crepe_f0_and_saves_png(tmp_path, fake_features):
     batch = h.tone_examples(f0s=(440.0,))
     outputs = {'f0_hz': batch['f0_hz'], 'audio_gen': batch['audio']}
     ev = evaluators.F0LdEvaluator(16000, 250)
-    with tf.summary.create_file_writer(str(tmp_path)).as_default():
+    ev.set_save_dir(str(tmp_path))
+    with tf.summary.create_file_writer(str(tmp_path / 'tb')).as_default():
         ev.sample(batch, outputs, 2)
-    _, tags = h.read_events(tmp_path)
-    assert sorted(tags['images']) == ['f0_midi/f0_crepe_1', 'f0_midi/f0_harmonic_1']
+        ev.sample(batch, outputs, 2)
+    acc, tags = h.read_events(tmp_path / 'tb')
+    assert sorted(tags['images']) == ['f0_midi/f0_crepe_1', 'f0_midi/f0_crepe_2',
+                                      'f0_midi/f0_harmonic_1', 'f0_midi/f0_harmonic_2']
+    saved = (tmp_path / 'samples' / 'step_2' / '2_f0.png').read_bytes()
+    assert saved == acc.Images('f0_midi/f0_crepe_2')[0].encoded_image_string
 
 
 def test_f0ld_evaluator_passes_crepe_capacity_and_rejects_unknown(monkeypatch):

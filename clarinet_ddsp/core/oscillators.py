@@ -12,21 +12,23 @@ from clarinet_ddsp.core.units import safe_divide
 _TWO_PI = 2.0 * np.pi
 
 
-def _accumulate_phase(omegas: tf.Tensor) -> tf.Tensor:
-    """Cumulative phase along axis 1, summed in float64 and wrapped to [0, 2pi) in float32.
+def _accumulate_phase(frequencies_hz: tf.Tensor, sample_rate: float) -> tf.Tensor:
+    """Cumulative phase (rad) along axis 1, computed in float64 and wrapped to [0, 2pi) in float32.
 
-    Float32 cumsum drifts audibly on long signals (ddsp's motivation for angular_cumsum); float64
-    keeps the error below float32 resolution of the wrapped phase for any practical length.
+    Float32 sums drift (a constant increment rounds the same way every step, so high partials
+    gain a frequency error); float64 keeps the wrapped phase accurate for any practical length.
     """
-    phase = tf.cumsum(tf.cast(omegas, tf.float64), axis=1)
-    phase = tf.math.floormod(phase, _TWO_PI)
+    omegas = tf.cast(frequencies_hz, tf.float64) * (_TWO_PI / float(sample_rate))  # rad / sample
+    phase = tf.math.floormod(tf.cumsum(omegas, axis=1), _TWO_PI)
     return tf.cast(phase, tf.float32)
 
 
-def _phase(omegas: tf.Tensor, use_angular_cumsum: bool, precise_phase: bool) -> tf.Tensor:
-    """Phase (rad) from angular frequency (rad / sample) along axis 1."""
+def _phase(frequencies_hz: tf.Tensor, sample_rate: float, use_angular_cumsum: bool,
+           precise_phase: bool) -> tf.Tensor:
+    """Phase (rad) of sample-wise frequencies along axis 1, by ddsp's float32 sums or float64."""
     if precise_phase:
-        return _accumulate_phase(omegas)
+        return _accumulate_phase(frequencies_hz, sample_rate)
+    omegas = frequencies_hz * _TWO_PI / float(sample_rate)  # rad / sample, same ops as ddsp
     if use_angular_cumsum:
         return angular_cumsum(omegas)
     return tf.cumsum(omegas, axis=1)
@@ -137,8 +139,7 @@ def oscillator_bank(frequency_envelopes: tf.Tensor, amplitude_envelopes: tf.Tens
     amplitude_envelopes = tf_float32(amplitude_envelopes)
     amplitude_envelopes = remove_above_nyquist(frequency_envelopes, amplitude_envelopes,
                                                sample_rate)
-    omegas = frequency_envelopes * _TWO_PI / float(sample_rate)  # rad / sample
-    phases = _phase(omegas, use_angular_cumsum, precise_phase)
+    phases = _phase(frequency_envelopes, sample_rate, use_angular_cumsum, precise_phase)
     audio = amplitude_envelopes * tf.sin(phases)
     if sum_sinusoids:
         audio = tf.reduce_sum(audio, axis=-1)
@@ -163,8 +164,7 @@ def harmonic_oscillator_bank(frequency: tf.Tensor, amplitude_envelopes: tf.Tenso
     """
     frequency = tf_float32(frequency)
     amplitude_envelopes = tf_float32(amplitude_envelopes)
-    omega = frequency * _TWO_PI / float(sample_rate)
-    phases = _phase(omega, use_angular_cumsum, precise_phase=False)
+    phases = _phase(frequency, sample_rate, use_angular_cumsum, precise_phase=False)
     if initial_phase is None:
         initial_phase = tf.zeros([phases.shape[0], 1, 1])
     phases += initial_phase
@@ -243,10 +243,9 @@ def harmonic_synthesis(frequencies: tf.Tensor, amplitudes: tf.Tensor,
     amplitude_envelopes = tf.where(frequency_envelopes >= sample_rate / 2.0,
                                    tf.zeros_like(amplitude_envelopes), amplitude_envelopes)
     if precise_phase:
-        phases = _accumulate_phase(f0_envelope * _TWO_PI / float(sample_rate)) * f_ratios
+        phases = _accumulate_phase(f0_envelope, sample_rate) * f_ratios
     else:
-        phases = _phase(frequency_envelopes * _TWO_PI / float(sample_rate), use_angular_cumsum,
-                        precise_phase=False)
+        phases = _phase(frequency_envelopes, sample_rate, use_angular_cumsum, precise_phase=False)
     return tf.reduce_sum(amplitude_envelopes * tf.sin(phases), axis=-1)
 
 

@@ -23,6 +23,7 @@ PARITY_DIR = pathlib.Path(__file__).resolve().parent
 REPO_ROOT = PARITY_DIR.parents[1]
 REF_STUBS = PARITY_DIR / 'ref_stubs'
 REF_PYTHON_ENV = 'CLARINET_DDSP_REF_PYTHON'
+HARNESS_CASES = {'core.midi_to_hz[2d]'}  # always computed: test_harness.py checks the wiring with it
 
 
 def reference_python() -> str:
@@ -101,7 +102,7 @@ def _selected_case_names(session) -> List[str]:
 @pytest.fixture(scope='session')
 def reference_run(request, tmp_path_factory) -> ReferenceRun:
   """Runs the reference once for the cases (and model summary) this session collected."""
-  wanted = set(_selected_case_names(request.session))
+  wanted = set(_selected_case_names(request.session)) | HARNESS_CASES
   work = tmp_path_factory.mktemp('parity')
   inputs = {name: case.inputs() for name, case in _cases.CASES.items() if name in wanted}
   np.savez(work / 'inputs.npz', **{f'{c}::{k}': v for c, arrays in inputs.items()

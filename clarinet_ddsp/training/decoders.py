@@ -28,10 +28,14 @@ class RnnFcDecoder(nn.DictLayer):
         if not input_keys:
             raise ValueError('RnnFcDecoder: input_keys is empty; give e.g. (\'ld_scaled\', \'f0_scaled\').')
         self.output_splits = output_splits
-        self.input_stacks = [nn.FcStack(ch, layers_per_stack) for _ in self.input_keys]
+        nn.set_layer_list(self, 'input_stack', [nn.FcStack(ch, layers_per_stack) for _ in self.input_keys])
         self.rnn = nn.Rnn(rnn_channels, rnn_type)
         self.out_stack = nn.FcStack(ch, layers_per_stack)
         self.dense_out = keras.layers.Dense(sum(size for _, size in output_splits))
+
+    @property
+    def input_stacks(self) -> list:
+        return nn.get_layer_list(self, 'input_stack', len(self.input_keys))
 
     def call(self, inputs, training=False):
         inputs = [stack(x) for stack, x in zip(self.input_stacks, inputs)]

@@ -59,6 +59,20 @@ def _has_key(key: str, features: dict) -> bool:
     return True
 
 
+def set_layer_list(layer: keras.layers.Layer, prefix: str, sublayers: Sequence[keras.layers.Layer]) -> None:
+    """Stores sublayers as attributes prefix_0, prefix_1, ...
+
+    Keras 3 keeps a list attribute as a TrackedList, which tf.train.Checkpoint does not follow: the
+    layers in it would be missing from checkpoints restored without the optimizer.
+    """
+    for i, sublayer in enumerate(sublayers):
+        setattr(layer, f'{prefix}_{i}', sublayer)
+
+
+def get_layer_list(layer: keras.layers.Layer, prefix: str, n: int) -> list:
+    return [getattr(layer, f'{prefix}_{i}') for i in range(n)]
+
+
 @gin.register(module='nn')
 def split_to_dict(tensor: tf.Tensor, tensor_splits: Sequence[tuple[str, int]]) -> dict[str, tf.Tensor]:
     """Splits the last axis into named pieces: (('amps', 1), ('harmonic_distribution', 60)) -> dict."""
@@ -97,7 +111,12 @@ class FcStack(keras.layers.Layer):
 
     def __init__(self, ch: int = 256, layers: int = 2, nonlinearity: str = 'leaky_relu', **kwargs):
         super().__init__(**kwargs)
-        self.fcs = [Fc(ch, nonlinearity) for _ in range(layers)]
+        self._n_layers = int(layers)
+        set_layer_list(self, 'fc', [Fc(ch, nonlinearity) for _ in range(layers)])
+
+    @property
+    def fcs(self) -> list:
+        return get_layer_list(self, 'fc', self._n_layers)
 
     def call(self, x):
         for fc in self.fcs:

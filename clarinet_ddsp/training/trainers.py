@@ -67,7 +67,7 @@ class Trainer:
         return path
 
     def restore(self, checkpoint_path: str, restore_keys: Sequence[str] | None = None) -> str:
-        """Restores model and optimizer (or only restore_keys' submodules and the optimizer).
+        """Restores model and optimizer, or (restore_keys) only those submodules of the model.
 
         Raises:
           FileNotFoundError: no complete checkpoint at checkpoint_path.
@@ -76,17 +76,20 @@ class Trainer:
         restore_keys = list(restore_keys) if restore_keys else self.restore_keys
         latest = checkpointing.get_latest_checkpoint(checkpoint_path)
         if restore_keys is None:
-            logging.info('Trainer restoring the full model from %s', latest)
-            target = self.model
+            logging.info('Trainer restoring the full model and optimizer from %s', latest)
+            checkpoint = self.get_checkpoint()
         else:
             missing = [k for k in restore_keys if not hasattr(self.model, k)]
             if missing:
                 raise ValueError(f'Trainer.restore_keys={restore_keys}: the model has no attribute(s) '
                                  f'{missing}; use names such as decoder, encoder, processor_group.')
-            logging.info('Trainer restoring %s from %s', restore_keys, latest)
-            target = tf.train.Checkpoint(**{k: getattr(self.model, k) for k in restore_keys})
+            # A warm start: only these submodules; the optimizer (which also references every model
+            # variable in Keras 3) and the step start afresh.
+            logging.info('Trainer restoring only %s from %s', restore_keys, latest)
+            checkpoint = tf.train.Checkpoint(
+                model=tf.train.Checkpoint(**{k: getattr(self.model, k) for k in restore_keys}))
         with self.strategy.scope():
-            status = self.get_checkpoint(target).restore(latest)
+            status = checkpoint.restore(latest)
             if restore_keys is None:
                 status.assert_existing_objects_matched()
             status.expect_partial()

@@ -1,0 +1,158 @@
+"""The training loop: resume, restore_keys warm start, NaN handling, early stop, logs and TensorBoard tags."""
+
+import glob
+import os
+
+from absl import logging
+import gin
+import numpy as np
+import pytest
+import tensorflow as tf
+from tensorboard.backend.event_processing import event_accumulator
+
+from clarinet_ddsp import effects
+from clarinet_ddsp import losses as ddsp_losses
+from clarinet_ddsp import processors
+from clarinet_ddsp import synths
+from clarinet_ddsp.training import data
+from clarinet_ddsp.training import decoders
+from clarinet_ddsp.training import models
+from clarinet_ddsp.training import preprocessing
+from clarinet_ddsp.training import train_util
+from clarinet_ddsp.training import trainers
+from tests.training import tiny
+
+
+def _model():
+    n = tiny.N_SAMPLES
+    dag = [(synths.Harmonic(n_samples=n, name='harmonic'), ['amps', 'harmonic_distribution', 'f0_hz']),
+           (synths.FilteredNoise(n_samples=n, name='filtered_noise'), ['noise_magnitudes']),
+           (processors.Add(name='add'), ['filtered_noise/signal', 'harmonic/signal']),
+           (effects.Reverb(trainable=True, reverb_length=64, name='reverb'), ['add/signal'])]
+    return models.Autoencoder(
+        preprocessor=preprocessing.F0LoudnessPreprocessor(time_steps=tiny.N_FRAMES),
+        decoder=decoders.RnnFcDecoder(rnn_channels=8, ch=8, layers_per_stack=1,
+                                      input_keys=('ld_scaled', 'f0_scaled'),
+                                      output_splits=(('amps', 1), ('harmonic_distribution', 4),
+                                                     ('noise_magnitudes', 5))),
+        processor_group=processors.ProcessorGroup(dag=dag),
+        losses=[ddsp_losses.SpectralLoss(fft_sizes=(256, 64))])
+
+
+def _provider():
+    examples = {k: np.stack([tiny.make_example(seed=i, f0_hz=200.0 + 20 * i)[k] for i in range(4)])
+                for k in tiny.make_example()}
+    return data.InMemoryProvider(examples)
+
+
+def _train(save_dir, num_steps, restore_dir=None, trainer=None, **kwargs):
+    trainer = trainer or trainers.Trainer(_model(), learning_rate=1e-3)
+    kwargs.setdefault('steps_per_summary', 2)
+    kwargs.setdefault('steps_per_save', 2)
+    losses = train_util.train(_provider(), trainer, batch_size=2, num_steps=num_steps,
+                              save_dir=str(save_dir), restore_dir=str(restore_dir or save_dir), **kwargs)
+    return trainer, losses
+
+
+def test_resume_continues_step_and_weights(tmp_path):
+    first, _ = _train(tmp_path, 2)
+    weights = [w.numpy() for w in first.model.trainable_weights]
+    adam_m = [v.numpy() for v in first.optimizer.variables]
+    second = trainers.Trainer(_model(), learning_rate=1e-3)
+    second.build(next(iter(_provider().get_batch(2))))
+    second.restore(str(tmp_path))
+    assert int(second.step.numpy()) == 2
+    for a, b in zip(weights, second.model.trainable_weights):
+        np.testing.assert_array_equal(a, b.numpy())
+    for a, b in zip(adam_m, second.optimizer.variables):
+        np.testing.assert_array_equal(a, b.numpy())
+    _train(tmp_path, 3, trainer=second)
+    assert int(second.step.numpy()) == 3
+    assert os.path.exists(tmp_path / 'ckpt-3.index')
+
+
+def test_restore_keys_warm_starts_only_the_decoder(tmp_path):
+    trained, _ = _train(tmp_path / 'a', 2)
+    trainer = trainers.Trainer(_model(), restore_keys=['decoder'])
+    trainer.build(next(iter(_provider().get_batch(2))))
+    fresh_group = [w.numpy() for w in trainer.model.processor_group.trainable_weights]
+    assert fresh_group  # The reverb's impulse response.
+    trainer.restore(str(tmp_path / 'a'))
+    for a, b in zip(trained.model.decoder.trainable_weights, trainer.model.decoder.trainable_weights):
+        np.testing.assert_array_equal(a.numpy(), b.numpy(), err_msg=a.path)
+    for a, b in zip(fresh_group, trainer.model.processor_group.trainable_weights):
+        np.testing.assert_array_equal(a, b.numpy())
+    assert not np.allclose(fresh_group[0], trained.model.processor_group.trainable_weights[0].numpy())
+    assert int(trainer.step.numpy()) == 0  # A warm start, not a resume.
+
+
+def test_restore_keys_unknown_attribute_is_named(tmp_path):
+    _train(tmp_path, 1)
+    trainer = trainers.Trainer(_model(), restore_keys=['decodr'])
+    trainer.build(next(iter(_provider().get_batch(2))))
+    with pytest.raises(ValueError, match='decodr'):
+        trainer.restore(str(tmp_path))
+
+
+def test_nan_loss_names_learning_rate_and_step_and_saves_nothing(tmp_path):
+    _train(tmp_path, 2)
+    trainer = trainers.Trainer(_model(), learning_rate=1e30)
+    with pytest.raises(train_util.NonFiniteLossError, match=r'learning_rate') as info:
+        _train(tmp_path, 50, trainer=trainer, steps_per_save=1)
+    message = str(info.value)
+    step = int(message.split('at step ')[1].split(' ')[0])
+    assert step > 2
+    saved = sorted(int(p.split('ckpt-')[1].split('.')[0]) for p in glob.glob(str(tmp_path / 'ckpt-*.index')))
+    assert max(saved) < step  # The NaN step was never saved.
+    restored = trainers.Trainer(_model())
+    restored.build(next(iter(_provider().get_batch(2))))
+    restored.restore(str(tmp_path))
+    assert all(np.isfinite(w.numpy()).all() for w in restored.model.trainable_weights)
+
+
+def test_early_stop_loss_value_stops_at_first_step(tmp_path):
+    trainer, losses = _train(tmp_path, 10, early_stop_loss_value=1e9)
+    assert int(trainer.step.numpy()) == 1
+    assert os.path.exists(tmp_path / 'ckpt-1.index')
+
+
+def test_progress_lines_and_tensorboard_tags(tmp_path):
+    lines = []
+    handler_fn = lambda msg, *args: lines.append(msg % args if args else msg)
+    original = logging.info
+    logging.info = handler_fn
+    try:
+        _train(tmp_path, 4, steps_per_summary=2)
+    finally:
+        logging.info = original
+    progress = [l for l in lines if l.startswith('step: ')]
+    assert [l.split('\t')[0] for l in progress] == ['step: 1/4', 'step: 2/4', 'step: 4/4']
+    assert all('spectral_loss:' in l and 'total_loss:' in l and 'steps/sec:' in l and 'ETA:' in l
+               for l in progress)
+    assert any('Trainable params:' in l for l in lines)
+    acc = event_accumulator.EventAccumulator(str(tmp_path / 'summaries' / 'train'),
+                                             size_guidance={event_accumulator.TENSORS: 0})
+    acc.Reload()
+    tags = set(acc.Tags()['tensors'])
+    assert {'losses/spectral_loss', 'losses/total_loss', 'steps_per_sec', 'gin/operative_config-0'} <= tags
+    steps = [e.step for e in acc.Tensors('losses/total_loss')]
+    assert steps == [1, 2, 4]
+    assert os.path.exists(tmp_path / 'operative_config-0.gin')
+
+
+def test_audio_length_mismatch_names_n_samples():
+    model = _model()
+    batch = {k: tf.constant(v[np.newaxis]) for k, v in tiny.make_example().items()}
+    batch['audio'] = tf.zeros([1, tiny.N_SAMPLES * 2])
+    with pytest.raises(ValueError, match='n_samples'):
+        model(batch, training=True)
+
+
+def test_model_checkpoint_without_optimizer_restores_every_weight(tmp_path):
+    trainer, _ = _train(tmp_path, 1)
+    fresh = _model()
+    fresh(next(iter(_provider().get_batch(2))), training=False)
+    fresh.restore(str(tmp_path))
+    assert len(fresh.trainable_weights) == len(trainer.model.trainable_weights)
+    for a, b in zip(trainer.model.trainable_weights, fresh.trainable_weights):
+        np.testing.assert_array_equal(a.numpy(), b.numpy(), err_msg=a.path)

@@ -16,6 +16,7 @@ import matplotlib.pyplot as plt  # noqa: E402  (after the backend is chosen)
 import numpy as np  # noqa: E402
 import tensorflow as tf  # noqa: E402
 
+from clarinet_ddsp import spectral_ops  # noqa: E402
 from clarinet_ddsp.training import metrics  # noqa: E402
 
 
@@ -71,12 +72,20 @@ def audio_summary(audio, step: int, sample_rate: int = 16000, name: str = 'audio
 
 # -------------------------------------------------------------------------------------- plotting
 def log_magnitude_spectrogram(audio, size: int = 768, overlap: float = 0.75) -> np.ndarray:
-    """log |STFT| of audio [..., n_samples] -> [..., n_frames, size // 2 + 1] (natural log)."""
-    audio = tf.convert_to_tensor(np.asarray(audio, dtype=np.float32))
-    hop = int(size * (1.0 - overlap))
-    mag = tf.abs(tf.signal.stft(audio, frame_length=size, frame_step=hop, fft_length=size,
-                                pad_end=True))
-    return np.log(np.maximum(mag.numpy(), 1e-5))
+    """ddsp's plotted spectrogram: spectral_ops.compute_logmag, natural log |STFT|.
+
+    Args:
+        audio: [n_samples] or [batch, n_samples].
+        size: window length; the FFT size is the enclosing power of 2 (1024 for 768), as ddsp.
+        overlap: window overlap (hop = size / 4 by default).
+
+    Returns:
+        [(batch,) n_frames, fft_size // 2 + 1] float32.
+    """
+    audio = np.asarray(audio, dtype=np.float32)
+    return spectral_ops.compute_logmag(audio[np.newaxis] if audio.ndim == 1 else audio,
+                                       size=size, overlap=overlap).numpy()[
+        0 if audio.ndim == 1 else slice(None)]
 
 
 def _plot_spectrogram(ax, log_mag: np.ndarray, title: str) -> None:

@@ -125,3 +125,87 @@ def test_raw_pitch_accuracy_counts_frames_within_50_cents():
     rpa, rca = metrics.raw_pitch_accuracy(ref, est)
     assert rpa == pytest.approx(0.5)  # 0 and 40 cents.
     assert rca == pytest.approx(0.75)  # ... and the octave error, folded.
+
+
+# --------------------------------------------------------------------------- parity with ddsp 3.7.0
+_REFERENCE_SCRIPT = r'''
+import sys
+import numpy as np
+from ddsp.training import metrics, summaries
+import ddsp
+
+d = dict(np.load(sys.argv[1]))
+out = {}
+out['f0_dist'] = np.array([
+    np.nan if r is None else r for r in (
+        metrics.f0_dist_conf_thresh(d['f0'][i], d['f0_gen'][i], d['conf'][i])
+        for i in range(d['f0'].shape[0]))])
+out['ld_l1'] = np.array([np.mean(metrics.l1_distance(d['ld'][i], d['ld_gen'][i]))
+                         for i in range(d['ld'].shape[0])])
+out['logmag'] = summaries.get_spectrogram(d['audio'], size=768).numpy()
+
+# ddsp's CREPE metric aggregation, with compute_f0 answering the given generated f0 curves.
+gen_f0 = iter(d['f0_gen'])
+ddsp.spectral_ops.compute_f0 = lambda audio, frame_rate, viterbi=True: (next(gen_f0), None)
+m = metrics.F0CrepeMetrics(sample_rate=16000, frame_rate=250)
+m.update_state({'f0_hz': d['f0'], 'f0_confidence': d['conf']}, d['audio_gen'])
+out['crepe_f0_dist'] = np.array(float(m.metrics['f0_dist'].result()))
+out['crepe_outlier_ratio'] = np.array(float(m.metrics['outlier_ratio'].result()))
+np.savez(sys.argv[2], **out)
+'''
+
+
+def _reference_python():
+    import pathlib
+    configured = os.environ.get('CLARINET_DDSP_REF_PYTHON', '')
+    root = pathlib.Path(__file__).resolve().parents[2]
+    path = pathlib.Path(configured) if configured else root / '.venv-ref' / 'bin' / 'python'
+    if not path.exists():
+        pytest.fail(f'Parity: the ddsp 3.7.0 reference interpreter {path} is missing; run '
+                    '`make refenv` or set CLARINET_DDSP_REF_PYTHON.', pytrace=False)
+    return str(path), root
+
+
+@pytest.mark.parity
+def test_metrics_and_spectrogram_match_ddsp_reference(tmp_path):
+    import subprocess
+    rng = np.random.default_rng(3)
+    n, t = 6, 50
+    f0 = rng.uniform(100, 1000, (n, t))
+    semitones = np.stack([np.full(t, 1.0), rng.normal(0, 0.3, t), np.full(t, 20.0),
+                          rng.normal(0, 2, t), np.full(t, -3.0), np.zeros(t)])
+    f0_gen = f0 * 2 ** (semitones / 12)
+    f0_gen[3, :10] = 0.0  # Unvoiced generated frames (hz_to_midi -> 0).
+    conf = rng.uniform(0.5, 1.0, (n, t))
+    conf[5] = 0.3  # An input that is never confident.
+    inputs = {'f0': f0, 'f0_gen': f0_gen, 'conf': conf,
+              'ld': rng.uniform(-80, 0, (n, t)), 'ld_gen': rng.uniform(-80, 0, (n, t + 1)),
+              'audio': rng.normal(0, 0.3, (2, 3000)).astype(np.float32),
+              'audio_gen': rng.normal(0, 0.3, (n, 1000)).astype(np.float32)}
+    np.savez(tmp_path / 'in.npz', **inputs)
+    python, root = _reference_python()
+    env = dict(os.environ, TF_USE_LEGACY_KERAS='1', CUDA_VISIBLE_DEVICES='-1',
+               TF_CPP_MIN_LOG_LEVEL='2', PYTHONPATH=str(root / 'tests' / 'parity' / 'ref_stubs'))
+    proc = subprocess.run([python, '-c', _REFERENCE_SCRIPT, str(tmp_path / 'in.npz'),
+                           str(tmp_path / 'out.npz')], env=env, capture_output=True, text=True,
+                          timeout=600, check=False)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    ref = np.load(tmp_path / 'out.npz')
+
+    ours = np.array([np.nan if r is None else r for r in (
+        metrics.f0_dist_conf_thresh(f0[i], f0_gen[i], conf[i]) for i in range(n))])
+    np.testing.assert_allclose(ours, ref['f0_dist'], rtol=1e-6, equal_nan=True)
+    ld = [metrics.loudness_l1_db(inputs['ld'][i], inputs['ld_gen'][i]) for i in range(n)]
+    np.testing.assert_allclose(ld, ref['ld_l1'], rtol=1e-6)
+    from clarinet_ddsp.training import summaries
+    spec = summaries.log_magnitude_spectrogram(inputs['audio'], size=768)
+    np.testing.assert_allclose(spec, ref['logmag'], atol=1e-4)  # ddsp's plotted spectrogram
+
+    gen = iter(f0_gen)
+    m = metrics.F0CrepeMetrics(16000, 250, f0_fn=lambda *a: (next(gen), None))
+    m.update_state({'f0_hz': f0, 'f0_confidence': conf}, inputs['audio_gen'])
+    # ddsp runs CREPE on every example, we skip unreliable inputs: the one unreliable input is
+    # last, so both consume the same generated curves in the same order.
+    assert m.metrics['f0_dist'].result() == pytest.approx(float(ref['crepe_f0_dist']), rel=1e-6)
+    assert m.metrics['outlier_ratio'].result() == pytest.approx(
+        float(ref['crepe_outlier_ratio']), rel=1e-6)

@@ -1,0 +1,56 @@
+r"""clarinet_ddsp_export: a trained run -> a TensorFlow SavedModel (f0_hz, loudness_db -> audio).
+
+clarinet_ddsp_export --save_dir runs/clarinet --output exported/clarinet
+
+Load it anywhere TensorFlow runs, without clarinet_ddsp:
+  model = tf.saved_model.load('exported/clarinet'); audio = model(f0_hz, loudness_db)['audio']
+"""
+
+from __future__ import annotations
+
+import sys
+
+from absl import app
+from absl import flags
+from absl import logging
+
+FLAGS = flags.FLAGS
+
+flags.DEFINE_string('save_dir', None, 'The training run\'s directory (checkpoints, operative config).')
+flags.DEFINE_string('output', None, 'Directory to write the SavedModel into (replaced if present).')
+flags.DEFINE_string('checkpoint', None, 'A checkpoint prefix (…/ckpt-<step>) instead of the newest.')
+flags.DEFINE_boolean('reverb', True, 'Keep the learned reverb in the exported model.')
+flags.DEFINE_integer('block_frames', 500, 'Frames synthesised per block inside the model (memory '
+                     'per block ~ block_frames * hop * n_harmonics * 4 bytes).')
+
+
+def main(argv=()) -> None:
+    if len(argv) > 1:
+        raise app.UsageError(f'Unexpected arguments: {argv[1:]}')
+    for name in ('save_dir', 'output'):
+        if not getattr(FLAGS, name):
+            raise ValueError(f'--{name} is required; e.g. clarinet_ddsp_export --save_dir '
+                             'runs/clarinet --output exported/clarinet')
+    if FLAGS.block_frames < 1:
+        raise ValueError(f'--block_frames={FLAGS.block_frames} must be >= 1.')
+    from clarinet_ddsp import export  # pylint: disable=g-import-not-at-top
+    path = export.export_saved_model(FLAGS.save_dir, FLAGS.output, checkpoint=FLAGS.checkpoint,
+                                     include_reverb=FLAGS.reverb, block_frames=FLAGS.block_frames)
+    logging.info('SavedModel in %s; load it with tf.saved_model.load(%r)', path, path)
+
+
+def _main_reporting_errors(argv) -> None:
+    try:
+        main(argv)
+    except (ValueError, FileNotFoundError) as error:
+        logging.error('%s', error)
+        sys.exit(f'clarinet_ddsp_export: error: {error}')
+
+
+def console_entry_point() -> None:
+    """The clarinet_ddsp_export console script."""
+    app.run(_main_reporting_errors)
+
+
+if __name__ == '__main__':
+    console_entry_point()

@@ -151,8 +151,11 @@ def _main_reporting_errors(argv) -> None:
     try:
         main(argv)
     except (ValueError, FileNotFoundError, train_util.NonFiniteLossError) as error:
-        logging.error('%s', error)
-        sys.exit(f'clarinet_ddsp_run: error: {error}')
+        # gin appends "In call to configurable ..." context lines; the message itself names the fix.
+        message = '\n'.join(line for line in str(error).splitlines()
+                             if not line.startswith('  In call to configurable'))
+        logging.error('%s', message)
+        sys.exit(f'clarinet_ddsp_run: error: {message}')
 
 
 def console_entry_point() -> None:

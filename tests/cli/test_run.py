@@ -13,6 +13,7 @@ from absl import flags
 import gin
 import pytest
 import tensorflow as tf
+from tensorboard.backend.event_processing import event_accumulator
 
 from clarinet_ddsp.cli import run
 from clarinet_ddsp.training import checkpointing
@@ -71,6 +72,24 @@ def test_write_up_train_eval_sample_lines_run_in_process(tmp_path):
     files = [os.path.join(d, f) for d, _, fs in os.walk(save_dir) for f in fs]
     assert any(f.endswith('.wav') for f in files)
     assert any(f.endswith('.png') for f in files)
+    # TensorBoard's own reader finds the train losses, eval losses/metrics (non-zero), audio and images.
+    train_tags = _tags(os.path.join(save_dir, 'summaries', 'train'))
+    assert {'losses/spectral_loss', 'losses/total_loss', 'steps_per_sec'} <= set(train_tags['tensors'])
+    eval_acc = event_accumulator.EventAccumulator(os.path.join(save_dir, 'summaries', 'eval'),
+                                                  size_guidance={event_accumulator.TENSORS: 0,
+                                                                 event_accumulator.IMAGES: 0})
+    eval_acc.Reload()
+    tensors = set(eval_acc.Tags()['tensors'])
+    assert 'losses/total_loss' in tensors and any(t.startswith('metrics/') for t in tensors)
+    for tag in ['losses/total_loss'] + [t for t in tensors if t.startswith('metrics/loudness')]:
+        assert float(tf.make_ndarray(eval_acc.Tensors(tag)[-1].tensor_proto)) > 0, tag
+    assert any('audio' in t for t in tensors) and eval_acc.Tags()['images']
+
+
+def _tags(path):
+    acc = event_accumulator.EventAccumulator(path, size_guidance={event_accumulator.TENSORS: 0})
+    acc.Reload()
+    return acc.Tags()
 
 
 def test_unknown_gin_name_is_one_clear_error(tmp_path):

@@ -239,13 +239,17 @@ def harmonic_synthesis(frequencies: tf.Tensor, amplitudes: tf.Tensor,
     # Linear interpolation commutes with the harmonic ratios: resample f0 once.
     f0_envelope = resample(frequencies, n_samples)  # [batch, n_samples, 1], Hz
     f_ratios = tf.linspace(1.0, float(n_harmonics), n_harmonics)[tf.newaxis, tf.newaxis, :]
-    frequency_envelopes = f0_envelope * f_ratios  # [batch, n_samples, n_harmonics], Hz
-    amplitude_envelopes = tf.where(frequency_envelopes >= sample_rate / 2.0,
+    omega = f0_envelope * _TWO_PI / float(sample_rate)  # rad / sample, [batch, n_samples, 1]
+    omegas = omega * f_ratios  # [batch, n_samples, n_harmonics]
+    # Silence harmonics at or above Nyquist (f >= sr / 2 <=> omega >= pi).
+    amplitude_envelopes = tf.where(omegas >= np.float32(np.pi),
                                    tf.zeros_like(amplitude_envelopes), amplitude_envelopes)
     if precise_phase:
         phases = _accumulate_phase(f0_envelope, sample_rate) * f_ratios
+    elif use_angular_cumsum:
+        phases = angular_cumsum(omegas)
     else:
-        phases = _phase(frequency_envelopes, sample_rate, use_angular_cumsum, precise_phase=False)
+        phases = tf.cumsum(omegas, axis=1)
     return tf.reduce_sum(amplitude_envelopes * tf.sin(phases), axis=-1)
 
 

@@ -131,6 +131,8 @@ def train(data_provider, trainer, batch_size: int = 32, num_steps: int = 1000000
         # Non-chief workers must save too (collective ops) but into a scratch folder.
         save_dir = os.path.join(save_dir, f'.worker-{distribution.task_id(trainer.strategy)}')
 
+    logging.info('Training with %s: %d replica(s), global batch %d.', type(trainer.strategy).__name__,
+                 trainer.strategy.num_replicas_in_sync, batch_size)
     dataset = trainer.distribute_dataset(data_provider.get_batch(batch_size, shuffle=True, repeats=-1))
     dataset_iter = iter(dataset)
     trainer.build(next(dataset_iter))

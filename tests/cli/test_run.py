@@ -196,7 +196,7 @@ def test_two_workers_train_with_multi_worker_mirrored_strategy(tmp_path):
                 proc.kill()
     for proc, err in zip(procs, outputs):
         assert proc.returncode == 0, err[-3000:]
-    assert 'MultiWorkerMirroredStrategy' in outputs[0]
+    assert 'Training with MultiWorkerMirroredStrategy: 2 replica(s)' in outputs[0]
     assert checkpointing.latest_checkpoint_step(str(tmp_path / 'run')) == 3
     assert not os.path.exists(tmp_path / 'run' / '.worker-1')  # The non-chief's scratch is removed.
     assert re.search(r'step: 3/3', outputs[0])

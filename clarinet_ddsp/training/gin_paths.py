@@ -21,6 +21,11 @@ def _candidates() -> list[pathlib.Path]:
     if os.environ.get(_ENV_VAR):
         candidates.append(pathlib.Path(os.environ[_ENV_VAR]))
     candidates.append(here.parents[2] / 'gin')  # A checkout or an editable install.
+    # <prefix>/lib/pythonX.Y/site-packages/clarinet_ddsp/training/ -> <prefix>/share/... (pip --prefix,
+    # --user, venvs); <prefix>/Lib/site-packages/... on Windows.
+    for levels in (5, 4):
+        if len(here.parents) > levels:
+            candidates.append(here.parents[levels] / 'share' / 'clarinet_ddsp' / 'gin')
     # A wheel installs gin/ as data files under <prefix>/share/clarinet_ddsp/gin.
     prefixes = [sysconfig.get_path('data'), sys.prefix, sys.exec_prefix, getattr(sys, 'base_prefix', '')]
     user_base = sysconfig.get_config_var('userbase')

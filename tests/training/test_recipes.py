@@ -1,5 +1,7 @@
 """Every gin recipe builds and takes a training step with shrunk sizes; the write-up's parameter count."""
 
+import pathlib
+
 import gin
 import numpy as np
 import pytest
@@ -7,13 +9,16 @@ import tensorflow as tf
 
 from clarinet_ddsp.cli import run
 from clarinet_ddsp.training import data
+from clarinet_ddsp.training import gin_paths
 from clarinet_ddsp.training import models
 from clarinet_ddsp.training import train_util
 from clarinet_ddsp.training import trainers
 from tests.training import tiny
 
-MODEL_RECIPES = ['models/ae.gin', 'models/solo_instrument.gin', 'papers/iclr2020/solo_instrument.gin',
-                 'papers/iclr2020/tiny_instrument.gin']
+GIN_DIR = pathlib.Path(gin_paths.get_gin_dir())
+# Every recipe that defines a model: models/, papers/ and any other folder but the partial configs.
+MODEL_RECIPES = sorted(str(p.relative_to(GIN_DIR)) for p in GIN_DIR.rglob('*.gin')
+                       if p.relative_to(GIN_DIR).parts[0] not in ('datasets', 'eval', 'optimization'))
 
 
 @pytest.fixture(autouse=True)
@@ -37,10 +42,15 @@ def test_solo_instrument_has_4849150_trainable_parameters(tmp_path):
     assert train_util.log_model_summary(model) == 4_849_150
 
 
+def test_recipe_list_covers_the_ddsp_tree():
+    assert {'models/ae.gin', 'models/solo_instrument.gin', 'papers/iclr2020/solo_instrument.gin',
+            'papers/iclr2020/tiny_instrument.gin'} <= set(MODEL_RECIPES)
+
+
 @pytest.mark.parametrize('recipe', MODEL_RECIPES)
 def test_recipe_builds_and_takes_a_training_step(recipe, tmp_path):
     pattern = tiny.write_tfrecords(str(tmp_path / 'data' / 'train.tfrecord'), n_examples=2, n_shards=1)
-    files = [recipe] if recipe.startswith('papers') else [recipe, 'datasets/tfrecord.gin']
+    files = [recipe] if recipe.startswith('papers') else ['datasets/tfrecord.gin', recipe]
     run.parse_gin(str(tmp_path / 'run'), files,
                   tiny.SHRINK_PARAMS + [f"TFRecordProvider.file_pattern = '{pattern}'"], [])
     model = models.get_model()

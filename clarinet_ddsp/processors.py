@@ -101,6 +101,14 @@ class Add(Processor):
         super().__init__(name=name)
 
     def get_controls(self, signal_one: tf.Tensor, signal_two: tf.Tensor) -> TensorDict:
+        """Passes the signals through.
+
+        Raises:
+            ValueError: if their batch or time axes differ (and neither is 1).
+        """
+        core.check_matching_axes(f'Add {self.name!r}', ['signal_one', 'signal_two'],
+                                 [tf.convert_to_tensor(signal_one),
+                                  tf.convert_to_tensor(signal_two)])
         return {'signal_one': signal_one, 'signal_two': signal_two}
 
     def get_signal(self, signal_one: tf.Tensor, signal_two: tf.Tensor) -> tf.Tensor:

@@ -205,7 +205,13 @@ class Sinusoidal(processors.Processor):
         self.freq_scale_fn = freq_scale_fn
 
     def get_controls(self, amplitudes: tf.Tensor, frequencies: tf.Tensor) -> TensorDict:
-        """[batch, n_frames, n_sinusoids] amplitudes and frequencies -> controls."""
+        """[batch, n_frames, n_sinusoids] amplitudes and frequencies -> controls.
+
+        Raises:
+            ValueError: if the controls disagree on batch or time axes.
+        """
+        core.check_matching_axes(f'{type(self).__name__}.get_controls',
+                                 ['amplitudes', 'frequencies'], [amplitudes, frequencies])
         if self.amp_scale_fn is not None:
             amplitudes = self.amp_scale_fn(amplitudes)
         if self.freq_scale_fn is not None:

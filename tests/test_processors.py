@@ -38,6 +38,11 @@ def test_add_sums_two_signals():
     np.testing.assert_allclose(processors.Add()(a, b).numpy(), 3.0)
 
 
+def test_add_rejects_signals_of_different_lengths():
+    with pytest.raises(ValueError, match=r'signal_one 64000, signal_two 63936'):
+        processors.Add()(np.zeros([1, 64000], np.float32), np.zeros([1, 63936], np.float32))
+
+
 def _group():
     return processors.ProcessorGroup(dag=[
         (_Scale('one'), ['a']),

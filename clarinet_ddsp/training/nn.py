@@ -124,11 +124,19 @@ class FcStack(keras.layers.Layer):
         return x
 
 
-def _rnn_class(rnn_type: str):
+# Use clarinet_ddsp.training.rnn's GRU/LSTM (Keras's weights and math, a faster CPU recurrence)
+# when an Rnn is built without an explicit `fast`.
+FAST_RNN_DEFAULT = False
+
+
+def _rnn_class(rnn_type: str, fast: bool):
     classes = {'gru': keras.layers.GRU, 'lstm': keras.layers.LSTM}
     if rnn_type not in classes:
         raise ValueError(f"Rnn: rnn_type={rnn_type!r} is not one of {sorted(classes)}; set "
                          "RnnFcDecoder.rnn_type (or the encoder's) to 'gru' or 'lstm'.")
+    if fast:
+        from clarinet_ddsp.training import rnn  # pylint: disable=g-import-not-at-top
+        return rnn.get_rnn_class(rnn_type, fast=True)
     return classes[rnn_type]
 
 
@@ -140,9 +148,10 @@ class Rnn(keras.layers.Layer):
     """
 
     def __init__(self, dims: int, rnn_type: str, return_sequences: bool = True, bidir: bool = False,
-                 **kwargs):
+                 fast: bool | None = None, **kwargs):
         super().__init__(**kwargs)
-        self.rnn = _rnn_class(rnn_type)(dims, return_sequences=return_sequences)
+        fast = FAST_RNN_DEFAULT if fast is None else fast
+        self.rnn = _rnn_class(rnn_type, fast)(dims, return_sequences=return_sequences)
         if bidir:
             self.rnn = keras.layers.Bidirectional(self.rnn)
 

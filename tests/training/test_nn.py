@@ -49,3 +49,14 @@ def test_rnn_wrapper_has_keras_parameter_counts(rnn_type, n_params):
 def test_rnn_rejects_unknown_type_naming_it():
     with pytest.raises(ValueError, match="rnn_type='rnn'"):
         nn.Rnn(4, 'rnn')
+
+
+def test_fast_rnn_has_the_same_weights_and_outputs_as_keras():
+    x = tf.random.stateless_normal([2, 9, 3], seed=[1, 2])
+    slow, fast = nn.Rnn(4, 'gru', fast=False), nn.Rnn(4, 'gru', fast=True)
+    slow(x)
+    fast(x)
+    assert [tuple(w.shape) for w in slow.weights] == [tuple(w.shape) for w in fast.weights]
+    for a, b in zip(slow.weights, fast.weights):
+        b.assign(a)
+    np.testing.assert_allclose(slow(x).numpy(), fast(x).numpy(), rtol=1e-5, atol=1e-6)

@@ -122,9 +122,10 @@ def test_progress_lines_and_tensorboard_tags(tmp_path):
     original = logging.info
     logging.info = handler_fn
     try:
-        _train(tmp_path, 4, steps_per_summary=2)
+        trainer, _ = _train(tmp_path, 4, steps_per_summary=2)
     finally:
         logging.info = original
+    assert trainer._train_step.experimental_get_tracing_count() == 1  # No retracing per step.
     progress = [l for l in lines if l.startswith('step: ')]
     assert [l.split('\t')[0] for l in progress] == ['step: 1/4', 'step: 2/4', 'step: 4/4']
     assert all('spectral_loss:' in l and 'total_loss:' in l and 'steps/sec:' in l and 'ETA:' in l

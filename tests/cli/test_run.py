@@ -200,3 +200,46 @@ def test_two_workers_train_with_multi_worker_mirrored_strategy(tmp_path):
     assert checkpointing.latest_checkpoint_step(str(tmp_path / 'run')) == 3
     assert not os.path.exists(tmp_path / 'run' / '.worker-1')  # The non-chief's scratch is removed.
     assert re.search(r'step: 3/3', outputs[0])
+
+
+@pytest.mark.slow
+def test_write_up_lines_on_tfrecords_from_prepare_tfrecord(tmp_path):
+    """Audio -> clarinet_ddsp_prepare_tfrecord -> the write-up's train, eval and sample lines."""
+    pytest.importorskip('clarinet_ddsp.cli.prepare_tfrecord')
+    import numpy as np
+    import soundfile as sf
+    audio_dir = tmp_path / 'datasets'
+    audio_dir.mkdir()
+    t = np.arange(2 * 16000) / 16000
+    for name, f0 in (('248349__mtg__clarinet-d3.wav', 146.8), ('248351__mtg__clarinet-e3.wav', 164.8)):
+        tone = sum(np.sin(2 * np.pi * k * f0 * t) / k for k in (1, 3, 5, 7)) * 0.2 * np.minimum(1, 10 * t)
+        sf.write(str(audio_dir / name), tone.astype(np.float32), 16000)
+    prefix = tmp_path / 'datasets' / 'tfrecords' / 'train.tfrecord'
+    subprocess.run([sys.executable, '-m', 'clarinet_ddsp.cli.prepare_tfrecord',
+                    f'--input_audio_filepatterns={audio_dir}/*wav', f'--output_tfrecord_path={prefix}',
+                    '--num_shards=2', '--example_secs=1', '--hop_secs=1', '--crepe_model=tiny',
+                    '--alsologtostderr'], env=_subprocess_env(), check=True, timeout=900,
+                   capture_output=True)
+    data_param = f"--gin_param=TFRecordProvider.file_pattern='{prefix}*'"
+    one_second = ['TFRecordProvider.example_secs = 1', 'F0LoudnessPreprocessor.time_steps = 250',
+                  'Additive.n_samples = 16000', 'FilteredNoise.n_samples = 16000']
+    sizes = [f'--gin_param={p}' for p in tiny.SHRINK_PARAMS if not p.startswith(
+        ('TFRecordProvider.', 'F0LoudnessPreprocessor.', 'DefaultPreprocessor.', 'Harmonic.n_samples',
+         'Additive.n_samples', 'FilteredNoise.n_samples'))] + [f'--gin_param={p}' for p in one_second]
+    save_dir = tmp_path / 'clarinet-autoencoder-training'
+    lines = [
+        ['--mode=train', f'--save_dir={save_dir}', '--gin_file=ddsp/training/gin/models/solo_instrument.gin',
+         '--gin_file=ddsp/training/gin/datasets/tfrecord.gin', data_param, *sizes,
+         '--gin_param=batch_size=2', '--gin_param=train_util.train.num_steps=2'],
+        ['--mode=eval', f'--save_dir={save_dir}', '--run_once', '--gin_file=ddsp/training/gin/datasets/tfrecord.gin',
+         '--gin_file=ddsp/training/gin/eval/basic_f0_ld.gin', data_param, *sizes],
+        ['--mode=sample', f'--save_dir={save_dir}', '--run_once',
+         '--gin_file=ddsp/training/gin/datasets/tfrecord.gin', '--gin_file=ddsp/training/gin/eval/basic_f0_ld.gin',
+         f'--gin_file={save_dir}/operative_config-0.gin', data_param, *sizes],
+    ]
+    for line in lines:
+        proc = subprocess.run(_cli(*line), env=_subprocess_env(), capture_output=True, text=True, timeout=900)
+        assert proc.returncode == 0, proc.stderr[-3000:]
+    assert checkpointing.latest_checkpoint_step(str(save_dir)) == 2
+    files = [os.path.join(d, f) for d, _, fs in os.walk(save_dir) for f in fs]
+    assert any(f.endswith('.wav') for f in files) and any(f.endswith('.png') for f in files)

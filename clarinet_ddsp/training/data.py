@@ -205,3 +205,14 @@ class TFRecordProvider(DataProvider):
         dataset = filenames.interleave(tf.data.TFRecordDataset, cycle_length=min(40, len(files)),
                                        num_parallel_calls=_AUTOTUNE, deterministic=not shuffle)
         return dataset.map(parse, num_parallel_calls=_AUTOTUNE)
+
+
+@gin.register(module='data')
+class LegacyTFRecordProvider(TFRecordProvider):
+    """TFRecords from older ddsp versions, without 'audio_16k' (as ddsp's LegacyTFRecordProvider)."""
+
+    @property
+    def features_dict(self) -> dict[str, tf.io.FixedLenFeature]:
+        spec = super().features_dict
+        del spec['audio_16k']
+        return spec

@@ -89,9 +89,15 @@ class Trainer:
             checkpoint = tf.train.Checkpoint(
                 model=tf.train.Checkpoint(**{k: getattr(self.model, k) for k in restore_keys}))
         with self.strategy.scope():
-            status = checkpoint.restore(latest)
-            if restore_keys is None:
-                status.assert_existing_objects_matched()
+            try:
+                status = checkpoint.restore(latest)
+                if restore_keys is None:
+                    status.assert_existing_objects_matched()
+            except (AssertionError, ValueError, tf.errors.InvalidArgumentError) as error:
+                raise ValueError(
+                    f'Trainer: the checkpoint {latest} does not fit this model ({error}). It was made by '
+                    'a different configuration: train into a new --save_dir, pass --restore_dir to the '
+                    'run to start from, or restore part of it with Trainer.restore_keys.') from error
             status.expect_partial()
         logging.info('Loaded checkpoint %s (%.1f s)', latest, time.time() - start)
         return latest

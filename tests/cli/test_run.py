@@ -106,6 +106,18 @@ def test_unknown_parameter_of_a_known_class_is_named(tmp_path):
               '--gin_param=RnnFcDecoder.rnn_chanels = 8'] + _shrink())
 
 
+def test_allow_memory_growth_runs_before_the_strategy(tmp_path, monkeypatch):
+    from clarinet_ddsp.training import distribution
+    from clarinet_ddsp.training import train_util
+    calls = []
+    monkeypatch.setattr(distribution, 'allow_memory_growth', lambda: calls.append('growth'))
+    monkeypatch.setattr(distribution, 'get_strategy',
+                        lambda **kw: calls.append('strategy') or tf.distribute.get_strategy())
+    monkeypatch.setattr(train_util, 'train', lambda **kw: calls.append('train'))
+    _run([f'--save_dir={tmp_path}', '--allow_memory_growth', '--gin_file=models/solo_instrument.gin'])
+    assert calls == ['growth', 'strategy', 'train']
+
+
 def test_missing_gin_file_names_it(tmp_path):
     with pytest.raises(FileNotFoundError, match='models/nope.gin'):
         _run([f'--save_dir={tmp_path}', '--gin_file=models/nope.gin'])

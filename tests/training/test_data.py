@@ -66,3 +66,16 @@ def test_in_memory_provider_batches():
     batch = next(iter(data.InMemoryProvider(examples).get_batch(2)))
     assert batch['audio'].shape == (2, tiny.N_SAMPLES)
     assert batch['audio'].dtype == tf.float32
+
+
+def test_legacy_provider_reads_records_without_audio_16k(tmp_path):
+    example = tiny.make_example()
+    del example['audio_16k']
+    path = str(tmp_path / 'old.tfrecord')
+    with tf.io.TFRecordWriter(path) as writer:
+        features = {k: tf.train.Feature(float_list=tf.train.FloatList(value=v)) for k, v in example.items()}
+        writer.write(tf.train.Example(features=tf.train.Features(feature=features)).SerializeToString())
+    got = next(iter(data.LegacyTFRecordProvider(path, example_secs=tiny.EXAMPLE_SECS).get_dataset()))
+    assert sorted(got) == ['audio', 'f0_confidence', 'f0_hz', 'loudness_db']
+    with pytest.raises(ValueError, match='audio_16k'):
+        data.TFRecordProvider(path, example_secs=tiny.EXAMPLE_SECS).get_dataset()

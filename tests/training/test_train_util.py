@@ -157,3 +157,19 @@ def test_model_checkpoint_without_optimizer_restores_every_weight(tmp_path):
     assert len(fresh.trainable_weights) == len(trainer.model.trainable_weights)
     for a, b in zip(trainer.model.trainable_weights, fresh.trainable_weights):
         np.testing.assert_array_equal(a.numpy(), b.numpy(), err_msg=a.path)
+
+
+def test_resuming_a_different_model_names_the_way_out(tmp_path):
+    _train(tmp_path, 1)
+    model = _model()
+    other = models.Autoencoder(
+        preprocessor=model.preprocessor,
+        decoder=decoders.RnnFcDecoder(rnn_channels=16, ch=8, layers_per_stack=1,
+                                      input_keys=('ld_scaled', 'f0_scaled'),
+                                      output_splits=(('amps', 1), ('harmonic_distribution', 4),
+                                                     ('noise_magnitudes', 5))),
+        processor_group=model.processor_group, losses=model.loss_objs)
+    trainer = trainers.Trainer(other)
+    trainer.build(next(iter(_provider().get_batch(2))))
+    with pytest.raises(ValueError, match='--save_dir'):
+        trainer.restore(str(tmp_path))

@@ -61,3 +61,12 @@ def test_reverb_from_gin():
     finally:
         gin.clear_config()
     assert reverb.trainable_weights[0].shape == (1000,)
+
+
+def test_exp_decay_reverb_learns_gain_and_decay_and_decays():
+    reverb = effects.ExpDecayReverb(trainable=True, reverb_length=4000, add_dry=False)
+    assert sorted(w.name for w in reverb.trainable_weights) == ['decay', 'gain']
+    impulse = np.zeros([1, 8000], np.float32)
+    impulse[0, 0] = 1.0
+    tail = reverb(impulse).numpy()[0]
+    assert np.abs(tail[:1000]).max() > 10 * np.abs(tail[3000:4000]).max() > 0

@@ -111,3 +111,25 @@ def test_processor_group_from_gin_with_ddsp_selectors():
         gin.clear_config()
     assert outputs['additive/signal'.split('/')[0]]['signal'].shape == (1, 640)
     assert outputs['out']['signal'].shape == (1, 640)
+
+
+def test_mix_follows_ddsp_formula():
+    # ddsp's Mix: sqrt(m) * one + (1 - sqrt(|m - 1|)) * two, m = sigmoid(level) resampled.
+    one, two = np.ones([1, 100, 1], np.float32), np.full([1, 100, 1], 2.0, np.float32)
+    level = np.zeros([1, 5, 1], np.float32)  # m = 0.5
+    got = processors.Mix()(one, two, level).numpy()
+    np.testing.assert_allclose(got, np.sqrt(0.5) + (1 - np.sqrt(0.5)) * 2.0, rtol=1e-6)
+    with pytest.raises(ValueError, match='signal_one has 100 samples and signal_two 99'):
+        processors.Mix()(one, two[:, :99], level)
+
+
+@pytest.mark.parametrize('location,kept', [('front', slice(8, None)), ('center', slice(4, -4)),
+                                           ('back', slice(None, -8))])
+def test_crop_removes_padding_at_the_chosen_end(location, kept):
+    audio = np.arange(40.0, dtype=np.float32)[None]
+    np.testing.assert_array_equal(processors.Crop(8, location)(audio).numpy(), audio[:, kept])
+
+
+def test_crop_rejects_unknown_location():
+    with pytest.raises(ValueError, match=r"crop_location='middle'"):
+        processors.Crop(8, 'middle')

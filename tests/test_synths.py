@@ -115,3 +115,19 @@ def test_synth_demo_writes_the_write_ups_tone(tmp_path):
     assert np.abs(audio[-16000:]).max() < 0.1 * np.abs(audio[:16000]).max()
     with open(tmp_path / 'synth_demo_spectrogram.png', 'rb') as f:
         assert f.read(8) == b'\x89PNG\r\n\x1a\n'
+
+
+def test_sinusoidal_with_given_frequencies_matches_numpy():
+    synth = synths.Sinusoidal(n_samples=1600, amp_scale_fn=None, freq_scale_fn=None,
+                              amp_resample_method='linear')
+    freqs = np.full([1, 10, 2], [300.0, 1200.0], np.float32)
+    amps = np.full([1, 10, 2], [0.5, 0.25], np.float32)
+    t = np.arange(1, 1601) / SR
+    expected = 0.5 * np.sin(2 * np.pi * 300 * t) + 0.25 * np.sin(2 * np.pi * 1200 * t)
+    # float32 phase sums (as ddsp) drift by ~1e-3 rad over 1600 samples at 1.2 kHz.
+    np.testing.assert_allclose(synth(amps, freqs).numpy()[0], expected, atol=5e-3)
+
+
+def test_tensor_to_audio_drops_the_channel_axis():
+    samples = np.random.RandomState(0).randn(2, 100, 1).astype(np.float32)
+    np.testing.assert_array_equal(synths.TensorToAudio()(samples).numpy(), samples[..., 0])

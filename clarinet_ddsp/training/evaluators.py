@@ -163,7 +163,9 @@ class F0LdEvaluator(BaseEvaluator):
         self._has_f0_prediction = False
 
     def set_rates(self, sample_rate: int, frame_rate: int) -> None:
+        save_dir = self._save_dir  # The metrics depend on the rates: rebuild them.
         self.__init__(sample_rate, frame_rate, self._run_f0_crepe, self._crepe_model)
+        self._save_dir = save_dir
 
     def _crepe_f0_batch(self, batch: Mapping, audio_gen: np.ndarray) -> np.ndarray:
         n_frames = None

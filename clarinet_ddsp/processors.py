@@ -33,8 +33,10 @@ class Processor(keras.layers.Layer):
         super().__init__(name=name, trainable=trainable, autocast=False)
         # Controls may be passed positionally even when one is None or a python number.
         self._allow_non_tensor_positional_args = True
-        # Processors create any weights in __init__, so Keras has nothing to build.
-        self.built = True
+        # Our processors create their weights in __init__: skip Keras's build pass (which would
+        # trace call() symbolically). Subclasses that override build() still get it called.
+        if type(self).build is keras.layers.Layer.build:
+            self.built = True
 
     def call(self, *args, return_outputs_dict: bool = False, **kwargs):
         """Runs get_controls then get_signal."""

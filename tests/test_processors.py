@@ -133,3 +133,23 @@ def test_crop_removes_padding_at_the_chosen_end(location, kept):
 def test_crop_rejects_unknown_location():
     with pytest.raises(ValueError, match=r"crop_location='middle'"):
         processors.Crop(8, 'middle')
+
+
+def test_processor_subclass_with_build_gets_its_weights_on_first_call():
+    class Gain(processors.Processor):
+        def __init__(self):
+            super().__init__(name='gain', trainable=True)
+
+        def build(self, unused_input_shape):
+            self.gain = self.add_weight(name='gain', shape=(1,), initializer='ones')
+
+        def get_controls(self, audio):
+            return {'audio': audio}
+
+        def get_signal(self, audio):
+            return audio * self.gain
+
+    layer = Gain()
+    out = layer(np.full([1, 4], 3.0, np.float32), return_outputs_dict=True)
+    np.testing.assert_allclose(out['signal'].numpy(), 3.0)
+    assert [w.name for w in layer.trainable_weights] == ['gain']

@@ -27,7 +27,8 @@ class Loss(keras.layers.Layer):
 
     def __init__(self, name: Optional[str] = None, **kwargs):
         super().__init__(name=name, **kwargs)
-        self.built = True  # No weights to build.
+        if type(self).build is keras.layers.Layer.build:
+            self.built = True  # Nothing to build: skip Keras's symbolic build pass.
 
     def get_losses_dict(self, *args, **kwargs) -> TensorDict:
         """{name: scalar loss}."""

@@ -640,3 +640,77 @@ def _group_inputs(rng):
 
 _add('processors.ProcessorGroup[solo_instrument dag]', 'group', OSC_SHORT, _group_inputs,
      _solo_instrument_group)
+
+# ---------------------------------------------------------------------------------------------------
+# Gradients (what training sees): d(sum(w * f(x))) / dx with a fixed random w, through both libraries.
+# Bounds: the forward op's family (filters/losses 1e-4, oscillators 2e-3).
+
+
+def _grad(fn, inputs, weights_key='w'):
+  """Gradients of sum(w * fn(*xs)) (or of fn itself when it is a scalar) w.r.t. each named input."""
+  tf = _tf()
+
+  def run(d, x, side):
+    del side
+    xs = {k: tf.constant(v) for k, v in x.items() if k in inputs}
+    with tf.GradientTape() as tape:
+      tape.watch(list(xs.values()))
+      y = fn(d, xs, x)
+      if weights_key in x:
+        y = tf.reduce_sum(tf.constant(x[weights_key]) * y)
+    grads = tape.gradient(y, list(xs.values()))
+    return {f'd/d{k}': (tf.zeros_like(v) if g is None else g)
+            for (k, v), g in zip(xs.items(), grads)}
+  return run
+
+
+_add('grad:core.exp_sigmoid', 'gradient', ELEMENTWISE,
+     lambda rng: {'x': _f32(rng.normal(0, 4, (2, 50, 8))), 'w': _f32(rng.normal(0, 1, (2, 50, 8)))},
+     _grad(lambda d, xs, x: d.core.exp_sigmoid(xs['x']), ['x']))
+_add('grad:core.resample[window]', 'gradient', ELEMENTWISE,
+     lambda rng: {'x': _f32(rng.uniform(0, 1, (2, 20, 4))), 'w': _f32(rng.normal(0, 1, (2, 320, 4)))},
+     _grad(lambda d, xs, x: d.core.resample(xs['x'], 320, method='window'), ['x']))
+_add('grad:core.resample[linear]', 'gradient', ELEMENTWISE,
+     lambda rng: {'x': _f32(rng.uniform(0, 1, (2, 20, 4))), 'w': _f32(rng.normal(0, 1, (2, 320, 4)))},
+     _grad(lambda d, xs, x: d.core.resample(xs['x'], 320), ['x']))
+_add('grad:core.normalize_harmonics[nyquist]', 'gradient', ELEMENTWISE,
+     lambda rng: {'hd': _f32(rng.uniform(0.1, 1, (2, 50, 30))),
+                  'f0': _smooth(rng, (2, 50, 1), 50, 1200),
+                  'w': _f32(rng.normal(0, 1, (2, 50, 30)))},
+     _grad(lambda d, xs, x: d.core.normalize_harmonics(xs['hd'], x['f0'], SAMPLE_RATE), ['hd']))
+_add('grad:core.oscillator_bank', 'gradient', OSC_SHORT,
+     lambda rng: dict(_osc_inputs(rng), w=_f32(rng.normal(0, 1, (2, 4000)))),
+     _grad(lambda d, xs, x: d.core.oscillator_bank(xs['f'], xs['a']), ['f', 'a']))
+_add('grad:core.harmonic_synthesis', 'gradient', OSC_SHORT,
+     lambda rng: dict(_synth_inputs(rng), w=_f32(rng.normal(0, 1, (2, 4000)))),
+     _grad(lambda d, xs, x: d.core.harmonic_synthesis(
+         xs['f0'], xs['amps'], harmonic_distribution=xs['hd'], n_samples=4000), ['f0', 'amps', 'hd']))
+_add('grad:synths.Harmonic[raw controls]', 'gradient', OSC_SHORT,
+     lambda rng: dict(_harmonic_inputs(rng, n_harmonics=20, f0_hi=700.0),
+                      w=_f32(rng.normal(0, 1, (2, 4000)))),
+     _grad(lambda d, xs, x: d.synths.Harmonic(n_samples=4000)(
+         xs['amps'], xs['harmonic_distribution'], x['f0_hz']), ['amps', 'harmonic_distribution']))
+_add('grad:core.frequency_filter', 'gradient', FILTER,
+     lambda rng: {'audio': _audio(rng), 'mags': _f32(rng.uniform(0, 1, (2, 50, 65))),
+                  'w': _f32(rng.normal(0, 1, (2, 4000)))},
+     _grad(lambda d, xs, x: d.core.frequency_filter(xs['audio'], xs['mags'], window_size=257),
+           ['audio', 'mags']))
+_add('grad:synths.FilteredNoise[filter path,fixed noise]', 'gradient', FILTER,
+     lambda rng: {'mags': _f32(rng.normal(0, 3, (2, 50, 65))), 'noise': _audio(rng),
+                  'w': _f32(rng.normal(0, 1, (2, 4000)))},
+     _grad(lambda d, xs, x: _noise_filter_path(d, dict(x, mags=xs['mags']), 257), ['mags']))
+_add('grad:effects.Reverb[given ir]', 'gradient', FILTER,
+     lambda rng: {'audio': _audio(rng), 'ir': _f32(rng.normal(0, 0.05, (2, 1000))),
+                  'w': _f32(rng.normal(0, 1, (2, 4000)))},
+     _grad(lambda d, xs, x: d.effects.Reverb()(xs['audio'], xs['ir']), ['audio', 'ir']))
+for _weight in ('mag_weight', 'logmag_weight', 'delta_time_weight', 'delta_freq_weight',
+                'cumsum_freq_weight', 'loudness_weight'):
+  _kw = {w: 0.0 for w in _LOSS_WEIGHTS}
+  _kw[_weight] = 1.0
+  _add(f'grad:losses.SpectralLoss[L1,{_weight}]', 'gradient', FILTER, _loss_inputs,
+       _grad(lambda d, xs, x, k=dict(_kw): d.losses.SpectralLoss(fft_sizes=(1024, 256, 64), **k)(
+           x['target'], xs['audio']), ['audio']))
+_add('grad:spectral_ops.compute_loudness', 'gradient', FILTER,
+     lambda rng: {'audio': _loudness_audio(rng), 'w': _f32(rng.normal(0, 1, (2, 63)))},
+     _grad(lambda d, xs, x: d.spectral_ops.compute_loudness(xs['audio'], padding='same'),
+           ['audio']))

@@ -53,6 +53,7 @@ def run_reference(script: str, args: Sequence[str], timeout: float = 900.0,
   """Runs tests/parity/<script> in the reference environment; fails the test with its stderr tail."""
   env = dict(os.environ)
   env.update({'TF_USE_LEGACY_KERAS': '1', 'PYTHONPATH': str(REF_STUBS),
+              'TF_CPU_ALLOCATOR_USE_BFC': 'true',  # ddsp's model pass: 5x faster on CPU
               'TF_CPP_MIN_LOG_LEVEL': '2', 'CUDA_VISIBLE_DEVICES': '-1',
               'PYTHONHASHSEED': '0'})
   env.update(extra_env or {})

@@ -31,35 +31,79 @@ def _patch_cosine_distance():
     tf2.losses.cosine_distance = tf.compat.v1.losses.cosine_distance
 
 
-def _model_info(gin_file: str) -> dict:
-  """Builds ddsp's model from a gin file (ddsp's own gin tree) and lists its trainable variables."""
+# The solo_instrument model on a shortened time axis (1 s: 250 frames, 16000 samples) for the forward
+# and gradient comparison; the parameter count does not depend on it. Our gin names the synth
+# Additive (the seed-era name), ddsp's Harmonic.
+MODEL_SHORT_FRAMES = 250
+MODEL_SHORT_SAMPLES = 16000
+MODEL_SHORT_BINDINGS = [f'F0LoudnessPreprocessor.time_steps = {MODEL_SHORT_FRAMES}',
+                        f'FilteredNoise.n_samples = {MODEL_SHORT_SAMPLES}']
+MODEL_LOSS_FFT_SIZES = (1024, 256, 64)
+MODEL_SEED = int(os.environ.get('CLARINET_DDSP_PARITY_MODEL_SEED', '0'))
+
+
+def model_batch() -> dict:
+  """A fixed batch: a 200-400 Hz glide, a -60..-20 dB swell, target audio of noise."""
+  rng = np.random.default_rng(20260)
+  t = np.linspace(0.0, 1.0, MODEL_SHORT_FRAMES)
+  return {'audio': (0.1 * rng.normal(size=[1, MODEL_SHORT_SAMPLES])).astype(np.float32),
+          'f0_hz': (200.0 * 2.0 ** t)[np.newaxis].astype(np.float32),
+          'f0_confidence': np.ones([1, MODEL_SHORT_FRAMES], np.float32),
+          'loudness_db': (-60.0 + 40.0 * np.sin(np.pi * t))[np.newaxis].astype(np.float32)}
+
+
+def model_reverb_ir(n: int) -> np.ndarray:
+  rng = np.random.default_rng(20261)
+  return (0.05 * rng.normal(size=n) * np.exp(-np.arange(n) / 4000.0)).astype(np.float32)
+
+
+def _model_info(gin_file: str, forward_npz: str) -> dict:
+  """Builds ddsp's model from its own gin file; lists trainable variables; dumps a forward pass and
+  the gradient of a spectral loss on the harmonic audio (deterministic; the noise branch is random)."""
   import gin  # pylint: disable=g-import-not-at-top
+  import tensorflow as tf  # pylint: disable=g-import-not-at-top
+  import ddsp  # pylint: disable=g-import-not-at-top
   import ddsp.training  # pylint: disable=g-import-not-at-top
   gin_dir = os.path.join(os.path.dirname(ddsp.training.__file__), 'gin')
   gin.clear_config()
   gin.add_config_file_search_path(gin_dir)
-  gin.parse_config_files_and_bindings([gin_file], [])
+  gin.parse_config_files_and_bindings(
+      [gin_file], MODEL_SHORT_BINDINGS + [f'Harmonic.n_samples = {MODEL_SHORT_SAMPLES}'])
+  tf.keras.utils.set_random_seed(MODEL_SEED)  # the same ddsp weights every run
   model = ddsp.training.models.get_model()
-  n_samples, n_frames = 64000, 1000
-  batch = {'audio': np.zeros([1, n_samples], np.float32),
-           'f0_hz': np.full([1, n_frames], 220.0, np.float32),
-           'f0_confidence': np.ones([1, n_frames], np.float32),
-           'loudness_db': np.full([1, n_frames], -40.0, np.float32)}
-  model(batch, training=True)
+  batch = model_batch()
+  model(batch, training=False)
   variables = [{'name': v.name, 'shape': [int(s) for s in v.shape], 'size': int(np.prod(v.shape))}
                for v in model.trainable_variables]
-  per_module = {}
-  for v in variables:
-    parts = v['name'].split('/')
-    key = parts[1] if len(parts) > 2 else parts[0]
-    per_module[key] = per_module.get(key, 0) + v['size']
-  return {'gin_file': gin_file,
+  info = {'gin_file': gin_file,
           'trainable_params': int(sum(v['size'] for v in variables)),
           'decoder_params': int(sum(np.prod(v.shape) for v in model.decoder.trainable_variables)),
           'processor_group_params': int(sum(
               np.prod(v.shape) for v in model.processor_group.trainable_variables)),
-          'per_module': per_module,
-          'variables': variables}
+          'variables': variables, 'forward_npz': forward_npz}
+
+  ir = model.trainable_variables[-1]
+  ir.assign(model_reverb_ir(int(ir.shape[0])))  # an audible reverb instead of ~1e-6 noise
+  loss_fn = ddsp.losses.SpectralLoss(fft_sizes=MODEL_LOSS_FFT_SIZES, logmag_weight=1.0)
+  with tf.GradientTape() as tape:
+    outputs = model(batch, training=False)
+    loss = loss_fn(batch['audio'], outputs['harmonic']['signal'])
+  grads = tape.gradient(loss, model.trainable_variables)
+  dump = {f'weight/{i}': v.numpy() for i, v in enumerate(model.trainable_variables)}
+  dump.update({f'grad/{i}': (np.zeros(v.shape, np.float32) if g is None else g.numpy())
+               for i, (v, g) in enumerate(zip(model.trainable_variables, grads))})
+  dump.update({f'batch/{k}': v for k, v in batch.items()})
+  for key in ('f0_scaled', 'ld_scaled', 'amps', 'harmonic_distribution', 'noise_magnitudes'):
+    dump[f'out/{key}'] = outputs[key].numpy()
+  for key, value in outputs['harmonic']['controls'].items():
+    dump[f'out/harmonic/controls/{key}'] = value.numpy()
+  dump['out/harmonic/signal'] = outputs['harmonic']['signal'].numpy()
+  dump['out/filtered_noise/controls/magnitudes'] = (
+      outputs['filtered_noise']['controls']['magnitudes'].numpy())
+  dump['out/reverb/controls/ir'] = outputs['reverb']['controls']['ir'].numpy()
+  dump['loss'] = np.asarray(loss.numpy())
+  np.savez(forward_npz, **dump)
+  return info
 
 
 def main():
@@ -96,7 +140,7 @@ def main():
   model_error = ''
   if args.model_info:
     try:
-      info = _model_info(args.model_gin)
+      info = _model_info(args.model_gin, os.path.splitext(args.model_info)[0] + '_forward.npz')
     except Exception:  # pylint: disable=broad-except
       info, model_error = {}, traceback.format_exc()
     info['error'] = model_error

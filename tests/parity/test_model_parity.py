@@ -9,6 +9,8 @@ import collections
 import numpy as np
 import pytest
 
+from .conftest import relative_error
+
 pytestmark = pytest.mark.parity
 
 DDSP_SOLO_INSTRUMENT_PARAMS = 4_849_150  # ddsp 3.7.0's log for models/solo_instrument.gin
@@ -57,3 +59,102 @@ def test_solo_instrument_variable_shapes_match_ddsp(our_model, reference_run):
   assert ours == theirs, (
       f'per-layer shapes differ: only ours {dict(ours - theirs)}, only ddsp {dict(theirs - ours)}; '
       f'ddsp variables: {[(v["name"], v["shape"]) for v in info["variables"]]}')
+
+
+# ---------------------------------------------------------------------------------------------------
+# Same weights, same batch: ddsp's and our solo_instrument give the same decoder outputs, synth controls,
+# harmonic audio and gradients (reference_cases.py dumps ddsp's side; 1 s examples to keep it cheap).
+
+NETWORK_BOUND = 1e-4   # decoder outputs and synth controls (float32 dense/LayerNorm/GRU, 250 frames)
+AUDIO_BOUND = 2e-3     # harmonic audio, the oscillator target of issue 2 (16000 samples here)
+GRADIENT_BOUND = 1e-2  # d(spectral loss on the harmonic audio) / d(weights), per variable
+# (Gradients have no target in issue 2. Measured 2.6e-4 to 2.6e-3 over four ddsp initialisations:
+# about twice the harmonic audio's own float32-phase difference, which they inherit. 1e-2 still
+# catches a wrong gate, bias or transposition, which gives O(1) errors.)
+
+
+@pytest.fixture(scope='module')
+def forward_parity(reference_run, tmp_path_factory):
+  """Our model with ddsp's weights on ddsp's batch: (ours, ddsp) outputs, gradients and losses."""
+  import gin  # pylint: disable=g-import-not-at-top
+  import tensorflow as tf  # pylint: disable=g-import-not-at-top
+  import clarinet_ddsp  # pylint: disable=g-import-not-at-top
+  from clarinet_ddsp import losses  # pylint: disable=g-import-not-at-top
+  from clarinet_ddsp.cli import run  # pylint: disable=g-import-not-at-top
+  from clarinet_ddsp.training import models  # pylint: disable=g-import-not-at-top
+  from . import reference_cases  # pylint: disable=g-import-not-at-top
+
+  info = reference_run.model_info
+  assert not info.get('error'), f'ddsp failed to build its solo_instrument model:\n{info["error"]}'
+  with np.load(info['forward_npz'], allow_pickle=False) as data:
+    ref = {k: data[k] for k in data.files}
+  n_vars = len(info['variables'])
+  batch = {k.split('/', 1)[1]: v for k, v in ref.items() if k.startswith('batch/')}
+
+  bindings = reference_cases.MODEL_SHORT_BINDINGS + [
+      f'Additive.n_samples = {reference_cases.MODEL_SHORT_SAMPLES}',
+      f'Harmonic.n_samples = {reference_cases.MODEL_SHORT_SAMPLES}']
+  run.parse_gin(str(tmp_path_factory.mktemp('forward_parity')), ['models/solo_instrument.gin'],
+                bindings, [])
+  try:
+    model = models.get_model()
+    model(batch, training=False)
+  finally:
+    gin.clear_config()
+  variables = model.trainable_variables
+  assert [list(v.shape) for v in variables] == [v['shape'] for v in info['variables']], (
+      'variable order/shapes differ from ddsp; cannot load its weights by position')
+  for i, v in enumerate(variables):
+    v.assign(ref[f'weight/{i}'])
+
+  synth = 'additive' if 'additive' in model.processor_group.processor_names else 'harmonic'
+  loss_fn = losses.SpectralLoss(fft_sizes=reference_cases.MODEL_LOSS_FFT_SIZES, logmag_weight=1.0)
+  with tf.GradientTape() as tape:
+    outputs = model(batch, training=False)
+    loss = loss_fn(batch['audio'], outputs[synth]['signal'])
+  grads = tape.gradient(loss, variables)
+  del clarinet_ddsp
+
+  ours = {'loss': np.asarray(loss)}
+  for key in ('f0_scaled', 'ld_scaled', 'amps', 'harmonic_distribution', 'noise_magnitudes'):
+    ours[f'out/{key}'] = np.asarray(outputs[key])
+  for key, value in outputs[synth]['controls'].items():
+    ours[f'out/harmonic/controls/{key}'] = np.asarray(value)
+  ours['out/harmonic/signal'] = np.asarray(outputs[synth]['signal'])
+  ours['out/filtered_noise/controls/magnitudes'] = np.asarray(
+      outputs['filtered_noise']['controls']['magnitudes'])
+  ours['out/reverb/controls/ir'] = np.asarray(outputs['reverb']['controls']['ir'])
+  for i, (v, g) in enumerate(zip(variables, grads)):
+    ours[f'grad/{i}'] = np.zeros(v.shape, np.float32) if g is None else np.asarray(g)
+  names = [v['name'] for v in info['variables']]
+  return ours, ref, names, n_vars
+
+
+@pytest.mark.parametrize('key', [
+    'out/f0_scaled', 'out/ld_scaled', 'out/amps', 'out/harmonic_distribution',
+    'out/noise_magnitudes', 'out/harmonic/controls/amplitudes',
+    'out/harmonic/controls/harmonic_distribution', 'out/harmonic/controls/f0_hz',
+    'out/filtered_noise/controls/magnitudes', 'out/reverb/controls/ir', 'out/harmonic/signal',
+    'loss'])
+def test_solo_instrument_forward_matches_ddsp_with_its_weights(forward_parity, parity_record, key):
+  ours, ref, _, _ = forward_parity
+  bound = AUDIO_BOUND if key.endswith('/signal') else NETWORK_BOUND
+  error = relative_error(ours[key], ref[key])
+  parity_record(f'model.solo_instrument[ddsp weights,{key}]', error, bound)
+  assert error <= bound, f'{key}: relative error {error:.3g} vs ddsp exceeds {bound:g}'
+
+
+def test_solo_instrument_gradients_match_ddsp(forward_parity, parity_record):
+  ours, ref, names, n_vars = forward_parity
+  errors = {}
+  for i in range(n_vars):
+    g_ref = ref[f'grad/{i}']
+    if not np.any(g_ref):  # the reverb IR: the loss is on the harmonic audio only
+      assert not np.any(ours[f'grad/{i}']), f'{names[i]}: ddsp has no gradient here, ours does'
+      continue
+    errors[names[i]] = relative_error(ours[f'grad/{i}'], g_ref)
+  worst = max(errors, key=errors.get)
+  parity_record('model.solo_instrument[ddsp weights,gradients (worst variable)]', errors[worst],
+                GRADIENT_BOUND, worst)
+  failing = {k: f'{v:.3g}' for k, v in errors.items() if v > GRADIENT_BOUND}
+  assert not failing, f'gradients differ from ddsp beyond {GRADIENT_BOUND:g}: {failing}'

@@ -146,7 +146,10 @@ def gru_sequence(inputs: tf.Tensor, initial_state: tf.Tensor, kernel: tf.Tensor,
     """
     xp = tf.einsum('bti,ij->tbj', inputs, kernel) + bias[0]
     hs = _gru_recurrence(xp, initial_state, recurrent_kernel, bias[1])
-    return tf.transpose(hs, [1, 0, 2])
+    outputs = tf.transpose(hs, [1, 0, 2])
+    # The compiled loop's outputs lose static shapes; later layers need them to build.
+    outputs.set_shape(inputs.shape[:2].concatenate(recurrent_kernel.shape[:1]))
+    return outputs
 
 
 # ----------------------------------------------------------------------- LSTM
@@ -248,7 +251,11 @@ def lstm_sequence(inputs: tf.Tensor, initial_state: tf.Tensor,
     """
     xp = tf.einsum('bti,ij->tbj', inputs, kernel) + bias
     hs, cs = _lstm_recurrence(xp, initial_state, initial_cell, recurrent_kernel)
-    return tf.transpose(hs, [1, 0, 2]), cs[-1]
+    outputs = tf.transpose(hs, [1, 0, 2])
+    outputs.set_shape(inputs.shape[:2].concatenate(recurrent_kernel.shape[:1]))
+    last_cell = cs[-1]
+    last_cell.set_shape(inputs.shape[:1].concatenate(recurrent_kernel.shape[:1]))
+    return outputs, last_cell
 
 
 # --------------------------------------------------------------------- Layers

@@ -143,6 +143,21 @@ def test_fast_gru_runs_in_a_function_with_unknown_batch_and_time():
         assert _rel(a.numpy(), b.numpy()) < RTOL
 
 
+@pytest.mark.parametrize('kind', ['gru', 'lstm'])
+def test_fast_rnn_keeps_static_shapes_in_a_function(kind):
+    layer = rnn.get_rnn_class(kind)(8, return_sequences=True)
+    shapes = []
+
+    @tf.function(input_signature=[tf.TensorSpec([2, 32, 5], tf.float32)])
+    def forward(inputs):
+        outputs = layer(inputs)
+        shapes.append(outputs.shape)  # Static shape, seen while tracing.
+        return outputs
+
+    forward(tf.zeros([2, 32, 5]))
+    assert shapes[0].as_list() == [2, 32, 8]
+
+
 def test_get_rnn_class_rejects_unknown_type_by_name():
     with pytest.raises(ValueError, match="rnn_type='rnn'"):
         rnn.get_rnn_class('rnn')

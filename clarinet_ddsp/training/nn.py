@@ -126,7 +126,7 @@ class FcStack(keras.layers.Layer):
 
 # Use clarinet_ddsp.training.rnn's GRU/LSTM (Keras's weights and math, a faster CPU recurrence)
 # when an Rnn is built without an explicit `fast`.
-FAST_RNN_DEFAULT = False
+FAST_RNN_DEFAULT = True
 
 
 def _rnn_class(rnn_type: str, fast: bool):

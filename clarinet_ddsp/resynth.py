@@ -128,7 +128,8 @@ def auto_adjust(features: dict[str, np.ndarray], stats: dict[str, Any],
     # Octave shift toward the training data's pitch (its note-on mean when known).
     target = stats.get('mean_pitch_note', stats['mean_pitch'])
     pitch = dataset_stats.hz_to_midi(features['f0_hz'])
-    octaves = (target - np.mean(pitch[mask_on])) / 12.0
+    # Rounded to 1e-6 first so float noise (1.9999999 octaves) cannot flip floor/ceil.
+    octaves = np.round((target - np.mean(pitch[mask_on])) / 12.0, 6)
     octaves = int(np.floor(octaves) if octaves > 1.5 else np.ceil(octaves))  # as the notebook
     features['f0_hz'] = (np.asarray(features['f0_hz']) * 2.0 ** octaves).astype(np.float32)
     adjustment.octave_shift_auto = octaves

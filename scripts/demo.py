@@ -132,6 +132,9 @@ class Demo:
 
     # -------------------------------------------------------------------------------- stages
     def notes(self):
+        if self.args.input_audio:
+            _say(f'notes: using your recordings {self.args.input_audio} instead of generated notes')
+            return {'input_audio': self.args.input_audio}
         if os.path.isdir(self.notes_dir):
             shutil.rmtree(self.notes_dir)
         self.run('notes', 'clarinet_ddsp.cli.make_notes',
@@ -146,7 +149,7 @@ class Demo:
         if os.path.isdir(out_dir):
             shutil.rmtree(out_dir)
         self.run('tfrecord', 'clarinet_ddsp.cli.prepare_tfrecord', [
-            f'--input_audio_filepatterns={os.path.join(self.notes_dir, "*.wav")}',
+            f'--input_audio_filepatterns={self._audio_pattern()}',
             f'--output_tfrecord_path={self.tfrecord_prefix}',
             f'--num_shards={self.args.num_shards}',
             '--example_secs=1', '--hop_secs=0.5',
@@ -156,12 +159,15 @@ class Demo:
             raise StageError(f'stage "tfrecord" wrote no shards into {out_dir}')
         return {'n_shards': len(shards)}
 
+    def _audio_pattern(self) -> str:
+        return self.args.input_audio or os.path.join(self.notes_dir, '*.wav')
+
     def _gin_flags(self, eval_files: bool) -> list[str]:
         files = ['datasets/tfrecord.gin'] + (['eval/basic_f0_ld.gin'] if eval_files else [])
         files.append('demo/clarinet_cpu.gin')  # last, so its sizes win
         flags = [f'--gin_file={f}' for f in files]
         flags.append(f"--gin_param=TFRecordProvider.file_pattern='{self.tfrecord_prefix}*'")
-        return flags
+        return flags + [f'--gin_param={p}' for p in self.args.gin_param]
 
     def train(self):
         budget = self.args.train_secs
@@ -315,6 +321,11 @@ def main() -> int:
                                                                   'full'],
                         help='CREPE for the TFRecords and resynthesis (full is ~25x slower)')
     parser.add_argument('--num_shards', type=int, default=8)
+    parser.add_argument('--input_audio', default='',
+                        help='glob of your own recordings (quote it) to use instead of the '
+                             'generated clarinet notes')
+    parser.add_argument('--gin_param', action='append', default=[],
+                        help='extra gin binding for training, eval and sample (repeatable)')
     parser.add_argument('--notes_flag', action='append', default=[],
                         help='extra flag for clarinet_ddsp_make_notes (repeatable)')
     parser.add_argument('--skip', action='append', default=[], choices=STAGES,

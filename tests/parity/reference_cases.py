@@ -52,6 +52,13 @@ def model_batch() -> dict:
           'loudness_db': (-60.0 + 40.0 * np.sin(np.pi * t))[np.newaxis].astype(np.float32)}
 
 
+def decoder_projection(outputs) -> dict:
+  """Fixed random weights for each raw decoder output ('amps', 'harmonic_distribution', ...)."""
+  rng = np.random.default_rng(20262)
+  return {k: rng.normal(size=outputs[k].shape).astype(np.float32)
+          for k in ('amps', 'harmonic_distribution', 'noise_magnitudes')}
+
+
 def model_reverb_ir(n: int) -> np.ndarray:
   rng = np.random.default_rng(20261)
   return (0.05 * rng.normal(size=n) * np.exp(-np.arange(n) / 4000.0)).astype(np.float32)
@@ -89,7 +96,16 @@ def _model_info(gin_file: str, forward_npz: str) -> dict:
     outputs = model(batch, training=False)
     loss = loss_fn(batch['audio'], outputs['harmonic']['signal'])
   grads = tape.gradient(loss, model.trainable_variables)
+  # The decoder alone (preprocessor, fc stacks, GRU, output layer), without the oscillators' phase:
+  # gradients of a fixed projection of its raw outputs.
+  projection = decoder_projection(outputs)
+  with tf.GradientTape() as tape:
+    outputs_again = model(batch, training=False)
+    decoder_loss = sum(tf.reduce_sum(outputs_again[k] * w) for k, w in projection.items())
+  decoder_grads = tape.gradient(decoder_loss, model.decoder.trainable_variables)
   dump = {f'weight/{i}': v.numpy() for i, v in enumerate(model.trainable_variables)}
+  dump.update({f'decoder_grad/{i}': g.numpy() for i, g in enumerate(decoder_grads)})
+  dump['decoder_loss'] = np.asarray(decoder_loss.numpy())
   dump.update({f'grad/{i}': (np.zeros(v.shape, np.float32) if g is None else g.numpy())
                for i, (v, g) in enumerate(zip(model.trainable_variables, grads))})
   dump.update({f'batch/{k}': v for k, v in batch.items()})

@@ -110,6 +110,17 @@ def _build(fn, what: str):
         raise _gin_error(what, error) from error
 
 
+def _save_dataset_statistics(save_dir: str) -> None:
+    """save_dir/dataset_statistics.json (pitch/loudness ranges for resynth and export), once per run."""
+    from clarinet_ddsp.training import dataset_stats  # pylint: disable=g-import-not-at-top
+    try:
+        provider = gin.query_parameter('train.data_provider').scoped_configurable_fn()
+        dataset_stats.save_dataset_statistics(provider, save_dir)
+    except (ValueError, TypeError, AttributeError, OSError, tf.errors.OpError) as error:
+        logging.warning('Dataset statistics not saved (%s); clarinet_ddsp_resynth computes them '
+                        'when first needed.', error)
+
+
 def main(argv=()) -> None:
     """Parses gin configs and runs training, evaluation or sampling."""
     if len(argv) > 1:
@@ -134,6 +145,7 @@ def main(argv=()) -> None:
         with strategy.scope():
             model = _build(models.get_model, 'the model (get_model.model)')
             trainer = _build(lambda: trainers.get_trainer_class()(model, strategy), 'Trainer')
+        _save_dataset_statistics(save_dir)
         train_util.train(data_provider=gin.REQUIRED, trainer=trainer, save_dir=save_dir,
                          restore_dir=restore_dir, early_stop_loss_value=FLAGS.early_stop_loss_value,
                          report_loss_to_hypertune=FLAGS.hypertune)

@@ -282,7 +282,7 @@ def save_dataset_statistics(data_provider, save_dir: str, overwrite: bool = Fals
         return path
     stats = compute_dataset_statistics(data_provider, max_examples=max_examples)
     tf.io.gfile.makedirs(save_dir)
-    tmp = path + '.tmp'
+    tmp = f'{path}.tmp{os.getpid()}'  # unique: several workers may write at once
     with tf.io.gfile.GFile(tmp, 'w') as f:
         json.dump(stats, f, indent=1)
     tf.io.gfile.rename(tmp, path, overwrite=True)

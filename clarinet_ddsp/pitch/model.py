@@ -13,7 +13,7 @@ from clarinet_ddsp.pitch import weights as weights_lib
 
 FRAME_SIZE = network.FRAME_SIZE
 IMPLEMENTATIONS = ('spectral', 'keras')
-DEFAULT_BATCH_SIZE = 128
+DEFAULT_BATCH_SIZE = 64
 
 
 def normalize_frames(frames: np.ndarray) -> np.ndarray:
@@ -35,7 +35,7 @@ class CrepeModel:
             another CREPE capacity with weights_path.
         implementation: 'spectral' (default: every convolution through the FFT, ~2x faster on CPU for
             'full', same results to float32 rounding) or 'keras' (the plain Keras 3 model).
-        batch_size: frames per network call (memory ~ batch_size * 4 MB for 'full').
+        batch_size: frames per network call ('full' holds ~10 MB of activations per frame in flight).
         weights_path: an HDF5 file to load instead of the installed package's.
     """
 
@@ -48,14 +48,17 @@ class CrepeModel:
         self.model_capacity = weights_lib.check_capacity(model_capacity)
         self.implementation = implementation
         self.batch_size = int(batch_size)
-        self.weights = weights_lib.load_weights(model_capacity, weights_path)
+        crepe_weights = weights_lib.load_weights(model_capacity, weights_path)
+        self.weights_path = crepe_weights.path
+        # The raw arrays are dropped once built into the network (158 MB for 'full').
         if implementation == 'keras':
-            self.keras_model = network.build_keras_model(self.weights)
+            self.keras_model = network.build_keras_model(crepe_weights)
             forward = lambda x: self.keras_model(x, training=False)
         else:
             self.keras_model = None
-            self._module = network.SpectralCrepe(self.weights)
+            self._module = network.SpectralCrepe(crepe_weights)
             forward = self._module.__call__
+        del crepe_weights
         # One trace for any batch size: the batch axis is left unknown.
         self._forward = tf.function(forward, input_signature=[tf.TensorSpec([None, FRAME_SIZE], tf.float32)])
 

@@ -7,6 +7,7 @@ filters capacity_multiplier * [32, 4, 4, 4, 8, 16] -> flatten -> Dense(360, sigm
 
 from __future__ import annotations
 
+import dataclasses
 from typing import List
 
 import numpy as np
@@ -74,8 +75,9 @@ class SpectralCrepe(tf.Module):
                 width = conv.kernel.shape[0]
                 kernel = spectral_conv.correlation_kernel(
                     conv.kernel, pad_before=(width - 1) // 2, in_len=length, out_len=length)
-            self._kernels.append(kernel)
             self._spectra.append(tf.constant(kernel.spectrum))
+            # Keep only the sizes on the Python side: the spectrum now lives in the tensor.
+            self._kernels.append(dataclasses.replace(kernel, spectrum=None))
             # Keras BatchNormalization at inference: x * scale + (beta - mean * scale).
             scale = conv.gamma / np.sqrt(conv.moving_variance + np.float32(BN_EPSILON))
             self._bias.append(tf.constant(conv.bias[:, None]))

@@ -9,6 +9,7 @@ computed once in float64. Results agree with the direct convolution to float32 r
 from __future__ import annotations
 
 import dataclasses
+from typing import Optional
 
 import numpy as np
 import tensorflow as tf
@@ -35,7 +36,7 @@ class SpectralKernel:
     spectrum: float32 [n_bins, 2 * c_in, 2 * c_out] = [[Re, Im], [-Im, Re]] of the kernel's rfft,
         so that [Re X, Im X] @ spectrum = [Re Y, Im Y].
     """
-    spectrum: np.ndarray
+    spectrum: Optional[np.ndarray]
     n_fft: int
     out_len: int
     c_out: int
@@ -65,13 +66,22 @@ def correlation_kernel(kernel: np.ndarray, pad_before: int, in_len: int, out_len
     # [pad_before - n_taps + 1, pad_before], so l + j * n_fft (j != 0) must miss that range.
     n_fft = fast_fft_size(max(pad_before + in_len, out_len + n_taps - 1 - pad_before))
     # y = x (*) g with g[n] = kernel[pad_before - n]: place tap k at lag (pad_before - k) mod n_fft.
-    g = np.zeros([n_fft, c_in, c_out])
-    np.add.at(g, (pad_before - np.arange(n_taps)) % n_fft, kernel)
-    spec = np.fft.rfft(g, axis=0)  # [n_bins, c_in, c_out]
-    re, im = spec.real, spec.imag
-    realified = np.concatenate([np.concatenate([re, im], axis=2),
-                                np.concatenate([-im, re], axis=2)], axis=1)
-    return SpectralKernel(spectrum=realified.astype(np.float32), n_fft=n_fft, out_len=out_len, c_out=c_out)
+    # Built a few input channels at a time, in float64, straight into the float32 result, so the
+    # transient memory stays small (the full model's conv2 spectrum alone is 170 MB in float32).
+    lags = (pad_before - np.arange(n_taps)) % n_fft
+    n_bins = n_fft // 2 + 1
+    realified = np.empty([n_bins, 2 * c_in, 2 * c_out], dtype=np.float32)
+    chunk = max(1, (1 << 22) // max(1, n_fft * c_out))
+    for start in range(0, c_in, chunk):
+        stop = min(c_in, start + chunk)
+        g = np.zeros([n_fft, stop - start, c_out])
+        np.add.at(g, lags, kernel[:, start:stop])
+        spec = np.fft.rfft(g, axis=0)  # [n_bins, chunk, c_out]
+        realified[:, start:stop, :c_out] = spec.real
+        realified[:, start:stop, c_out:] = spec.imag
+        realified[:, c_in + start:c_in + stop, :c_out] = -spec.imag
+        realified[:, c_in + start:c_in + stop, c_out:] = spec.real
+    return SpectralKernel(spectrum=realified, n_fft=n_fft, out_len=out_len, c_out=c_out)
 
 
 def fft_correlate(x: tf.Tensor, kernel: SpectralKernel, spectrum: tf.Tensor) -> tf.Tensor:

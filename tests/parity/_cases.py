@@ -55,6 +55,7 @@ CASES: Dict[str, Case] = {}
 
 
 def _add(name, group, bound, make_inputs, run):
+  name = name.replace(', ', ',').replace(' ', '_')  # one token per case in logs and -k filters
   if name in CASES:
     raise ValueError(f'duplicate parity case {name}')
   CASES[name] = Case(name, group, bound, make_inputs, run)

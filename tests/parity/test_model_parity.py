@@ -43,7 +43,7 @@ def test_solo_instrument_trainable_parameters_match_ddsp(our_model, reference_ru
   assert info['trainable_params'] == DDSP_SOLO_INSTRUMENT_PARAMS  # the reference is what we think
 
   ours_total = _count(our_model.trainable_variables)
-  parity_record('model.solo_instrument[trainable params, |ours - ddsp| / ddsp]',
+  parity_record('model.solo_instrument[trainable_params,|ours-ddsp|/ddsp]',
                 abs(ours_total - info['trainable_params']) / info['trainable_params'], 0.0,
                 f'ours {ours_total:,d}, ddsp {info["trainable_params"]:,d}')
   assert _count(our_model.decoder.trainable_variables) == info['decoder_params']
@@ -150,7 +150,7 @@ def test_solo_instrument_forward_matches_ddsp_with_its_weights(forward_parity, p
   ours, ref, _, _ = forward_parity
   bound = AUDIO_BOUND if key.endswith('/signal') else NETWORK_BOUND
   error = relative_error(ours[key], ref[key])
-  parity_record(f'model.solo_instrument[ddsp weights,{key}]', error, bound)
+  parity_record(f'model.solo_instrument[ddsp_weights,{key}]', error, bound)
   assert error <= bound, f'{key}: relative error {error:.3g} vs ddsp exceeds {bound:g}'
 
 
@@ -164,7 +164,7 @@ def test_solo_instrument_gradients_match_ddsp(forward_parity, parity_record):
       continue
     errors[names[i]] = relative_error(ours[f'grad/{i}'], g_ref)
   worst = max(errors, key=errors.get)
-  parity_record('model.solo_instrument[ddsp weights,gradients (worst variable)]', errors[worst],
+  parity_record('model.solo_instrument[ddsp_weights,gradients,worst_variable]', errors[worst],
                 GRADIENT_BOUND, worst)
   failing = {k: f'{v:.3g}' for k, v in errors.items() if v > GRADIENT_BOUND}
   assert not failing, f'gradients differ from ddsp beyond {GRADIENT_BOUND:g}: {failing}'
@@ -180,7 +180,7 @@ def test_solo_instrument_decoder_gradients_match_ddsp(forward_parity, parity_rec
             for i in range(n_decoder)}
   errors['(projected outputs)'] = relative_error(ours['decoder_loss'], ref['decoder_loss'])
   worst = max(errors, key=errors.get)
-  parity_record('model.solo_instrument[ddsp weights,decoder gradients (worst variable)]',
+  parity_record('model.solo_instrument[ddsp_weights,decoder_gradients,worst_variable]',
                 errors[worst], NETWORK_BOUND, worst)
   failing = {k: f'{v:.3g}' for k, v in errors.items() if v > NETWORK_BOUND}
   assert not failing, f'decoder gradients differ from ddsp beyond {NETWORK_BOUND:g}: {failing}'

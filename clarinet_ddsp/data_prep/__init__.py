@@ -1,0 +1,21 @@
+"""Data preparation: audio files -> TFRecords with CREPE f0 and loudness (ddsp's prepare_tfrecord), and
+the embedded default dataset (a physical-model clarinet).
+
+    from clarinet_ddsp.data_prep import prepare_tfrecord, find_audio_files
+    prepare_tfrecord(find_audio_files(['notes/*.wav']), '/tmp/t/train.tfrecord', num_shards=8)
+"""
+
+from clarinet_ddsp.data_prep.audio_io import AudioFileInfo
+from clarinet_ddsp.data_prep.audio_io import BadAudioFileError
+from clarinet_ddsp.data_prep.audio_io import find_audio_files
+from clarinet_ddsp.data_prep.audio_io import iter_audio_blocks
+from clarinet_ddsp.data_prep.audio_io import load_audio
+from clarinet_ddsp.data_prep.audio_io import validate_audio_file
+from clarinet_ddsp.data_prep.pipeline import prepare_tfrecord
+from clarinet_ddsp.data_prep.pipeline import PrepareResult
+from clarinet_ddsp.data_prep.pipeline import runner_options
+
+__all__ = [
+    'AudioFileInfo', 'BadAudioFileError', 'PrepareResult', 'find_audio_files', 'iter_audio_blocks',
+    'load_audio', 'prepare_tfrecord', 'runner_options', 'validate_audio_file',
+]

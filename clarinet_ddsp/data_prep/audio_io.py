@@ -1,0 +1,210 @@
+"""Audio files -> mono float32 at a target rate, block by block (libsndfile + soxr), and their validation."""
+
+from __future__ import annotations
+
+import dataclasses
+import glob as glob_lib
+import os
+from typing import Iterator, List, Optional, Sequence, Tuple
+
+import numpy as np
+import soundfile as sf
+import soxr
+
+BLOCK_FRAMES = 1 << 16  # Native frames read at a time: memory stays bounded on hour-long files.
+SILENCE_PEAK = 1e-4  # A file whose peak is below -80 dBFS is treated as silent.
+
+
+class BadAudioFileError(ValueError):
+    """One input file that cannot be prepared; the message names the path and the reason."""
+
+    def __init__(self, path: str, reason: str):
+        super().__init__(f'{path}: {reason}')
+        self.path = path
+        self.reason = reason
+
+
+@dataclasses.dataclass(frozen=True)
+class AudioFileInfo:
+    """What validation learned about a usable file."""
+    path: str
+    sample_rate: int
+    channels: int
+    frames: int
+    peak: float
+
+    @property
+    def secs(self) -> float:
+        return self.frames / self.sample_rate
+
+
+def _is_remote(path: str) -> bool:
+    return '://' in path
+
+
+def find_audio_files(filepatterns: Sequence[str]) -> List[str]:
+    """Expands globs (local, or any filesystem Beam knows such as gs://) into a sorted list of paths.
+
+    Raises:
+        ValueError: no patterns, or a pattern that matches no file (one line naming the pattern).
+    """
+    patterns = [p.strip() for p in filepatterns if p and p.strip()]
+    if not patterns:
+        raise ValueError('--input_audio_filepatterns is empty; give a comma-separated list of globs, '
+                         "e.g. --input_audio_filepatterns='datasets/clarinet_notes/*.wav'.")
+    paths = []
+    for pattern in patterns:
+        if _is_remote(pattern):
+            from apache_beam.io.filesystems import FileSystems  # pylint: disable=g-import-not-at-top
+            matched = [m.path for r in FileSystems.match([pattern]) for m in r.metadata_list]
+        else:
+            matched = [p for p in glob_lib.glob(os.path.expanduser(pattern)) if os.path.isfile(p)]
+        if not matched:
+            raise ValueError(f'--input_audio_filepatterns: {pattern!r} matches no files; check the path '
+                             '(and quote the glob so the shell does not expand it).')
+        paths.extend(matched)
+    return sorted(set(paths))
+
+
+def _open(path: str) -> sf.SoundFile:
+    """Opens with libsndfile; remote paths through Beam's filesystems (seekable file objects)."""
+    if _is_remote(path):
+        from apache_beam.io.filesystems import CompressionTypes  # pylint: disable=g-import-not-at-top
+        from apache_beam.io.filesystems import FileSystems  # pylint: disable=g-import-not-at-top
+        return sf.SoundFile(FileSystems.open(path, compression_type=CompressionTypes.UNCOMPRESSED))
+    return sf.SoundFile(path)
+
+
+def _open_checked(path: str) -> sf.SoundFile:
+    """_open, with the failure turned into a BadAudioFileError that says what is wrong."""
+    if not _is_remote(path):
+        if not os.path.exists(path):
+            raise BadAudioFileError(path, 'does not exist.')
+        if not os.access(path, os.R_OK):
+            raise BadAudioFileError(path, 'cannot be read (permission denied).')
+        if os.path.getsize(path) == 0:
+            raise BadAudioFileError(path, 'is empty (0 bytes).')
+    try:
+        return _open(path)
+    except sf.LibsndfileError as error:
+        raise BadAudioFileError(path, f'is not audio that libsndfile can decode ({error.error_string}); '
+                                'use WAV, FLAC, OGG or MP3, or re-export the file.') from error
+    except (OSError, RuntimeError) as error:
+        raise BadAudioFileError(path, f'cannot be opened ({error}).') from error
+
+
+def validate_audio_file(path: str, min_secs: float = 0.0) -> AudioFileInfo:
+    """Reads a whole file once, block by block, and checks it can be prepared.
+
+    Args:
+        path: audio file (any format libsndfile decodes).
+        min_secs: shortest usable duration (one example).
+
+    Returns:
+        AudioFileInfo with the frame count actually read and the peak amplitude.
+
+    Raises:
+        BadAudioFileError: unreadable, empty, not audio, no samples, shorter than min_secs, NaN/Inf
+            samples, or silent (peak below -80 dBFS).
+    """
+    with _open_checked(path) as f:
+        sample_rate, channels = f.samplerate, f.channels
+        frames, peak = 0, 0.0
+        try:
+            for block in f.blocks(blocksize=BLOCK_FRAMES, dtype='float32', always_2d=True):
+                finite = np.isfinite(block)
+                if not finite.all():
+                    first = frames + int(np.argmin(finite.all(axis=1)))
+                    raise BadAudioFileError(path, f'holds NaN or Inf samples (first at frame {first}); '
+                                            'repair or remove the file.')
+                if block.size:
+                    peak = max(peak, float(np.max(np.abs(block))))
+                frames += block.shape[0]
+        except sf.LibsndfileError as error:
+            raise BadAudioFileError(path, f'cannot be decoded after frame {frames} '
+                                    f'({error.error_string}); re-export the file.') from error
+    if frames == 0:
+        raise BadAudioFileError(path, 'holds no audio samples (a header without data).')
+    secs = frames / sample_rate
+    if secs < min_secs:
+        raise BadAudioFileError(path, f'is {secs:.3f} s long, shorter than one example ({min_secs:g} s); '
+                                'remove it or lower --example_secs.')
+    if peak < SILENCE_PEAK:
+        raise BadAudioFileError(path, f'is silent (peak {peak:.2g}, below -80 dBFS); remove it.')
+    return AudioFileInfo(path, sample_rate, channels, frames, peak)
+
+
+def validate_audio_files(paths: Sequence[str], min_secs: float,
+                         max_workers: Optional[int] = None
+                         ) -> Tuple[List[AudioFileInfo], List[BadAudioFileError]]:
+    """Validates every file (a few threads: decoding releases the GIL); returns (good, bad) in path order."""
+    from concurrent import futures  # pylint: disable=g-import-not-at-top
+
+    def check(path):
+        try:
+            return validate_audio_file(path, min_secs)
+        except BadAudioFileError as error:
+            return error
+
+    workers = max_workers or min(8, (os.cpu_count() or 1) + 2)
+    with futures.ThreadPoolExecutor(max_workers=workers) as pool:
+        results = list(pool.map(check, paths))
+    good = [r for r in results if isinstance(r, AudioFileInfo)]
+    bad = [r for r in results if isinstance(r, BadAudioFileError)]
+    return good, bad
+
+
+class _Resampler:
+    """Streaming soxr resampler to one rate (identity when the rates agree) that ends at int(secs * rate)."""
+
+    def __init__(self, in_rate: int, out_rate: int, total_in_frames: Optional[int]):
+        self._stream = None if in_rate == out_rate else soxr.ResampleStream(
+            in_rate, out_rate, 1, dtype='float32', quality='HQ')
+        # ddsp's expected length: int(duration * rate); the resampler's tail is padded or trimmed to it.
+        self.expected = None if total_in_frames is None else int(total_in_frames / in_rate * out_rate)
+        self.emitted = 0
+
+    def _limit(self, out: np.ndarray) -> np.ndarray:
+        if self.expected is not None:
+            out = out[:max(0, self.expected - self.emitted)]
+        self.emitted += out.shape[0]
+        return out
+
+    def __call__(self, mono: np.ndarray, last: bool = False) -> np.ndarray:
+        out = mono if self._stream is None else self._stream.resample_chunk(mono, last=last)
+        out = self._limit(np.asarray(out, dtype=np.float32))
+        if last and self.expected is not None and self.emitted < self.expected:
+            pad = np.zeros(self.expected - self.emitted, np.float32)
+            self.emitted = self.expected
+            out = np.concatenate([out, pad])
+        return out
+
+
+def iter_audio_blocks(path: str, sample_rates: Sequence[int],
+                      block_frames: int = BLOCK_FRAMES) -> Iterator[Tuple[np.ndarray, ...]]:
+    """Reads a file block by block, mixes channels to mono (their mean) and resamples to each rate.
+
+    Yields:
+        One tuple per block: float32 [n_samples_at_rate] for each rate in sample_rates. Over the whole
+        file, each rate yields exactly int(duration_secs * rate) samples (ddsp's expected length).
+
+    Raises:
+        BadAudioFileError: the file cannot be opened or decoded.
+    """
+    with _open_checked(path) as f:
+        total = f.frames if f.frames > 0 else None
+        resamplers = [_Resampler(f.samplerate, int(rate), total) for rate in sample_rates]
+        try:
+            for block in f.blocks(blocksize=block_frames, dtype='float32', always_2d=True):
+                mono = block.mean(axis=1, dtype=np.float32) if block.shape[1] > 1 else block[:, 0].copy()
+                yield tuple(r(mono) for r in resamplers)
+        except sf.LibsndfileError as error:
+            raise BadAudioFileError(path, f'cannot be decoded ({error.error_string}).') from error
+        empty = np.zeros([0], np.float32)
+        yield tuple(r(empty, last=True) for r in resamplers)
+
+
+def load_audio(path: str, sample_rate: int = 16000) -> np.ndarray:
+    """Whole file as mono float32 [int(duration * sample_rate)] (convenience; the pipeline streams)."""
+    blocks = [b[0] for b in iter_audio_blocks(path, [sample_rate])]
+    return np.concatenate(blocks) if blocks else np.zeros([0], np.float32)

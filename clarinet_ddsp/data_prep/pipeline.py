@@ -1,0 +1,323 @@
+"""The Apache Beam pipeline: audio files -> chunks -> CREPE f0 + loudness -> windows -> sharded TFRecords.
+
+Shards are written into a temporary directory next to the output and moved into place only after the
+pipeline succeeded, so a failed run leaves no half-written shards.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import re
+import time
+import uuid
+from typing import Dict, Iterator, List, Optional, Sequence
+
+from absl import logging
+import apache_beam as beam
+from apache_beam.io.filesystems import FileSystems
+import numpy as np
+
+from clarinet_ddsp.data_prep import audio_io
+from clarinet_ddsp.data_prep import examples as ex_lib
+
+COUNTERS = 'prepare-tfrecord'
+CREPE_MODELS = ('full', 'tiny')
+
+
+def _counter(name: str):
+    return beam.metrics.Metrics.counter(COUNTERS, name)
+
+
+def load_chunks(path: str, sample_rate: int, chunk_secs: float, example_secs: float,
+                hop_secs: float) -> Iterator[Dict[str, np.ndarray]]:
+    """Beam FlatMap: streams one file into chunk examples {'audio', 'audio_16k', 'key'}."""
+    logging.info("Loading '%s'.", path)
+    _counter('files-loaded').inc()
+    if int(sample_rate) == ex_lib.CREPE_SAMPLE_RATE:
+        blocks = ((b[0], b[0]) for b in audio_io.iter_audio_blocks(path, [sample_rate]))
+    else:
+        blocks = audio_io.iter_audio_blocks(path, [sample_rate, ex_lib.CREPE_SAMPLE_RATE])
+    for index, (audio, audio_16k) in enumerate(
+            ex_lib.chunk_blocks(blocks, sample_rate, chunk_secs, example_secs, hop_secs)):
+        _counter('chunks').inc()
+        yield {'audio': audio, 'audio_16k': audio_16k, 'key': ex_lib.chunk_key(path, index)}
+
+
+class AddF0(beam.DoFn):
+    """Beam DoFn: CREPE f0 and confidence; the network loads once per worker (setup), batched inference."""
+
+    def __init__(self, frame_rate: int, center: bool, viterbi: bool, crepe_model: str = 'full',
+                 allow_memory_growth: bool = False):
+        super().__init__()
+        self._frame_rate = frame_rate
+        self._center = center
+        self._viterbi = viterbi
+        self._crepe_model = crepe_model
+        self._allow_memory_growth = allow_memory_growth
+        self._model = None
+
+    def setup(self):
+        if self._allow_memory_growth:
+            _allow_memory_growth()
+        from clarinet_ddsp import pitch  # pylint: disable=g-import-not-at-top
+        start = time.time()
+        self._model = pitch.get_model(self._crepe_model)
+        logging.info('CREPE %s loaded in %.1f s.', self._crepe_model, time.time() - start)
+
+    def _f0(self, audio, frame_rate, viterbi=True, padding='same'):
+        from clarinet_ddsp import pitch  # pylint: disable=g-import-not-at-top
+        return pitch.compute_f0(audio, frame_rate, viterbi=viterbi, padding=padding, model=self._model)
+
+    def process(self, ex):
+        _counter('f0-chunks').inc()
+        yield ex_lib.add_f0(ex, self._frame_rate, self._center, self._viterbi, f0_fn=self._f0)
+
+
+def add_loudness(ex, frame_rate: int, center: bool):
+    """Beam Map: loudness_db (A-weighted, n_fft 512) of audio_16k."""
+    _counter('loudness-chunks').inc()
+    return ex_lib.add_loudness(ex, frame_rate, center, n_fft=512, loudness_fn=_loudness)
+
+
+def _loudness(audio, sample_rate, frame_rate, n_fft, padding):
+    from clarinet_ddsp import spectral_ops  # pylint: disable=g-import-not-at-top
+    loudness = spectral_ops.compute_loudness(audio, sample_rate, frame_rate, n_fft, padding=padding)
+    return loudness.numpy() if hasattr(loudness, 'numpy') else loudness
+
+
+def split_example(ex, split: str, **kwargs):
+    """Beam FlatMap: sliding windows, counted per split."""
+    for window in ex_lib.split_example(ex, **kwargs):
+        _counter(f'examples-{split}').inc()
+        yield window
+
+
+def to_tfexample(ex):
+    _counter('tfexamples').inc()
+    return ex_lib.to_tfexample(ex)
+
+
+def _allow_memory_growth() -> None:
+    import tensorflow as tf  # pylint: disable=g-import-not-at-top
+    for gpu in tf.config.list_physical_devices('GPU'):
+        try:
+            tf.config.experimental.set_memory_growth(gpu, True)
+        except RuntimeError as error:  # already initialised: nothing to change any more
+            logging.warning('allow_memory_growth: %s', error)
+
+
+def runner_options(pipeline_options: Sequence[str]) -> List[str]:
+    """Pipeline flags for Beam; a DirectRunner (the default) gets multi-processing workers on every core.
+
+    The workers are added only when the flags say nothing about them; other runners get the flags as given.
+    """
+    from apache_beam.options.pipeline_options import PipelineOptions  # pylint: disable=g-import-not-at-top
+    from apache_beam.options.pipeline_options import StandardOptions  # pylint: disable=g-import-not-at-top
+    flags = [f for f in pipeline_options if f]
+    runner = PipelineOptions(flags).view_as(StandardOptions).runner
+    direct = runner is None or str(runner).split('.')[-1] in ('DirectRunner', 'direct', 'Direct')
+    mentioned = any(re.match(r'--?direct_(num_workers|running_mode)', f) for f in flags)
+    if direct and not mentioned:
+        flags += ['--direct_num_workers=0', '--direct_running_mode=multi_processing']
+    return flags
+
+
+@dataclasses.dataclass
+class PrepareResult:
+    """What prepare_tfrecord did."""
+    n_files: int
+    skipped: List[audio_io.BadAudioFileError]
+    shards: List[str]
+    counters: Dict[str, int]
+
+
+def _validate_args(output_tfrecord_path, num_shards, sample_rate, frame_rate, example_secs, hop_secs,
+                   eval_split_fraction, chunk_secs, crepe_model):
+    def bad(name, value, constraint):
+        raise ValueError(f'--{name}={value!r}: {constraint}')
+
+    if not output_tfrecord_path:
+        bad('output_tfrecord_path', output_tfrecord_path,
+            'give the prefix of the output shards, e.g. --output_tfrecord_path=/data/train.tfrecord.')
+    if num_shards is not None and int(num_shards) < 1:
+        bad('num_shards', num_shards, 'must be a positive number of shards (or left unset for automatic).')
+    if int(sample_rate) <= 0:
+        bad('sample_rate', sample_rate, 'must be a positive rate in Hz, e.g. 16000.')
+    if not frame_rate or int(frame_rate) <= 0 or ex_lib.CREPE_SAMPLE_RATE % int(frame_rate):
+        bad('frame_rate', frame_rate, 'must divide 16000 (integer hop at CREPE\'s rate), e.g. 250 or 100.')
+    if example_secs < 0:
+        bad('example_secs', example_secs, 'must be >= 0 (0 keeps chunks unsplit).')
+    if example_secs > 0 and hop_secs <= 0:
+        bad('hop_secs', hop_secs, 'must be > 0 seconds between windows, e.g. 1.')
+    if not 0 <= eval_split_fraction < 1:
+        bad('eval_split_fraction', eval_split_fraction, 'must be in [0, 1), e.g. 0.1 (0: no eval split).')
+    if chunk_secs < 0 or (chunk_secs and example_secs and chunk_secs < example_secs):
+        bad('chunk_secs', chunk_secs, f'must be 0 (no chunking) or at least --example_secs={example_secs:g}.')
+    if crepe_model not in CREPE_MODELS:
+        bad('crepe_model', crepe_model, f'must be one of {CREPE_MODELS}.')
+
+
+def _check_files(paths, min_secs, skip_bad_files):
+    logging.info('Validating %d input audio file(s).', len(paths))
+    good, bad = audio_io.validate_audio_files(paths, min_secs)
+    if bad and not skip_bad_files:
+        listing = '\n'.join(f'  {e}' for e in bad)
+        raise audio_io.BadAudioFileError(
+            bad[0].path, f'is one of {len(bad)} of {len(paths)} input files that cannot be prepared; '
+            f'nothing was written:\n{listing}\nFix or remove them, or pass --skip_bad_files.')
+    if bad:
+        logging.warning('--skip_bad_files: skipping %d of %d file(s):\n%s', len(bad), len(paths),
+                        '\n'.join(f'  {e}' for e in bad))
+    if not good:
+        raise ValueError(f'none of the {len(paths)} input files can be prepared; nothing was written.')
+    return [info.path for info in good], bad
+
+
+def _move_into_place(tmp_dir: str, out_dir: str, prefixes: Sequence[str]) -> List[str]:
+    """Moves the finished shards into out_dir and removes older shards of the same prefixes."""
+    new = sorted(m.path for r in FileSystems.match([FileSystems.join(tmp_dir, '*')])
+                 for m in r.metadata_list)
+    new = [p for p in new if os.path.basename(p).startswith(tuple(prefixes))]
+    final = [FileSystems.join(out_dir, os.path.basename(p)) for p in new]
+    stale_pattern = re.compile('^(' + '|'.join(re.escape(p) for p in prefixes) + r')-\d{5}-of-\d{5}$')
+    old = [m.path for r in FileSystems.match([FileSystems.join(out_dir, '*')]) for m in r.metadata_list]
+    stale = [p for p in old if stale_pattern.match(os.path.basename(p)) and p not in final]
+    existing = [p for p in final if FileSystems.exists(p)]
+    if existing:
+        FileSystems.delete(existing)
+    FileSystems.rename(new, final)
+    if stale:
+        logging.info('Removed %d older shard(s) of the same prefix: %s', len(stale), stale)
+        FileSystems.delete(stale)
+    return final
+
+
+def prepare_tfrecord(input_audio_paths: Sequence[str],
+                     output_tfrecord_path: str,
+                     num_shards: Optional[int] = None,
+                     sample_rate: int = 16000,
+                     frame_rate: int = 250,
+                     example_secs: float = 4,
+                     hop_secs: float = 1,
+                     eval_split_fraction: float = 0.0,
+                     chunk_secs: float = 20.0,
+                     center: bool = False,
+                     viterbi: bool = True,
+                     pipeline_options: Sequence[str] = ('--runner=DirectRunner',),
+                     crepe_model: str = 'full',
+                     skip_bad_files: bool = False,
+                     allow_memory_growth: bool = False) -> PrepareResult:
+    """Audio files -> TFRecord shards of examples with ddsp's features (as ddsp's prepare_tfrecord).
+
+    Args:
+        input_audio_paths: audio files (anything libsndfile decodes; any rate and channel count).
+        output_tfrecord_path: shard prefix; shards are <prefix>-NNNNN-of-MMMMM (with an eval split:
+            <prefix>-train-... and <prefix>-eval-...).
+        num_shards: shards per split; None lets the runner decide.
+        sample_rate: rate of the 'audio' feature (audio_16k is always 16 kHz).
+        frame_rate: f0/loudness frames per second.
+        example_secs: window length in seconds (0: chunks are not split).
+        hop_secs: seconds between window starts.
+        eval_split_fraction: fraction of the chunks kept apart for eval (disjoint from train).
+        chunk_secs: files are cut into chunks this long (the unit of the eval split and of parallelism).
+        center: 'center' padding (one more frame per window) instead of 'same'.
+        viterbi: Viterbi decoding of CREPE's salience.
+        pipeline_options: Beam flags; a DirectRunner uses multi-processing workers on every core.
+        crepe_model: 'full' or 'tiny'.
+        skip_bad_files: skip (and report) files that cannot be prepared instead of failing up front.
+        allow_memory_growth: set GPU memory growth in each worker before CREPE loads.
+
+    Returns:
+        PrepareResult with the file count, skipped files, shard paths and Beam counters.
+
+    Raises:
+        ValueError: a bad argument; BadAudioFileError (a ValueError) naming the files that cannot be
+            prepared, before anything is written.
+    """
+    _validate_args(output_tfrecord_path, num_shards, sample_rate, frame_rate, example_secs, hop_secs,
+                   eval_split_fraction, chunk_secs, crepe_model)
+    paths = list(input_audio_paths)
+    if not paths:
+        raise ValueError('no input audio files were given; check --input_audio_filepatterns.')
+    paths, skipped = _check_files(paths, example_secs, skip_bad_files)
+    logging.info('Preparing %d audio file(s) -> %s (%s shards, CREPE %s).', len(paths),
+                 output_tfrecord_path, num_shards or 'auto', crepe_model)
+
+    out_dir, basename = os.path.split(os.path.abspath(output_tfrecord_path)
+                                      if '://' not in output_tfrecord_path else output_tfrecord_path)
+    FileSystems.mkdirs(out_dir) if not FileSystems.exists(out_dir) else None
+    tmp_dir = FileSystems.join(out_dir, f'.{basename}.tmp-{uuid.uuid4().hex[:8]}')
+    FileSystems.mkdirs(tmp_dir)
+    tmp_prefix = FileSystems.join(tmp_dir, basename)
+    options = runner_options(list(pipeline_options))
+    logging.info('Beam pipeline options: %s', options)
+
+    try:
+        pipeline = beam.Pipeline(options=beam.options.pipeline_options.PipelineOptions(options))
+        _build(pipeline, paths, tmp_prefix, num_shards, sample_rate, frame_rate, example_secs, hop_secs,
+               eval_split_fraction, chunk_secs, center, viterbi, crepe_model, allow_memory_growth)
+        start = time.time()
+        result = pipeline.run()
+        result.wait_until_finish()
+        counters = _counters(result)
+        logging.info('Pipeline finished in %.1f s; counters: %s', time.time() - start, counters)
+        prefixes = ([f'{basename}-train', f'{basename}-eval'] if eval_split_fraction else [basename])
+        shards = _move_into_place(tmp_dir, out_dir, prefixes)
+    finally:
+        if FileSystems.exists(tmp_dir):
+            FileSystems.delete([tmp_dir])
+    logging.info('Wrote %d shard(s): %s ... %s', len(shards), shards[0] if shards else '-',
+                 shards[-1] if shards else '-')
+    if skipped:
+        logging.warning('Skipped %d bad file(s): %s', len(skipped), ', '.join(e.path for e in skipped))
+    return PrepareResult(n_files=len(paths), skipped=skipped, shards=shards, counters=counters)
+
+
+def _counters(result) -> Dict[str, int]:
+    try:
+        query = result.metrics().query(beam.metrics.MetricsFilter().with_namespace(COUNTERS))
+    except (AttributeError, NotImplementedError):  # some runners report no metrics
+        return {}
+    totals: Dict[str, int] = {}
+    for counter in query.get('counters', []):
+        totals[counter.key.metric.name] = totals.get(counter.key.metric.name, 0) + int(counter.committed or 0)
+    return dict(sorted(totals.items()))
+
+
+def _build(pipeline, paths, tmp_prefix, num_shards, sample_rate, frame_rate, example_secs, hop_secs,
+           eval_split_fraction, chunk_secs, center, viterbi, crepe_model, allow_memory_growth):
+    import tensorflow as tf  # pylint: disable=g-import-not-at-top
+
+    chunks = (pipeline
+              | 'create' >> beam.Create(paths)
+              | 'load_and_chunk' >> beam.FlatMap(load_chunks, sample_rate=sample_rate, chunk_secs=chunk_secs,
+                                                 example_secs=example_secs, hop_secs=hop_secs)
+              # Spread chunks over the workers before the expensive step (a few long files would
+              # otherwise keep one worker busy).
+              | 'reshuffle_chunks' >> beam.Reshuffle()
+              | 'add_f0' >> beam.ParDo(AddF0(frame_rate, center, viterbi, crepe_model, allow_memory_growth))
+              | 'add_loudness' >> beam.Map(add_loudness, frame_rate=frame_rate, center=center))
+
+    def write(examples, prefix, split):
+        window_args = dict(sample_rate=sample_rate, frame_rate=frame_rate, example_secs=example_secs,
+                           hop_secs=hop_secs, center=center)
+        _ = (examples
+             | f'split_examples_{split}' >> beam.FlatMap(split_example, split=split, **window_args)
+             | f'reshuffle_{split}' >> beam.Reshuffle()
+             | f'make_tfexample_{split}' >> beam.Map(to_tfexample)
+             | f'write_{split}' >> beam.io.tfrecordio.WriteToTFRecord(
+                 prefix, num_shards=num_shards or 0, coder=beam.coders.ProtoCoder(tf.train.Example)))
+
+    if not eval_split_fraction:
+        write(chunks, tmp_prefix, 'train')
+        return
+    eval_keys = beam.pvalue.AsSingleton(
+        chunks
+        | 'chunk_keys' >> beam.Map(lambda ex: ex['key'])
+        | 'all_keys' >> beam.combiners.ToList()
+        | 'eval_keys' >> beam.Map(ex_lib.eval_chunk_keys, eval_split_fraction))
+    splits = chunks | 'train_eval_split' >> beam.Partition(
+        lambda ex, n, keys: 0 if ex['key'] in keys else 1, 2, eval_keys)
+    write(splits[0], f'{tmp_prefix}-eval', 'eval')
+    write(splits[1], f'{tmp_prefix}-train', 'train')

@@ -598,16 +598,17 @@ _add('synths.FilteredNoise[random output,mean magnitude spectrum]', 'noise-stat'
 GROUP_RANDOM_KEYS = ('filtered_noise/signal', 'add/controls/signal_one')  # the noise itself
 
 
-def _solo_instrument_group(d, x, side):
+def _solo_instrument_group(d, x, side, additive=False):
   n_samples = 4000
+  synth_name = 'additive' if additive else 'harmonic'
   reverb = d.effects.Reverb(name='reverb', trainable=True, reverb_length=1000)
   reverb(np.zeros((2, n_samples), np.float32))  # builds the IR variable
   reverb.set_weights([x['ir']])
-  harmonic = _harmonic_cls(d, side, additive=False)(n_samples=n_samples, name='harmonic')
+  harmonic = _harmonic_cls(d, side, additive)(n_samples=n_samples, name=synth_name)
   dag = [
       (harmonic, ['amps', 'harmonic_distribution', 'f0_hz']),
       (d.synths.FilteredNoise(n_samples=n_samples, name='filtered_noise'), ['noise_magnitudes']),
-      (d.processors.Add(name='add'), ['filtered_noise/signal', 'harmonic/signal']),
+      (d.processors.Add(name='add'), ['filtered_noise/signal', f'{synth_name}/signal']),
       (reverb, ['add/signal']),
   ]
   group = d.processors.ProcessorGroup(dag=dag, name='processor_group')
@@ -619,11 +620,11 @@ def _solo_instrument_group(d, x, side):
   flat['keys'] = np.array(sorted(k for k in flat if k not in ('signal', '__call__')))
   flat = {k: v for k, v in flat.items() if k not in GROUP_RANDOM_KEYS}
   if side == 'ref':
-    c = outputs['harmonic']['controls']
+    c = outputs[synth_name]['controls']
     harm = _f32(_harmonic_truth(d, c['f0_hz'], c['amplitudes'], c['harmonic_distribution'],
                                 n_samples=n_samples))
     wet = np.asarray(reverb.get_signal(harm, reverb.get_controls(harm)['ir']))
-    for k in ('harmonic/signal', 'add/signal', 'add/controls/signal_two', 'reverb/controls/audio',
+    for k in (f'{synth_name}/signal', 'add/signal', 'add/controls/signal_two', 'reverb/controls/audio',
               'out/controls/audio'):
       flat[f'{TRUTH}/{k}'] = harm
     for k in ('reverb/signal', 'out/signal', 'signal', '__call__'):
@@ -641,6 +642,10 @@ def _group_inputs(rng):
 
 _add('processors.ProcessorGroup[solo_instrument dag]', 'group', OSC_SHORT, _group_inputs,
      _solo_instrument_group)
+# The write-up's (seed-era) DAG: synths.Additive named 'additive' ('additive/signal'); in ddsp 3.7.0
+# the same synth is Harmonic, given that name.
+_add('processors.ProcessorGroup[seed-era dag,synths.Additive]', 'group', OSC_SHORT, _group_inputs,
+     lambda d, x, side: _solo_instrument_group(d, x, side, additive=True))
 
 # ---------------------------------------------------------------------------------------------------
 # Gradients (what training sees): d(sum(w * f(x))) / dx with a fixed random w, through both libraries.

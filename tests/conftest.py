@@ -57,11 +57,33 @@ def format_parity_table(rows):
   return '\n'.join(lines)
 
 
+def _parity_tests_not_compared(terminalreporter):
+  """Parity-marked tests that errored or failed before recording a row (e.g. no reference env)."""
+  ids = set()
+  for reports in terminalreporter.stats.values():
+    for report in reports:
+      keywords = getattr(report, 'keywords', {}) or {}
+      if 'parity' in keywords and getattr(report, 'outcome', '') in ('failed', 'error') and not any(
+          name == 'parity' for name, _ in getattr(report, 'user_properties', ())):
+        ids.add(report.nodeid)
+  return sorted(ids)
+
+
 def pytest_terminal_summary(terminalreporter, exitstatus, config):  # pylint: disable=unused-argument
   rows = _parity_rows(terminalreporter)
+  not_compared = _parity_tests_not_compared(terminalreporter)
+  if not rows and not not_compared:
+    return
   if not rows:
+    terminalreporter.write_sep('=', 'parity with magenta/ddsp 3.7.0')
+    terminalreporter.write_line(f'parity cases run: 0; {len(not_compared)} parity tests failed or '
+                                f'errored before comparing (see above; no reference env? '
+                                f'`make refenv`)')
     return
   table = format_parity_table(rows)
+  if not_compared:
+    table += (f'\n{len(not_compared)} other parity test(s) failed or errored without a measurement: '
+              + ', '.join(not_compared))
   terminalreporter.write_sep('=', 'parity with magenta/ddsp 3.7.0 (relative L2 error)')
   terminalreporter.write_line(table)
   target = os.environ.get('CLARINET_DDSP_PARITY_REPORT', '')

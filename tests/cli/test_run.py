@@ -208,7 +208,8 @@ def test_two_workers_train_with_multi_worker_mirrored_strategy(tmp_path):
                 proc.kill()
     for proc, err in zip(procs, outputs):
         assert proc.returncode == 0, err[-3000:]
-    assert 'Training with MultiWorkerMirroredStrategy: 2 replica(s)' in outputs[0]
+    assert 'MultiWorkerMirroredStrategy:' in outputs[0]
+    assert re.search(r'Training with \w+: 2 replica\(s\)', outputs[0])
     assert checkpointing.latest_checkpoint_step(str(tmp_path / 'run')) == 3
     assert not os.path.exists(tmp_path / 'run' / '.worker-1')  # The non-chief's scratch is removed.
     assert re.search(r'step: 3/3', outputs[0])
@@ -217,7 +218,9 @@ def test_two_workers_train_with_multi_worker_mirrored_strategy(tmp_path):
 @pytest.mark.slow
 def test_write_up_lines_on_tfrecords_from_prepare_tfrecord(tmp_path):
     """Audio -> clarinet_ddsp_prepare_tfrecord -> the write-up's train, eval and sample lines."""
-    pytest.importorskip('clarinet_ddsp.cli.prepare_tfrecord')
+    import importlib.util
+    if importlib.util.find_spec('clarinet_ddsp.cli.prepare_tfrecord') is None:
+        pytest.skip('clarinet_ddsp.cli.prepare_tfrecord is not there yet')
     import numpy as np
     import soundfile as sf
     audio_dir = tmp_path / 'datasets'

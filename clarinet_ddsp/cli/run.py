@@ -102,12 +102,51 @@ def _delay_start(delay_secs) -> None:
         time.sleep(delay_secs)
 
 
+_REQUIRED_HINTS = {
+    'get_model': 'no model is configured: add a model config such as '
+                 '--gin_file=models/solo_instrument.gin (eval/sample also find it in the operative '
+                 'config that training wrote to --save_dir / --restore_dir)',
+    'train': 'no training data is configured: add --gin_file=datasets/tfrecord.gin and '
+             "--gin_param=\"TFRecordProvider.file_pattern='/path/to/train.tfrecord*'\"",
+    'evaluate': 'no evaluation data is configured: add --gin_file=datasets/tfrecord.gin and '
+                "--gin_param=\"TFRecordProvider.file_pattern='/path/to/train.tfrecord*'\"",
+    'sample': 'no sampling data is configured: add --gin_file=datasets/tfrecord.gin and '
+              "--gin_param=\"TFRecordProvider.file_pattern='/path/to/train.tfrecord*'\"",
+}
+
+
+def _missing_binding(error: RuntimeError) -> ConfigError | None:
+    """gin's "Required bindings for `f` not provided" -> a ConfigError saying which file to add."""
+    text = str(error)
+    if 'Required bindings for' not in text:
+        return None
+    name = text.split('`')[1] if '`' in text else ''
+    hint = _REQUIRED_HINTS.get(name, 'add the gin file or --gin_param that sets it')
+    return ConfigError(f'{text.splitlines()[0]}: {hint}.')
+
+
 def _build(fn, what: str):
     """Builds a gin-configured object, turning a bad setting into a ConfigError naming it."""
     try:
         return fn()
     except (TypeError, ValueError) as error:
         raise _gin_error(what, error) from error
+    except RuntimeError as error:
+        config_error = _missing_binding(error)
+        if config_error is None:
+            raise
+        raise config_error from error
+
+
+def _run_loop(fn, **kwargs):
+    """Runs train/evaluate/sample, turning a missing required binding into a ConfigError."""
+    try:
+        return fn(**kwargs)
+    except RuntimeError as error:
+        config_error = _missing_binding(error)
+        if config_error is None:
+            raise
+        raise config_error from error
 
 
 def _save_dataset_statistics(save_dir: str) -> None:
@@ -146,16 +185,16 @@ def main(argv=()) -> None:
             model = _build(models.get_model, 'the model (get_model.model)')
             trainer = _build(lambda: trainers.get_trainer_class()(model, strategy), 'Trainer')
         _save_dataset_statistics(save_dir)
-        train_util.train(data_provider=gin.REQUIRED, trainer=trainer, save_dir=save_dir,
-                         restore_dir=restore_dir, early_stop_loss_value=FLAGS.early_stop_loss_value,
-                         report_loss_to_hypertune=FLAGS.hypertune)
+        _run_loop(train_util.train, data_provider=gin.REQUIRED, trainer=trainer, save_dir=save_dir,
+                  restore_dir=restore_dir, early_stop_loss_value=FLAGS.early_stop_loss_value,
+                  report_loss_to_hypertune=FLAGS.hypertune)
     else:
         from clarinet_ddsp.training import eval_util  # pylint: disable=g-import-not-at-top
         model = _build(models.get_model, 'the model (get_model.model)')
         _delay_start(FLAGS.initial_delay_secs)
         loop = eval_util.evaluate if FLAGS.mode == 'eval' else eval_util.sample
-        loop(data_provider=gin.REQUIRED, model=model, save_dir=save_dir, restore_dir=restore_dir,
-             run_once=FLAGS.run_once)
+        _run_loop(loop, data_provider=gin.REQUIRED, model=model, save_dir=save_dir,
+                  restore_dir=restore_dir, run_once=FLAGS.run_once)
 
 
 def _main_reporting_errors(argv) -> None:

@@ -152,15 +152,16 @@ class TFRecordProvider(DataProvider):
                 "--gin_param=\"TFRecordProvider.file_pattern='/path/to/train.tfrecord*'\".")
         return files
 
-    def _length_error(self, path: str, lengths: dict[str, int]) -> ValueError:
-        expected = self._expected_lengths()
-        return ValueError(
-            f'TFRecordProvider: records in {path} do not fit the configuration: found lengths {lengths}, '
-            f'expected {expected} for example_secs={self._example_secs}, sample_rate={self.sample_rate}, '
-            f'frame_rate={self.frame_rate}, centered={self._centered}. Set TFRecordProvider.example_secs/'
-            'sample_rate/frame_rate/centered to the values given to clarinet_ddsp_prepare_tfrecord '
-            '(e.g. centered=True for records prepared with --center), and the synths\' n_samples and '
-            'F0LoudnessPreprocessor.time_steps to match.')
+    def _fix_hint(self) -> str:
+        return (f'expected {self._expected_lengths()} for example_secs={self._example_secs}, '
+                f'sample_rate={self.sample_rate}, frame_rate={self.frame_rate}, centered={self._centered}. '
+                'Set TFRecordProvider.example_secs/sample_rate/frame_rate/centered to the values given to '
+                'clarinet_ddsp_prepare_tfrecord (e.g. centered=True for records prepared with --center), '
+                "and the synths' n_samples and F0LoudnessPreprocessor.time_steps to match.")
+
+    def _length_error(self, path: str, lengths: dict[str, int | None]) -> ValueError:
+        return ValueError(f'TFRecordProvider: records in {path} do not fit the configuration: found '
+                          f'lengths {lengths}, {self._fix_hint()}')
 
     def check_first_record(self, files: list[str]) -> None:
         """Reads one record eagerly and raises ValueError if its lengths do not fit.
@@ -188,7 +189,8 @@ class TFRecordProvider(DataProvider):
         spec = self.features_dict
         var_spec = {k: tf.io.VarLenFeature(tf.float32) for k in spec}
         expected = self._expected_lengths()
-        message = str(self._length_error(self._file_pattern, {'see': 'first record of each file'}))
+        message = (f'TFRecordProvider: a record matching {self._file_pattern} has another length; '
+                   + self._fix_hint())
 
         def parse(record):
             parsed = tf.io.parse_single_example(record, var_spec)

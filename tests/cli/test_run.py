@@ -118,6 +118,15 @@ def test_allow_memory_growth_runs_before_the_strategy(tmp_path, monkeypatch):
     assert calls == ['growth', 'strategy', 'train']
 
 
+def test_missing_model_or_dataset_config_says_which_file_to_add(tmp_path, monkeypatch):
+    with pytest.raises(run.ConfigError, match='models/solo_instrument.gin'):
+        _run([f'--save_dir={tmp_path / "a"}', '--mode=eval', '--gin_file=datasets/tfrecord.gin'])
+    from clarinet_ddsp.training import distribution
+    monkeypatch.setattr(distribution, 'get_strategy', lambda **kw: tf.distribute.get_strategy())
+    with pytest.raises(run.ConfigError, match='datasets/tfrecord.gin'):
+        _run([f'--save_dir={tmp_path / "b"}', '--gin_file=models/solo_instrument.gin'])
+
+
 def test_missing_gin_file_names_it(tmp_path):
     with pytest.raises(FileNotFoundError, match='models/nope.gin'):
         _run([f'--save_dir={tmp_path}', '--gin_file=models/nope.gin'])

@@ -79,3 +79,12 @@ def test_legacy_provider_reads_records_without_audio_16k(tmp_path):
     assert sorted(got) == ['audio', 'f0_confidence', 'f0_hz', 'loudness_db']
     with pytest.raises(ValueError, match='audio_16k'):
         data.TFRecordProvider(path, example_secs=tiny.EXAMPLE_SECS).get_dataset()
+
+
+def test_a_later_record_of_another_length_fails_with_the_settings(tmp_path):
+    good = tiny.write_tfrecords(str(tmp_path / 'a.tfrecord'), n_examples=1, n_shards=1)
+    tiny.write_tfrecords(str(tmp_path / 'b.tfrecord'), n_examples=1, n_shards=1, n_frames=tiny.N_FRAMES + 3)
+    provider = data.TFRecordProvider(str(tmp_path / '*.tfrecord*'), example_secs=tiny.EXAMPLE_SECS)
+    with pytest.raises(tf.errors.InvalidArgumentError, match='TFRecordProvider.example_secs'):
+        list(provider.get_dataset(shuffle=False))
+    assert good

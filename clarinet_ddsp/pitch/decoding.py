@@ -116,26 +116,36 @@ def viterbi_path(salience: np.ndarray, uninformative: Optional[np.ndarray] = Non
     observations = np.argmax(salience, axis=1)
     log_other = np.log((1 - SELF_EMISSION) / N_BINS)
     log_self = np.log(SELF_EMISSION + (1 - SELF_EMISSION) / N_BINS)
-    log_trans = _log_transition()
     # Only the band |from - to| <= 11 of the transition matrix is finite; gather it once as
     # [23, 360] (source bin index, log probability) so each frame is one gather and one max.
     from_idx, band = _transition_band()
     uninf = np.zeros(n_frames, bool) if uninformative is None else np.asarray(uninformative, bool)
-    log_frameprob = np.full((n_frames, N_BINS), log_other)
-    log_frameprob[np.arange(n_frames), observations] = log_self
-    log_frameprob[uninf] = 0.0
 
-    lattice = np.empty((n_frames, N_BINS), dtype=np.float64)
-    lattice[0] = np.log(1.0 / N_BINS) + log_frameprob[0]
+    def add_log_frameprob(best, t):
+        if uninf[t]:
+            return best + 0.0
+        out = best + log_other
+        out[observations[t]] = best[observations[t]] + log_self
+        return out
+
+    # Forward pass keeping one row of scores and int16 back-pointers (720 bytes a frame, so long
+    # signals fit). hmmlearn backtracks by re-maximising lattice[t, i] + log_trans[i, next] with the last
+    # maximal i winning; the same sums, maximised the same way here, give the same choice.
+    n_shifts = from_idx.shape[0]
+    scores = add_log_frameprob(np.full(N_BINS, np.log(1.0 / N_BINS)), 0)
+    back = np.empty((n_frames, N_BINS), dtype=np.int16)
+    columns = np.arange(N_BINS)
     for t in range(1, n_frames):
-        lattice[t] = np.max(lattice[t - 1][from_idx] + band, axis=0) + log_frameprob[t]
+        candidates = scores[from_idx] + band  # [23, 360], rows in ascending source bin
+        best = np.max(candidates, axis=0)
+        last_best = n_shifts - 1 - np.argmax((candidates == best)[::-1], axis=0)
+        back[t] = from_idx[last_best, columns]
+        scores = add_log_frameprob(best, t)
 
     path = np.empty(n_frames, dtype=np.int64)
-    path[-1] = int(np.argmax(lattice[-1]))  # std::max_element: first maximum
-    for t in range(n_frames - 2, -1, -1):
-        scores = lattice[t] + log_trans[:, path[t + 1]]
-        # std::max over (score, index) pairs: the last index among equal scores.
-        path[t] = N_BINS - 1 - int(np.argmax(scores[::-1]))
+    path[-1] = int(np.argmax(scores))  # std::max_element: first maximum
+    for t in range(n_frames - 1, 0, -1):
+        path[t - 1] = back[t, path[t]]
     return path
 
 

@@ -720,3 +720,66 @@ _add('grad:spectral_ops.compute_loudness', 'gradient', FILTER,
      lambda rng: {'audio': _loudness_audio(rng), 'w': _f32(rng.normal(0, 1, (2, 63)))},
      _grad(lambda d, xs, x: d.spectral_ops.compute_loudness(xs['audio'], padding='same'),
            ['audio']))
+
+# ---------------------------------------------------------------------------------------------------
+# compute_f0's framing (CREPE cannot run in the reference process: tests/parity/ref_stubs holds a
+# placeholder crepe). On the reference side crepe.predict is replaced by an FFT-peak stand-in with
+# crepe's own framing (center=False, hop from step_size), so ddsp's padding and hop decide the frames;
+# ours runs real CREPE (tiny). Compared: frame counts (exact) and the frame where a 220 -> 440 Hz step
+# shows up (a half-frame padding error would move it by 8 frames at hop 64).
+
+_F0_LENGTHS = (16001, 16000, 12345)
+_F0_PADDINGS = ('same', 'center', 'valid')
+_F0_STEP_AT = 6000  # samples
+
+
+def _standin_crepe_predict(audio, sr=16000, viterbi=False, step_size=10, center=True, verbose=1):
+  del viterbi, verbose
+  if center:
+    raise ValueError('the stand-in implements center=False only (what ddsp calls)')
+  hop = int(sr * step_size / 1000)
+  n_frames = 1 + int((len(audio) - 1024) / hop)
+  window = np.hanning(1024)
+  f0 = np.array([np.argmax(np.abs(np.fft.rfft(audio[i * hop:i * hop + 1024] * window, 8192)))
+                 * sr / 8192 for i in range(n_frames)], np.float32)
+  return np.arange(n_frames) * step_size / 1000, f0, np.ones(n_frames, np.float32), None
+
+
+def _f0_framing(d, x, side):
+  """Frame counts, and the frame of the pitch step: mean of an upward and a downward step, which
+  cancels the estimator's own bias on mixed frames (CREPE favours the lower pitch by ~2 frames here;
+  the FFT peak has none)."""
+  if side == 'ref':
+    import crepe  # pylint: disable=g-import-not-at-top  # the harness's placeholder
+    crepe.predict = _standin_crepe_predict
+  kwargs = {'model_capacity': 'tiny'} if side == 'ours' else {}
+  n_frames, step_frames = [], []
+  for padding in _F0_PADDINGS:
+    for length in _F0_LENGTHS:
+      switches = []
+      for key in ('up', 'down'):
+        f0, _ = d.spectral_ops.compute_f0(x[key][:length], 250, viterbi=False, padding=padding,
+                                          **kwargs)
+        f0 = np.asarray(f0)
+        switches.append(int(np.argmax(f0 > 311.0 if key == 'up' else f0 < 311.0)))
+        if key == 'up':
+          n_frames.append(len(f0))
+      step_frames.append(np.mean(switches))
+  return {'n_frames': np.array(n_frames, np.float64), 'step_frame': np.array(step_frames, np.float64)}
+
+
+def _f0_audio(rng):
+  del rng
+  n = np.arange(max(_F0_LENGTHS))
+  audio = {}
+  for key, (f_a, f_b) in {'up': (220.0, 440.0), 'down': (440.0, 220.0)}.items():
+    f = np.where(n < _F0_STEP_AT, f_a, f_b)
+    audio[key] = _f32(0.5 * np.sin(2 * np.pi * np.cumsum(f) / SAMPLE_RATE))
+  return audio
+
+
+_add('spectral_ops.compute_f0[framing,n_frames]', 'f0-framing', FILTER, _f0_audio,
+     lambda d, x, side: {'n_frames': _f0_framing(d, x, side)['n_frames']})
+# +-1 frame of jitter at the step (CREPE vs FFT peak on mixed frames) is ~4e-3 of these indices.
+_add('spectral_ops.compute_f0[framing,step_frame]', 'f0-framing', 2e-2, _f0_audio,
+     lambda d, x, side: {'step_frame': _f0_framing(d, x, side)['step_frame']})

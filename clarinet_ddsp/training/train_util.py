@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import math
 import os
 import shutil
@@ -83,6 +84,18 @@ def log_model_summary(model) -> int:
     return trainable
 
 
+@contextlib.contextmanager
+def _data_errors():
+    """Turns the data pipeline's length assertion (an op error) into the ValueError it describes."""
+    try:
+        yield
+    except tf.errors.InvalidArgumentError as error:
+        lines = [l for l in error.message.splitlines() if 'TFRecordProvider' in l]
+        if not lines:
+            raise
+        raise ValueError(lines[0].strip()) from error
+
+
 def _raise_non_finite(step: int, losses: dict[str, float], last_saved) -> None:
     raise NonFiniteLossError(
         f'train: the loss is not finite at step {step} ({", ".join(f"{k}={v}" for k, v in losses.items())}).'
@@ -135,7 +148,8 @@ def train(data_provider, trainer, batch_size: int = 32, num_steps: int = 1000000
                  trainer.strategy.num_replicas_in_sync, batch_size)
     dataset = trainer.distribute_dataset(data_provider.get_batch(batch_size, shuffle=True, repeats=-1))
     dataset_iter = iter(dataset)
-    trainer.build(next(dataset_iter))
+    with _data_errors():
+        trainer.build(next(dataset_iter))
     if chief:
         log_model_summary(trainer.model)
 
@@ -163,7 +177,8 @@ def train(data_provider, trainer, batch_size: int = 32, num_steps: int = 1000000
     tick_step = start_step
     with summary_writer.as_default():
         while int(trainer.step.numpy()) < num_steps:
-            losses = trainer.train_step(dataset_iter)
+            with _data_errors():
+                losses = trainer.train_step(dataset_iter)
             step = int(trainer.step.numpy())
             losses_np = {k: float(v) for k, v in losses.items()}
             if not all(math.isfinite(v) for v in losses_np.values()):

@@ -267,3 +267,11 @@ def test_write_up_lines_on_tfrecords_from_prepare_tfrecord(tmp_path):
     assert checkpointing.latest_checkpoint_step(str(save_dir)) == 2
     files = [os.path.join(d, f) for d, _, fs in os.walk(save_dir) for f in fs]
     assert any(f.endswith('.wav') for f in files) and any(f.endswith('.png') for f in files)
+
+
+def test_console_script_is_declared_and_callable():
+    import tomllib
+    with open(os.path.join(REPO, 'pyproject.toml'), 'rb') as f:
+        scripts = tomllib.load(f)['project']['scripts']
+    assert scripts['clarinet_ddsp_run'] == 'clarinet_ddsp.cli.run:console_entry_point'
+    assert callable(run.console_entry_point)

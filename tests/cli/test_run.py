@@ -275,3 +275,25 @@ def test_console_script_is_declared_and_callable():
         scripts = tomllib.load(f)['project']['scripts']
     assert scripts['clarinet_ddsp_run'] == 'clarinet_ddsp.cli.run:console_entry_point'
     assert callable(run.console_entry_point)
+
+
+def test_gin_parse_order_defaults_operative_config_then_user(tmp_path):
+    restore_dir = tmp_path / 'run'
+    restore_dir.mkdir()
+    (restore_dir / 'operative_config-5.gin').write_text('Trainer.learning_rate = 0.5\n')
+    (restore_dir / 'operative_config-10.gin').write_text(
+        'Trainer.learning_rate = 0.25\ntrain.num_steps = 7\nNotAThing.x = 1\n')
+    run.parse_gin(str(restore_dir), [], ['train.num_steps = 9'], [])
+    assert gin.query_parameter('Trainer.learning_rate') == 0.25  # Newest operative config over base.gin.
+    assert gin.query_parameter('train.num_steps') == 9  # The user's params last.
+    assert gin.query_parameter('Trainer.lr_decay_rate') == 0.98  # optimization/base.gin underneath.
+    assert gin.query_parameter('evaluate.evaluator_classes') is not None  # eval/basic.gin
+
+
+def test_gin_search_path_finds_user_configs(tmp_path):
+    (tmp_path / 'mine').mkdir()
+    (tmp_path / 'mine' / 'small.gin').write_text(
+        "include 'models/solo_instrument.gin'\nRnnFcDecoder.rnn_channels = 8\n")
+    run.parse_gin(str(tmp_path / 'run'), ['mine/small.gin'], [], [str(tmp_path)])
+    assert gin.query_parameter('RnnFcDecoder.rnn_channels') == 8
+    assert gin.query_parameter('Reverb.reverb_length') == 48000

@@ -7,6 +7,7 @@ the embedded default dataset (a physical-model clarinet).
 
 from clarinet_ddsp.data_prep.audio_io import AudioFileInfo
 from clarinet_ddsp.data_prep.audio_io import BadAudioFileError
+from clarinet_ddsp.data_prep.audio_io import BadAudioFilesError
 from clarinet_ddsp.data_prep.audio_io import find_audio_files
 from clarinet_ddsp.data_prep.audio_io import iter_audio_blocks
 from clarinet_ddsp.data_prep.audio_io import load_audio
@@ -16,6 +17,6 @@ from clarinet_ddsp.data_prep.pipeline import PrepareResult
 from clarinet_ddsp.data_prep.pipeline import runner_options
 
 __all__ = [
-    'AudioFileInfo', 'BadAudioFileError', 'PrepareResult', 'find_audio_files', 'iter_audio_blocks',
+    'AudioFileInfo', 'BadAudioFileError', 'BadAudioFilesError', 'PrepareResult', 'find_audio_files', 'iter_audio_blocks',
     'load_audio', 'prepare_tfrecord', 'runner_options', 'validate_audio_file',
 ]

@@ -24,6 +24,16 @@ class BadAudioFileError(ValueError):
         self.reason = reason
 
 
+class BadAudioFilesError(ValueError):
+    """Input files that cannot be prepared (raised before anything is written); .errors lists them."""
+
+    def __init__(self, errors: Sequence[BadAudioFileError], n_files: int):
+        listing = '\n'.join(f'  {e}' for e in errors)
+        super().__init__(f'{len(errors)} of {n_files} input file(s) cannot be prepared; nothing was written:\n'
+                         f'{listing}\nFix or remove them, or pass --skip_bad_files to prepare the others.')
+        self.errors = list(errors)
+
+
 @dataclasses.dataclass(frozen=True)
 class AudioFileInfo:
     """What validation learned about a usable file."""

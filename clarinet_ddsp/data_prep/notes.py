@@ -66,7 +66,7 @@ def note_plan(lowest: str = 'D3', highest: str = 'E6', dynamics: Sequence[str] =
 
 def write_notes(output_dir: str, lowest: str = 'D3', highest: str = 'E6',
                 dynamics: Sequence[str] = ('pp', 'mf', 'ff'), all_dynamics: bool = False,
-                note_secs: float = 3.0, sample_rate: int = 16000, seed: int = 0) -> List[str]:
+                note_secs: float = 4.0, sample_rate: int = 16000, seed: int = 0) -> List[str]:
     """Renders the notes and writes 16-bit mono WAVs, e.g. 000001__physmodel__clarinet-d3-pp.wav.
 
     Returns:

@@ -112,15 +112,40 @@ def runner_options(pipeline_options: Sequence[str]) -> List[str]:
 
     The workers are added only when the flags say nothing about them; other runners get the flags as given.
     """
-    from apache_beam.options.pipeline_options import PipelineOptions  # pylint: disable=g-import-not-at-top
-    from apache_beam.options.pipeline_options import StandardOptions  # pylint: disable=g-import-not-at-top
     flags = [f for f in pipeline_options if f]
-    runner = PipelineOptions(flags).view_as(StandardOptions).runner
-    direct = runner is None or str(runner).split('.')[-1] in ('DirectRunner', 'direct', 'Direct')
+    direct = _is_direct(flags)
     mentioned = any(re.match(r'--?direct_(num_workers|running_mode)', f) for f in flags)
     if direct and not mentioned:
         flags += ['--direct_num_workers=0', '--direct_running_mode=multi_processing']
     return flags
+
+
+def _is_direct(flags: Sequence[str]) -> bool:
+    from apache_beam.options.pipeline_options import PipelineOptions  # pylint: disable=g-import-not-at-top
+    from apache_beam.options.pipeline_options import StandardOptions  # pylint: disable=g-import-not-at-top
+    runner = PipelineOptions(list(flags)).view_as(StandardOptions).runner
+    return runner is None or str(runner).split('.')[-1] in ('DirectRunner', 'direct', 'Direct')
+
+
+def _make_pipeline(flags: Sequence[str]) -> beam.Pipeline:
+    """A Beam pipeline; the DirectRunner is run on Beam's Python FnApiRunner (honours direct_num_workers).
+
+    Recent Beam DirectRunners first try Prism, a Go runner fetched from GitHub at run time; that needs the
+    network and ignores the multi-processing options, so the FnApiRunner is chosen here directly (it is
+    what the DirectRunner falls back to).
+    """
+    options = beam.options.pipeline_options.PipelineOptions(list(flags))
+    if not _is_direct(flags):
+        return beam.Pipeline(options=options)
+    # pylint: disable=g-import-not-at-top
+    from apache_beam.portability.api import beam_provision_api_pb2
+    from apache_beam.runners.portability.fn_api_runner import fn_runner
+    from apache_beam.runners.portability.portable_runner import JobServiceHandle
+    # pylint: enable=g-import-not-at-top
+    encoded = JobServiceHandle.encode_pipeline_options(options.get_all_options())
+    provision_info = fn_runner.ExtendedProvisionInfo(
+        beam_provision_api_pb2.ProvisionInfo(pipeline_options=encoded))
+    return beam.Pipeline(runner=fn_runner.FnApiRunner(provision_info=provision_info), options=options)
 
 
 @dataclasses.dataclass
@@ -162,10 +187,7 @@ def _check_files(paths, min_secs, skip_bad_files):
     logging.info('Validating %d input audio file(s).', len(paths))
     good, bad = audio_io.validate_audio_files(paths, min_secs)
     if bad and not skip_bad_files:
-        listing = '\n'.join(f'  {e}' for e in bad)
-        raise audio_io.BadAudioFileError(
-            bad[0].path, f'is one of {len(bad)} of {len(paths)} input files that cannot be prepared; '
-            f'nothing was written:\n{listing}\nFix or remove them, or pass --skip_bad_files.')
+        raise audio_io.BadAudioFilesError(bad, len(paths))
     if bad:
         logging.warning('--skip_bad_files: skipping %d of %d file(s):\n%s', len(bad), len(paths),
                         '\n'.join(f'  {e}' for e in bad))
@@ -232,8 +254,8 @@ def prepare_tfrecord(input_audio_paths: Sequence[str],
         PrepareResult with the file count, skipped files, shard paths and Beam counters.
 
     Raises:
-        ValueError: a bad argument; BadAudioFileError (a ValueError) naming the files that cannot be
-            prepared, before anything is written.
+        ValueError: a bad argument; BadAudioFilesError (a ValueError) naming each file that cannot be
+            prepared and why, before anything is written.
     """
     _validate_args(output_tfrecord_path, num_shards, sample_rate, frame_rate, example_secs, hop_secs,
                    eval_split_fraction, chunk_secs, crepe_model)
@@ -254,7 +276,7 @@ def prepare_tfrecord(input_audio_paths: Sequence[str],
     logging.info('Beam pipeline options: %s', options)
 
     try:
-        pipeline = beam.Pipeline(options=beam.options.pipeline_options.PipelineOptions(options))
+        pipeline = _make_pipeline(options)
         _build(pipeline, paths, tmp_prefix, num_shards, sample_rate, frame_rate, example_secs, hop_secs,
                eval_split_fraction, chunk_secs, center, viterbi, crepe_model, allow_memory_growth)
         start = time.time()

@@ -184,7 +184,8 @@ def main(argv=()) -> None:
         with strategy.scope():
             model = _build(models.get_model, 'the model (get_model.model)')
             trainer = _build(lambda: trainers.get_trainer_class()(model, strategy), 'Trainer')
-        _save_dataset_statistics(save_dir)
+        if save_dir and distribution.is_chief(strategy):
+            _save_dataset_statistics(save_dir)
         _run_loop(train_util.train, data_provider=gin.REQUIRED, trainer=trainer, save_dir=save_dir,
                   restore_dir=restore_dir, early_stop_loss_value=FLAGS.early_stop_loss_value,
                   report_loss_to_hypertune=FLAGS.hypertune)

@@ -13,13 +13,21 @@ from absl import flags
 
 FLAGS = flags.FLAGS
 
+
+def _define(name: str, define) -> None:
+    """Defines a flag unless another clarinet_ddsp CLI imported in this process (e.g. under pytest) did."""
+    if name not in FLAGS:
+        define()
+
+
 flags.DEFINE_string('output_dir', 'datasets/clarinet_notes', 'Directory for the WAV files.')
 flags.DEFINE_string('lowest', 'D3', 'Lowest note (the clarinet\'s written range starts near D3 sounding).')
 flags.DEFINE_string('highest', 'E6', 'Highest note.')
 flags.DEFINE_list('dynamics', ['pp', 'mf', 'ff'], 'Dynamics (pp, p, mf, f, ff), rotated over the notes.')
 flags.DEFINE_boolean('all_dynamics', False, 'Every note at every dynamic instead of rotating them.')
 flags.DEFINE_float('note_secs', 4.0, 'Length of each note in seconds (>= --example_secs of prepare_tfrecord, 4 by default).')
-flags.DEFINE_integer('sample_rate', 16000, 'Sample rate of the WAV files in Hz.')
+_define('sample_rate', lambda: flags.DEFINE_integer(
+    'sample_rate', 16000, 'Sample rate of the WAV files in Hz.'))
 flags.DEFINE_integer('seed', 0, 'Seed of the breath noise and vibrato.')
 
 

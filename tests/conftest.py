@@ -11,91 +11,91 @@ import pathlib
 
 
 def _parity_rows(terminalreporter):
-  rows = []
-  for reports in terminalreporter.stats.values():
-    for report in reports:
-      if getattr(report, 'when', None) != 'call':
-        continue
-      for name, value in getattr(report, 'user_properties', ()):
-        if name == 'parity':
-          rows.append(dict(value, outcome=report.outcome))
-  return rows
+    rows = []
+    for reports in terminalreporter.stats.values():
+        for report in reports:
+            if getattr(report, 'when', None) != 'call':
+                continue
+            for name, value in getattr(report, 'user_properties', ()):
+                if name == 'parity':
+                    rows.append(dict(value, outcome=report.outcome))
+    return rows
 
 
 def _ratio(r):
-  """error / bound; a bound of 0 means exact (0 when met); NaN (the case raised) counts as the worst."""
-  if r['error'] != r['error']:
-    return float('inf')
-  if r['bound'] <= 0:
-    return 0.0 if r['error'] == 0 else float('inf')
-  return r['error'] / r['bound']
+    """error / bound; a bound of 0 means exact (0 when met); NaN (the case raised) counts as the worst."""
+    if r['error'] != r['error']:
+        return float('inf')
+    if r['bound'] <= 0:
+        return 0.0 if r['error'] == 0 else float('inf')
+    return r['error'] / r['bound']
 
 
 def format_parity_table(rows):
-  """Text table: case, relative error, bound, error/bound, outcome; then the count and the worst."""
-  rows = sorted(rows, key=lambda r: r['case'])
-  width = max([len(r['case']) for r in rows] + [4])
-  lines = [f'{"case":<{width}}  {"rel. error":>10}  {"bound":>8}  {"err/bound":>9}  outcome  note',
-           '-' * (width + 44)]
-  for r in rows:
-    ratio = _ratio(r)
-    lines.append(f'{r["case"]:<{width}}  {r["error"]:>10.3e}  {r["bound"]:>8.0e}  {ratio:>9.3f}  '
-                 f'{r["outcome"]:<7}  {r.get("note", "")}'.rstrip())
-  worst = max(rows, key=_ratio)
-  worst_abs = max(rows, key=lambda r: float('inf') if r['error'] != r['error'] else r['error'])
-  failed = sum(r['outcome'] != 'passed' for r in rows)
-  accepted = [r for r in rows if 'accepted' in r.get('note', '')]
-  lines.append('-' * (width + 44))
-  if accepted:
-    lines.append(f'{len(accepted)} case(s) over the bound vs ddsp, accepted because ours is nearer a '
-                 f'float64-phase truth than ddsp (ddsp float32 cumsum drift): '
-                 + ', '.join(r['case'] for r in accepted))
-  lines.append(f'parity cases run: {len(rows)} ({failed} over bound or failed); '
-               f'worst error relative to its bound: {worst["error"]:.3e} / {worst["bound"]:.0e} '
-               f'= {_ratio(worst):.3f} ({worst["case"]}); '
-               f'largest error: {worst_abs["error"]:.3e} ({worst_abs["case"]})')
-  return '\n'.join(lines)
+    """Text table: case, relative error, bound, error/bound, outcome; then the count and the worst."""
+    rows = sorted(rows, key=lambda r: r['case'])
+    width = max([len(r['case']) for r in rows] + [4])
+    lines = [f'{"case":<{width}}  {"rel. error":>10}  {"bound":>8}  {"err/bound":>9}  outcome  note',
+             '-' * (width + 44)]
+    for r in rows:
+        ratio = _ratio(r)
+        lines.append(f'{r["case"]:<{width}}  {r["error"]:>10.3e}  {r["bound"]:>8.0e}  {ratio:>9.3f}  '
+                     f'{r["outcome"]:<7}  {r.get("note", "")}'.rstrip())
+    worst = max(rows, key=_ratio)
+    worst_abs = max(rows, key=lambda r: float('inf') if r['error'] != r['error'] else r['error'])
+    failed = sum(r['outcome'] != 'passed' for r in rows)
+    accepted = [r for r in rows if 'accepted' in r.get('note', '')]
+    lines.append('-' * (width + 44))
+    if accepted:
+        lines.append(f'{len(accepted)} case(s) over the bound vs ddsp, accepted because ours is nearer a '
+                     f'float64-phase truth than ddsp (ddsp float32 cumsum drift): '
+                     + ', '.join(r['case'] for r in accepted))
+    lines.append(f'parity cases run: {len(rows)} ({failed} over bound or failed); '
+                 f'worst error relative to its bound: {worst["error"]:.3e} / {worst["bound"]:.0e} '
+                 f'= {_ratio(worst):.3f} ({worst["case"]}); '
+                 f'largest error: {worst_abs["error"]:.3e} ({worst_abs["case"]})')
+    return '\n'.join(lines)
 
 
 def _parity_tests_not_compared(terminalreporter):
-  """Parity-marked tests that errored or failed before recording a row (e.g. no reference env)."""
-  ids = set()
-  for reports in terminalreporter.stats.values():
-    for report in reports:
-      keywords = getattr(report, 'keywords', {}) or {}
-      if 'parity' in keywords and getattr(report, 'outcome', '') in ('failed', 'error') and not any(
-          name == 'parity' for name, _ in getattr(report, 'user_properties', ())):
-        ids.add(report.nodeid)
-  return sorted(ids)
+    """Parity-marked tests that errored or failed before recording a row (e.g. no reference env)."""
+    ids = set()
+    for reports in terminalreporter.stats.values():
+        for report in reports:
+            keywords = getattr(report, 'keywords', {}) or {}
+            if 'parity' in keywords and getattr(report, 'outcome', '') in ('failed', 'error') and not any(
+                name == 'parity' for name, _ in getattr(report, 'user_properties', ())):
+                ids.add(report.nodeid)
+    return sorted(ids)
 
 
 def pytest_terminal_summary(terminalreporter, exitstatus, config):  # pylint: disable=unused-argument
-  rows = _parity_rows(terminalreporter)
-  not_compared = _parity_tests_not_compared(terminalreporter)
-  if not rows and not not_compared:
-    return
-  if not rows:
-    terminalreporter.write_sep('=', 'parity with magenta/ddsp 3.7.0')
-    terminalreporter.write_line(f'parity cases run: 0; {len(not_compared)} parity tests failed or '
-                                f'errored before comparing (see above; no reference env? '
-                                f'`make refenv`)')
-    return
-  table = format_parity_table(rows)
-  if not_compared:
-    table += (f'\n{len(not_compared)} other parity test(s) failed or errored without a measurement: '
-              + ', '.join(not_compared))
-  terminalreporter.write_sep('=', 'parity with magenta/ddsp 3.7.0 (relative L2 error)')
-  terminalreporter.write_line(table)
-  target = os.environ.get('CLARINET_DDSP_PARITY_REPORT', '')
-  try:
-    if not target:
-      factory = getattr(config, '_tmp_path_factory', None)
-      if factory is None:
+    rows = _parity_rows(terminalreporter)
+    not_compared = _parity_tests_not_compared(terminalreporter)
+    if not rows and not not_compared:
         return
-      target = str(factory.getbasetemp() / 'parity_report.txt')
-    path = pathlib.Path(target)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(table + '\n')
-    terminalreporter.write_line(f'parity table written to {path}')
-  except OSError as e:
-    terminalreporter.write_line(f'could not write the parity table to {target}: {e}')
+    if not rows:
+        terminalreporter.write_sep('=', 'parity with magenta/ddsp 3.7.0')
+        terminalreporter.write_line(f'parity cases run: 0; {len(not_compared)} parity tests failed or '
+                                    f'errored before comparing (see above; no reference env? '
+                                    f'`make refenv`)')
+        return
+    table = format_parity_table(rows)
+    if not_compared:
+        table += (f'\n{len(not_compared)} other parity test(s) failed or errored without a measurement: '
+                  + ', '.join(not_compared))
+    terminalreporter.write_sep('=', 'parity with magenta/ddsp 3.7.0 (relative L2 error)')
+    terminalreporter.write_line(table)
+    target = os.environ.get('CLARINET_DDSP_PARITY_REPORT', '')
+    try:
+        if not target:
+            factory = getattr(config, '_tmp_path_factory', None)
+            if factory is None:
+                return
+            target = str(factory.getbasetemp() / 'parity_report.txt')
+        path = pathlib.Path(target)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(table + '\n')
+        terminalreporter.write_line(f'parity table written to {path}')
+    except OSError as e:
+        terminalreporter.write_line(f'could not write the parity table to {target}: {e}')

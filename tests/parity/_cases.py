@@ -21,7 +21,7 @@ FILTER = 1e-4        # filters, convolution, STFT magnitudes, losses, loudness
 OSC_SHORT = 2e-3     # oscillator audio, ~4000 samples
 OSC_LONG_MAG = 5e-2  # oscillator audio, 64000 samples, on STFT magnitudes
 NOISE_STAT = 5e-2    # FilteredNoise output: mean magnitude spectrum of random noise (statistical;
-                     # two independent noises differ by 0.9-2.1% here)
+                                          # two independent noises differ by 0.9-2.1% here)
 
 SAMPLE_RATE = 16000
 
@@ -30,73 +30,73 @@ Arrays = Dict[str, np.ndarray]
 
 @dataclasses.dataclass(frozen=True)
 class Case:
-  """One parity comparison.
+    """One parity comparison.
 
-  Attributes:
-    name: unique id, also the pytest id.
-    group: family shown in the report ('core', 'resample', 'controls', ...).
-    bound: relative L2 error allowed on every output.
-    make_inputs: rng -> dict of float32/int arrays.
-    run: (ddsp_module, inputs, side) -> array or dict of arrays; side is 'ours' or 'ref', used only
-      where the names differ on purpose (synths.Additive exists only in ours).
-  """
-  name: str
-  group: str
-  bound: float
-  make_inputs: Callable[[np.random.Generator], Arrays]
-  run: Callable[[Any, Arrays, str], Any]
+    Attributes:
+      name: unique id, also the pytest id.
+      group: family shown in the report ('core', 'resample', 'controls', ...).
+      bound: relative L2 error allowed on every output.
+      make_inputs: rng -> dict of float32/int arrays.
+      run: (ddsp_module, inputs, side) -> array or dict of arrays; side is 'ours' or 'ref', used only
+        where the names differ on purpose (synths.Additive exists only in ours).
+    """
+    name: str
+    group: str
+    bound: float
+    make_inputs: Callable[[np.random.Generator], Arrays]
+    run: Callable[[Any, Arrays, str], Any]
 
-  def inputs(self) -> Arrays:
-    rng = np.random.default_rng(zlib.crc32(self.name.encode()))
-    return self.make_inputs(rng)
+    def inputs(self) -> Arrays:
+        rng = np.random.default_rng(zlib.crc32(self.name.encode()))
+        return self.make_inputs(rng)
 
 
 CASES: Dict[str, Case] = {}
 
 
 def _add(name, group, bound, make_inputs, run):
-  name = name.replace(', ', ',').replace(' ', '_')  # one token per case in logs and -k filters
-  if name in CASES:
-    raise ValueError(f'duplicate parity case {name}')
-  CASES[name] = Case(name, group, bound, make_inputs, run)
+    name = name.replace(', ', ',').replace(' ', '_')  # one token per case in logs and -k filters
+    if name in CASES:
+        raise ValueError(f'duplicate parity case {name}')
+    CASES[name] = Case(name, group, bound, make_inputs, run)
 
 
 def _f32(x):
-  return np.asarray(x, dtype=np.float32)
+    return np.asarray(x, dtype=np.float32)
 
 
 def _tf():
-  import tensorflow as tf  # pylint: disable=g-import-not-at-top
-  return tf
+    import tensorflow as tf  # pylint: disable=g-import-not-at-top
+    return tf
 
 
 def _smooth(rng, shape, lo, hi, knots=6):
-  """Smooth random trajectories in [lo, hi] along axis 1 of shape [batch, time, channels]."""
-  batch, n_time, channels = shape
-  coarse = rng.uniform(lo, hi, size=(batch, knots, channels))
-  t_coarse = np.linspace(0, 1, knots)
-  t = np.linspace(0, 1, n_time)
-  out = np.empty(shape)
-  for b in range(batch):
-    for c in range(channels):
-      out[b, :, c] = np.interp(t, t_coarse, coarse[b, :, c])
-  return _f32(out)
+    """Smooth random trajectories in [lo, hi] along axis 1 of shape [batch, time, channels]."""
+    batch, n_time, channels = shape
+    coarse = rng.uniform(lo, hi, size=(batch, knots, channels))
+    t_coarse = np.linspace(0, 1, knots)
+    t = np.linspace(0, 1, n_time)
+    out = np.empty(shape)
+    for b in range(batch):
+        for c in range(channels):
+            out[b, :, c] = np.interp(t, t_coarse, coarse[b, :, c])
+    return _f32(out)
 
 
 def to_numpy_dict(result) -> Arrays:
-  """Flattens a result (tensor, number, or nested dict of them) into {'a/b': ndarray}."""
-  out = {}
+    """Flattens a result (tensor, number, or nested dict of them) into {'a/b': ndarray}."""
+    out = {}
 
-  def visit(prefix, value):
-    if isinstance(value, dict):
-      for k, v in value.items():
-        visit(f'{prefix}/{k}' if prefix else str(k), v)
-    else:
-      arr = value.numpy() if hasattr(value, 'numpy') else np.asarray(value)
-      out[prefix or 'out'] = np.asarray(arr)
+    def visit(prefix, value):
+        if isinstance(value, dict):
+            for k, v in value.items():
+                visit(f'{prefix}/{k}' if prefix else str(k), v)
+        else:
+            arr = value.numpy() if hasattr(value, 'numpy') else np.asarray(value)
+            out[prefix or 'out'] = np.asarray(arr)
 
-  visit('', result)
-  return out
+    visit('', result)
+    return out
 
 
 # ---------------------------------------------------------------------------------------------------
@@ -105,24 +105,24 @@ def to_numpy_dict(result) -> Arrays:
 _SHAPES = {'1d': (7,), '2d': (2, 100), '3d': (2, 50, 3)}
 
 for _sname, _shape in _SHAPES.items():
-  _add(f'core.midi_to_hz[{_sname}]', 'core', ELEMENTWISE,
-       lambda rng, s=_shape: {'x': _f32(rng.uniform(0, 127, s))},
-       lambda d, x, side: d.core.midi_to_hz(x['x']))
-  _add(f'core.hz_to_midi[{_sname}]', 'core', ELEMENTWISE,
-       lambda rng, s=_shape: {'x': _f32(np.exp(rng.uniform(np.log(20), np.log(8000), s)))},
-       lambda d, x, side: d.core.hz_to_midi(x['x']))
-  _add(f'core.exp_sigmoid[{_sname}]', 'core', ELEMENTWISE,
-       lambda rng, s=_shape: {'x': _f32(rng.normal(0, 4, s))},
-       lambda d, x, side: d.core.exp_sigmoid(x['x']))
-  _add(f'core.safe_log[{_sname}]', 'core', ELEMENTWISE,
-       lambda rng, s=_shape: {'x': _f32(rng.uniform(0, 3, s))},
-       lambda d, x, side: d.core.safe_log(x['x']))
+    _add(f'core.midi_to_hz[{_sname}]', 'core', ELEMENTWISE,
+         lambda rng, s=_shape: {'x': _f32(rng.uniform(0, 127, s))},
+         lambda d, x, side: d.core.midi_to_hz(x['x']))
+    _add(f'core.hz_to_midi[{_sname}]', 'core', ELEMENTWISE,
+         lambda rng, s=_shape: {'x': _f32(np.exp(rng.uniform(np.log(20), np.log(8000), s)))},
+         lambda d, x, side: d.core.hz_to_midi(x['x']))
+    _add(f'core.exp_sigmoid[{_sname}]', 'core', ELEMENTWISE,
+         lambda rng, s=_shape: {'x': _f32(rng.normal(0, 4, s))},
+         lambda d, x, side: d.core.exp_sigmoid(x['x']))
+    _add(f'core.safe_log[{_sname}]', 'core', ELEMENTWISE,
+         lambda rng, s=_shape: {'x': _f32(rng.uniform(0, 3, s))},
+         lambda d, x, side: d.core.safe_log(x['x']))
 
 
 def _with_zeros(rng, shape, lo, hi):
-  x = rng.uniform(lo, hi, shape)
-  x[..., ::5] = 0.0
-  return _f32(x)
+    x = rng.uniform(lo, hi, shape)
+    x[..., ::5] = 0.0
+    return _f32(x)
 
 
 _add('core.midi_to_hz[zero_silence]', 'core', ELEMENTWISE,
@@ -167,75 +167,75 @@ _UNIT_CASES = {
                   lambda d, x, side: d.core.mel_to_hz(x['x'])),
 }
 for _uname, (_mk, _run) in _UNIT_CASES.items():
-  _add(f'core.{_uname}', 'core', ELEMENTWISE, _mk, _run)
+    _add(f'core.{_uname}', 'core', ELEMENTWISE, _mk, _run)
 
 # ---------------------------------------------------------------------------------------------------
 # Resampling (<= 1e-5).
 
 _RESAMPLE_SHAPES = {'1d': (20,), '2d': (2, 20), '3d': (2, 20, 3), '4d': (2, 20, 4, 2)}
 for _method in ('nearest', 'linear', 'cubic', 'window'):
-  for _sname, _shape in _RESAMPLE_SHAPES.items():
-    if _method == 'window' and _sname == '4d':
-      continue  # ddsp: 'window' takes at most 3-D input.
-    for _endpoint in (True, False):
-      # 'window' needs n_timesteps divisible by n_frames (add_endpoint) or n_frames - 1.
-      _n_out = 320 if _endpoint else 304
-      _add(f'core.resample[{_method},{_sname},add_endpoint={_endpoint}]', 'resample', ELEMENTWISE,
-           lambda rng, s=_shape: {'x': _f32(rng.normal(0, 1, s))},
-           lambda d, x, side, m=_method, n=_n_out, e=_endpoint: d.core.resample(
-               x['x'], n, method=m, add_endpoint=e))
+    for _sname, _shape in _RESAMPLE_SHAPES.items():
+        if _method == 'window' and _sname == '4d':
+            continue  # ddsp: 'window' takes at most 3-D input.
+        for _endpoint in (True, False):
+            # 'window' needs n_timesteps divisible by n_frames (add_endpoint) or n_frames - 1.
+            _n_out = 320 if _endpoint else 304
+            _add(f'core.resample[{_method},{_sname},add_endpoint={_endpoint}]', 'resample', ELEMENTWISE,
+                 lambda rng, s=_shape: {'x': _f32(rng.normal(0, 1, s))},
+                 lambda d, x, side, m=_method, n=_n_out, e=_endpoint: d.core.resample(
+                     x['x'], n, method=m, add_endpoint=e))
 for _method in ('nearest', 'linear', 'cubic'):
-  _add(f'core.resample[{_method},downsample]', 'resample', ELEMENTWISE,
-       lambda rng: {'x': _f32(rng.normal(0, 1, (2, 100, 2)))},
-       lambda d, x, side, m=_method: d.core.resample(x['x'], 37, method=m))
+    _add(f'core.resample[{_method},downsample]', 'resample', ELEMENTWISE,
+         lambda rng: {'x': _f32(rng.normal(0, 1, (2, 100, 2)))},
+         lambda d, x, side, m=_method: d.core.resample(x['x'], 37, method=m))
 _add('core.resample[default,f0-like]', 'resample', ELEMENTWISE,
      lambda rng: {'x': _smooth(rng, (2, 250, 1), 80, 900)},
      lambda d, x, side: d.core.resample(x['x'], 4000))
 
 for _endpoint, _frames, _n_out in ((True, 20, 320), (False, 21, 320), (True, 50, 3200)):
-  _add(f'core.upsample_with_windows[{_frames}->{_n_out},add_endpoint={_endpoint}]', 'resample',
-       ELEMENTWISE,
-       lambda rng, f=_frames: {'x': _f32(rng.uniform(0, 1, (2, f, 4)))},
-       lambda d, x, side, n=_n_out, e=_endpoint: d.core.upsample_with_windows(
-           x['x'], n, add_endpoint=e))
+    _add(f'core.upsample_with_windows[{_frames}->{_n_out},add_endpoint={_endpoint}]', 'resample',
+         ELEMENTWISE,
+         lambda rng, f=_frames: {'x': _f32(rng.uniform(0, 1, (2, f, 4)))},
+         lambda d, x, side, n=_n_out, e=_endpoint: d.core.upsample_with_windows(
+             x['x'], n, add_endpoint=e))
 
 # ---------------------------------------------------------------------------------------------------
 # Synth controls and harmonic bookkeeping (<= 1e-5).
 
 
 def _harmonic_inputs(rng, n_frames=50, n_harmonics=30, f0_hi=1000.0, batch=2):
-  f0 = _smooth(rng, (batch, n_frames, 1), 50, f0_hi)
-  f0[:, :3] = 0.0  # unvoiced frames
-  return {
-      'amps': _f32(rng.normal(0, 2, (batch, n_frames, 1))),
-      'harmonic_distribution': _f32(rng.normal(0, 2, (batch, n_frames, n_harmonics))),
-      'f0_hz': f0,
-  }
+    f0 = _smooth(rng, (batch, n_frames, 1), 50, f0_hi)
+    f0[:, :3] = 0.0  # unvoiced frames
+    return {
+        'amps': _f32(rng.normal(0, 2, (batch, n_frames, 1))),
+        'harmonic_distribution': _f32(rng.normal(0, 2, (batch, n_frames, n_harmonics))),
+        'f0_hz': f0,
+    }
 
 
 def _harmonic_cls(d, side, additive):
-  # synths.Additive is the seed-era name; ddsp 3.7.0 has only Harmonic, the same synth.
-  return d.synths.Additive if (additive and side == 'ours') else d.synths.Harmonic
+    # synths.Additive is the seed-era name; ddsp 3.7.0 has only Harmonic, the same synth.
+    return d.synths.Additive if (additive and side == 'ours') else d.synths.Harmonic
 
 
 for _additive in (False, True):
-  _cname = 'Additive' if _additive else 'Harmonic'
-  for _norm in (True, False):
-    _add(f'synths.{_cname}.get_controls[normalize_below_nyquist={_norm}]', 'controls',
-         ELEMENTWISE, _harmonic_inputs,
-         lambda d, x, side, a=_additive, n=_norm: _harmonic_cls(d, side, a)(
-             n_samples=4000, normalize_below_nyquist=n).get_controls(
-                 x['amps'], x['harmonic_distribution'], x['f0_hz']))
+    _cname = 'Additive' if _additive else 'Harmonic'
+    for _norm in (True, False):
+        _add(f'synths.{_cname}.get_controls[normalize_below_nyquist={_norm}]', 'controls',
+             ELEMENTWISE, _harmonic_inputs,
+             lambda d, x, side, a=_additive, n=_norm: _harmonic_cls(d, side, a)(
+                 n_samples=4000, normalize_below_nyquist=n).get_controls(
+                     x['amps'], x['harmonic_distribution'], x['f0_hz']))
 _add('synths.Harmonic.get_controls[scale_fn=None]', 'controls', ELEMENTWISE,
      lambda rng: {k: np.abs(v) for k, v in _harmonic_inputs(rng).items()},
      lambda d, x, side: d.synths.Harmonic(n_samples=4000, scale_fn=None).get_controls(
          x['amps'], x['harmonic_distribution'], x['f0_hz']))
 
 for _bias in (-5.0, 0.0):
-  _add(f'synths.FilteredNoise.get_controls[initial_bias={_bias}]', 'controls', ELEMENTWISE,
-       lambda rng: {'mags': _f32(rng.normal(0, 3, (2, 50, 65)))},
-       lambda d, x, side, b=_bias: d.synths.FilteredNoise(
-           n_samples=4000, initial_bias=b).get_controls(x['mags']))
+    _add(f'synths.FilteredNoise.get_controls[initial_bias={_bias}]', 'controls', ELEMENTWISE,
+         lambda rng: {'mags': _f32(rng.normal(0, 3, (2, 50, 65)))},
+         lambda d, x, side, b=_bias: d.synths.FilteredNoise(
+             n_samples=4000, initial_bias=b).get_controls(x['mags']))
 _add('synths.FilteredNoise.get_controls[scale_fn=None]', 'controls', ELEMENTWISE,
      lambda rng: {'mags': _f32(rng.uniform(0, 1, (2, 50, 65)))},
      lambda d, x, side: d.synths.FilteredNoise(n_samples=4000, scale_fn=None).get_controls(
@@ -249,118 +249,118 @@ _add('core.normalize_harmonics[nyquist]', 'controls', ELEMENTWISE,
                   'f0': _smooth(rng, (2, 50, 1), 50, 1200)},
      lambda d, x, side: d.core.normalize_harmonics(x['hd'], x['f0'], SAMPLE_RATE))
 for _sr in (16000, 8000):
-  _add(f'core.remove_above_nyquist[sample_rate={_sr}]', 'controls', ELEMENTWISE,
-       lambda rng: {'f': _f32(rng.uniform(0, 12000, (2, 100, 10))),
-                    'a': _f32(rng.uniform(0, 1, (2, 100, 10)))},
-       lambda d, x, side, s=_sr: d.core.remove_above_nyquist(x['f'], x['a'], s))
+    _add(f'core.remove_above_nyquist[sample_rate={_sr}]', 'controls', ELEMENTWISE,
+         lambda rng: {'f': _f32(rng.uniform(0, 12000, (2, 100, 10))),
+                      'a': _f32(rng.uniform(0, 1, (2, 100, 10)))},
+         lambda d, x, side, s=_sr: d.core.remove_above_nyquist(x['f'], x['a'], s))
 
 # ---------------------------------------------------------------------------------------------------
 # Filters, convolution, reverb (<= 1e-4).
 
 
 def _audio(rng, shape=(2, 4000)):
-  return _f32(rng.uniform(-1, 1, shape))
+    return _f32(rng.uniform(-1, 1, shape))
 
 
 for _shape_name, _mshape in (('3d', (2, 10, 65)), ('2d', (2, 65))):
-  for _window in (0, 33, 64, 257):
-    _add(f'core.frequency_impulse_response[{_shape_name},window_size={_window}]', 'filter', FILTER,
-         lambda rng, s=_mshape: {'mags': _f32(rng.uniform(0, 1, s))},
-         lambda d, x, side, w=_window: d.core.frequency_impulse_response(x['mags'], window_size=w))
+    for _window in (0, 33, 64, 257):
+        _add(f'core.frequency_impulse_response[{_shape_name},window_size={_window}]', 'filter', FILTER,
+             lambda rng, s=_mshape: {'mags': _f32(rng.uniform(0, 1, s))},
+             lambda d, x, side, w=_window: d.core.frequency_impulse_response(x['mags'], window_size=w))
 
 # ddsp 3.7.0's 'valid' crop breaks for time-varying filters whose fft_size - frame_size - ir_size + 1
 # is below the group-delay crop (50 frames over 4000 samples, ir 128: it returns shape [2, 0]); 'valid'
 # is compared where ddsp's output is defined (10 frames, or one filter).
 for _mshape, _paddings in (((2, 50, 65), ('same',)), ((2, 10, 65), ('same', 'valid')),
                            ((2, 65), ('same', 'valid'))):
-  for _window in (0, 64, 257):
-    for _padding in _paddings:
-      _add(f'core.frequency_filter[mags={list(_mshape)},window_size={_window},padding={_padding}]',
-           'filter', FILTER,
-           lambda rng, s=_mshape: {'audio': _audio(rng), 'mags': _f32(rng.uniform(0, 1, s))},
-           lambda d, x, side, w=_window, p=_padding: d.core.frequency_filter(
-               x['audio'], x['mags'], window_size=w, padding=p))
+    for _window in (0, 64, 257):
+        for _padding in _paddings:
+            _add(f'core.frequency_filter[mags={list(_mshape)},window_size={_window},padding={_padding}]',
+                 'filter', FILTER,
+                 lambda rng, s=_mshape: {'audio': _audio(rng), 'mags': _f32(rng.uniform(0, 1, s))},
+                 lambda d, x, side, w=_window, p=_padding: d.core.frequency_filter(
+                     x['audio'], x['mags'], window_size=w, padding=p))
 
 for _irshape in ((2, 300), (1, 300), (2, 20, 129), (2, 1, 64)):
-  for _padding in ('same', 'valid'):
-    for _delay in (-1, 0, 17):
-      _add(f'core.fft_convolve[ir={list(_irshape)},padding={_padding},delay_compensation={_delay}]',
-           'filter', FILTER,
-           lambda rng, s=_irshape: {'audio': _audio(rng), 'ir': _f32(rng.normal(0, 0.1, s))},
-           lambda d, x, side, p=_padding, c=_delay: d.core.fft_convolve(
-               x['audio'], x['ir'], padding=p, delay_compensation=c))
+    for _padding in ('same', 'valid'):
+        for _delay in (-1, 0, 17):
+            _add(f'core.fft_convolve[ir={list(_irshape)},padding={_padding},delay_compensation={_delay}]',
+                 'filter', FILTER,
+                 lambda rng, s=_irshape: {'audio': _audio(rng), 'ir': _f32(rng.normal(0, 0.1, s))},
+                 lambda d, x, side, p=_padding, c=_delay: d.core.fft_convolve(
+                     x['audio'], x['ir'], padding=p, delay_compensation=c))
 
 for _irshape in ((2, 1000), (2, 1000, 1)):
-  for _dry in (True, False):
-    _add(f'effects.Reverb[given ir={list(_irshape)},add_dry={_dry}]', 'filter', FILTER,
-         lambda rng, s=_irshape: {'audio': _audio(rng), 'ir': _f32(rng.normal(0, 0.05, s))},
-         lambda d, x, side, a=_dry: d.effects.Reverb(trainable=False, add_dry=a)(
-             x['audio'], x['ir']))
+    for _dry in (True, False):
+        _add(f'effects.Reverb[given ir={list(_irshape)},add_dry={_dry}]', 'filter', FILTER,
+             lambda rng, s=_irshape: {'audio': _audio(rng), 'ir': _f32(rng.normal(0, 0.05, s))},
+             lambda d, x, side, a=_dry: d.effects.Reverb(trainable=False, add_dry=a)(
+                 x['audio'], x['ir']))
 
 
 def _trainable_reverb(d, x, add_dry, n_ir):
-  reverb = d.effects.Reverb(trainable=True, reverb_length=n_ir, add_dry=add_dry)
-  reverb(x['audio'])  # builds the IR variable
-  reverb.set_weights([x['ir']])
-  return {'signal': reverb(x['audio']),
-          'controls': reverb.get_controls(x['audio'])}
+    reverb = d.effects.Reverb(trainable=True, reverb_length=n_ir, add_dry=add_dry)
+    reverb(x['audio'])  # builds the IR variable
+    reverb.set_weights([x['ir']])
+    return {'signal': reverb(x['audio']),
+            'controls': reverb.get_controls(x['audio'])}
 
 
 for _dry in (True, False):
-  _add(f'effects.Reverb[trainable,add_dry={_dry}]', 'filter', FILTER,
-       lambda rng: {'audio': _audio(rng), 'ir': _f32(rng.normal(0, 0.05, (2000,)))},
-       lambda d, x, side, a=_dry: _trainable_reverb(d, x, a, 2000))
+    _add(f'effects.Reverb[trainable,add_dry={_dry}]', 'filter', FILTER,
+         lambda rng: {'audio': _audio(rng), 'ir': _f32(rng.normal(0, 0.05, (2000,)))},
+         lambda d, x, side, a=_dry: _trainable_reverb(d, x, a, 2000))
 
 # ---------------------------------------------------------------------------------------------------
 # Spectral ops (<= 1e-4).
 
 for _size, _overlap, _pad_end in ((2048, 0.75, True), (1024, 0.75, True), (256, 0.75, True),
                                   (64, 0.75, True), (512, 0.5, False)):
-  _add(f'spectral_ops.compute_mag[size={_size},overlap={_overlap},pad_end={_pad_end}]', 'spectral',
-       FILTER, lambda rng: {'audio': _audio(rng)},
-       lambda d, x, side, s=_size, o=_overlap, p=_pad_end: d.spectral_ops.compute_mag(
-           x['audio'], size=s, overlap=o, pad_end=p))
+    _add(f'spectral_ops.compute_mag[size={_size},overlap={_overlap},pad_end={_pad_end}]', 'spectral',
+         FILTER, lambda rng: {'audio': _audio(rng)},
+         lambda d, x, side, s=_size, o=_overlap, p=_pad_end: d.spectral_ops.compute_mag(
+             x['audio'], size=s, overlap=o, pad_end=p))
 _add('spectral_ops.compute_mag[audio=[2,4000,1]]', 'spectral', FILTER,
      lambda rng: {'audio': _audio(rng, (2, 4000, 1))},
      lambda d, x, side: d.spectral_ops.compute_mag(x['audio'], size=512))
 for _size in (1024, 64):
-  _add(f'spectral_ops.compute_logmag[size={_size}]', 'spectral', FILTER,
-       lambda rng: {'audio': _audio(rng)},
-       lambda d, x, side, s=_size: d.spectral_ops.compute_logmag(x['audio'], size=s))
+    _add(f'spectral_ops.compute_logmag[size={_size}]', 'spectral', FILTER,
+         lambda rng: {'audio': _audio(rng)},
+         lambda d, x, side, s=_size: d.spectral_ops.compute_logmag(x['audio'], size=s))
 _MEL_KW = {'default': {}, 'fft=512,bins=32,50-7000Hz': dict(fft_size=512, bins=32, lo_hz=50.0,
                                                             hi_hz=7000.0)}
 for _kname, _kw in _MEL_KW.items():
-  _add(f'spectral_ops.compute_mel[{_kname}]', 'spectral', FILTER,
-       lambda rng: {'audio': _audio(rng)},
-       lambda d, x, side, k=_kw: d.spectral_ops.compute_mel(x['audio'], **k))
-  _add(f'spectral_ops.compute_logmel[{_kname}]', 'spectral', FILTER,
-       lambda rng: {'audio': _audio(rng)},
-       lambda d, x, side, k=_kw: d.spectral_ops.compute_logmel(x['audio'], **k))
+    _add(f'spectral_ops.compute_mel[{_kname}]', 'spectral', FILTER,
+         lambda rng: {'audio': _audio(rng)},
+         lambda d, x, side, k=_kw: d.spectral_ops.compute_mel(x['audio'], **k))
+    _add(f'spectral_ops.compute_logmel[{_kname}]', 'spectral', FILTER,
+         lambda rng: {'audio': _audio(rng)},
+         lambda d, x, side, k=_kw: d.spectral_ops.compute_logmel(x['audio'], **k))
 for _kname, _kw in {'default': {}, 'fft=512,mel=64,mfcc=20': dict(fft_size=512, mel_bins=64,
                                                                     mfcc_bins=20)}.items():
-  _add(f'spectral_ops.compute_mfcc[{_kname}]', 'spectral', FILTER,
-       lambda rng: {'audio': _audio(rng)},
-       lambda d, x, side, k=_kw: d.spectral_ops.compute_mfcc(x['audio'], **k))
+    _add(f'spectral_ops.compute_mfcc[{_kname}]', 'spectral', FILTER,
+         lambda rng: {'audio': _audio(rng)},
+         lambda d, x, side, k=_kw: d.spectral_ops.compute_mfcc(x['audio'], **k))
 
 
 def _loudness_audio(rng, shape=(2, 4000)):
-  # A swell with a silent stretch, so the dB floor (range_db) is exercised too.
-  audio = rng.normal(0, 1, shape) * np.linspace(0, 1, shape[-1]) ** 2
-  audio[..., :600] = 0.0
-  return _f32(audio)
+    # A swell with a silent stretch, so the dB floor (range_db) is exercised too.
+    audio = rng.normal(0, 1, shape) * np.linspace(0, 1, shape[-1]) ** 2
+    audio[..., :600] = 0.0
+    return _f32(audio)
 
 
 for _use_tf in (True, False):
-  for _padding in ('center', 'same', 'valid'):
-    _add(f'spectral_ops.compute_loudness[use_tf={_use_tf},padding={_padding}]', 'loudness', FILTER,
-         lambda rng: {'audio': _loudness_audio(rng)},
-         lambda d, x, side, u=_use_tf, p=_padding: d.spectral_ops.compute_loudness(
-             x['audio'], use_tf=u, padding=p))
-  _add(f'spectral_ops.compute_loudness[use_tf={_use_tf},1d,n_fft=2048,frame_rate=50,ref_db=-10]',
-       'loudness', FILTER,
-       lambda rng: {'audio': _loudness_audio(rng, (8000,))},
-       lambda d, x, side, u=_use_tf: d.spectral_ops.compute_loudness(
-           x['audio'], n_fft=2048, frame_rate=50, ref_db=-10.0, use_tf=u))
+    for _padding in ('center', 'same', 'valid'):
+        _add(f'spectral_ops.compute_loudness[use_tf={_use_tf},padding={_padding}]', 'loudness', FILTER,
+             lambda rng: {'audio': _loudness_audio(rng)},
+             lambda d, x, side, u=_use_tf, p=_padding: d.spectral_ops.compute_loudness(
+                 x['audio'], use_tf=u, padding=p))
+    _add(f'spectral_ops.compute_loudness[use_tf={_use_tf},1d,n_fft=2048,frame_rate=50,ref_db=-10]',
+         'loudness', FILTER,
+         lambda rng: {'audio': _loudness_audio(rng, (8000,))},
+         lambda d, x, side, u=_use_tf: d.spectral_ops.compute_loudness(
+             x['audio'], n_fft=2048, frame_rate=50, ref_db=-10.0, use_tf=u))
 
 _FRAMED = [(n, f, h, p) for n in (4000, 64000, 1001) for f, h in ((512, 64), (1024, 256), (64, 64))
            for p in ('valid', 'same', 'center')]
@@ -377,17 +377,17 @@ _LOSS_WEIGHTS = ('mag_weight', 'delta_time_weight', 'delta_freq_weight', 'cumsum
 
 
 def _loss_inputs(rng):
-  target = _audio(rng)
-  return {'target': target, 'audio': _f32(0.7 * target + 0.3 * rng.uniform(-1, 1, target.shape))}
+    target = _audio(rng)
+    return {'target': target, 'audio': _f32(0.7 * target + 0.3 * rng.uniform(-1, 1, target.shape))}
 
 
 for _loss_type in ('L1', 'L2', 'COSINE'):
-  for _weight in _LOSS_WEIGHTS:
-    _kw = {w: 0.0 for w in _LOSS_WEIGHTS}
-    _kw[_weight] = 1.0
-    _add(f'losses.SpectralLoss[{_loss_type},{_weight}]', 'loss', FILTER, _loss_inputs,
-         lambda d, x, side, t=_loss_type, k=dict(_kw): d.losses.SpectralLoss(
-             fft_sizes=(1024, 256, 64), loss_type=t, **k)(x['target'], x['audio']))
+    for _weight in _LOSS_WEIGHTS:
+        _kw = {w: 0.0 for w in _LOSS_WEIGHTS}
+        _kw[_weight] = 1.0
+        _add(f'losses.SpectralLoss[{_loss_type},{_weight}]', 'loss', FILTER, _loss_inputs,
+             lambda d, x, side, t=_loss_type, k=dict(_kw): d.losses.SpectralLoss(
+                 fft_sizes=(1024, 256, 64), loss_type=t, **k)(x['target'], x['audio']))
 _add('losses.SpectralLoss[default]', 'loss', FILTER, _loss_inputs,
      lambda d, x, side: d.losses.SpectralLoss()(x['target'], x['audio']))
 _add('losses.SpectralLoss[L1,all weights]', 'loss', FILTER, _loss_inputs,
@@ -408,74 +408,74 @@ TRUTH = '_truth64'
 
 
 def _osc_truth(freq_env, amp_env, sample_rate=SAMPLE_RATE, sum_sinusoids=True):
-  """ddsp's oscillator_bank with the phase summed in float64."""
-  f = np.asarray(freq_env, np.float32)
-  a = np.where(f >= sample_rate / 2.0, 0.0, np.asarray(amp_env, np.float64))
-  omega = f * np.float32(2.0 * np.pi) / np.float32(sample_rate)  # ddsp's float32 rad / sample
-  audio = a * np.sin(np.cumsum(omega.astype(np.float64), axis=1))
-  return audio.sum(-1) if sum_sinusoids else audio
+    """ddsp's oscillator_bank with the phase summed in float64."""
+    f = np.asarray(freq_env, np.float32)
+    a = np.where(f >= sample_rate / 2.0, 0.0, np.asarray(amp_env, np.float64))
+    omega = f * np.float32(2.0 * np.pi) / np.float32(sample_rate)  # ddsp's float32 rad / sample
+    audio = a * np.sin(np.cumsum(omega.astype(np.float64), axis=1))
+    return audio.sum(-1) if sum_sinusoids else audio
 
 
 def _harmonic_truth(d, f0, amps, hd=None, shifts=None, n_samples=4000, amp_method='window'):
-  """ddsp's harmonic_synthesis with the phase summed in float64 (envelopes from d.core)."""
-  n_harmonics = int(hd.shape[-1]) if hd is not None else (
-      int(shifts.shape[-1]) if shifts is not None else 1)
-  freqs = np.asarray(d.core.get_harmonic_frequencies(f0, n_harmonics))
-  if shifts is not None:
-    freqs = freqs * (1.0 + np.asarray(shifts))
-  harm_amps = np.asarray(amps) * np.asarray(hd) if hd is not None else np.asarray(amps)
-  freq_env = d.core.resample(freqs.astype(np.float32), n_samples)
-  amp_env = d.core.resample(harm_amps.astype(np.float32), n_samples, method=amp_method)
-  return _osc_truth(freq_env, amp_env)
+    """ddsp's harmonic_synthesis with the phase summed in float64 (envelopes from d.core)."""
+    n_harmonics = int(hd.shape[-1]) if hd is not None else (
+        int(shifts.shape[-1]) if shifts is not None else 1)
+    freqs = np.asarray(d.core.get_harmonic_frequencies(f0, n_harmonics))
+    if shifts is not None:
+        freqs = freqs * (1.0 + np.asarray(shifts))
+    harm_amps = np.asarray(amps) * np.asarray(hd) if hd is not None else np.asarray(amps)
+    freq_env = d.core.resample(freqs.astype(np.float32), n_samples)
+    amp_env = d.core.resample(harm_amps.astype(np.float32), n_samples, method=amp_method)
+    return _osc_truth(freq_env, amp_env)
 
 
 def _with_truth(side, result, truth_fn):
-  """Adds TRUTH outputs (reference side only: the truth is built from ddsp's own envelopes)."""
-  result = result if isinstance(result, dict) else {'out': result}
-  if side == 'ref':
-    result[TRUTH] = truth_fn()
-  return result
+    """Adds TRUTH outputs (reference side only: the truth is built from ddsp's own envelopes)."""
+    result = result if isinstance(result, dict) else {'out': result}
+    if side == 'ref':
+        result[TRUTH] = truth_fn()
+    return result
 
 
 def _phase_as_waves(tf, phase):
-  # Phase is defined modulo 2 pi: compare sin and cos, not the wrapped number.
-  return {'sin': tf.sin(phase), 'cos': tf.cos(phase)}
+    # Phase is defined modulo 2 pi: compare sin and cos, not the wrapped number.
+    return {'sin': tf.sin(phase), 'cos': tf.cos(phase)}
 
 
 def _angular_cumsum_case(d, x, side, chunk):
-  tf = _tf()
-  phase64 = np.cumsum(x['omega'].astype(np.float64), axis=1)
-  return _with_truth(side, _phase_as_waves(tf, d.core.angular_cumsum(x['omega'], chunk_size=chunk)),
-                     lambda: {'sin': np.sin(phase64), 'cos': np.cos(phase64)})
+    tf = _tf()
+    phase64 = np.cumsum(x['omega'].astype(np.float64), axis=1)
+    return _with_truth(side, _phase_as_waves(tf, d.core.angular_cumsum(x['omega'], chunk_size=chunk)),
+                       lambda: {'sin': np.sin(phase64), 'cos': np.cos(phase64)})
 
 
 for _chunk in (1000, 300):
-  _add(f'core.angular_cumsum[chunk_size={_chunk}]', 'oscillator', OSC_SHORT,
-       lambda rng: {'omega': _smooth(rng, (2, 4000, 3), 0.01, 1.2)},
-       lambda d, x, side, c=_chunk: _angular_cumsum_case(d, x, side, c))
+    _add(f'core.angular_cumsum[chunk_size={_chunk}]', 'oscillator', OSC_SHORT,
+         lambda rng: {'omega': _smooth(rng, (2, 4000, 3), 0.01, 1.2)},
+         lambda d, x, side, c=_chunk: _angular_cumsum_case(d, x, side, c))
 
 
 def _osc_inputs(rng):
-  return {'f': _smooth(rng, (2, 4000, 8), 50, 9500),  # some above Nyquist
-          'a': _smooth(rng, (2, 4000, 8), 0, 0.3)}
+    return {'f': _smooth(rng, (2, 4000, 8), 50, 9500),  # some above Nyquist
+            'a': _smooth(rng, (2, 4000, 8), 0, 0.3)}
 
 
 for _sum in (True, False):
-  for _ang in (False, True):
-    _add(f'core.oscillator_bank[sum_sinusoids={_sum},use_angular_cumsum={_ang}]', 'oscillator',
-         OSC_SHORT, _osc_inputs,
-         lambda d, x, side, s=_sum, a=_ang: _with_truth(side, d.core.oscillator_bank(
-             x['f'], x['a'], sample_rate=SAMPLE_RATE, sum_sinusoids=s, use_angular_cumsum=a),
-                                                        lambda: {'out': _osc_truth(
-                                                            x['f'], x['a'], sum_sinusoids=s)}))
+    for _ang in (False, True):
+        _add(f'core.oscillator_bank[sum_sinusoids={_sum},use_angular_cumsum={_ang}]', 'oscillator',
+             OSC_SHORT, _osc_inputs,
+             lambda d, x, side, s=_sum, a=_ang: _with_truth(side, d.core.oscillator_bank(
+                 x['f'], x['a'], sample_rate=SAMPLE_RATE, sum_sinusoids=s, use_angular_cumsum=a),
+                                                            lambda: {'out': _osc_truth(
+                                                                x['f'], x['a'], sum_sinusoids=s)}))
 
 
 def _synth_inputs(rng, n_frames=50, n_harmonics=20, batch=2):
-  hd = rng.uniform(0, 1, (batch, n_frames, n_harmonics))
-  return {'f0': _smooth(rng, (batch, n_frames, 1), 100, 600),
-          'amps': _smooth(rng, (batch, n_frames, 1), 0.05, 0.5),
-          'hd': _f32(hd / hd.sum(-1, keepdims=True)),
-          'shifts': _f32(rng.uniform(-0.02, 0.02, (batch, n_frames, n_harmonics)))}
+    hd = rng.uniform(0, 1, (batch, n_frames, n_harmonics))
+    return {'f0': _smooth(rng, (batch, n_frames, 1), 100, 600),
+            'amps': _smooth(rng, (batch, n_frames, 1), 0.05, 0.5),
+            'hd': _f32(hd / hd.sum(-1, keepdims=True)),
+            'shifts': _f32(rng.uniform(-0.02, 0.02, (batch, n_frames, n_harmonics)))}
 
 
 _HS_VARIANTS = {  # name: (use hd, use shifts, amp_resample_method, use_angular_cumsum)
@@ -488,39 +488,39 @@ _HS_VARIANTS = {  # name: (use hd, use shifts, amp_resample_method, use_angular_
 
 
 def _harmonic_synthesis_case(d, x, side, variant, n_samples=4000):
-  use_hd, use_shifts, method, angular = _HS_VARIANTS[variant]
-  hd = x['hd'] if use_hd else None
-  shifts = x['shifts'] if use_shifts else None
-  audio = d.core.harmonic_synthesis(x['f0'], x['amps'], harmonic_shifts=shifts,
-                                    harmonic_distribution=hd, n_samples=n_samples,
-                                    sample_rate=SAMPLE_RATE, amp_resample_method=method,
-                                    use_angular_cumsum=angular)
-  return _with_truth(side, audio, lambda: {'out': _harmonic_truth(
-      d, x['f0'], x['amps'], hd, shifts, n_samples, method)})
+    use_hd, use_shifts, method, angular = _HS_VARIANTS[variant]
+    hd = x['hd'] if use_hd else None
+    shifts = x['shifts'] if use_shifts else None
+    audio = d.core.harmonic_synthesis(x['f0'], x['amps'], harmonic_shifts=shifts,
+                                      harmonic_distribution=hd, n_samples=n_samples,
+                                      sample_rate=SAMPLE_RATE, amp_resample_method=method,
+                                      use_angular_cumsum=angular)
+    return _with_truth(side, audio, lambda: {'out': _harmonic_truth(
+        d, x['f0'], x['amps'], hd, shifts, n_samples, method)})
 
 
 for _vname in _HS_VARIANTS:
-  _add(f'core.harmonic_synthesis[{_vname}]', 'oscillator', OSC_SHORT, _synth_inputs,
-       lambda d, x, side, v=_vname: _harmonic_synthesis_case(d, x, side, v))
+    _add(f'core.harmonic_synthesis[{_vname}]', 'oscillator', OSC_SHORT, _synth_inputs,
+         lambda d, x, side, v=_vname: _harmonic_synthesis_case(d, x, side, v))
 
 
 def _harmonic_synth_case(d, x, side, additive, angular, n_samples=4000):
-  synth = _harmonic_cls(d, side, additive)(n_samples=n_samples, use_angular_cumsum=angular)
-  audio = synth(x['amps'], x['harmonic_distribution'], x['f0_hz'])
+    synth = _harmonic_cls(d, side, additive)(n_samples=n_samples, use_angular_cumsum=angular)
+    audio = synth(x['amps'], x['harmonic_distribution'], x['f0_hz'])
 
-  def truth():
-    c = synth.get_controls(x['amps'], x['harmonic_distribution'], x['f0_hz'])
-    return {'out': _harmonic_truth(d, c['f0_hz'], c['amplitudes'], c['harmonic_distribution'],
-                                   n_samples=n_samples)}
-  return _with_truth(side, audio, truth)
+    def truth():
+        c = synth.get_controls(x['amps'], x['harmonic_distribution'], x['f0_hz'])
+        return {'out': _harmonic_truth(d, c['f0_hz'], c['amplitudes'], c['harmonic_distribution'],
+                                       n_samples=n_samples)}
+    return _with_truth(side, audio, truth)
 
 
 for _additive in (False, True):
-  _cname = 'Additive' if _additive else 'Harmonic'
-  for _ang in (False, True):
-    _add(f'synths.{_cname}[get_signal,use_angular_cumsum={_ang}]', 'oscillator', OSC_SHORT,
-         lambda rng: _harmonic_inputs(rng, n_harmonics=20, f0_hi=700.0),
-         lambda d, x, side, a=_additive, u=_ang: _harmonic_synth_case(d, x, side, a, u))
+    _cname = 'Additive' if _additive else 'Harmonic'
+    for _ang in (False, True):
+        _add(f'synths.{_cname}[get_signal,use_angular_cumsum={_ang}]', 'oscillator', OSC_SHORT,
+             lambda rng: _harmonic_inputs(rng, n_harmonics=20, f0_hi=700.0),
+             lambda d, x, side, a=_additive, u=_ang: _harmonic_synth_case(d, x, side, a, u))
 _add('synths.Harmonic.get_signal[controls given]', 'oscillator', OSC_SHORT, _synth_inputs,
      lambda d, x, side: _with_truth(
          side, d.synths.Harmonic(n_samples=4000).get_signal(x['amps'], x['hd'], x['f0']),
@@ -531,33 +531,33 @@ _add('synths.Harmonic.get_signal[controls given]', 'oscillator', OSC_SHORT, _syn
 
 
 def _long_mags(d, audio):
-  return {f'mag{s}': d.spectral_ops.compute_mag(audio, size=s) for s in (2048, 512, 128)}
+    return {f'mag{s}': d.spectral_ops.compute_mag(audio, size=s) for s in (2048, 512, 128)}
 
 
 def _long_synthesis_case(d, x, side, angular):
-  audio = d.core.harmonic_synthesis(x['f0'], x['amps'], harmonic_distribution=x['hd'],
-                                    n_samples=64000, sample_rate=SAMPLE_RATE,
-                                    use_angular_cumsum=angular)
-  return _with_truth(side, _long_mags(d, audio), lambda: _long_mags(d, _f32(_harmonic_truth(
-      d, x['f0'], x['amps'], x['hd'], n_samples=64000))))
+    audio = d.core.harmonic_synthesis(x['f0'], x['amps'], harmonic_distribution=x['hd'],
+                                      n_samples=64000, sample_rate=SAMPLE_RATE,
+                                      use_angular_cumsum=angular)
+    return _with_truth(side, _long_mags(d, audio), lambda: _long_mags(d, _f32(_harmonic_truth(
+        d, x['f0'], x['amps'], x['hd'], n_samples=64000))))
 
 
 for _ang in (False, True):
-  _add(f'core.harmonic_synthesis[64000 samples,60 harmonics,use_angular_cumsum={_ang}]',
-       'oscillator-long', OSC_LONG_MAG,
-       lambda rng: _synth_inputs(rng, n_frames=1000, n_harmonics=60, batch=1),
-       lambda d, x, side, a=_ang: _long_synthesis_case(d, x, side, a))
+    _add(f'core.harmonic_synthesis[64000 samples,60 harmonics,use_angular_cumsum={_ang}]',
+         'oscillator-long', OSC_LONG_MAG,
+         lambda rng: _synth_inputs(rng, n_frames=1000, n_harmonics=60, batch=1),
+         lambda d, x, side, a=_ang: _long_synthesis_case(d, x, side, a))
 
 
 def _long_harmonic_case(d, x, side):
-  synth = d.synths.Harmonic(n_samples=64000)
-  audio = synth(x['amps'], x['harmonic_distribution'], x['f0_hz'])
+    synth = d.synths.Harmonic(n_samples=64000)
+    audio = synth(x['amps'], x['harmonic_distribution'], x['f0_hz'])
 
-  def truth():
-    c = synth.get_controls(x['amps'], x['harmonic_distribution'], x['f0_hz'])
-    return _long_mags(d, _f32(_harmonic_truth(d, c['f0_hz'], c['amplitudes'],
-                                              c['harmonic_distribution'], n_samples=64000)))
-  return _with_truth(side, _long_mags(d, audio), truth)
+    def truth():
+        c = synth.get_controls(x['amps'], x['harmonic_distribution'], x['f0_hz'])
+        return _long_mags(d, _f32(_harmonic_truth(d, c['f0_hz'], c['amplitudes'],
+                                                  c['harmonic_distribution'], n_samples=64000)))
+    return _with_truth(side, _long_mags(d, audio), truth)
 
 
 _add('synths.Harmonic[64000 samples,60 harmonics]', 'oscillator-long', OSC_LONG_MAG,
@@ -569,22 +569,22 @@ _add('synths.Harmonic[64000 samples,60 harmonics]', 'oscillator-long', OSC_LONG_
 
 
 def _noise_filter_path(d, x, window_size):
-  synth = d.synths.FilteredNoise(n_samples=4000, window_size=window_size)
-  mags = synth.get_controls(x['mags'])['magnitudes']
-  return d.core.frequency_filter(x['noise'], mags, window_size=window_size)
+    synth = d.synths.FilteredNoise(n_samples=4000, window_size=window_size)
+    mags = synth.get_controls(x['mags'])['magnitudes']
+    return d.core.frequency_filter(x['noise'], mags, window_size=window_size)
 
 
 for _window in (257, 0):
-  _add(f'synths.FilteredNoise[filter path,fixed noise,window_size={_window}]', 'filter', FILTER,
-       lambda rng: {'mags': _f32(rng.normal(0, 3, (2, 50, 65))), 'noise': _audio(rng)},
-       lambda d, x, side, w=_window: _noise_filter_path(d, x, w))
+    _add(f'synths.FilteredNoise[filter path,fixed noise,window_size={_window}]', 'filter', FILTER,
+         lambda rng: {'mags': _f32(rng.normal(0, 3, (2, 50, 65))), 'noise': _audio(rng)},
+         lambda d, x, side, w=_window: _noise_filter_path(d, x, w))
 
 
 def _noise_spectrum(d, x, side):
-  tf = _tf()
-  audio = d.synths.FilteredNoise(n_samples=32000)(x['mags'])
-  mag = d.spectral_ops.compute_mag(audio, size=256)
-  return tf.reduce_mean(mag, axis=[0, 1])  # [n_bins], averaged over 8 x 500 frames
+    tf = _tf()
+    audio = d.synths.FilteredNoise(n_samples=32000)(x['mags'])
+    mag = d.spectral_ops.compute_mag(audio, size=256)
+    return tf.reduce_mean(mag, axis=[0, 1])  # [n_bins], averaged over 8 x 500 frames
 
 
 _add('synths.FilteredNoise[random output,mean magnitude spectrum]', 'noise-stat', NOISE_STAT,
@@ -599,45 +599,45 @@ GROUP_RANDOM_KEYS = ('filtered_noise/signal', 'add/controls/signal_one')  # the 
 
 
 def _solo_instrument_group(d, x, side, additive=False):
-  n_samples = 4000
-  synth_name = 'additive' if additive else 'harmonic'
-  reverb = d.effects.Reverb(name='reverb', trainable=True, reverb_length=1000)
-  reverb(np.zeros((2, n_samples), np.float32))  # builds the IR variable
-  reverb.set_weights([x['ir']])
-  harmonic = _harmonic_cls(d, side, additive)(n_samples=n_samples, name=synth_name)
-  dag = [
-      (harmonic, ['amps', 'harmonic_distribution', 'f0_hz']),
-      (d.synths.FilteredNoise(n_samples=n_samples, name='filtered_noise'), ['noise_magnitudes']),
-      (d.processors.Add(name='add'), ['filtered_noise/signal', f'{synth_name}/signal']),
-      (reverb, ['add/signal']),
-  ]
-  group = d.processors.ProcessorGroup(dag=dag, name='processor_group')
-  inputs = {k: x[k] for k in ('amps', 'harmonic_distribution', 'f0_hz', 'noise_magnitudes')}
-  outputs = group.get_controls(inputs)
-  flat = to_numpy_dict(outputs)
-  flat['signal'] = group.get_signal(outputs)
-  flat['__call__'] = group(inputs)  # noise differs call to call, but is ~1e-7 here
-  flat['keys'] = np.array(sorted(k for k in flat if k not in ('signal', '__call__')))
-  flat = {k: v for k, v in flat.items() if k not in GROUP_RANDOM_KEYS}
-  if side == 'ref':
-    c = outputs[synth_name]['controls']
-    harm = _f32(_harmonic_truth(d, c['f0_hz'], c['amplitudes'], c['harmonic_distribution'],
-                                n_samples=n_samples))
-    wet = np.asarray(reverb.get_signal(harm, reverb.get_controls(harm)['ir']))
-    for k in (f'{synth_name}/signal', 'add/signal', 'add/controls/signal_two', 'reverb/controls/audio',
-              'out/controls/audio'):
-      flat[f'{TRUTH}/{k}'] = harm
-    for k in ('reverb/signal', 'out/signal', 'signal', '__call__'):
-      flat[f'{TRUTH}/{k}'] = wet
-  return flat
+    n_samples = 4000
+    synth_name = 'additive' if additive else 'harmonic'
+    reverb = d.effects.Reverb(name='reverb', trainable=True, reverb_length=1000)
+    reverb(np.zeros((2, n_samples), np.float32))  # builds the IR variable
+    reverb.set_weights([x['ir']])
+    harmonic = _harmonic_cls(d, side, additive)(n_samples=n_samples, name=synth_name)
+    dag = [
+        (harmonic, ['amps', 'harmonic_distribution', 'f0_hz']),
+        (d.synths.FilteredNoise(n_samples=n_samples, name='filtered_noise'), ['noise_magnitudes']),
+        (d.processors.Add(name='add'), ['filtered_noise/signal', f'{synth_name}/signal']),
+        (reverb, ['add/signal']),
+    ]
+    group = d.processors.ProcessorGroup(dag=dag, name='processor_group')
+    inputs = {k: x[k] for k in ('amps', 'harmonic_distribution', 'f0_hz', 'noise_magnitudes')}
+    outputs = group.get_controls(inputs)
+    flat = to_numpy_dict(outputs)
+    flat['signal'] = group.get_signal(outputs)
+    flat['__call__'] = group(inputs)  # noise differs call to call, but is ~1e-7 here
+    flat['keys'] = np.array(sorted(k for k in flat if k not in ('signal', '__call__')))
+    flat = {k: v for k, v in flat.items() if k not in GROUP_RANDOM_KEYS}
+    if side == 'ref':
+        c = outputs[synth_name]['controls']
+        harm = _f32(_harmonic_truth(d, c['f0_hz'], c['amplitudes'], c['harmonic_distribution'],
+                                    n_samples=n_samples))
+        wet = np.asarray(reverb.get_signal(harm, reverb.get_controls(harm)['ir']))
+        for k in (f'{synth_name}/signal', 'add/signal', 'add/controls/signal_two', 'reverb/controls/audio',
+                  'out/controls/audio'):
+            flat[f'{TRUTH}/{k}'] = harm
+        for k in ('reverb/signal', 'out/signal', 'signal', '__call__'):
+            flat[f'{TRUTH}/{k}'] = wet
+    return flat
 
 
 def _group_inputs(rng):
-  x = _harmonic_inputs(rng, n_harmonics=20, f0_hi=700.0)
-  # exp_sigmoid(-60 - 5) + 1e-7: noise magnitudes of 1e-7, so the noise branch is ~1e-7 of the audio.
-  x['noise_magnitudes'] = np.full((2, 50, 65), -60.0, np.float32)
-  x['ir'] = _f32(rng.normal(0, 0.05, (1000,)))
-  return x
+    x = _harmonic_inputs(rng, n_harmonics=20, f0_hi=700.0)
+    # exp_sigmoid(-60 - 5) + 1e-7: noise magnitudes of 1e-7, so the noise branch is ~1e-7 of the audio.
+    x['noise_magnitudes'] = np.full((2, 50, 65), -60.0, np.float32)
+    x['ir'] = _f32(rng.normal(0, 0.05, (1000,)))
+    return x
 
 
 _add('processors.ProcessorGroup[solo_instrument dag]', 'group', OSC_SHORT, _group_inputs,
@@ -653,21 +653,21 @@ _add('processors.ProcessorGroup[seed-era dag,synths.Additive]', 'group', OSC_SHO
 
 
 def _grad(fn, inputs, weights_key='w'):
-  """Gradients of sum(w * fn(*xs)) (or of fn itself when it is a scalar) w.r.t. each named input."""
-  tf = _tf()
+    """Gradients of sum(w * fn(*xs)) (or of fn itself when it is a scalar) w.r.t. each named input."""
+    tf = _tf()
 
-  def run(d, x, side):
-    del side
-    xs = {k: tf.constant(v) for k, v in x.items() if k in inputs}
-    with tf.GradientTape() as tape:
-      tape.watch(list(xs.values()))
-      y = fn(d, xs, x)
-      if weights_key in x:
-        y = tf.reduce_sum(tf.constant(x[weights_key]) * y)
-    grads = tape.gradient(y, list(xs.values()))
-    return {f'd/d{k}': (tf.zeros_like(v) if g is None else g)
-            for (k, v), g in zip(xs.items(), grads)}
-  return run
+    def run(d, x, side):
+        del side
+        xs = {k: tf.constant(v) for k, v in x.items() if k in inputs}
+        with tf.GradientTape() as tape:
+            tape.watch(list(xs.values()))
+            y = fn(d, xs, x)
+            if weights_key in x:
+                y = tf.reduce_sum(tf.constant(x[weights_key]) * y)
+        grads = tape.gradient(y, list(xs.values()))
+        return {f'd/d{k}': (tf.zeros_like(v) if g is None else g)
+                for (k, v), g in zip(xs.items(), grads)}
+    return run
 
 
 _add('grad:core.exp_sigmoid', 'gradient', ELEMENTWISE,
@@ -711,11 +711,11 @@ _add('grad:effects.Reverb[given ir]', 'gradient', FILTER,
      _grad(lambda d, xs, x: d.effects.Reverb()(xs['audio'], xs['ir']), ['audio', 'ir']))
 for _weight in ('mag_weight', 'logmag_weight', 'delta_time_weight', 'delta_freq_weight',
                 'cumsum_freq_weight', 'loudness_weight'):
-  _kw = {w: 0.0 for w in _LOSS_WEIGHTS}
-  _kw[_weight] = 1.0
-  _add(f'grad:losses.SpectralLoss[L1,{_weight}]', 'gradient', FILTER, _loss_inputs,
-       _grad(lambda d, xs, x, k=dict(_kw): d.losses.SpectralLoss(fft_sizes=(1024, 256, 64), **k)(
-           x['target'], xs['audio']), ['audio']))
+    _kw = {w: 0.0 for w in _LOSS_WEIGHTS}
+    _kw[_weight] = 1.0
+    _add(f'grad:losses.SpectralLoss[L1,{_weight}]', 'gradient', FILTER, _loss_inputs,
+         _grad(lambda d, xs, x, k=dict(_kw): d.losses.SpectralLoss(fft_sizes=(1024, 256, 64), **k)(
+             x['target'], xs['audio']), ['audio']))
 _add('grad:spectral_ops.compute_loudness', 'gradient', FILTER,
      lambda rng: {'audio': _loudness_audio(rng), 'w': _f32(rng.normal(0, 1, (2, 63)))},
      _grad(lambda d, xs, x: d.spectral_ops.compute_loudness(xs['audio'], padding='same'),
@@ -734,48 +734,48 @@ _F0_STEP_AT = 6000  # samples
 
 
 def _standin_crepe_predict(audio, sr=16000, viterbi=False, step_size=10, center=True, verbose=1):
-  del viterbi, verbose
-  if center:
-    raise ValueError('the stand-in implements center=False only (what ddsp calls)')
-  hop = int(sr * step_size / 1000)
-  n_frames = 1 + int((len(audio) - 1024) / hop)
-  window = np.hanning(1024)
-  f0 = np.array([np.argmax(np.abs(np.fft.rfft(audio[i * hop:i * hop + 1024] * window, 8192)))
-                 * sr / 8192 for i in range(n_frames)], np.float32)
-  return np.arange(n_frames) * step_size / 1000, f0, np.ones(n_frames, np.float32), None
+    del viterbi, verbose
+    if center:
+        raise ValueError('the stand-in implements center=False only (what ddsp calls)')
+    hop = int(sr * step_size / 1000)
+    n_frames = 1 + int((len(audio) - 1024) / hop)
+    window = np.hanning(1024)
+    f0 = np.array([np.argmax(np.abs(np.fft.rfft(audio[i * hop:i * hop + 1024] * window, 8192)))
+                   * sr / 8192 for i in range(n_frames)], np.float32)
+    return np.arange(n_frames) * step_size / 1000, f0, np.ones(n_frames, np.float32), None
 
 
 def _f0_framing(d, x, side):
-  """Frame counts, and the frame of the pitch step: mean of an upward and a downward step, which
-  cancels the estimator's own bias on mixed frames (CREPE favours the lower pitch by ~2 frames here;
-  the FFT peak has none)."""
-  if side == 'ref':
-    import crepe  # pylint: disable=g-import-not-at-top  # the harness's placeholder
-    crepe.predict = _standin_crepe_predict
-  kwargs = {'model_capacity': 'tiny'} if side == 'ours' else {}
-  n_frames, step_frames = [], []
-  for padding in _F0_PADDINGS:
-    for length in _F0_LENGTHS:
-      switches = []
-      for key in ('up', 'down'):
-        f0, _ = d.spectral_ops.compute_f0(x[key][:length], 250, viterbi=False, padding=padding,
-                                          **kwargs)
-        f0 = np.asarray(f0)
-        switches.append(int(np.argmax(f0 > 311.0 if key == 'up' else f0 < 311.0)))
-        if key == 'up':
-          n_frames.append(len(f0))
-      step_frames.append(np.mean(switches))
-  return {'n_frames': np.array(n_frames, np.float64), 'step_frame': np.array(step_frames, np.float64)}
+    """Frame counts, and the frame of the pitch step: mean of an upward and a downward step, which
+    cancels the estimator's own bias on mixed frames (CREPE favours the lower pitch by ~2 frames here;
+    the FFT peak has none)."""
+    if side == 'ref':
+        import crepe  # pylint: disable=g-import-not-at-top  # the harness's placeholder
+        crepe.predict = _standin_crepe_predict
+    kwargs = {'model_capacity': 'tiny'} if side == 'ours' else {}
+    n_frames, step_frames = [], []
+    for padding in _F0_PADDINGS:
+        for length in _F0_LENGTHS:
+            switches = []
+            for key in ('up', 'down'):
+                f0, _ = d.spectral_ops.compute_f0(x[key][:length], 250, viterbi=False, padding=padding,
+                                                  **kwargs)
+                f0 = np.asarray(f0)
+                switches.append(int(np.argmax(f0 > 311.0 if key == 'up' else f0 < 311.0)))
+                if key == 'up':
+                    n_frames.append(len(f0))
+            step_frames.append(np.mean(switches))
+    return {'n_frames': np.array(n_frames, np.float64), 'step_frame': np.array(step_frames, np.float64)}
 
 
 def _f0_audio(rng):
-  del rng
-  n = np.arange(max(_F0_LENGTHS))
-  audio = {}
-  for key, (f_a, f_b) in {'up': (220.0, 440.0), 'down': (440.0, 220.0)}.items():
-    f = np.where(n < _F0_STEP_AT, f_a, f_b)
-    audio[key] = _f32(0.5 * np.sin(2 * np.pi * np.cumsum(f) / SAMPLE_RATE))
-  return audio
+    del rng
+    n = np.arange(max(_F0_LENGTHS))
+    audio = {}
+    for key, (f_a, f_b) in {'up': (220.0, 440.0), 'down': (440.0, 220.0)}.items():
+        f = np.where(n < _F0_STEP_AT, f_a, f_b)
+        audio[key] = _f32(0.5 * np.sin(2 * np.pi * np.cumsum(f) / SAMPLE_RATE))
+    return audio
 
 
 _add('spectral_ops.compute_f0[framing,n_frames]', 'f0-framing', FILTER, _f0_audio,

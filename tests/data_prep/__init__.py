@@ -1,0 +1,1 @@
+"""Tests of clarinet_ddsp.data_prep."""

@@ -1,0 +1,84 @@
+"""Audio loading (any format/rate/channels -> mono at a target rate, streamed) and input validation."""
+
+import os
+
+import numpy as np
+import pytest
+import scipy.signal
+import soundfile as sf
+
+from clarinet_ddsp.data_prep import audio_io
+from tests.data_prep import audio_files
+
+
+def _peak_hz(x, rate):
+    spec = np.abs(np.fft.rfft(x * np.hanning(len(x)), 8 * len(x)))
+    return np.fft.rfftfreq(8 * len(x), 1 / rate)[np.argmax(spec)]
+
+
+def test_eight_channel_96k_24bit_is_mixed_to_mono_and_resampled(tmp_path):
+    rate, secs = 96000, 1.5
+    t = np.arange(int(secs * rate)) / rate
+    channels = np.stack([0.1 * (c + 1) / 8 * np.sin(2 * np.pi * 440 * t + 0.1 * c) for c in range(8)], 1)
+    path = str(tmp_path / 'multi.wav')
+    sf.write(path, channels, rate, subtype='PCM_24')
+    assert sf.info(path).channels == 8
+    audio = audio_io.load_audio(path, 16000)
+    assert audio.dtype == np.float32
+    assert audio.shape == (int(secs * 16000),)
+    # Independent reference: the channel mean resampled by scipy's polyphase filter.
+    expected = scipy.signal.resample_poly(channels.mean(axis=1), 1, 6)
+    core = slice(2000, 22000)
+    assert np.max(np.abs(audio[core] - expected[core])) < 2e-3 * np.max(np.abs(expected))
+    assert abs(_peak_hz(audio[core], 16000) - 440) < 1.0
+
+
+def test_streamed_blocks_equal_whole_file_at_two_rates(tmp_path):
+    path = audio_files.write_tone(str(tmp_path / 'a.flac'), 220, 2.3, rate=44100, channels=2)
+    small = [b for b in audio_io.iter_audio_blocks(path, [16000, 22050], block_frames=4096)]
+    big = [b for b in audio_io.iter_audio_blocks(path, [16000, 22050], block_frames=1 << 20)]
+    for i, rate in enumerate((16000, 22050)):
+        a = np.concatenate([b[i] for b in small])
+        c = np.concatenate([b[i] for b in big])
+        assert a.shape == c.shape == (int(2.3 * 44100 / 44100 * rate),)
+        np.testing.assert_allclose(a, c, atol=1e-5)
+
+
+@pytest.mark.parametrize('fmt', ['FLAC', 'OGG'])
+def test_compressed_formats_load(tmp_path, fmt):
+    path = str(tmp_path / f'x.{fmt.lower()}')
+    sf.write(path, audio_files.tone(330, 1.0, 48000), 48000, format=fmt)
+    audio = audio_io.load_audio(path, 16000)
+    assert audio.shape == (16000,)
+    assert abs(_peak_hz(audio[2000:14000], 16000) - 330) < 2.0
+
+
+@pytest.mark.parametrize('kind', sorted(audio_files.REASONS))
+def test_bad_file_is_rejected_by_path_with_reason(tmp_path, kind):
+    path = audio_files.write_bad_files(str(tmp_path))[kind]
+    with pytest.raises(audio_io.BadAudioFileError) as info:
+        audio_io.validate_audio_file(path, min_secs=1.0)
+    assert str(info.value).startswith(path)
+    assert audio_files.REASONS[kind] in str(info.value)
+
+
+def test_good_file_validates_with_its_facts(tmp_path):
+    path = audio_files.write_tone(str(tmp_path / 'ok.wav'), 440, 1.25, rate=22050, channels=2)
+    info = audio_io.validate_audio_file(path, min_secs=1.0)
+    assert (info.sample_rate, info.channels, info.frames) == (22050, 2, int(1.25 * 22050))
+    assert 0.1 < info.peak <= 1.0
+
+
+def test_glob_matching_nothing_is_one_line_naming_the_pattern(tmp_path):
+    pattern = str(tmp_path / 'nothing' / '*.wav')
+    with pytest.raises(ValueError) as info:
+        audio_io.find_audio_files([pattern])
+    assert pattern in str(info.value) and '\n' not in str(info.value)
+
+
+def test_globs_are_expanded_sorted_and_deduplicated(tmp_path):
+    for name in ('b.wav', 'a.wav'):
+        audio_files.write_tone(str(tmp_path / name), 440, 0.1)
+    paths = audio_io.find_audio_files([str(tmp_path / '*.wav'), str(tmp_path / 'a.wav'), ''])
+    assert paths == [str(tmp_path / 'a.wav'), str(tmp_path / 'b.wav')]
+    assert all(os.path.isfile(p) for p in paths)

@@ -1,0 +1,72 @@
+"""The physical-model clarinet: the sounded pitch is the note's, the tone is clarinet-like, it is fast."""
+
+import time
+
+import numpy as np
+import pytest
+
+from clarinet_ddsp.data_prep import clarinet_model
+from clarinet_ddsp.data_prep import notes
+
+
+def _spectral_f0(x, rate, f_guess):
+    """Independent of the model's own (autocorrelation) estimate: zero-padded FFT peak near f_guess."""
+    n = 16 * len(x)
+    spec = np.abs(np.fft.rfft(x * np.hanning(len(x)), n))
+    freqs = np.fft.rfftfreq(n, 1 / rate)
+    band = (freqs > f_guess * 0.94) & (freqs < f_guess * 1.06)
+    k = np.flatnonzero(band)[np.argmax(spec[band])]
+    a, b, c = np.log(spec[k - 1:k + 2])
+    return freqs[k] + 0.5 * (a - c) / (a - 2 * b + c) * (freqs[1] - freqs[0])
+
+
+@pytest.fixture(scope='module')
+def rendered():
+    plan = [(m, d) for m in (50, 57, 64, 69, 76, 81, 88) for d in ('pp', 'ff')]  # D3 .. E6
+    specs = [clarinet_model.NoteSpec(notes.midi_to_hz(m), d) for m, d in plan]
+    start = time.time()
+    audio = clarinet_model.render_notes(specs, secs=2.0)
+    return plan, audio, time.time() - start
+
+
+def test_sounded_pitch_is_within_10_cents_of_the_note(rendered):
+    plan, audio, _ = rendered
+    for (midi, dynamic), x in zip(plan, audio):
+        target = notes.midi_to_hz(midi)
+        f0 = _spectral_f0(x[8000:28000], 16000, target)
+        cents = 1200 * np.log2(f0 / target)
+        assert abs(cents) < 10, (midi, dynamic, cents)
+
+
+def test_odd_harmonics_dominate_low_notes_and_dynamics_differ_in_level_and_brightness(rendered):
+    plan, audio, _ = rendered
+    for (midi, dynamic), x in zip(plan, audio):
+        if midi != 57:
+            continue
+        seg = x[8000:28000]
+        spec = np.abs(np.fft.rfft(seg * np.hanning(len(seg))))
+        freqs = np.fft.rfftfreq(len(seg), 1 / 16000)
+        level = lambda h: spec[np.argmin(np.abs(freqs - h * 220.0))]
+        assert level(3) > 3 * level(2) and level(5) > 3 * level(4), dynamic  # a cylindrical bore
+    rms = {d: np.sqrt(np.mean(x[8000:28000] ** 2)) for (m, d), x in zip(plan, audio) if m == 57}
+    assert rms['ff'] > 2 * rms['pp']
+
+
+def test_notes_are_steady_finite_and_in_range(rendered):
+    _, audio, _ = rendered
+    assert audio.dtype == np.float32 and np.all(np.isfinite(audio))
+    assert np.max(np.abs(audio)) <= 1.0
+    rms = np.sqrt(np.mean(audio[:, 8000:28000].reshape(len(audio), 10, -1) ** 2, axis=2))
+    assert np.all(rms.min(axis=1) > 0.5 * rms.max(axis=1))  # sounding all through, no dropouts
+
+
+def test_rendering_takes_seconds(rendered):
+    _, audio, secs = rendered
+    assert secs < 30, f'{len(audio)} notes x 2 s took {secs:.1f} s'
+
+
+def test_bad_dynamic_or_pitch_is_named():
+    with pytest.raises(ValueError, match='dynamic'):
+        clarinet_model.render_notes([clarinet_model.NoteSpec(220.0, 'fff')])
+    with pytest.raises(ValueError, match='f0_hz'):
+        clarinet_model.render_notes([clarinet_model.NoteSpec(20.0, 'mf')])

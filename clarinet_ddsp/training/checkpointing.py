@@ -149,6 +149,13 @@ class AtomicCheckpointManager:
 
     def __init__(self, checkpoint: tf.train.Checkpoint, directory: str, max_to_keep: int):
         self.directory = expand_path(directory)
+        for stale in tf.io.gfile.glob(os.path.join(self.directory, 'ckpt-*_temp*')):
+            # Scratch of a save killed midway (TF writes shards there, then moves them into place).
+            logging.info('Removing %s, left by an interrupted save.', stale)
+            if tf.io.gfile.isdir(stale):
+                tf.io.gfile.rmtree(stale)
+            else:
+                tf.io.gfile.remove(stale)
         self._manager = tf.train.CheckpointManager(checkpoint, directory=self.directory,
                                                    max_to_keep=max_to_keep)
 

@@ -2,6 +2,8 @@
 
 import os
 
+import numpy as np
+
 import pytest
 import tensorflow as tf
 
@@ -62,3 +64,42 @@ def test_latest_operative_config_by_step_not_by_name(tmp_path):
     assert checkpointing.get_latest_operative_config(str(tmp_path / 'ckpt-100')).endswith('-100.gin')
     with pytest.raises(FileNotFoundError):
         checkpointing.get_latest_operative_config(str(tmp_path / 'empty' / 'x'))
+
+
+_SAVER = r'''
+import sys
+import numpy as np
+import tensorflow as tf
+from clarinet_ddsp.training import checkpointing
+directory = sys.argv[1]
+start = checkpointing.latest_checkpoint_step(directory) or 0
+v = tf.Variable(np.zeros([4_000_000], np.float32))  # 16 MB: saves take long enough to be hit.
+manager = checkpointing.AtomicCheckpointManager(tf.train.Checkpoint(v=v), directory, max_to_keep=2)
+print('ready', flush=True)
+for step in range(start + 1, start + 10_000):
+    v.assign(tf.fill([4_000_000], float(step)))
+    manager.save(step)
+'''
+
+
+@pytest.mark.parametrize('delay', [0.5, 1.3])
+def test_kill_9_while_saving_leaves_a_complete_latest_checkpoint(tmp_path, delay):
+    import subprocess
+    import sys
+    import time
+    repo = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+    env = dict(os.environ, PYTHONPATH=repo, TF_CPP_MIN_LOG_LEVEL='2', CUDA_VISIBLE_DEVICES='')
+    for _ in range(2):
+        proc = subprocess.Popen([sys.executable, '-c', _SAVER, str(tmp_path)], env=env,
+                                stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
+        assert proc.stdout.readline().strip() == 'ready'
+        time.sleep(delay)
+        proc.kill()  # SIGKILL, at whatever point of a save it is.
+        proc.wait()
+        latest = checkpointing.get_latest_checkpoint(str(tmp_path))
+        step = int(latest.rsplit('-', 1)[1])
+        v = tf.Variable(np.zeros([4_000_000], np.float32))
+        tf.train.Checkpoint(v=v).restore(latest).assert_consumed()
+        assert step >= 1 and np.all(v.numpy() == step)
+    checkpointing.AtomicCheckpointManager(tf.train.Checkpoint(v=tf.Variable(0.0)), str(tmp_path), 2)
+    assert not tf.io.gfile.glob(str(tmp_path / '*_temp*'))  # A new run clears interrupted saves.

@@ -5,14 +5,14 @@ Every case in _cases.CASES runs here through clarinet_ddsp and, in one reference
 stay within the case's bound. Each case adds a row to the parity table printed at the end of the run.
 """
 
-import numpy as np
+import os
+import subprocess
+import sys
+
 import pytest
 
 from . import _cases
 from .conftest import relative_error
-
-pytestmark = pytest.mark.parity
-
 
 @pytest.fixture(scope='module')
 def ours():
@@ -55,6 +55,7 @@ def _within(bound, vs_ref, ours_vs_truth, ref_vs_truth):
     return ours_vs_truth is not None and ours_vs_truth <= min(bound, ref_vs_truth)
 
 
+@pytest.mark.parity
 @pytest.mark.parametrize('case_name', list(_cases.CASES))
 def test_matches_ddsp_reference(case_name, ours, reference_run, parity_record):
     case = _cases.CASES[case_name]
@@ -77,3 +78,17 @@ def test_matches_ddsp_reference(case_name, ours, reference_run, parity_record):
         + '; '.join(f'{k!r}: {r[0]:.3g}' + ('' if r[1] is None else
                                             f' (vs float64-phase truth: ours {r[1]:.3g}, ddsp {r[2]:.3g})')
                     for k, r in failing.items()))
+
+
+def test_import_clarinet_ddsp_as_ddsp_exposes_ddsps_modules():
+    # ddsp-style code does `import ddsp` then ddsp.core..., ddsp.synths...: no submodule imports.
+    # A fresh interpreter, since this session has imported the submodules already.
+    code = ('import clarinet_ddsp as ddsp\n'
+            'for name in ("core", "spectral_ops", "processors", "synths", "effects", "losses"):\n'
+            '    assert hasattr(ddsp, name), name\n'
+            'ddsp.core.midi_to_hz; ddsp.synths.Harmonic; ddsp.synths.Additive; '
+            'ddsp.synths.FilteredNoise; ddsp.effects.Reverb; ddsp.processors.ProcessorGroup; '
+            'ddsp.processors.Add; ddsp.losses.SpectralLoss; ddsp.spectral_ops.compute_loudness\n')
+    proc = subprocess.run([sys.executable, '-c', code], capture_output=True, text=True, timeout=300,
+                          check=False, env={**os.environ, 'TF_CPP_MIN_LOG_LEVEL': '2'})
+    assert proc.returncode == 0, proc.stderr[-2000:]

@@ -395,6 +395,24 @@ _add('losses.SpectralLoss[L1,all weights]', 'loss', FILTER, _loss_inputs,
          fft_sizes=(2048, 512, 128), mag_weight=1.0, delta_time_weight=0.5, delta_freq_weight=0.25,
          cumsum_freq_weight=0.1, logmag_weight=1.0, loudness_weight=0.01)(x['target'], x['audio']))
 
+# The training recipe's loss on 4 s examples: ae.gin's SpectralLoss (L1, mag + logmag, 2048..64).
+
+
+def _long_loss_inputs(rng):
+    target = _audio(rng, (2, 64000)) * _f32(np.linspace(0.05, 1.0, 64000))
+    return {'target': target,
+            'audio': _f32(0.8 * target + 0.1 * rng.uniform(-1, 1, target.shape))}
+
+
+_add('losses.SpectralLoss[ae.gin_recipe,64000_samples]', 'loss', FILTER, _long_loss_inputs,
+     lambda d, x, side: d.losses.SpectralLoss(loss_type='L1', mag_weight=1.0, logmag_weight=1.0)(
+         x['target'], x['audio']))
+for _padding in ('same', 'center'):
+    _add(f'spectral_ops.compute_loudness[64000_samples,prepare_tfrecord,padding={_padding}]',
+         'loudness', FILTER, lambda rng: {'audio': _loudness_audio(rng, (64000,))},
+         lambda d, x, side, p=_padding: d.spectral_ops.compute_loudness(
+             x['audio'], 16000, 250, 512, padding=p))
+
 # ---------------------------------------------------------------------------------------------------
 # Oscillators on ~4000 samples (<= 2e-3).
 #

@@ -1,0 +1,218 @@
+"""The Beam pipeline end to end on the DirectRunner: shards read back with tf.data, pitch, splits, bad input."""
+
+import glob
+import os
+
+import numpy as np
+import pytest
+import soundfile as sf
+import tensorflow as tf
+
+from clarinet_ddsp.data_prep import audio_io
+from clarinet_ddsp.data_prep import clarinet_model
+from clarinet_ddsp.data_prep import examples as ex_lib
+from clarinet_ddsp.data_prep import notes
+from clarinet_ddsp.data_prep import pipeline
+from tests.data_prep import audio_files
+
+KEYS = ('audio', 'audio_16k', 'f0_hz', 'f0_confidence', 'loudness_db')
+
+
+def write_clarinet_notes(directory, plan, secs=2.0):
+    """Physical-model notes [(midi, dynamic)] as MTG-named WAVs; returns {path: samples}."""
+    os.makedirs(directory, exist_ok=True)
+    audio = clarinet_model.render_notes([clarinet_model.NoteSpec(notes.midi_to_hz(m), d) for m, d in plan],
+                                        secs=secs)
+    out = {}
+    for i, ((midi, dynamic), x) in enumerate(zip(plan, audio)):
+        path = os.path.join(directory, f'{i + 1:06d}__physmodel__clarinet-{notes.midi_to_name(midi)}-{dynamic}.wav')
+        sf.write(path, x, 16000, subtype='FLOAT')
+        out[path] = sf.read(path, dtype='float32')[0]
+    return out
+
+
+def read_examples(pattern):
+    """Every example in the shards, each feature as a float32 numpy array of whatever length was written."""
+    spec = {k: tf.io.VarLenFeature(tf.float32) for k in KEYS}
+    files = sorted(glob.glob(pattern))
+    dataset = tf.data.TFRecordDataset(files).map(lambda r: tf.io.parse_single_example(r, spec))
+    return [{k: tf.sparse.to_dense(v).numpy() for k, v in ex.items()} for ex in dataset]
+
+
+def source_of(example, sources, hop=16000):
+    """The source file whose samples the example's audio_16k window is (windows start at hop multiples)."""
+    head = example['audio_16k'][:3000]
+    found = [p for p, s in sources.items()
+             if any(np.array_equal(head, s[k:k + 3000]) for k in range(0, len(s) - 3000, hop))]
+    assert len(found) == 1, found
+    return found[0]
+
+
+def median_confident_cents(example, target_hz, min_confidence=0.5):
+    confident = example['f0_confidence'] > min_confidence
+    assert confident.mean() > 0.5, 'CREPE is not confident on most frames of a steady note'
+    return 1200 * np.log2(np.median(example['f0_hz'][confident]) / target_hz)
+
+
+def _no_leftovers(out_dir):
+    return not [n for n in os.listdir(out_dir) if n.startswith('.') or 'tmp' in n or 'beam-temp' in n]
+
+
+@pytest.fixture(scope='module')
+def default_run(tmp_path_factory):
+    """Three notes (D3 pp, A4 mf, E6 ff) through the default DirectRunner (multi-processing workers)."""
+    work = tmp_path_factory.mktemp('roundtrip')
+    sources = write_clarinet_notes(str(work / 'notes'), [(50, 'pp'), (69, 'mf'), (88, 'ff')], secs=2.0)
+    prefix = str(work / 'out' / 'train.tfrecord')
+    result = pipeline.prepare_tfrecord(sorted(sources), prefix, num_shards=3, example_secs=1, hop_secs=1,
+                                       crepe_model='tiny')
+    return sources, prefix, result
+
+
+def test_round_trip_writes_exactly_num_shards_with_ddsps_keys_and_lengths(default_run):
+    sources, prefix, result = default_run
+    shards = sorted(glob.glob(prefix + '*'))
+    assert [os.path.basename(s) for s in shards] == [f'train.tfrecord-0000{i}-of-00003' for i in range(3)]
+    assert result.shards == shards
+    assert _no_leftovers(os.path.dirname(prefix))
+    examples = read_examples(prefix + '*')
+    assert len(examples) == 6  # 3 notes x 2 one-second windows
+    for ex in examples:
+        assert {k: v.shape for k, v in ex.items()} == {
+            'audio': (16000,), 'audio_16k': (16000,), 'f0_hz': (250,), 'f0_confidence': (250,),
+            'loudness_db': (250,)}
+    assert result.counters['files-loaded'] == 3 and result.counters['examples-train'] == 6
+
+
+def test_round_trip_reads_in_the_training_data_provider(default_run):
+    from clarinet_ddsp.training import data  # pylint: disable=g-import-not-at-top
+    _, prefix, _ = default_run
+    provider = data.TFRecordProvider(prefix + '*', example_secs=1)
+    batch = next(iter(provider.get_batch(6, shuffle=False, repeats=1)))
+    assert batch['audio'].shape == (6, 16000) and batch['f0_hz'].dtype == tf.float32
+    assert batch['loudness_db'].shape[:2] == (6, 250)
+
+
+def test_each_examples_median_confident_f0_is_within_20_cents_of_its_note(default_run):
+    sources, prefix, _ = default_run
+    for ex in read_examples(prefix + '*'):
+        path = source_of(ex, sources)
+        cents = median_confident_cents(ex, notes.midi_to_hz(notes.midi_from_filename(path)))
+        assert abs(cents) < 20, (path, cents)
+
+
+def test_loudness_follows_the_audio(default_run):
+    from clarinet_ddsp import spectral_ops  # pylint: disable=g-import-not-at-top
+    _, prefix, _ = default_run
+    ex = read_examples(prefix + '*')[0]
+    expected = np.asarray(spectral_ops.compute_loudness(ex['audio_16k'], 16000, 250, 512, padding='same'))
+    # Windows are cut from a chunk's loudness, so frames away from the window edges match exactly.
+    np.testing.assert_allclose(ex['loudness_db'][10:-10], expected[10:-10], atol=0.5)
+
+
+def test_center_adds_one_frame_and_eval_split_is_disjoint(tmp_path):
+    sources = write_clarinet_notes(str(tmp_path / 'notes'), [(55, 'mf'), (60, 'mf'), (65, 'mf'), (70, 'mf')],
+                                   secs=1.0)
+    prefix = str(tmp_path / 'out' / 'ds.tfrecord')
+    pipeline.prepare_tfrecord(sorted(sources), prefix, num_shards=2, example_secs=1, hop_secs=1,
+                              eval_split_fraction=0.25, center=True, crepe_model='tiny',
+                              pipeline_options=audio_files.IN_MEMORY)
+    names = sorted(os.listdir(tmp_path / 'out'))
+    assert names == [f'ds.tfrecord-{s}-0000{i}-of-00002' for s in ('eval', 'train') for i in range(2)]
+    train, evaluation = read_examples(prefix + '-train*'), read_examples(prefix + '-eval*')
+    assert len(evaluation) == 1 and len(train) == 3
+    assert all(ex['f0_hz'].shape == (251,) and ex['loudness_db'].shape == (251,) for ex in train + evaluation)
+    assert source_of(evaluation[0], sources) not in {source_of(ex, sources) for ex in train}
+
+
+def test_eight_channel_96k_24bit_file_prepares_at_48k(tmp_path):
+    path = audio_files.write_tone(str(tmp_path / 'tone-96k.wav'), 440, 2.0, rate=96000, channels=8,
+                                  subtype='PCM_24')
+    prefix = str(tmp_path / 'out' / 'train.tfrecord')
+    pipeline.prepare_tfrecord([path], prefix, num_shards=1, sample_rate=48000, example_secs=1, hop_secs=1,
+                              crepe_model='tiny', pipeline_options=audio_files.IN_MEMORY)
+    examples = read_examples(prefix + '*')
+    assert len(examples) == 2
+    for ex in examples:
+        assert ex['audio'].shape == (48000,) and ex['audio_16k'].shape == (16000,)
+        assert ex['f0_hz'].shape == (250,)
+        assert abs(median_confident_cents(ex, 440.0)) < 20
+    # The 48 kHz and 16 kHz audio are the same sound.
+    a48, a16 = examples[0]['audio'], examples[0]['audio_16k']
+    np.testing.assert_allclose(a48[3000:45000:3], a16[1000:15000], atol=0.02)
+
+
+@pytest.mark.parametrize('kind', sorted(audio_files.REASONS))
+def test_bad_input_fails_up_front_naming_the_file_and_writes_nothing(tmp_path, kind):
+    good = audio_files.write_tone(str(tmp_path / 'good.wav'), 440, 1.5)
+    bad = audio_files.write_bad_files(str(tmp_path / 'bad'))[kind]
+    out_dir = tmp_path / 'out'
+    with pytest.raises(audio_io.BadAudioFilesError) as info:
+        pipeline.prepare_tfrecord([good, bad], str(out_dir / 'train.tfrecord'), num_shards=2, example_secs=1,
+                                  crepe_model='tiny', pipeline_options=audio_files.IN_MEMORY)
+    message = str(info.value)
+    assert bad in message and audio_files.REASONS[kind] in message and good not in message
+    assert '--skip_bad_files' in message
+    assert not out_dir.exists() or not os.listdir(out_dir)
+
+
+def test_skip_bad_files_writes_the_good_ones_and_lists_the_bad(tmp_path):
+    good = audio_files.write_tone(str(tmp_path / 'good.wav'), 440, 1.5)
+    bad = audio_files.write_bad_files(str(tmp_path / 'bad'))
+    prefix = str(tmp_path / 'out' / 'train.tfrecord')
+    result = pipeline.prepare_tfrecord([good] + sorted(bad.values()), prefix, num_shards=1, example_secs=1,
+                                       crepe_model='tiny', skip_bad_files=True,
+                                       pipeline_options=audio_files.IN_MEMORY)
+    assert sorted(e.path for e in result.skipped) == sorted(bad.values())
+    assert result.n_files == 1 and len(read_examples(prefix + '*')) == 2  # 1.5 s -> padded to 2 windows
+
+
+def test_a_failing_pipeline_leaves_no_shards_and_keeps_older_ones(tmp_path, monkeypatch):
+    good = audio_files.write_tone(str(tmp_path / 'good.wav'), 440, 2.0)
+    prefix = str(tmp_path / 'out' / 'train.tfrecord')
+    kwargs = dict(example_secs=1, hop_secs=1, crepe_model='tiny', pipeline_options=audio_files.IN_MEMORY)
+    pipeline.prepare_tfrecord([good], prefix, num_shards=2, **kwargs)
+    before = sorted(os.listdir(tmp_path / 'out'))
+
+    def broken(*args, **kwargs):
+        raise RuntimeError('disk full (simulated)')
+
+    monkeypatch.setattr(ex_lib, 'add_loudness', broken)
+    with pytest.raises(Exception, match='disk full'):
+        pipeline.prepare_tfrecord([good], prefix, num_shards=3, **kwargs)
+    assert sorted(os.listdir(tmp_path / 'out')) == before  # no new shard, no temp dir, old ones intact
+    monkeypatch.undo()
+    pipeline.prepare_tfrecord([good], prefix, num_shards=1, **kwargs)  # a rerun replaces them
+    assert os.listdir(tmp_path / 'out') == ['train.tfrecord-00000-of-00001']
+
+
+def test_runner_options_use_every_core_on_the_direct_runner_only():
+    assert pipeline.runner_options(['--runner=DirectRunner']) == [
+        '--runner=DirectRunner', '--direct_num_workers=0', '--direct_running_mode=multi_processing']
+    assert pipeline.runner_options(IN := audio_files.IN_MEMORY) == IN
+    dataflow = ['--runner=DataflowRunner', '--project=p', '--region=europe-west1',
+                '--temp_location=gs://b/tmp']
+    assert pipeline.runner_options(dataflow) == dataflow
+
+
+def test_bad_arguments_are_named():
+    with pytest.raises(ValueError, match='--frame_rate=300'):
+        pipeline.prepare_tfrecord(['x.wav'], '/tmp/x', frame_rate=300)
+    with pytest.raises(ValueError, match='--eval_split_fraction=1.5'):
+        pipeline.prepare_tfrecord(['x.wav'], '/tmp/x', eval_split_fraction=1.5)
+    with pytest.raises(ValueError, match='--num_shards=0'):
+        pipeline.prepare_tfrecord(['x.wav'], '/tmp/x', num_shards=0)
+
+
+@pytest.mark.slow
+def test_full_crepe_on_default_notes_is_within_20_cents(tmp_path):
+    plan = [(m, d) for m, d in notes.note_plan()][::6]  # 7 notes from D3 to E6, all three dynamics
+    sources = write_clarinet_notes(str(tmp_path / 'notes'), plan, secs=2.0)
+    prefix = str(tmp_path / 'out' / 'train.tfrecord')
+    pipeline.prepare_tfrecord(sorted(sources), prefix, num_shards=2, example_secs=1, hop_secs=1,
+                              crepe_model='full')
+    examples = read_examples(prefix + '*')
+    assert len(examples) == 2 * len(plan)
+    for ex in examples:
+        path = source_of(ex, sources)
+        assert abs(median_confident_cents(ex, notes.midi_to_hz(notes.midi_from_filename(path)))) < 20, path

@@ -71,7 +71,12 @@ class AddF0(beam.DoFn):
 
     def process(self, ex):
         _counter('f0-chunks').inc()
-        yield ex_lib.add_f0(ex, self._frame_rate, self._center, self._viterbi, f0_fn=self._f0)
+        start = time.time()
+        out = ex_lib.add_f0(ex, self._frame_rate, self._center, self._viterbi, f0_fn=self._f0)
+        secs = ex['audio_16k'].shape[0] / ex_lib.CREPE_SAMPLE_RATE
+        logging.info('f0 (CREPE %s) of a %.1f s chunk in %.1f s (%.2fx realtime).', self._crepe_model, secs,
+                     time.time() - start, secs / max(time.time() - start, 1e-9))
+        yield out
 
 
 def add_loudness(ex, frame_rate: int, center: bool):

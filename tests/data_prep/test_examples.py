@@ -79,3 +79,17 @@ def test_tfexample_holds_float_lists_per_key():
     feature = proto.features.feature
     assert sorted(feature) == sorted(ex_lib.FEATURE_KEYS)
     assert list(feature['f0_hz'].float_list.value) == [2.0, 3.0, 4.0]
+
+
+def test_chunking_streams_long_files_with_bounded_memory():
+    consumed = []
+
+    def endless_hour():  # one hour at 48 kHz in 1 s blocks, produced only when asked for
+        for i in range(3600):
+            consumed.append(i)
+            yield np.zeros(48000, np.float32), np.zeros(16000, np.float32)
+
+    chunks = ex_lib.chunk_blocks(endless_hour(), 48000, 20.0, 4.0, 1.0)
+    first, second = next(chunks), next(chunks)
+    assert first[0].shape == (960000,) and second[1].shape == (320000,)
+    assert len(consumed) <= 45  # two chunks + one example held back, not the whole hour

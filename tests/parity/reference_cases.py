@@ -17,8 +17,11 @@ import traceback
 
 import numpy as np
 
-sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-import _cases  # pylint: disable=g-import-not-at-top,wrong-import-position
+if __package__:  # imported by the tests (test_model_parity.py reads the model constants)
+    from . import _cases  # pylint: disable=g-import-not-at-top
+else:  # run as a script in the reference environment
+    sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+    import _cases  # pylint: disable=g-import-not-at-top,wrong-import-position
 
 
 def _patch_cosine_distance():

@@ -44,7 +44,7 @@ def test_streamed_blocks_equal_whole_file_at_two_rates(tmp_path):
         np.testing.assert_allclose(a, c, atol=1e-5)
 
 
-@pytest.mark.parametrize('fmt', ['FLAC', 'OGG'])
+@pytest.mark.parametrize('fmt', ['FLAC', 'OGG', 'MP3'])
 def test_compressed_formats_load(tmp_path, fmt):
     path = str(tmp_path / f'x.{fmt.lower()}')
     sf.write(path, audio_files.tone(330, 1.0, 48000), 48000, format=fmt)

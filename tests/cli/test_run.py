@@ -297,3 +297,14 @@ def test_gin_search_path_finds_user_configs(tmp_path):
     run.parse_gin(str(tmp_path / 'run'), ['mine/small.gin'], [], [str(tmp_path)])
     assert gin.query_parameter('RnnFcDecoder.rnn_channels') == 8
     assert gin.query_parameter('Reverb.reverb_length') == 48000
+
+
+def test_run_imports_after_the_other_clis_without_flag_clashes():
+    # Flags that prepare_tfrecord (allow_memory_growth) and resynth/export (save_dir) also define.
+    code = ('from absl import flags; flags.DEFINE_string("save_dir", None, "other CLI"); '
+            'flags.DEFINE_boolean("allow_memory_growth", False, "other CLI"); '
+            'import clarinet_ddsp.cli.run as r; print(callable(r.main))')
+    out = subprocess.run([sys.executable, '-c', code], env=_subprocess_env(), capture_output=True,
+                         text=True, timeout=300)
+    assert out.returncode == 0, out.stderr[-2000:]
+    assert out.stdout.strip() == 'True'

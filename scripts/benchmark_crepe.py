@@ -38,7 +38,7 @@ def _test_signal(secs: float) -> np.ndarray:
     return x.astype(np.float32)
 
 
-def _worker(capacity: str, implementation: str, secs: float, batch_size: int) -> dict:
+def _worker(capacity: str, implementation: str, secs: float, batch_size) -> dict:
     from clarinet_ddsp import pitch  # pylint: disable=g-import-not-at-top
 
     audio = _test_signal(secs)
@@ -60,7 +60,7 @@ def _worker(capacity: str, implementation: str, secs: float, batch_size: int) ->
         'capacity': capacity, 'implementation': implementation, 'audio_secs': secs,
         'n_frames': int(len(f0_hz)), 'wall_secs': wall, 'realtime_factor': secs / wall,
         'frames_per_sec': len(f0_hz) / wall, 'network_realtime_factor': secs / net_wall,
-        'load_and_warmup_secs': load_secs,
+        'load_and_warmup_secs': load_secs, 'batch_size': model.batch_size,
         'peak_rss_mb': resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0,
         'median_confidence': float(np.median(confidence)),
     }
@@ -72,7 +72,8 @@ def main(argv=None) -> int:
     parser.add_argument('--implementations', default='spectral,keras')
     parser.add_argument('--secs', type=float, default=None,
                         help='audio seconds per run (default: 10 for full, 60 for tiny)')
-    parser.add_argument('--batch_size', type=int, default=64)
+    parser.add_argument('--batch_size', type=int, default=None,
+                        help="frames per network call (default: the package's per-model default)")
     parser.add_argument('--worker', nargs=2, metavar=('CAPACITY', 'IMPLEMENTATION'), help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
 
@@ -85,15 +86,16 @@ def main(argv=None) -> int:
     results = []
     for capacity in args.capacities.split(','):
         for implementation in args.implementations.split(','):
-            cmd = [sys.executable, os.path.abspath(__file__), '--worker', capacity, implementation,
-                   '--batch_size', str(args.batch_size)]
+            cmd = [sys.executable, os.path.abspath(__file__), '--worker', capacity, implementation]
+            if args.batch_size:
+                cmd += ['--batch_size', str(args.batch_size)]
             if args.secs:
                 cmd += ['--secs', str(args.secs)]
             env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL='2')
             out = subprocess.run(cmd, check=True, capture_output=True, text=True, env=env).stdout
             r = json.loads(out.strip().splitlines()[-1])
             results.append(r)
-            print(f"{capacity:5s} {implementation:9s} {r['audio_secs']:5.0f} s audio: "
+            print(f"{capacity:5s} {implementation:9s} batch {r['batch_size']:3d} {r['audio_secs']:4.0f} s audio: "
                   f"{r['realtime_factor']:6.2f} x realtime ({r['frames_per_sec']:7.1f} frames/s; network alone "
                   f"{r['network_realtime_factor']:6.2f} x)  peak RSS {r['peak_rss_mb']:6.0f} MB  "
                   f"load+warm-up {r['load_and_warmup_secs']:.1f} s  load avg {os.getloadavg()[0]:.2f}", flush=True)

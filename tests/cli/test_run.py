@@ -308,3 +308,9 @@ def test_run_imports_after_the_other_clis_without_flag_clashes():
                          text=True, timeout=300)
     assert out.returncode == 0, out.stderr[-2000:]
     assert out.stdout.strip() == 'True'
+
+
+def test_tpu_runs_parse_the_tpu_optimization_defaults(tmp_path):
+    run.parse_gin(str(tmp_path), [], [], [], tpu='grpc://10.0.0.1:8470')
+    assert gin.query_parameter('%batch_size') == 64
+    assert gin.query_parameter('%learning_rate') == 3e-4

@@ -134,10 +134,14 @@ def train(data_provider, trainer, batch_size: int = 32, num_steps: int = 1000000
                         ('steps_per_save', steps_per_save)):
         if int(value) < 1:
             raise ValueError(f'train: {name}={value} must be >= 1; set train_util.train.{name}.')
-    hypertune = None
+    reporter = None
     if report_loss_to_hypertune:
-        import hypertune  # pylint: disable=g-import-not-at-top  # Optional: cloudml-hypertune.
-        hypertune = hypertune.HyperTune()
+        try:
+            import hypertune  # pylint: disable=g-import-not-at-top  # Optional: cloudml-hypertune.
+        except ImportError as error:
+            raise ValueError('train: report_loss_to_hypertune (--hypertune) needs the cloudml-hypertune '
+                             'package; pip install cloudml-hypertune, or drop the flag.') from error
+        reporter = hypertune.HyperTune()
 
     chief = distribution.is_chief(trainer.strategy)
     if save_dir and not chief:
@@ -201,8 +205,8 @@ def train(data_provider, trainer, batch_size: int = 32, num_steps: int = 1000000
                         tf.summary.scalar(f'losses/{k}', v, step=step)
                 sums, count, tick, tick_step = {}, 0, now, step
 
-            if hypertune is not None:
-                hypertune.report_hyperparameter_tuning_metric(
+            if reporter is not None:
+                reporter.report_hyperparameter_tuning_metric(
                     hyperparameter_metric_tag='Loss', metric_value=losses_np['total_loss'],
                     global_step=step)
 

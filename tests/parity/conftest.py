@@ -26,6 +26,25 @@ REF_PYTHON_ENV = 'CLARINET_DDSP_REF_PYTHON'
 HARNESS_CASES = {'core.midi_to_hz[2d]'}  # always computed: test_harness.py checks the wiring with it
 
 
+def parse_our_gin(gin_files: Sequence[str], bindings: Sequence[str] = ()) -> None:
+    """Our gin configs in ddsp_run's order (optimization/base, eval/basic, then gin_files, bindings).
+
+    Through clarinet_ddsp.training.gin_paths, not clarinet_ddsp.cli.run: a CLI module defines absl
+    flags at import, and two CLIs imported into one test process can collide.
+    """
+    import gin  # pylint: disable=g-import-not-at-top
+    import clarinet_ddsp  # pylint: disable=g-import-not-at-top,unused-import
+    import clarinet_ddsp.training  # pylint: disable=g-import-not-at-top,unused-import
+    from clarinet_ddsp.training import gin_paths  # pylint: disable=g-import-not-at-top
+    gin.clear_config()
+    search_paths = gin_paths.add_search_paths()
+    with gin.unlock_config():
+        for name in ['optimization/base.gin', 'eval/basic.gin', *gin_files]:
+            gin.parse_config_file(gin_paths.resolve_gin_file(name, search_paths))
+        for binding in bindings:
+            gin.parse_config(binding)
+
+
 def reference_python() -> str:
     """Path of the reference interpreter; fails the test with the fix when the environment is missing."""
     configured = os.environ.get(REF_PYTHON_ENV, '')

@@ -9,6 +9,7 @@ import collections
 import numpy as np
 import pytest
 
+from .conftest import parse_our_gin
 from .conftest import relative_error
 
 pytestmark = pytest.mark.parity
@@ -17,12 +18,11 @@ DDSP_SOLO_INSTRUMENT_PARAMS = 4_849_150  # ddsp 3.7.0's log for models/solo_inst
 
 
 @pytest.fixture(scope='module')
-def our_model(tmp_path_factory):
+def our_model():
     import gin  # pylint: disable=g-import-not-at-top
     import tensorflow as tf  # pylint: disable=g-import-not-at-top
-    from clarinet_ddsp.cli import run  # pylint: disable=g-import-not-at-top
     from clarinet_ddsp.training import models  # pylint: disable=g-import-not-at-top
-    run.parse_gin(str(tmp_path_factory.mktemp('model_parity')), ['models/solo_instrument.gin'], [], [])
+    parse_our_gin(['models/solo_instrument.gin'])
     try:
         model = models.get_model()
         batch = {'audio': tf.zeros([1, 64000]), 'f0_hz': tf.fill([1, 1000], 220.0),
@@ -76,13 +76,12 @@ GRADIENT_BOUND = 1e-2  # d(spectral loss on the harmonic audio) / d(weights), pe
 
 
 @pytest.fixture(scope='module')
-def forward_parity(reference_run, tmp_path_factory):
+def forward_parity(reference_run):
     """Our model with ddsp's weights on ddsp's batch: (ours, ddsp) outputs, gradients and losses."""
     import gin  # pylint: disable=g-import-not-at-top
     import tensorflow as tf  # pylint: disable=g-import-not-at-top
     import clarinet_ddsp  # pylint: disable=g-import-not-at-top
     from clarinet_ddsp import losses  # pylint: disable=g-import-not-at-top
-    from clarinet_ddsp.cli import run  # pylint: disable=g-import-not-at-top
     from clarinet_ddsp.training import models  # pylint: disable=g-import-not-at-top
     from . import reference_cases  # pylint: disable=g-import-not-at-top
 
@@ -96,8 +95,7 @@ def forward_parity(reference_run, tmp_path_factory):
     bindings = reference_cases.MODEL_SHORT_BINDINGS + [
         f'Additive.n_samples = {reference_cases.MODEL_SHORT_SAMPLES}',
         f'Harmonic.n_samples = {reference_cases.MODEL_SHORT_SAMPLES}']
-    run.parse_gin(str(tmp_path_factory.mktemp('forward_parity')), ['models/solo_instrument.gin'],
-                  bindings, [])
+    parse_our_gin(['models/solo_instrument.gin'], bindings)
     try:
         model = models.get_model()
         model(batch, training=False)

@@ -18,6 +18,7 @@ import numpy as np
 import pytest
 
 from .conftest import REPO_ROOT
+from .conftest import parse_our_gin
 from .conftest import run_reference
 from .conftest import stderr_tail as _stderr_tail
 
@@ -130,7 +131,6 @@ def test_ddsp_shards_read_in_our_tfrecord_provider(crossread):
 
 def test_ddsp_shards_train_a_step_with_ours(crossread, tmp_path):
     import gin  # pylint: disable=g-import-not-at-top
-    from clarinet_ddsp.cli import run  # pylint: disable=g-import-not-at-top
     from clarinet_ddsp.training import models  # pylint: disable=g-import-not-at-top
     from clarinet_ddsp.training import train_util  # pylint: disable=g-import-not-at-top
     from clarinet_ddsp.training import trainers  # pylint: disable=g-import-not-at-top
@@ -143,7 +143,7 @@ def test_ddsp_shards_train_a_step_with_ours(crossread, tmp_path):
               'train_util.train.steps_per_save = 1']
     gin.clear_config()
     try:
-        run.parse_gin(save_dir, ['models/solo_instrument.gin', 'datasets/tfrecord.gin'], shrink, [])
+        parse_our_gin(['models/solo_instrument.gin', 'datasets/tfrecord.gin'], shrink)
         trainer = trainers.Trainer(models.get_model())
         losses = train_util.train(data_provider=gin.REQUIRED, trainer=trainer, save_dir=save_dir,
                                   restore_dir=save_dir)

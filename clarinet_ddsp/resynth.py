@@ -56,17 +56,25 @@ def load_audio(path: str, sample_rate: int) -> np.ndarray:
 
 
 def compute_features(audio: np.ndarray, sample_rate: int, hop_size: int,
-                     crepe_model: str = 'full', viterbi: bool = True) -> dict[str, np.ndarray]:
-    """f0 (CREPE), its confidence and loudness, frame-exact for the model.
+                     crepe_model: str = 'full', viterbi: bool = True, piece_secs: float = 60.0,
+                     context_secs: float = 2.0) -> dict[str, np.ndarray]:
+    """f0 (CREPE), its confidence and loudness, frame-exact for the model, in bounded memory.
 
     The audio is zero-padded to a whole number of hops, so n_frames = ceil(n_samples / hop) and
-    the resynthesis is n_frames * hop samples long. 'same' padding, as prepare_tfrecord's default.
+    the resynthesis is n_frames * hop samples long. f0 frames are 'same'-padded, as
+    prepare_tfrecord's default; loudness frames are centred on the frame times, as the model's
+    F0LoudnessPreprocessor computes them from audio during training. Long inputs are analysed in
+    pieces of piece_secs: loudness frames are exactly the whole signal's; CREPE sees context_secs
+    of audio either side, so only its Viterbi smoothing could differ near piece boundaries.
 
     Args:
       audio: mono [n_samples] at sample_rate.
       sample_rate: the model's rate in Hz.
       hop_size: the model's samples per frame.
       crepe_model: CREPE capacity ('full' or 'tiny').
+      viterbi: CREPE's Viterbi decoding.
+      piece_secs: analysis piece length (memory grows with it, not with the input).
+      context_secs: CREPE context either side of a piece.
 
     Returns:
       {'audio' [n_frames * hop], 'f0_hz', 'f0_confidence', 'loudness_db' [n_frames]} (float32).
@@ -80,23 +88,88 @@ def compute_features(audio: np.ndarray, sample_rate: int, hop_size: int,
         raise ValueError(f'The model\'s hop of {hop_size} samples at {sample_rate} Hz is not a whole '
                          'frame rate; resynthesis needs sample_rate / hop to be an integer.')
     frame_rate = int(round(frame_rate))
+    crepe_rate = spectral_ops.CREPE_SAMPLE_RATE
     audio_16k = audio
-    if sample_rate != spectral_ops.CREPE_SAMPLE_RATE:
+    if sample_rate != crepe_rate:
         import soxr  # pylint: disable=g-import-not-at-top
-        audio_16k = soxr.resample(audio, sample_rate, spectral_ops.CREPE_SAMPLE_RATE)
-    f0_hz, f0_confidence = spectral_ops.compute_f0(audio_16k, frame_rate, viterbi=viterbi,
-                                                   padding='same', model_capacity=crepe_model)
-    loudness_db = np.asarray(spectral_ops.compute_loudness(audio, sample_rate=sample_rate,
-                                                           frame_rate=frame_rate, padding='same',
-                                                           use_tf=False))
-    features = {'audio': audio}
-    for key, value in (('f0_hz', f0_hz), ('f0_confidence', f0_confidence),
-                       ('loudness_db', loudness_db)):
-        value = np.asarray(value, dtype=np.float32).reshape(-1)[:n_frames]
-        if value.size < n_frames:  # Never expected with 'same' padding; keep lengths exact.
-            value = np.pad(value, (0, n_frames - value.size), mode='edge')
-        features[key] = value
-    return features
+        audio_16k = soxr.resample(audio, sample_rate, crepe_rate).astype(np.float32)
+    hop_16k = crepe_rate // frame_rate
+    piece = max(1, int(piece_secs * frame_rate))
+    context = int(math.ceil(context_secs * frame_rate))
+    if crepe_rate % frame_rate:
+        piece = n_frames  # CREPE frames would not line up with pieces; analyse whole.
+    n_fft = 512  # compute_loudness's default
+    f0_hz = np.zeros(n_frames, np.float32)
+    f0_confidence = np.zeros(n_frames, np.float32)
+    loudness_db = np.zeros(n_frames, np.float32)
+    for start in range(0, n_frames, piece):
+        stop = min(n_frames, start + piece)
+        if n_frames > piece:
+            logging.info('Analysing frames %d-%d of %d', start, stop, n_frames)
+        # CREPE: 'same' frames of the piece plus context (frame i starts at sample i * hop).
+        lo, hi = max(0, start - context), min(n_frames, stop + context)
+        segment = audio_16k[lo * hop_16k:hi * hop_16k]
+        if piece >= n_frames:
+            segment = audio_16k
+        f0, conf = spectral_ops.compute_f0(segment, frame_rate, viterbi=viterbi, padding='same',
+                                           model_capacity=crepe_model)
+        f0_hz[start:stop] = np.asarray(f0, np.float32).reshape(-1)[start - lo:stop - lo]
+        f0_confidence[start:stop] = np.asarray(conf, np.float32).reshape(-1)[start - lo:stop - lo]
+        # Loudness: frames centred on the frame times, zeros outside the signal ('center').
+        begin, end = start * hop_size - n_fft // 2, (stop - 1) * hop_size + n_fft // 2
+        segment = audio[max(0, begin):min(audio.size, end)]
+        segment = np.pad(segment, (max(0, -begin), max(0, end - audio.size)))
+        loudness = spectral_ops.compute_loudness(segment, sample_rate=sample_rate,
+                                                 frame_rate=frame_rate, n_fft=n_fft,
+                                                 padding='valid', use_tf=False)
+        loudness_db[start:stop] = np.asarray(loudness, np.float32).reshape(-1)[:stop - start]
+    return {'audio': audio, 'f0_hz': f0_hz, 'f0_confidence': f0_confidence,
+            'loudness_db': loudness_db}
+
+
+def synthesize_pieces(synth, f0_hz: np.ndarray, loudness_db: np.ndarray, piece_frames: int,
+                      warmup_frames: int = 500) -> np.ndarray:
+    """Audio for controls of any length in pieces (memory grows with piece_frames, not the input).
+
+    Each piece continues the previous one's oscillator phase; the decoder first runs over
+    warmup_frames before the piece so its recurrent state has settled; the reverb's tails are
+    overlap-added across pieces (exact). With one piece this is the whole-signal synthesis.
+
+    Args:
+      synth: an inference.ControlsToAudio.
+      f0_hz, loudness_db: [n_frames].
+      piece_frames: frames per piece.
+      warmup_frames: decoder frames before each piece (after the first).
+
+    Returns:
+      audio [n_frames * hop] float32.
+    """
+    from scipy import signal  # pylint: disable=g-import-not-at-top
+    hop = synth.hop_size
+    n_frames = int(np.size(f0_hz))
+    ir = synth.impulse_response()
+    out = np.zeros(n_frames * hop + (ir.size if ir is not None else 0), np.float32)
+    phase = None
+    for index, start in enumerate(range(0, n_frames, max(1, piece_frames))):
+        stop = min(n_frames, start + piece_frames)
+        warmup = min(warmup_frames, start)
+        synth.noise_seed = index  # a new noise stretch per piece
+        # One frame after the piece: the envelopes of its last frame ramp toward it.
+        after = 1 if stop < n_frames else 0
+        frames = slice(start - warmup, stop + after)
+        result = synth.synthesize(f0_hz[np.newaxis, frames].astype(np.float32),
+                                  loudness_db[np.newaxis, frames].astype(np.float32),
+                                  initial_phase=phase, skip_frames=warmup, context_after=after,
+                                  reverb=False)
+        phase = result['final_phase']
+        dry = result['dry'].numpy()[0]
+        begin = start * hop
+        if ir is None or synth.reverb_adds_dry:
+            out[begin:begin + dry.size] += dry
+        if ir is not None:
+            wet = signal.fftconvolve(dry, ir).astype(np.float32)
+            out[begin:begin + wet.size] += wet
+    return out[:n_frames * hop]
 
 
 def auto_adjust(features: dict[str, np.ndarray], stats: dict[str, Any],
@@ -161,7 +234,7 @@ def resynthesize(save_dir: str, audio: np.ndarray | None = None, input_path: str
                  pitch_shift: float = 0.0, octave_shift: int = 0, loudness_shift_db: float = 0.0,
                  auto_adjust_features: bool = True, crepe_model: str = 'full',
                  checkpoint: str | None = None, include_reverb: bool = True,
-                 restored=None) -> dict[str, Any]:
+                 piece_secs: float = 60.0, restored=None) -> dict[str, Any]:
     """Plays a monophonic recording through a trained model.
 
     Args:
@@ -176,6 +249,7 @@ def resynthesize(save_dir: str, audio: np.ndarray | None = None, input_path: str
       crepe_model: CREPE capacity for the input's f0.
       checkpoint: a checkpoint prefix instead of the newest in save_dir.
       include_reverb: apply the model's learned reverb.
+      piece_secs: analysis and synthesis piece length; bounds memory on long inputs.
       restored: an inference.RestoredModel already loaded from save_dir (skips loading).
 
     Returns:
@@ -193,7 +267,8 @@ def resynthesize(save_dir: str, audio: np.ndarray | None = None, input_path: str
     if np.max(np.abs(audio)) == 0.0:
         raise ValueError(f'{input_path or "audio"}: the input is silent; give a recording.')
     logging.info('Analysing %.2f s of audio (CREPE %s)...', len(audio) / sample_rate, crepe_model)
-    features = compute_features(audio, sample_rate, hop, crepe_model=crepe_model)
+    features = compute_features(audio, sample_rate, hop, crepe_model=crepe_model,
+                                piece_secs=piece_secs)
 
     adjustment = Adjustment()
     used = features
@@ -209,8 +284,8 @@ def resynthesize(save_dir: str, audio: np.ndarray | None = None, input_path: str
 
     synth = inference.ControlsToAudio(restored.model, sample_rate, hop, include_reverb=include_reverb)
     logging.info('Synthesising %d frames...', used['f0_hz'].size)
-    out = synth(used['f0_hz'], used['loudness_db'])
-    audio_out = np.asarray(out['audio'], dtype=np.float32)
+    piece_frames = max(1, int(round(piece_secs * sample_rate / hop)))
+    audio_out = synthesize_pieces(synth, used['f0_hz'], used['loudness_db'], piece_frames)
     return {'audio': audio_out, 'sample_rate': sample_rate, 'features': features,
             'features_used': used, 'adjustment': adjustment, 'checkpoint': restored.checkpoint}
 

@@ -29,6 +29,8 @@ flags.DEFINE_enum('crepe_model', 'full', ['full', 'large', 'medium', 'small', 't
                   'CREPE capacity for the input\'s f0 (tiny: ~25x faster, a little less exact).')
 flags.DEFINE_string('checkpoint', None, 'A checkpoint prefix (…/ckpt-<step>) instead of the newest.')
 flags.DEFINE_boolean('reverb', True, 'Apply the model\'s learned reverb.')
+flags.DEFINE_float('piece_secs', 60.0, 'Analyse and synthesise long inputs in pieces of this many '
+                   'seconds (bounds memory; pieces join seamlessly).')
 flags.DEFINE_string('plot', None, 'Also write a PNG with input/output spectrograms and f0 tracks.')
 
 
@@ -39,6 +41,8 @@ def main(argv=()) -> None:
         if not getattr(FLAGS, name):
             raise ValueError(f'--{name} is required; e.g. clarinet_ddsp_resynth --save_dir runs/clarinet '
                              '--input voice.wav --output voice_as_clarinet.wav')
+    if FLAGS.piece_secs < 1.0:
+        raise ValueError(f'--piece_secs={FLAGS.piece_secs} must be >= 1 second.')
     if not os.path.isfile(FLAGS.input):
         raise ValueError(f'--input={FLAGS.input}: no such file.')
     from clarinet_ddsp import resynth  # pylint: disable=g-import-not-at-top
@@ -47,7 +51,7 @@ def main(argv=()) -> None:
         FLAGS.save_dir, input_path=FLAGS.input, pitch_shift=FLAGS.pitch_shift,
         octave_shift=FLAGS.octave_shift, loudness_shift_db=FLAGS.loudness_shift_db,
         auto_adjust_features=FLAGS.auto_adjust, crepe_model=FLAGS.crepe_model,
-        checkpoint=FLAGS.checkpoint, include_reverb=FLAGS.reverb)
+        checkpoint=FLAGS.checkpoint, include_reverb=FLAGS.reverb, piece_secs=FLAGS.piece_secs)
     peak = resynth.write_wav(FLAGS.output, result['audio'], result['sample_rate'])
     if FLAGS.plot:
         resynth.write_plot(FLAGS.plot, result)

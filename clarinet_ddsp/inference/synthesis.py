@@ -133,8 +133,21 @@ class ControlsToAudio(tf.Module):
         frames = tf.signal.frame(x, k + context_before + context_after, k, axis=1)
         return tf.transpose(frames, [1, 0, 2, 3])
 
-    def harmonic_audio(self, controls: dict[str, tf.Tensor]) -> tf.Tensor:
-        """Harmonic oscillators, [batch, n_frames * hop]."""
+    def harmonic_audio(self, controls: dict[str, tf.Tensor], initial_phase=None,
+                       context_after: int = 0) -> tuple[tf.Tensor, tf.Tensor]:
+        """Harmonic oscillators.
+
+        Args:
+          controls: from `controls`.
+          initial_phase: f0 phase (rad, float64 [batch, 1]) at the sample before the first, to
+            continue a previous piece; None starts at 0.
+          context_after: trailing frames that only shape the envelopes of the frames before them
+            (a piece's next frame); not synthesised.
+
+        Returns:
+          audio [batch, (n_frames - context_after) * hop] and the f0 phase at its last sample
+          (float64 [batch, 1]).
+        """
         harmonic = self._layers.harmonic
         f0_hz = controls['f0_hz']
         harm_amps = controls['amplitudes'] * controls['harmonic_distribution']
@@ -152,7 +165,13 @@ class ControlsToAudio(tf.Module):
         # Phase summed over the whole signal in float64 and wrapped: blocks join seamlessly.
         omegas = tf.reshape(tf.transpose(f0_env, [1, 0, 2]), [batch, -1])
         omegas = tf.cast(omegas, tf.float64) * (_TWO_PI / self.sample_rate)  # rad / sample
-        phase = tf.cast(tf.math.floormod(tf.cumsum(omegas, axis=1), _TWO_PI), tf.float32)
+        phase = tf.cumsum(omegas, axis=1)
+        if initial_phase is not None:
+            phase += tf.cast(initial_phase, tf.float64)
+        phase = tf.math.floormod(phase, _TWO_PI)
+        n_out = (n_frames - context_after) * hop
+        final_phase = phase[:, n_out - 1:n_out]
+        phase = tf.cast(phase, tf.float32)
         phase = tf.transpose(tf.reshape(phase, [batch, n_blocks, block_samples]), [1, 0, 2])
 
         amp_blocks = self._blocks(harm_amps, n_blocks, 0, 1)  # [nb, batch, k + 1, n_harmonics]
@@ -170,7 +189,7 @@ class ControlsToAudio(tf.Module):
         audio = tf.map_fn(synth_block, (amp_blocks, f0_env, phase), parallel_iterations=1,
                           fn_output_signature=tf.TensorSpec([None, block_samples], tf.float32))
         audio = tf.reshape(tf.transpose(audio, [1, 0, 2]), [batch, -1])
-        return audio[:, :n_frames * hop]
+        return audio[:, :n_out], final_phase
 
     def noise_audio(self, controls: dict[str, tf.Tensor]) -> tf.Tensor:
         """Filtered noise, [batch, n_frames * hop]; each block equals the whole-signal filter's."""
@@ -206,6 +225,18 @@ class ControlsToAudio(tf.Module):
         audio = tf.reshape(tf.transpose(audio, [1, 0, 2]), [batch, -1])
         return audio[:, :n_samples]
 
+    def impulse_response(self) -> np.ndarray | None:
+        """The learned reverb's impulse response with its dry tap zeroed [ir_size], None if none."""
+        reverb = self._layers.reverb
+        if reverb is None:
+            return None
+        ir = reverb.get_controls(tf.zeros([1, 1]))['ir']
+        return reverb._mask_dry_ir(ir).numpy()[0]  # pylint: disable=protected-access
+
+    @property
+    def reverb_adds_dry(self) -> bool:
+        return self._layers.reverb is None or bool(self._layers.reverb._add_dry)  # pylint: disable=protected-access
+
     def reverb_audio(self, audio: tf.Tensor) -> tf.Tensor:
         """The trainable reverb (dry tap masked, dry added as configured), as one FFT convolution."""
         reverb = self._layers.reverb
@@ -219,25 +250,40 @@ class ControlsToAudio(tf.Module):
                               [fft_size])[:, :n]
         return wet + audio if reverb._add_dry else wet  # pylint: disable=protected-access
 
-    def synthesize(self, f0_hz: tf.Tensor, loudness_db: tf.Tensor) -> dict[str, tf.Tensor]:
+    def synthesize(self, f0_hz: tf.Tensor, loudness_db: tf.Tensor, initial_phase=None,
+                   skip_frames: int = 0, context_after: int = 0,
+                   reverb: bool = True) -> dict[str, tf.Tensor]:
         """Audio and its parts from controls.
 
         Args:
           f0_hz: [batch, n_frames] Hz.
           loudness_db: [batch, n_frames] dB.
+          initial_phase: see harmonic_audio (to continue a previous piece).
+          skip_frames: decode these leading frames (the decoder's warm-up) but synthesise only
+            the frames after them.
+          context_after: trailing frames used only as interpolation context (see harmonic_audio).
+          reverb: apply the reverb (if the module has one).
 
         Returns:
-          {'audio', 'harmonic', 'noise' (if any), 'dry'} [batch, n_frames * hop], and the controls
-          'amplitudes', 'harmonic_distribution', 'noise_magnitudes' [batch, n_frames, ...].
+          {'audio', 'harmonic', 'noise' (if any), 'dry'} [batch, n_synth_frames * hop], the
+          controls 'amplitudes', 'harmonic_distribution', 'noise_magnitudes' [batch, n_frames, ...]
+          and 'final_phase' (float64 [batch, 1]).
         """
         controls = self.controls(f0_hz, loudness_db)
-        out = {'harmonic': self.harmonic_audio(controls)}
+        if skip_frames:
+            controls = {k: v[:, skip_frames:] for k, v in controls.items()}
+        out = {}
+        out['harmonic'], out['final_phase'] = self.harmonic_audio(controls, initial_phase,
+                                                                  context_after)
         dry = out['harmonic']
         if self._layers.noise is not None:
             out['noise'] = self.noise_audio(controls)
+            if context_after:
+                out['noise'] = out['noise'][:, :tf.shape(dry)[1]]
             dry = dry + out['noise']
         out['dry'] = dry
-        out['audio'] = self.reverb_audio(dry) if self._layers.reverb is not None else dry
+        use_reverb = reverb and self._layers.reverb is not None
+        out['audio'] = self.reverb_audio(dry) if use_reverb else dry
         out['amplitudes'] = controls['amplitudes']
         out['harmonic_distribution'] = controls['harmonic_distribution']
         if 'noise_magnitudes' in controls:
@@ -252,6 +298,7 @@ class ControlsToAudio(tf.Module):
         if is_1d:
             f0_hz, loudness_db = f0_hz[tf.newaxis], loudness_db[tf.newaxis]
         out = self.synthesize(f0_hz, loudness_db)
+        del out['final_phase']
         if is_1d:
             out = {k: v[0] for k, v in out.items()}
         return out

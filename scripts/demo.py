@@ -35,6 +35,11 @@ _NOISE = re.compile(r'^(I0000|W0000|E0000|WARNING: All log messages|To enable th
                     r'.*(cuda|cuInit|oneDNN|cpu_feature_guard|computation placer|absl::Initialize))')
 
 
+_BEAM_NOISE = ('Worker: severity', 'apache_beam', 'INFO:__main__', 'WARNING:', 'INFO:root',
+               'Converting string literal', 'server on port', 'apitools', 'bigquery',
+               'DIRECT_READ', 'semi_persistent', 'Pipeline_options', 'sdk_worker', 'channel')
+
+
 class StageError(RuntimeError):
     pass
 
@@ -115,7 +120,8 @@ class Demo:
         if stage in ('eval', 'sample'):
             return any(k in line for k in ('results', 'metrics at', 'Wrote', 'took', 'rror',
                                             'Samples of'))
-        return True
+        # Beam's and its workers' own chatter (each line also comes back wrapped as "Worker: ...").
+        return not any(k in line for k in _BEAM_NOISE)
 
     def stage(self, name: str, fn) -> None:
         if self.state.get(name, {}).get('done'):
@@ -296,7 +302,9 @@ def _fmt(results: dict, key: str) -> str:
 def _short(line: str) -> str:
     # absl's prefix "I1123 21:44:26.108576 140629954526080 train_util.py:178] " -> "train_util.py:178]"
     match = re.match(r'^[IWEF]\d{4} [\d:.]+ +\d+ (\S+\]) (.*)$', line)
-    return f'{match.group(2)}' if match else line
+    if match:
+        return match.group(2)
+    return line[len('INFO:absl:'):] if line.startswith('INFO:absl:') else line
 
 
 def _latest_step(save_dir: str):

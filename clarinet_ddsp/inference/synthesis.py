@@ -76,6 +76,10 @@ class ControlsToAudio(tf.Module):
         # pylint: enable=g-import-not-at-top
         if block_frames < 1:
             raise ValueError(f'block_frames={block_frames} must be >= 1.')
+        if getattr(model, 'encoder', None) is not None:
+            raise ValueError('ControlsToAudio: the model has an encoder (it decodes from z computed '
+                             'from audio); resynthesis and export take f0 and loudness only, as '
+                             'models/solo_instrument.gin does (Autoencoder.encoder = None).')
         group = model.processor_group
         harmonic = restore.find_processors(model, (synths.Harmonic,))
         noise = restore.find_processors(model, (synths.FilteredNoise,))

@@ -6,6 +6,7 @@ pipeline succeeded, so a failed run leaves no half-written shards.
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import os
 import re
@@ -285,8 +286,9 @@ def prepare_tfrecord(input_audio_paths: Sequence[str],
         _build(pipeline, paths, tmp_prefix, num_shards, sample_rate, frame_rate, example_secs, hop_secs,
                eval_split_fraction, chunk_secs, center, viterbi, crepe_model, allow_memory_growth)
         start = time.time()
-        result = pipeline.run()
-        result.wait_until_finish()
+        with _package_on_worker_path(_is_direct(options)):
+            result = pipeline.run()
+            result.wait_until_finish()
         counters = _counters(result)
         logging.info('Pipeline finished in %.1f s; counters: %s', time.time() - start, counters)
         prefixes = ([f'{basename}-train', f'{basename}-eval'] if eval_split_fraction else [basename])
@@ -299,6 +301,26 @@ def prepare_tfrecord(input_audio_paths: Sequence[str],
     if skipped:
         logging.warning('Skipped %d bad file(s): %s', len(skipped), ', '.join(e.path for e in skipped))
     return PrepareResult(n_files=len(paths), skipped=skipped, shards=shards, counters=counters)
+
+
+@contextlib.contextmanager
+def _package_on_worker_path(enabled: bool):
+    """Lets local worker processes import clarinet_ddsp from a checkout that is not pip-installed."""
+    if not enabled:
+        yield
+        return
+    root = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+    before = os.environ.get('PYTHONPATH')
+    parts = [p for p in (before or '').split(os.pathsep) if p]
+    if root not in parts:
+        os.environ['PYTHONPATH'] = os.pathsep.join([root] + parts)
+    try:
+        yield
+    finally:
+        if before is None:
+            os.environ.pop('PYTHONPATH', None)
+        else:
+            os.environ['PYTHONPATH'] = before
 
 
 def _counters(result) -> Dict[str, int]:

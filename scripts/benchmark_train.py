@@ -8,18 +8,22 @@ Trains models/solo_instrument.gin on one in-memory synthetic batch (4 s examples
   ddsp+BFC    the same with TF_CPU_ALLOCATOR_USE_BFC=true (the tuned baseline);
   ours        clarinet_ddsp, with nothing set in its environment.
 
-Each prints the median step time (median of --steps after --warmup steps), the
-forward-synthesis realtime factor (audio seconds per wall second, training=False),
-page faults per step and the process's peak resident memory. The reference runs as
+Each prints the median step time (median of --steps after --warmup steps), the CPU
+seconds (user + system) per step, the forward-synthesis realtime factor (audio
+seconds per wall second, training=False), page faults per step, the process's peak
+resident memory, its trainable parameter count and its first and last loss. On a
+machine shared with other work, wall-clock ratios move with the load; the CPU-time
+ratio ("cpu x ddsp") is the steadier figure. Diagnostic variants of ours (the Keras
+GRU instead of ours, MirroredStrategy, the BFC allocator) run when named in --configs. The reference runs as
 `TF_USE_LEGACY_KERAS=1 PYTHONPATH=tests/parity/ref_stubs <ref python>`, the ref
 python from $CLARINET_DDSP_REF_PYTHON or .venv-ref/bin/python.
 
   .venv/bin/python scripts/benchmark_train.py --batch_sizes 4
   .venv/bin/python scripts/benchmark_train.py --batch_sizes 1,4,16 --json out.json
+  .venv/bin/python scripts/benchmark_train.py --configs ours,ours/keras-gru,ours+mirrored
 """
 
 import argparse
-import functools
 import json
 import os
 import resource
@@ -160,9 +164,8 @@ def _worker_ours(args) -> Dict:
         gin.parse_config_files_and_bindings(
             ['models/solo_instrument.gin'], [f'batch_size={args.batch_size}'])
     if args.variant in ('keras-gru', 'fast-gru'):
-        from clarinet_ddsp.training import nn, rnn
-        nn._rnn_class = functools.partial(  # pylint: disable=protected-access
-            rnn.get_rnn_class, fast=args.variant == 'fast-gru')
+        from clarinet_ddsp.training import nn
+        nn.FAST_RNN_DEFAULT = args.variant == 'fast-gru'
     batch = {k: tf.constant(v) for k, v in _load_batch(args.batch).items()}
     strategy = None
     if args.variant == 'mirrored':

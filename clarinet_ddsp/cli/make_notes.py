@@ -25,7 +25,8 @@ flags.DEFINE_string('lowest', 'D3', 'Lowest note (the clarinet\'s written range 
 flags.DEFINE_string('highest', 'E6', 'Highest note.')
 flags.DEFINE_list('dynamics', ['pp', 'mf', 'ff'], 'Dynamics (pp, p, mf, f, ff), rotated over the notes.')
 flags.DEFINE_boolean('all_dynamics', False, 'Every note at every dynamic instead of rotating them.')
-flags.DEFINE_float('note_secs', 4.0, 'Length of each note in seconds (>= --example_secs of prepare_tfrecord, 4 by default).')
+flags.DEFINE_float('note_secs', 4.0, 'Length of each note in seconds (at least prepare_tfrecord\'s '
+                   '--example_secs, 4 by default).')
 _define('sample_rate', lambda: flags.DEFINE_integer(
     'sample_rate', 16000, 'Sample rate of the WAV files in Hz.'))
 flags.DEFINE_integer('seed', 0, 'Seed of the breath noise and vibrato.')

@@ -17,6 +17,7 @@ from clarinet_ddsp.data_prep.pipeline import PrepareResult
 from clarinet_ddsp.data_prep.pipeline import runner_options
 
 __all__ = [
-    'AudioFileInfo', 'BadAudioFileError', 'BadAudioFilesError', 'PrepareResult', 'find_audio_files', 'iter_audio_blocks',
+    'AudioFileInfo', 'BadAudioFileError', 'BadAudioFilesError', 'PrepareResult', 'find_audio_files',
+    'iter_audio_blocks',
     'load_audio', 'prepare_tfrecord', 'runner_options', 'validate_audio_file',
 ]

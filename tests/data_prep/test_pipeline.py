@@ -25,7 +25,8 @@ def write_clarinet_notes(directory, plan, secs=2.0):
                                         secs=secs)
     out = {}
     for i, ((midi, dynamic), x) in enumerate(zip(plan, audio)):
-        path = os.path.join(directory, f'{i + 1:06d}__physmodel__clarinet-{notes.midi_to_name(midi)}-{dynamic}.wav')
+        name = f'{i + 1:06d}__physmodel__clarinet-{notes.midi_to_name(midi)}-{dynamic}.wav'
+        path = os.path.join(directory, name)
         sf.write(path, x, 16000, subtype='FLOAT')
         out[path] = sf.read(path, dtype='float32')[0]
     return out
@@ -216,3 +217,26 @@ def test_full_crepe_on_default_notes_is_within_20_cents(tmp_path):
     for ex in examples:
         path = source_of(ex, sources)
         assert abs(median_confident_cents(ex, notes.midi_to_hz(notes.midi_from_filename(path)))) < 20, path
+
+
+def test_f0_dofn_loads_crepe_once_per_worker_in_setup(monkeypatch):
+    from clarinet_ddsp import pitch  # pylint: disable=g-import-not-at-top
+    from clarinet_ddsp.pitch import model as model_lib  # pylint: disable=g-import-not-at-top
+    calls = []
+    real = pitch.get_model
+
+    def counting(*args, **kwargs):
+        calls.append(args)
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(pitch, 'get_model', counting)
+    monkeypatch.setattr(model_lib, 'get_model', counting)
+    dofn = pipeline.AddF0(frame_rate=250, center=False, viterbi=True, crepe_model='tiny')
+    dofn.setup()
+    assert calls == [('tiny',)]
+    for f0 in (220.0, 440.0, 880.0):
+        x = audio_files.tone(f0, 0.5).astype(np.float32)
+        out = list(dofn.process({'audio': x, 'audio_16k': x, 'key': 'k'}))[0]
+        assert out['f0_hz'].shape == (125,) and out['f0_hz'].dtype == np.float32
+        assert abs(median_confident_cents(out, f0)) < 20
+    assert len(calls) == 1  # processing never reloads the network

@@ -155,6 +155,7 @@ def test_console_error_for_unmatched_file_pattern_is_one_line(tmp_path):
     assert 'Traceback' not in proc.stderr
 
 
+@pytest.mark.slow
 def test_resume_after_sigkill_continues_from_the_last_complete_checkpoint(tmp_path):
     pattern = _tfrecords(tmp_path)
     save_dir = tmp_path / 'run'

@@ -20,6 +20,9 @@ import time
 
 import numpy as np
 
+# Runs from a checkout whether or not the package is installed.
+sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+
 SAMPLE_RATE = 16000
 FRAME_RATE = 250
 

@@ -158,6 +158,20 @@ def test_fast_rnn_keeps_static_shapes_in_a_function(kind):
     assert shapes[0].as_list() == [2, 32, 8]
 
 
+def test_fast_gru_saved_model_round_trip_any_length(tmp_path):
+    x = np.random.default_rng(8).normal(size=(2, 17, 3)).astype(np.float32)
+    reference, fast = _pair('gru', 8, x.shape)
+    module = tf.Module()
+    module.layer = fast
+    module.forward = tf.function(
+        fast, input_signature=[tf.TensorSpec([None, None, 3], tf.float32)])
+    module.forward(x)
+    tf.saved_model.save(module, str(tmp_path / 'gru'))
+    loaded = tf.saved_model.load(str(tmp_path / 'gru'))
+    assert _rel(loaded.forward(x).numpy(), reference(x).numpy()) < RTOL
+    assert loaded.forward(x[:1, :5]).shape == (1, 5, 8)
+
+
 def test_get_rnn_class_rejects_unknown_type_by_name():
     with pytest.raises(ValueError, match="rnn_type='rnn'"):
         rnn.get_rnn_class('rnn')

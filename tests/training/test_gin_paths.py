@@ -60,7 +60,7 @@ def test_installed_wheel_finds_its_gin_files(tmp_path):
     names = zipfile.ZipFile(wheel).namelist()
     assert any(n.endswith('data/share/clarinet_ddsp/gin/models/solo_instrument.gin') for n in names)
     prefix = tmp_path / 'prefix'
-    subprocess.run([sys.executable, '-m', 'pip', 'install', '--no-deps', '-q', '--prefix', str(prefix),
+    subprocess.run([sys.executable, '-m', 'pip', 'install', '--no-deps', '--ignore-installed', '-q', '--prefix', str(prefix),
                     str(wheel)], check=True, timeout=600)
     site = next(prefix.glob('lib/python*/site-packages'))
     out = subprocess.run(

@@ -177,7 +177,8 @@ def auto_adjust(features: dict[str, np.ndarray], stats: dict[str, Any],
                 ) -> tuple[dict[str, np.ndarray], Adjustment]:
     """The notebook's automatic adjustment toward the training data (ddsp's timbre transfer).
 
-    On detected note-on frames: shift f0 by whole octaves toward the training data's mean pitch,
+    On detected note-on frames: shift f0 by the whole number of octaves nearest to the distance
+    from the training data's mean (note-on) pitch,
     map loudness onto the training data's note-on loudness distribution; turn note-off frames
     down by up to quiet_db.
 
@@ -201,9 +202,10 @@ def auto_adjust(features: dict[str, np.ndarray], stats: dict[str, Any],
     # Octave shift toward the training data's pitch (its note-on mean when known).
     target = stats.get('mean_pitch_note', stats['mean_pitch'])
     pitch = dataset_stats.hz_to_midi(features['f0_hz'])
-    # Rounded to 1e-6 first so float noise (1.9999999 octaves) cannot flip floor/ceil.
-    octaves = np.round((target - np.mean(pitch[mask_on])) / 12.0, 6)
-    octaves = int(np.floor(octaves) if octaves > 1.5 else np.ceil(octaves))  # as the notebook
+    # The nearest whole octave. (The notebook rounds up below 1.5 octaves, so a voice one
+    # semitone below the data went up a whole octave, away from it; we round to nearest.)
+    octaves = np.round((target - np.mean(pitch[mask_on])) / 12.0, 6)  # no float-noise flips
+    octaves = int(np.floor(octaves + 0.5))
     features['f0_hz'] = (np.asarray(features['f0_hz']) * 2.0 ** octaves).astype(np.float32)
     adjustment.octave_shift_auto = octaves
 

@@ -1,6 +1,6 @@
 r"""The main job out of the box (`make demo`): notes -> TFRecords -> train -> eval -> sample -> resynth.
 
-python scripts/demo.py --work_dir runs/demo [--train_secs 660] [--max_steps 3000]
+python scripts/demo.py --work_dir runs/demo [--train_secs 780] [--max_steps 3000]
 
 Stages (each a clarinet_ddsp program in a subprocess, its full log in WORK_DIR/logs/):
   1. notes     clarinet_ddsp_make_notes: the embedded default dataset (physical-model clarinet notes)
@@ -322,7 +322,7 @@ def _kill_children(holder) -> None:
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split('\n')[0])
     parser.add_argument('--work_dir', default='runs/demo', help='where everything is written')
-    parser.add_argument('--train_secs', type=float, default=660.0,
+    parser.add_argument('--train_secs', type=float, default=780.0,
                         help='wall-clock training budget in seconds (stops at the next checkpoint)')
     parser.add_argument('--max_steps', type=int, default=3000, help='training stops here at the latest')
     parser.add_argument('--crepe_model', default='tiny', choices=['tiny', 'small', 'medium', 'large',

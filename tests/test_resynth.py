@@ -90,14 +90,14 @@ def _features(midi: float, n: int = 500) -> dict:
 
 
 @pytest.mark.parametrize('input_midi, target_midi, octaves', [
-    (48, 72, 2),   # 2.0 octaves away: floor(2.0)
-    (60, 72, 1),   # 1.0: ceil(1.0)
-    (66, 72, 1),   # 0.5: ceil -> up one octave (the notebook's rounding)
-    (72, 60, -1),  # -1.0: ceil(-1.0)
-    (70, 60, 0),   # -0.83: ceil -> stays
-    (40, 72, 2),   # 2.67: floor (above 1.5 octaves the notebook rounds down)
+    (48, 72, 2),   # exactly 2 octaves below
+    (61, 62, 0),   # a semitone below: stays (the notebook's ceil would go up an octave)
+    (66, 72, 1),   # half an octave: rounds up
+    (72, 60, -1),
+    (70, 60, -1),  # -0.83 -> -1
+    (40, 72, 3),   # 2.67 -> 3
 ])
-def test_auto_adjust_shifts_whole_octaves_toward_the_training_pitch(input_midi, target_midi,
+def test_auto_adjust_shifts_by_the_nearest_whole_octaves_toward_the_training_pitch(input_midi, target_midi,
                                                                    octaves):
     features = _features(input_midi)
     adjusted, adjustment = resynth.auto_adjust(features, _stats(target_midi))

@@ -1,6 +1,6 @@
 r"""The main job out of the box (`make demo`): notes -> TFRecords -> train -> eval -> sample -> resynth.
 
-python scripts/demo.py --work_dir runs/demo [--train_secs 780] [--max_steps 3000]
+python scripts/demo.py --work_dir runs/demo [--train_secs 780] [--max_steps 4000]
 
 Stages (each a clarinet_ddsp program in a subprocess, its full log in WORK_DIR/logs/):
   1. notes     clarinet_ddsp_make_notes: the embedded default dataset (physical-model clarinet notes)
@@ -324,7 +324,7 @@ def main() -> int:
     parser.add_argument('--work_dir', default='runs/demo', help='where everything is written')
     parser.add_argument('--train_secs', type=float, default=780.0,
                         help='wall-clock training budget in seconds (stops at the next checkpoint)')
-    parser.add_argument('--max_steps', type=int, default=3000, help='training stops here at the latest')
+    parser.add_argument('--max_steps', type=int, default=4000, help='training stops here at the latest')
     parser.add_argument('--crepe_model', default='tiny', choices=['tiny', 'small', 'medium', 'large',
                                                                   'full'],
                         help='CREPE for the TFRecords and resynthesis (full is ~25x slower)')

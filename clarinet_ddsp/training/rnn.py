@@ -6,10 +6,14 @@ ddsp's). Only the time loop changes, when the configuration allows it:
 
 - the input projection `x @ kernel + bias` runs once over all timesteps (one GEMM);
 - the recurrence runs in a `tf.while_loop` (XLA-compiled on CPU) whose custom
-    gradient carries only the state gradient from step to step; the gate
-    nonlinearities' derivatives are computed for all timesteps at once, and the
-    weight gradients are single GEMMs over all timesteps, instead of the 1000 small
-    per-step products TensorFlow's automatic gradient of the loop forms.
+  gradient carries only the state gradient from step to step; the gate
+  nonlinearities' derivatives are computed for all timesteps at once, and the
+  weight gradients are single GEMMs over all timesteps, instead of the 1000 small
+  per-step products TensorFlow's automatic gradient of the loop forms.
+
+Measured on 2 CPU cores, solo_instrument's GRU (batch 4, 1000 frames, 1024 -> 512):
+forward + backward 0.35 CPU-s against 1.27 s for keras.layers.GRU; the whole
+training step's CPU time halves (scripts/benchmark_train.py, ours vs ours/keras-gru).
 
 Anything the fast path does not cover (masks, dropout, go_backwards, unroll,
 other activations, reset_after=False, a GPU where cuDNN applies) falls back to
@@ -25,8 +29,9 @@ _TANHS = (keras.activations.tanh, keras.ops.tanh, tf.tanh, tf.math.tanh)
 _SIGMOIDS = (keras.activations.sigmoid, keras.ops.sigmoid, tf.sigmoid,
              tf.math.sigmoid)
 
-# XLA on the recurrence only: the whole training step under XLA was measured
-# 2x slower for the reference (issue 5), while the loop alone gains.
+# XLA on the recurrence only (issue 5: XLA on the whole step made it 2x slower).
+# The compiled loops take 82 ms forward / 65 ms backward at batch 4 against
+# 180 / 140 ms as plain TensorFlow while_loops.
 _JIT = True
 
 

@@ -12,7 +12,7 @@ ddsp's). Only the time loop changes, when the configuration allows it:
   per-step products TensorFlow's automatic gradient of the loop forms.
 
 Measured on 2 CPU cores, solo_instrument's GRU (batch 4, 1000 frames, 1024 -> 512):
-forward + backward 0.35 CPU-s against 1.27 s for keras.layers.GRU; the whole
+forward + backward 0.24 s against 1.27 s for keras.layers.GRU (same run); the whole
 training step's CPU time halves (scripts/benchmark_train.py, ours vs ours/keras-gru).
 
 Anything the fast path does not cover (masks, dropout, go_backwards, unroll,

@@ -14,12 +14,14 @@ from absl import app
 from absl import flags
 from absl import logging
 
+from clarinet_ddsp.cli import shared_flags
+
 FLAGS = flags.FLAGS
 
-flags.DEFINE_string('save_dir', None, 'The training run\'s directory (checkpoints, operative config).')
-flags.DEFINE_string('output', None, 'Directory to write the SavedModel into (replaced if present).')
-flags.DEFINE_string('checkpoint', None, 'A checkpoint prefix (…/ckpt-<step>) instead of the newest.')
-flags.DEFINE_boolean('reverb', True, 'Keep the learned reverb in the exported model.')
+shared_flags.define_save_dir()
+shared_flags.define_output()
+shared_flags.define_checkpoint()
+shared_flags.define_reverb()
 flags.DEFINE_integer('block_frames', 500, 'Frames synthesised per block inside the model (memory '
                      'per block ~ block_frames * hop * n_harmonics * 4 bytes).')
 

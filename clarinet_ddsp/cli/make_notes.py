@@ -11,13 +11,9 @@ import sys
 from absl import app
 from absl import flags
 
+from clarinet_ddsp.cli import shared_flags
+
 FLAGS = flags.FLAGS
-
-
-def _define(name: str, define) -> None:
-    """Defines a flag unless another clarinet_ddsp CLI imported in this process (e.g. under pytest) did."""
-    if name not in FLAGS:
-        define()
 
 
 flags.DEFINE_string('output_dir', 'datasets/clarinet_notes', 'Directory for the WAV files.')
@@ -27,8 +23,7 @@ flags.DEFINE_list('dynamics', ['pp', 'mf', 'ff'], 'Dynamics (pp, p, mf, f, ff), 
 flags.DEFINE_boolean('all_dynamics', False, 'Every note at every dynamic instead of rotating them.')
 flags.DEFINE_float('note_secs', 4.0, 'Length of each note in seconds (at least prepare_tfrecord\'s '
                    '--example_secs, 4 by default).')
-_define('sample_rate', lambda: flags.DEFINE_integer(
-    'sample_rate', 16000, 'Sample rate of the WAV files in Hz.'))
+shared_flags.define_sample_rate()
 flags.DEFINE_integer('seed', 0, 'Seed of the breath noise and vibrato.')
 
 

@@ -17,13 +17,9 @@ from absl import app
 from absl import flags
 from absl import logging
 
+from clarinet_ddsp.cli import shared_flags
+
 FLAGS = flags.FLAGS
-
-
-def _define(name: str, define) -> None:
-    """Defines a flag unless another clarinet_ddsp CLI imported in this process (e.g. under pytest) did."""
-    if name not in FLAGS:
-        define()
 
 
 flags.DEFINE_list('input_audio_filepatterns', [], 'List of filepatterns to glob for input audio files.')
@@ -31,8 +27,7 @@ flags.DEFINE_string('output_tfrecord_path', None, 'The prefix path to the output
                     'will be added to actual path(s).')
 flags.DEFINE_integer('num_shards', None, 'The number of shards to use for the TFRecord. If None, this '
                      'number will be determined automatically.')
-_define('sample_rate', lambda: flags.DEFINE_integer(
-    'sample_rate', 16000, 'The sample rate to use for the audio.'))
+shared_flags.define_sample_rate()
 flags.DEFINE_integer('frame_rate', 250, 'The frame rate to use for f0 and loudness features.')
 flags.DEFINE_float('example_secs', 4, 'The length of each example in seconds. Input audio will be split to '
                    'this length using a sliding window. If 0, each full chunk of audio is one example.')
@@ -49,12 +44,8 @@ flags.DEFINE_boolean('viterbi', True, 'Use viterbi decoding of pitch.')
 flags.DEFINE_list('pipeline_options', '--runner=DirectRunner', 'A comma-separated list of command line '
                   'arguments to be used as options for the Beam Pipeline. The DirectRunner gets '
                   'multi-processing workers on every core unless --direct_* options are given.')
-_define('allow_memory_growth', lambda: flags.DEFINE_boolean(
-    'allow_memory_growth', False, 'Whether to grow the GPU memory usage as is needed by the process. '
-    'Prevents crashes on GPUs with smaller memory.'))
-_define('crepe_model', lambda: flags.DEFINE_enum(
-    'crepe_model', 'full', ['full', 'tiny'], 'CREPE capacity for f0: full (as ddsp) or tiny (much faster, '
-    'a little less accurate).'))
+shared_flags.define_allow_memory_growth()
+shared_flags.define_crepe_model()
 flags.DEFINE_boolean('skip_bad_files', False, 'Skip input files that cannot be prepared (unreadable, '
                      'empty, not audio, too short, silent, NaN/Inf) and list them, instead of failing '
                      'before anything is written.')

@@ -14,21 +14,22 @@ from absl import app
 from absl import flags
 from absl import logging
 
+from clarinet_ddsp.cli import shared_flags
+
 FLAGS = flags.FLAGS
 
-flags.DEFINE_string('save_dir', None, 'The training run\'s directory (checkpoints, operative config).')
+shared_flags.define_save_dir()
 flags.DEFINE_string('input', None, 'Monophonic recording: WAV/FLAC/OGG/MP3, any rate, any length.')
-flags.DEFINE_string('output', None, 'Output WAV path (16-bit, the model\'s sample rate).')
+shared_flags.define_output()
 flags.DEFINE_float('pitch_shift', 0.0, 'Semitones added to the f0 (after auto-adjust).')
 flags.DEFINE_integer('octave_shift', 0, 'Octaves added to the f0 (after auto-adjust).')
 flags.DEFINE_float('loudness_shift_db', 0.0, 'dB added to the loudness (after auto-adjust).')
 flags.DEFINE_boolean('auto_adjust', True, 'Shift the pitch by octaves toward the training data\'s '
                      'mean pitch and map note-on loudness onto its distribution (ddsp\'s '
                      'timbre-transfer notebook); uses save_dir/dataset_statistics.json.')
-flags.DEFINE_enum('crepe_model', 'full', ['full', 'large', 'medium', 'small', 'tiny'],
-                  'CREPE capacity for the input\'s f0 (tiny: ~25x faster, a little less exact).')
-flags.DEFINE_string('checkpoint', None, 'A checkpoint prefix (…/ckpt-<step>) instead of the newest.')
-flags.DEFINE_boolean('reverb', True, 'Apply the model\'s learned reverb.')
+shared_flags.define_crepe_model()
+shared_flags.define_checkpoint()
+shared_flags.define_reverb()
 flags.DEFINE_float('piece_secs', 60.0, 'Analyse and synthesise long inputs in pieces of this many '
                    'seconds (bounds memory; pieces join seamlessly).')
 flags.DEFINE_string('plot', None, 'Also write a PNG with input/output spectrograms and f0 tracks.')

@@ -21,42 +21,36 @@ from absl import logging
 import gin
 import tensorflow as tf
 
+from clarinet_ddsp.cli import shared_flags
+
 FLAGS = flags.FLAGS
 _DEFAULT_SAVE_DIR = '/tmp/ddsp'
 
 
-def _define(name: str, define) -> None:
-    """Defines a flag unless another clarinet_ddsp CLI imported in this process already did."""
-    if name not in FLAGS:
-        define()
-
-
-_define('mode', lambda: flags.DEFINE_enum(
-    'mode', 'train', ['train', 'eval', 'sample'], 'Whether to train, evaluate, or sample from the model.'))
-_define('save_dir', lambda: flags.DEFINE_string(
-    'save_dir', _DEFAULT_SAVE_DIR, 'Where checkpoints and summaries are saved.'))
-_define('restore_dir', lambda: flags.DEFINE_string(
-    'restore_dir', '', 'Where checkpoints are restored from; defaults to save_dir.'))
-_define('tpu', lambda: flags.DEFINE_string('tpu', '', 'Address of the TPU. No TPU if left blank.'))
-_define('cluster_config', lambda: flags.DEFINE_string(
-    'cluster_config', '', 'Worker-specific TF_CONFIG JSON for multi-worker training.'))
-_define('allow_memory_growth', lambda: flags.DEFINE_boolean(
-    'allow_memory_growth', False, 'Grow GPU memory as needed instead of reserving it all up front.'))
-_define('hypertune', lambda: flags.DEFINE_boolean(
-    'hypertune', False, 'Report total_loss for hyperparameter tuning (cloudml-hypertune).'))
-_define('early_stop_loss_value', lambda: flags.DEFINE_float(
-    'early_stop_loss_value', None, 'Stop training once total_loss is at or below this.'))
-_define('gin_search_path', lambda: flags.DEFINE_multi_string(
-    'gin_search_path', [], 'Additional gin file search paths.'))
-_define('gin_file', lambda: flags.DEFINE_multi_string(
+flags.DEFINE_enum(
+    'mode', 'train', ['train', 'eval', 'sample'], 'Whether to train, evaluate, or sample from the model.')
+shared_flags.define_save_dir()
+flags.DEFINE_string(
+    'restore_dir', '', 'Where checkpoints are restored from; defaults to save_dir.')
+flags.DEFINE_string('tpu', '', 'Address of the TPU. No TPU if left blank.')
+flags.DEFINE_string(
+    'cluster_config', '', 'Worker-specific TF_CONFIG JSON for multi-worker training.')
+shared_flags.define_allow_memory_growth()
+flags.DEFINE_boolean(
+    'hypertune', False, 'Report total_loss for hyperparameter tuning (cloudml-hypertune).')
+flags.DEFINE_float(
+    'early_stop_loss_value', None, 'Stop training once total_loss is at or below this.')
+flags.DEFINE_multi_string(
+    'gin_search_path', [], 'Additional gin file search paths.')
+flags.DEFINE_multi_string(
     'gin_file', [], 'Gin config files: a path, or a name relative to the search path '
-    '(e.g. models/solo_instrument.gin).'))
-_define('gin_param', lambda: flags.DEFINE_multi_string(
-    'gin_param', [], 'Gin bindings, e.g. "batch_size=16".'))
-_define('run_once', lambda: flags.DEFINE_boolean(
-    'run_once', False, 'Evaluate/sample the newest checkpoint once instead of waiting for new ones.'))
-_define('initial_delay_secs', lambda: flags.DEFINE_integer(
-    'initial_delay_secs', None, 'Seconds to wait before evaluation starts.'))
+    '(e.g. models/solo_instrument.gin).')
+flags.DEFINE_multi_string(
+    'gin_param', [], 'Gin bindings, e.g. "batch_size=16".')
+flags.DEFINE_boolean(
+    'run_once', False, 'Evaluate/sample the newest checkpoint once instead of waiting for new ones.')
+flags.DEFINE_integer(
+    'initial_delay_secs', None, 'Seconds to wait before evaluation starts.')
 
 
 class ConfigError(ValueError):

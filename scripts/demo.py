@@ -325,8 +325,7 @@ def main() -> int:
     parser.add_argument('--train_secs', type=float, default=780.0,
                         help='wall-clock training budget in seconds (stops at the next checkpoint)')
     parser.add_argument('--max_steps', type=int, default=4000, help='training stops here at the latest')
-    parser.add_argument('--crepe_model', default='tiny', choices=['tiny', 'small', 'medium', 'large',
-                                                                  'full'],
+    parser.add_argument('--crepe_model', default='tiny', choices=['tiny', 'full'],
                         help='CREPE for the TFRecords and resynthesis (full is ~25x slower)')
     parser.add_argument('--num_shards', type=int, default=8)
     parser.add_argument('--input_audio', default='',

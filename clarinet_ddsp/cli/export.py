@@ -8,12 +8,12 @@ Load it anywhere TensorFlow runs, without clarinet_ddsp:
 
 from __future__ import annotations
 
-import sys
 
 from absl import app
 from absl import flags
 from absl import logging
 
+from clarinet_ddsp.cli import entry
 from clarinet_ddsp.cli import shared_flags
 
 FLAGS = flags.FLAGS
@@ -41,17 +41,9 @@ def main(argv=()) -> None:
     logging.info('SavedModel in %s; load it with tf.saved_model.load(%r)', path, path)
 
 
-def _main_reporting_errors(argv) -> None:
-    try:
-        main(argv)
-    except (ValueError, FileNotFoundError) as error:
-        logging.error('%s', error)
-        sys.exit(f'clarinet_ddsp_export: error: {error}')
-
-
 def console_entry_point() -> None:
     """The clarinet_ddsp_export console script."""
-    app.run(_main_reporting_errors)
+    entry.run(main, 'clarinet_ddsp_export')
 
 
 if __name__ == '__main__':

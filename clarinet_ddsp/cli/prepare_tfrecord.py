@@ -56,7 +56,7 @@ def run():
     from clarinet_ddsp import data_prep  # pylint: disable=g-import-not-at-top
     if FLAGS.allow_memory_growth:
         from clarinet_ddsp.data_prep import pipeline  # pylint: disable=g-import-not-at-top
-        pipeline._allow_memory_growth()  # pylint: disable=protected-access
+        pipeline.set_gpu_memory_growth()
     paths = data_prep.find_audio_files(FLAGS.input_audio_filepatterns)
     logging.info('Found %d audio file(s) matching %s.', len(paths), FLAGS.input_audio_filepatterns)
     return data_prep.prepare_tfrecord(

@@ -7,13 +7,13 @@ clarinet_ddsp_resynth --save_dir runs/clarinet --input voice.wav --output voice_
 from __future__ import annotations
 
 import os
-import sys
 import time
 
 from absl import app
 from absl import flags
 from absl import logging
 
+from clarinet_ddsp.cli import entry
 from clarinet_ddsp.cli import shared_flags
 
 FLAGS = flags.FLAGS
@@ -66,17 +66,9 @@ def main(argv=()) -> None:
                  time.time() - start)
 
 
-def _main_reporting_errors(argv) -> None:
-    try:
-        main(argv)
-    except (ValueError, FileNotFoundError) as error:
-        logging.error('%s', error)
-        sys.exit(f'clarinet_ddsp_resynth: error: {error}')
-
-
 def console_entry_point() -> None:
     """The clarinet_ddsp_resynth console script."""
-    app.run(_main_reporting_errors)
+    entry.run(main, 'clarinet_ddsp_resynth')
 
 
 if __name__ == '__main__':

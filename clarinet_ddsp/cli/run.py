@@ -12,7 +12,6 @@ clarinet_ddsp_run --mode=eval --save_dir=/tmp/clarinet --gin_file=datasets/tfrec
 from __future__ import annotations
 
 import os
-import sys
 import time
 
 from absl import app
@@ -21,6 +20,7 @@ from absl import logging
 import gin
 import tensorflow as tf
 
+from clarinet_ddsp.cli import entry
 from clarinet_ddsp.cli import shared_flags
 
 FLAGS = flags.FLAGS
@@ -209,21 +209,10 @@ def main(argv=()) -> None:
                   restore_dir=restore_dir, run_once=FLAGS.run_once)
 
 
-def _main_reporting_errors(argv) -> None:
-    from clarinet_ddsp.training import train_util  # pylint: disable=g-import-not-at-top
-    try:
-        main(argv)
-    except (ValueError, FileNotFoundError, train_util.NonFiniteLossError) as error:
-        # gin appends "In call to configurable ..." context lines; the message itself names the fix.
-        message = '\n'.join(line for line in str(error).splitlines()
-                             if not line.startswith('  In call to configurable'))
-        logging.error('%s', message)
-        sys.exit(f'clarinet_ddsp_run: error: {message}')
-
-
 def console_entry_point() -> None:
     """The clarinet_ddsp_run console script."""
-    app.run(_main_reporting_errors)
+    from clarinet_ddsp.training import train_util  # pylint: disable=g-import-not-at-top
+    entry.run(main, 'clarinet_ddsp_run', errors=entry.ACTIONABLE_ERRORS + (train_util.NonFiniteLossError,))
 
 
 if __name__ == '__main__':

@@ -60,7 +60,7 @@ class AddF0(beam.DoFn):
 
     def setup(self):
         if self._allow_memory_growth:
-            _allow_memory_growth()
+            set_gpu_memory_growth()
         from clarinet_ddsp import pitch  # pylint: disable=g-import-not-at-top
         start = time.time()
         self._model = pitch.get_model(self._crepe_model)
@@ -104,13 +104,13 @@ def to_tfexample(ex):
     return ex_lib.to_tfexample(ex)
 
 
-def _allow_memory_growth() -> None:
-    import tensorflow as tf  # pylint: disable=g-import-not-at-top
-    for gpu in tf.config.list_physical_devices('GPU'):
-        try:
-            tf.config.experimental.set_memory_growth(gpu, True)
-        except RuntimeError as error:  # already initialised: nothing to change any more
-            logging.warning('allow_memory_growth: %s', error)
+def set_gpu_memory_growth() -> None:
+    """GPU memory growth for a pipeline process; a reused worker whose GPU is already set up keeps it."""
+    from clarinet_ddsp.training import distribution  # pylint: disable=g-import-not-at-top
+    try:
+        distribution.allow_memory_growth()
+    except RuntimeError as error:  # already initialised: nothing to change any more
+        logging.warning('%s', error)
 
 
 def runner_options(pipeline_options: Sequence[str]) -> List[str]:

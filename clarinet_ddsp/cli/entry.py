@@ -1,0 +1,28 @@
+"""Running a CLI's main: errors a person can act on end the program with one message, no traceback."""
+
+from __future__ import annotations
+
+import sys
+from typing import Callable, Sequence, Type
+
+from absl import app
+from absl import logging
+
+ACTIONABLE_ERRORS: tuple[Type[BaseException], ...] = (ValueError, FileNotFoundError)
+
+
+def run(main: Callable[[Sequence[str]], None], program: str,
+        errors: tuple[Type[BaseException], ...] = ACTIONABLE_ERRORS) -> None:
+    """app.run(main); an error of the given types exits with `<program>: error: <message>`."""
+
+    def main_reporting_errors(argv: Sequence[str]) -> None:
+        try:
+            main(argv)
+        except errors as error:
+            # gin appends "In call to configurable ..." context lines; the message itself names the fix.
+            message = '\n'.join(line for line in str(error).splitlines()
+                                if not line.startswith('  In call to configurable'))
+            logging.error('%s', message)
+            sys.exit(f'{program}: error: {message}')
+
+    app.run(main_reporting_errors)

@@ -16,6 +16,7 @@ from absl import logging
 import numpy as np
 
 from clarinet_ddsp.training import dataset_stats
+from clarinet_ddsp.training import metrics
 
 # The notebook's defaults.
 NOTE_THRESHOLD = 1.0
@@ -201,7 +202,7 @@ def auto_adjust(features: dict[str, np.ndarray], stats: dict[str, Any],
 
     # Octave shift toward the training data's pitch (its note-on mean when known).
     target = stats.get('mean_pitch_note', stats['mean_pitch'])
-    pitch = dataset_stats.hz_to_midi(features['f0_hz'])
+    pitch = metrics.hz_to_midi(features['f0_hz'])
     # The nearest whole octave. (The notebook rounds up below 1.5 octaves, so a voice one
     # semitone below the data went up a whole octave, away from it; we round to nearest.)
     octaves = np.round((target - np.mean(pitch[mask_on])) / 12.0, 6)  # no float-noise flips

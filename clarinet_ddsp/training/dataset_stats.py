@@ -15,17 +15,11 @@ from absl import logging
 import numpy as np
 import tensorflow as tf
 
+from clarinet_ddsp.training.metrics import hz_to_midi
+
 STATS_FILENAME = 'dataset_statistics.json'
 DB_RANGE = 80.0  # dB; ddsp's spectral_ops.DB_RANGE, the loudness floor is -DB_RANGE.
 _FORMAT_VERSION = 1
-
-
-def hz_to_midi(f0_hz: np.ndarray) -> np.ndarray:
-    """Hz -> MIDI note number; 0 Hz (and below) maps to 0, as ddsp.core.hz_to_midi."""
-    f0_hz = np.asarray(f0_hz, dtype=np.float64)
-    with np.errstate(divide='ignore', invalid='ignore'):
-        notes = 12.0 * (np.log2(f0_hz) - np.log2(440.0)) + 69.0
-    return np.where(f0_hz <= 0.0, 0.0, notes)
 
 
 def midi_to_hz(notes: np.ndarray) -> np.ndarray:

@@ -1,6 +1,5 @@
 """scripts/demo.py end to end, shrunk: a few steps, small eval; checks every stage's products."""
 
-import importlib.util
 import json
 import os
 import subprocess
@@ -15,10 +14,6 @@ import inference_runs
 DEMO = os.path.join(inference_runs.REPO, 'scripts', 'demo.py')
 
 
-def _have(module: str) -> bool:
-    return importlib.util.find_spec(module) is not None
-
-
 def _run_demo(work_dir, *flags, timeout=1500):
     return subprocess.run([sys.executable, DEMO, '--work_dir', str(work_dir), *flags],
                           cwd=inference_runs.REPO, capture_output=True, text=True, timeout=timeout,
@@ -31,8 +26,6 @@ _SHRINK = ['--max_steps', '12', '--train_secs', '300', '--num_shards', '2',
 
 
 @pytest.mark.slow
-@pytest.mark.skipif(not _have('clarinet_ddsp.cli.prepare_tfrecord'),
-                    reason='clarinet_ddsp_prepare_tfrecord has not landed yet')
 def test_demo_runs_every_stage_and_reports_the_figures(tmp_path):
     # Own recordings instead of the generated notes keep this test short: 6 notes of 2.5 s.
     rec_dir = tmp_path / 'recordings'

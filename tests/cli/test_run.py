@@ -228,9 +228,6 @@ def test_two_workers_train_with_multi_worker_mirrored_strategy(tmp_path):
 @pytest.mark.slow
 def test_write_up_lines_on_tfrecords_from_prepare_tfrecord(tmp_path):
     """Audio -> clarinet_ddsp_prepare_tfrecord -> the write-up's train, eval and sample lines."""
-    import importlib.util
-    if importlib.util.find_spec('clarinet_ddsp.cli.prepare_tfrecord') is None:
-        pytest.skip('clarinet_ddsp.cli.prepare_tfrecord is not there yet')
     import numpy as np
     import soundfile as sf
     audio_dir = tmp_path / 'datasets'

@@ -12,6 +12,17 @@ from clarinet_ddsp.core.units import safe_divide
 _TWO_PI = 2.0 * np.pi
 
 
+def _cumsum_time(x: tf.Tensor) -> tf.Tensor:
+    """tf.cumsum(x, axis=1) for [batch, time, channels], the same sums in the same order.
+
+    Summing along the innermost axis of a [batch, channels, time] copy ran 2x faster on this CPU
+    ([4, 64000, 60]: 52 ms against 104 ms, bit-identical), the transposes included.
+    """
+    if x.shape.rank != 3 or x.shape[-1] == 1:
+        return tf.cumsum(x, axis=1)
+    return tf.transpose(tf.cumsum(tf.transpose(x, [0, 2, 1]), axis=-1), [0, 2, 1])
+
+
 def _accumulate_phase(frequencies_hz: tf.Tensor, sample_rate: float) -> tf.Tensor:
     """Cumulative phase (rad) along axis 1, computed in float64 and wrapped to [0, 2pi) in float32.
 
@@ -31,7 +42,7 @@ def _phase(frequencies_hz: tf.Tensor, sample_rate: float, use_angular_cumsum: bo
     omegas = frequencies_hz * _TWO_PI / float(sample_rate)  # rad / sample, same ops as ddsp
     if use_angular_cumsum:
         return angular_cumsum(omegas)
-    return tf.cumsum(omegas, axis=1)
+    return _cumsum_time(omegas)
 
 
 def angular_cumsum(angular_frequency: tf.Tensor, chunk_size: int = 1000) -> tf.Tensor:
@@ -249,7 +260,7 @@ def harmonic_synthesis(frequencies: tf.Tensor, amplitudes: tf.Tensor,
     elif use_angular_cumsum:
         phases = angular_cumsum(omegas)
     else:
-        phases = tf.cumsum(omegas, axis=1)
+        phases = _cumsum_time(omegas)
     return tf.reduce_sum(amplitude_envelopes * tf.sin(phases), axis=-1)
 
 

@@ -119,6 +119,29 @@ def _time_forward(forward, n: int) -> List[float]:
     return times
 
 
+def _measure(trainer, model, batch, args) -> Dict:
+    """Step and forward timings; ddsp's Trainer and ours share this API, so both sides run this code.
+
+    The data path is ddsp_run's: an iterator over a repeated (distributed) dataset.
+    """
+    import tensorflow as tf
+    dataset = tf.data.Dataset.from_tensors(batch).repeat()
+    dataset_iter = iter(trainer.distribute_dataset(dataset))
+    trainer.build(next(dataset_iter))
+
+    def step():
+        losses = trainer.train_step(dataset_iter)
+        return float(losses['total_loss'])
+
+    times, usage, losses = _time_steps(step, args.warmup, args.steps)
+    forward = tf.function(lambda b: model(b, training=False))
+    fwd_times = _time_forward(lambda: forward(batch)['audio_synth'].numpy(),
+                              args.steps)
+    n_params = int(sum(v.shape.num_elements() for v in model.trainable_variables))
+    return dict(times=times, losses=losses, fwd_times=fwd_times,
+                n_params=n_params, **usage)
+
+
 def _worker_ref(args) -> Dict:
     """magenta/ddsp 3.7.0 as ddsp_run trains it."""
     import ddsp.training  # pylint: disable=import-error
@@ -135,21 +158,7 @@ def _worker_ref(args) -> Dict:
     with strategy.scope():
         model = ddsp.training.models.get_model()
         trainer = ddsp.training.trainers.get_trainer_class()(model, strategy)
-    dataset = tf.data.Dataset.from_tensors(batch).repeat()
-    dataset_iter = iter(trainer.distribute_dataset(dataset))
-    trainer.build(next(dataset_iter))
-
-    def step():
-        losses = trainer.train_step(dataset_iter)
-        return float(losses['total_loss'])
-
-    times, usage, losses = _time_steps(step, args.warmup, args.steps)
-    forward = tf.function(lambda b: model(b, training=False))
-    fwd_times = _time_forward(lambda: forward(batch)['audio_synth'].numpy(),
-                              args.steps)
-    n_params = int(sum(v.shape.num_elements() for v in model.trainable_variables))
-    return dict(times=times, losses=losses, fwd_times=fwd_times,
-                n_params=n_params, **usage)
+    return _measure(trainer, model, batch, args)
 
 
 def _worker_ours(args) -> Dict:
@@ -173,22 +182,7 @@ def _worker_ours(args) -> Dict:
     with (strategy or tf.distribute.get_strategy()).scope():
         model = models.get_model()
         trainer = trainers.get_trainer_class()(model, strategy)
-    # The same data path as the reference: an iterator over a repeated dataset.
-    dataset = tf.data.Dataset.from_tensors(batch).repeat()
-    dataset_iter = iter(trainer.distribute_dataset(dataset))
-    trainer.build(next(dataset_iter))
-
-    def step():
-        losses = trainer.train_step(dataset_iter)
-        return float(losses['total_loss'])
-
-    times, usage, losses = _time_steps(step, args.warmup, args.steps)
-    forward = tf.function(lambda b: model(b, training=False))
-    fwd_times = _time_forward(lambda: forward(batch)['audio_synth'].numpy(),
-                              args.steps)
-    n_params = int(sum(v.shape.num_elements() for v in model.trainable_variables))
-    return dict(times=times, losses=losses, fwd_times=fwd_times,
-                n_params=n_params, **usage)
+    return _measure(trainer, model, batch, args)
 
 
 def run_worker(args) -> None:

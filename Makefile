@@ -7,7 +7,7 @@ PY := $(VENV)/bin/python
 REF_PY := $(REF_VENV)/bin/python
 DEMO_DIR ?= runs/demo
 
-.PHONY: demo test test-fast refenv env clean
+.PHONY: demo test test-fast lint refenv env clean
 
 env: $(VENV)/.installed
 
@@ -31,6 +31,10 @@ $(REF_VENV)/.installed: tests/parity/reference_requirements.txt
 
 test: env refenv
 	CLARINET_DDSP_REF_PYTHON=$(abspath $(REF_PY)) $(PY) -m pytest -ra tests
+
+lint: env
+	$(VENV)/bin/ruff check clarinet_ddsp tests scripts
+	$(VENV)/bin/ruff format --check clarinet_ddsp tests scripts
 
 test-fast: env
 	$(PY) -m pytest -ra -m "not slow and not parity" tests

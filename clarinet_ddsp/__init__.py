@@ -4,12 +4,6 @@
 effects, losses); training lives in clarinet_ddsp.training and is imported on demand.
 """
 
-from clarinet_ddsp import core
-from clarinet_ddsp import dags
-from clarinet_ddsp import effects
-from clarinet_ddsp import losses
-from clarinet_ddsp import processors
-from clarinet_ddsp import spectral_ops
-from clarinet_ddsp import synths
+from clarinet_ddsp import core, dags, effects, losses, processors, spectral_ops, synths
 
 __version__ = '0.1.0'

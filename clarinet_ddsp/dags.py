@@ -1,6 +1,7 @@
 """DAGLayer: runs modules in a listed order, routing nested dict outputs by 'module/key' paths."""
 
-from typing import Any, Dict, Sequence, Tuple
+from collections.abc import Sequence
+from typing import Any
 
 import keras
 import tensorflow as tf
@@ -8,7 +9,7 @@ from absl import logging
 
 from clarinet_ddsp import core
 
-TensorDict = Dict[str, Any]
+TensorDict = dict[str, Any]
 Node = Sequence[Any]  # [module or name, [input keys], optional [output keys]]
 DAG = Sequence[Node]
 
@@ -28,7 +29,7 @@ def is_processor(value: Any) -> bool:
     return hasattr(value, 'get_signal') and hasattr(value, 'get_controls')
 
 
-def split_keras_kwargs(kwargs: Dict[str, Any]) -> Tuple[Dict[str, Any], Dict[str, Any]]:
+def split_keras_kwargs(kwargs: dict[str, Any]) -> tuple[dict[str, Any], dict[str, Any]]:
     """Splits 'training', 'mask' and 'name' (when not None) from the other kwargs."""
     keras_kwargs = {}
     for key in ['training', 'mask', 'name']:
@@ -75,7 +76,8 @@ class DAGLayer(keras.layers.Layer):
                 raise ValueError(
                     f'{type(self).__name__}: dag node {node} names module {node[0]!r}, which is '
                     f'neither a module in the dag nor a keyword argument (have: {list(modules)}); '
-                    'pass the module instance in the node or as a keyword argument of that name.')
+                    'pass the module instance in the node or as a keyword argument of that name.'
+                )
 
         self.dag = dag
         self.module_names = list(modules.keys())
@@ -83,7 +85,8 @@ class DAGLayer(keras.layers.Layer):
             if hasattr(type(self), module_name):
                 raise ValueError(
                     f'{type(self).__name__}: a module is named {module_name!r}, which is also an '
-                    'attribute of the layer; give the module another name.')
+                    'attribute of the layer; give the module another name.'
+                )
             setattr(self, module_name, module)
         # No build-time state: skip Keras's symbolic build pass.
         self.built = True
@@ -94,7 +97,7 @@ class DAGLayer(keras.layers.Layer):
         return [getattr(self, name) for name in self.module_names]
 
     @staticmethod
-    def format_dag(dag: DAG) -> Tuple[list, Dict[str, Any]]:
+    def format_dag(dag: DAG) -> tuple[list, dict[str, Any]]:
         """Replaces module instances in the dag by their names; returns (dag, {name: module})."""
         modules = {}
         formatted = []
@@ -103,7 +106,8 @@ class DAGLayer(keras.layers.Layer):
             if len(node) not in (2, 3) or isinstance(node[1], str):
                 raise ValueError(
                     f'dag node {i} = {node} is malformed; give [module, [input_key, ...]] or '
-                    '[module, [input_key, ...], [output_key, ...]] (input keys in a list).')
+                    '[module, [input_key, ...], [output_key, ...]] (input keys in a list).'
+                )
             if is_module(node[0]):
                 modules[node[0].name] = node[0]
                 node[0] = node[0].name
@@ -131,8 +135,12 @@ class DAGLayer(keras.layers.Layer):
             output_keys = node[2] if len(node) > 2 else None
             node_inputs = [core.nested_lookup(key, outputs) for key in input_keys]
             if verbose:
-                logging.info('Module %s <- %s: %s', module_key, input_keys,
-                             tf.nest.map_structure(lambda x: list(x.shape), node_inputs))
+                logging.info(
+                    'Module %s <- %s: %s',
+                    module_key,
+                    input_keys,
+                    tf.nest.map_structure(lambda x: list(x.shape), node_inputs),
+                )
             if is_processor(module):
                 module_outputs = module(*node_inputs, return_outputs_dict=True, **kwargs)
             elif is_loss(module):

@@ -1,14 +1,13 @@
 """Effects: convolutional Reverb (learned or given impulse response) and ExpDecayReverb."""
 
 import numbers
-from typing import Callable, Optional
+from collections.abc import Callable
 
-import gin
 import keras
 import tensorflow as tf
 
-from clarinet_ddsp import core
-from clarinet_ddsp import processors
+import gin
+from clarinet_ddsp import core, processors
 
 TensorDict = processors.TensorDict
 tf_float32 = core.tf_float32
@@ -22,8 +21,9 @@ def _batch_size(audio: tf.Tensor):
 class Reverb(processors.Processor):
     """Convolutional (FIR) reverb."""
 
-    def __init__(self, trainable: bool = False, reverb_length: int = 48000, add_dry: bool = True,
-                 name: str = 'reverb'):
+    def __init__(
+        self, trainable: bool = False, reverb_length: int = 48000, add_dry: bool = True, name: str = 'reverb'
+    ):
         """Builds the effect.
 
         Args:
@@ -37,15 +37,20 @@ class Reverb(processors.Processor):
             ValueError: for a non-positive reverb_length with trainable=True.
         """
         if trainable and (not isinstance(reverb_length, numbers.Integral) or reverb_length <= 0):
-            raise ValueError(f'{type(self).__name__}: reverb_length={reverb_length!r} must be a '
-                             'positive number of samples (e.g. 48000 = 3 s at 16 kHz).')
+            raise ValueError(
+                f'{type(self).__name__}: reverb_length={reverb_length!r} must be a '
+                'positive number of samples (e.g. 48000 = 3 s at 16 kHz).'
+            )
         super().__init__(name=name, trainable=trainable)
         self._reverb_length = reverb_length
         self._add_dry = add_dry
         if trainable:
             self._ir = self.add_weight(
-                name='ir', shape=(reverb_length,), dtype='float32',
-                initializer=keras.initializers.RandomNormal(mean=0.0, stddev=1e-6))
+                name='ir',
+                shape=(reverb_length,),
+                dtype='float32',
+                initializer=keras.initializers.RandomNormal(mean=0.0, stddev=1e-6),
+            )
 
     def _mask_dry_ir(self, ir: tf.Tensor) -> tf.Tensor:
         """Zeroes the first tap (the dry path) of a [batch, ir_size] impulse response."""
@@ -62,7 +67,7 @@ class Reverb(processors.Processor):
             ir = ir[tf.newaxis, :]
         return tf.tile(ir, [_batch_size(audio), 1])
 
-    def get_controls(self, audio: tf.Tensor, ir: Optional[tf.Tensor] = None) -> TensorDict:
+    def get_controls(self, audio: tf.Tensor, ir: tf.Tensor | None = None) -> TensorDict:
         """Dry audio [batch, n_samples] and the impulse response to use.
 
         Args:
@@ -75,9 +80,11 @@ class Reverb(processors.Processor):
         if self.trainable:
             ir = self._match_dimensions(audio, self._ir)
         elif ir is None:
-            raise ValueError(f'{type(self).__name__} {self.name!r}: trainable=False needs an ir '
-                             'input ([batch, ir_size]); pass one, or use trainable=True to learn '
-                             'the impulse response.')
+            raise ValueError(
+                f'{type(self).__name__} {self.name!r}: trainable=False needs an ir '
+                'input ([batch, ir_size]); pass one, or use trainable=True to learn '
+                'the impulse response.'
+            )
         return {'audio': audio, 'ir': ir}
 
     def get_signal(self, audio: tf.Tensor, ir: tf.Tensor) -> tf.Tensor:
@@ -92,18 +99,25 @@ class Reverb(processors.Processor):
 class ExpDecayReverb(Reverb):
     """Reverb whose impulse response is exponentially decaying white noise."""
 
-    def __init__(self, trainable: bool = False, reverb_length: int = 48000,
-                 scale_fn: Callable = core.exp_sigmoid, add_dry: bool = True,
-                 name: str = 'exp_decay_reverb'):
+    def __init__(
+        self,
+        trainable: bool = False,
+        reverb_length: int = 48000,
+        scale_fn: Callable = core.exp_sigmoid,
+        add_dry: bool = True,
+        name: str = 'exp_decay_reverb',
+    ):
         processors.Processor.__init__(self, name=name, trainable=trainable)
         self._reverb_length = reverb_length
         self._add_dry = add_dry
         self._scale_fn = scale_fn
         if trainable:
-            self._gain = self.add_weight(name='gain', shape=(1,), dtype='float32',
-                                         initializer=keras.initializers.Constant(2.0))
-            self._decay = self.add_weight(name='decay', shape=(1,), dtype='float32',
-                                          initializer=keras.initializers.Constant(4.0))
+            self._gain = self.add_weight(
+                name='gain', shape=(1,), dtype='float32', initializer=keras.initializers.Constant(2.0)
+            )
+            self._decay = self.add_weight(
+                name='decay', shape=(1,), dtype='float32', initializer=keras.initializers.Constant(4.0)
+            )
 
     def _get_ir(self, gain: tf.Tensor, decay: tf.Tensor) -> tf.Tensor:
         gain = self._scale_fn(gain)
@@ -112,8 +126,9 @@ class ExpDecayReverb(Reverb):
         noise = tf.random.uniform([1, self._reverb_length], minval=-1.0, maxval=1.0)
         return gain * tf.exp(-decay_exponent * time) * noise
 
-    def get_controls(self, audio: tf.Tensor, gain: Optional[tf.Tensor] = None,
-                     decay: Optional[tf.Tensor] = None) -> TensorDict:
+    def get_controls(
+        self, audio: tf.Tensor, gain: tf.Tensor | None = None, decay: tf.Tensor | None = None
+    ) -> TensorDict:
         """Impulse response exp(-(2 + exp(decay)) t) * noise * scale_fn(gain).
 
         Raises:
@@ -123,8 +138,10 @@ class ExpDecayReverb(Reverb):
             gain = tf.convert_to_tensor(self._gain)[tf.newaxis, :]
             decay = tf.convert_to_tensor(self._decay)[tf.newaxis, :]
         elif gain is None or decay is None:
-            raise ValueError(f'{type(self).__name__}: trainable=False needs gain and decay '
-                             'inputs ([batch, 1]); pass both, or use trainable=True.')
+            raise ValueError(
+                f'{type(self).__name__}: trainable=False needs gain and decay '
+                'inputs ([batch, 1]); pass both, or use trainable=True.'
+            )
         ir = self._get_ir(gain, decay)
         if self.trainable:
             ir = self._match_dimensions(audio, ir)

@@ -19,8 +19,8 @@ import os
 import shutil
 from typing import Any
 
-from absl import logging
 import tensorflow as tf
+from absl import logging
 
 METADATA_FILENAME = 'metadata.json'
 
@@ -42,22 +42,29 @@ class ExportModule(tf.Module):
 
 def build_export_module(restored, include_reverb: bool = True, block_frames: int = 500):
     """An ExportModule around a restored model, traced for 1-D and 2-D inputs of any length."""
-    from clarinet_ddsp import inference  # pylint: disable=g-import-not-at-top
-    synth = inference.ControlsToAudio(restored.model, restored.sample_rate, restored.hop_size,
-                                      block_frames=block_frames, include_reverb=include_reverb)
+    from clarinet_ddsp import inference
+
+    synth = inference.ControlsToAudio(
+        restored.model,
+        restored.sample_rate,
+        restored.hop_size,
+        block_frames=block_frames,
+        include_reverb=include_reverb,
+    )
     module = ExportModule(synth, restored.sample_rate, restored.hop_size)
-    spec = lambda shape, name: tf.TensorSpec(shape, tf.float32, name=name)  # noqa: E731
-    serving = module.__call__.get_concrete_function(spec([None, None], 'f0_hz'),
-                                                    spec([None, None], 'loudness_db'))
+    spec = lambda shape, name: tf.TensorSpec(shape, tf.float32, name=name)
+    serving = module.__call__.get_concrete_function(
+        spec([None, None], 'f0_hz'), spec([None, None], 'loudness_db')
+    )
     module.__call__.get_concrete_function(spec([None], 'f0_hz'), spec([None], 'loudness_db'))
     return module, serving
 
 
-def metadata(restored, stats: dict[str, Any] | None = None,
-             include_reverb: bool = True) -> dict[str, Any]:
+def metadata(restored, stats: dict[str, Any] | None = None, include_reverb: bool = True) -> dict[str, Any]:
     """Facts a user of the SavedModel needs (as ddsp_export's metadata.json)."""
-    from clarinet_ddsp import synths  # pylint: disable=g-import-not-at-top
-    from clarinet_ddsp.inference import restore  # pylint: disable=g-import-not-at-top
+    from clarinet_ddsp import synths
+    from clarinet_ddsp.inference import restore
+
     model = restored.model
     splits = dict(getattr(model.decoder, 'output_splits', ()))
     info = {
@@ -70,22 +77,36 @@ def metadata(restored, stats: dict[str, Any] | None = None,
         'num_noise_amps': splits.get('noise_magnitudes'),
         'has_noise': bool(restore.find_processors(model, (synths.FilteredNoise,))),
         'reverb': include_reverb,
-        'inputs': {'f0_hz': 'float32 [batch, n_frames] or [n_frames], Hz',
-                   'loudness_db': 'float32, same shape, dB (A-weighted, as compute_loudness)'},
+        'inputs': {
+            'f0_hz': 'float32 [batch, n_frames] or [n_frames], Hz',
+            'loudness_db': 'float32, same shape, dB (A-weighted, as compute_loudness)',
+        },
         'outputs': {'audio': 'float32 [batch, n_frames * hop_size] (or 1-D)'},
         'export_time': datetime.datetime.now().isoformat(),
     }
     if stats is not None:
-        for key in ('mean_pitch', 'mean_pitch_note', 'mean_min_pitch_note', 'mean_max_pitch_note',
-                    'mean_loudness_note', 'min_loudness_note', 'max_loudness_note'):
+        for key in (
+            'mean_pitch',
+            'mean_pitch_note',
+            'mean_min_pitch_note',
+            'mean_max_pitch_note',
+            'mean_loudness_note',
+            'min_loudness_note',
+            'max_loudness_note',
+        ):
             if key in stats:
                 info[key] = float(stats[key])
     return info
 
 
-def export_saved_model(save_dir: str, output_dir: str, checkpoint: str | None = None,
-                       include_reverb: bool = True, block_frames: int = 500,
-                       restored=None) -> str:
+def export_saved_model(
+    save_dir: str,
+    output_dir: str,
+    checkpoint: str | None = None,
+    include_reverb: bool = True,
+    block_frames: int = 500,
+    restored=None,
+) -> str:
     """Writes the SavedModel, metadata.json and dataset_statistics.json into output_dir.
 
     Args:
@@ -99,7 +120,8 @@ def export_saved_model(save_dir: str, output_dir: str, checkpoint: str | None = 
     Returns:
       output_dir.
     """
-    from clarinet_ddsp import inference  # pylint: disable=g-import-not-at-top
+    from clarinet_ddsp import inference
+
     if restored is None:
         restored = inference.load_model(save_dir, checkpoint=checkpoint)
     module, serving = build_export_module(restored, include_reverb, block_frames)
@@ -113,8 +135,7 @@ def export_saved_model(save_dir: str, output_dir: str, checkpoint: str | None = 
         json.dump(metadata(restored, stats, include_reverb), f, indent=1)
     stats_path = inference.restore.statistics_path(save_dir) if save_dir else None
     if stats_path and tf.io.gfile.exists(stats_path):
-        tf.io.gfile.copy(stats_path, os.path.join(tmp_dir, os.path.basename(stats_path)),
-                         overwrite=True)
+        tf.io.gfile.copy(stats_path, os.path.join(tmp_dir, os.path.basename(stats_path)), overwrite=True)
     # Replace any previous export only once the new one is complete.
     if tf.io.gfile.exists(output_dir):
         shutil.rmtree(output_dir)

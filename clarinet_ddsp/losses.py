@@ -1,31 +1,29 @@
 """Losses: the multi-scale SpectralLoss, mean_difference, the Loss base and LossGroup."""
 
 import functools
-from typing import Any, Dict, Optional, Sequence
+from collections.abc import Sequence
+from typing import Any
 
-import gin
 import keras
 import tensorflow as tf
 
-from clarinet_ddsp import core
-from clarinet_ddsp import dags
-from clarinet_ddsp import spectral_ops
+import gin
+from clarinet_ddsp import core, dags, spectral_ops
 
-TensorDict = Dict[str, Any]
+TensorDict = dict[str, Any]
 LOSS_TYPES = ('L1', 'L2', 'COSINE')
 
 
 def _check_loss_type(owner: str, loss_type: str) -> str:
     if not isinstance(loss_type, str) or loss_type.upper() not in LOSS_TYPES:
-        raise ValueError(f'{owner}: loss_type={loss_type!r} is not supported; use one of '
-                         f'{list(LOSS_TYPES)}.')
+        raise ValueError(f'{owner}: loss_type={loss_type!r} is not supported; use one of {list(LOSS_TYPES)}.')
     return loss_type.upper()
 
 
 class Loss(keras.layers.Layer):
     """Base class. Duck typing: a loss implements get_losses_dict()."""
 
-    def __init__(self, name: Optional[str] = None, **kwargs):
+    def __init__(self, name: str | None = None, **kwargs):
         super().__init__(name=name, **kwargs)
         if type(self).build is keras.layers.Layer.build:
             self.built = True  # Nothing to build: skip Keras's symbolic build pass.
@@ -62,8 +60,9 @@ class LossGroup(dags.DAGLayer):
         return self(outputs, **kwargs)
 
 
-def mean_difference(target: tf.Tensor, value: tf.Tensor, loss_type: str = 'L1',
-                    weights: Optional[tf.Tensor] = None) -> tf.Tensor:
+def mean_difference(
+    target: tf.Tensor, value: tf.Tensor, loss_type: str = 'L1', weights: tf.Tensor | None = None
+) -> tf.Tensor:
     """Mean L1 / L2 difference, or cosine distance along the last axis.
 
     COSINE follows tf.compat.v1.losses.cosine_distance (ddsp 3.7.0 calls `tf.losses.
@@ -78,7 +77,7 @@ def mean_difference(target: tf.Tensor, value: tf.Tensor, loss_type: str = 'L1',
     if loss_type == 'L1':
         return tf.reduce_mean(tf.abs(difference * (1.0 if weights is None else weights)))
     if loss_type == 'L2':
-        return tf.reduce_mean(difference ** 2 * (1.0 if weights is None else weights))
+        return tf.reduce_mean(difference**2 * (1.0 if weights is None else weights))
     losses = 1.0 - tf.reduce_sum(target * value, axis=-1, keepdims=True)
     if weights is None:
         return tf.reduce_mean(losses)
@@ -96,11 +95,18 @@ class SpectralLoss(Loss):
     frequency, and optionally the A-weighted loudness of the two signals.
     """
 
-    def __init__(self, fft_sizes: Sequence[int] = (2048, 1024, 512, 256, 128, 64),
-                 loss_type: str = 'L1', mag_weight: float = 1.0,
-                 delta_time_weight: float = 0.0, delta_freq_weight: float = 0.0,
-                 cumsum_freq_weight: float = 0.0, logmag_weight: float = 0.0,
-                 loudness_weight: float = 0.0, name: str = 'spectral_loss'):
+    def __init__(
+        self,
+        fft_sizes: Sequence[int] = (2048, 1024, 512, 256, 128, 64),
+        loss_type: str = 'L1',
+        mag_weight: float = 1.0,
+        delta_time_weight: float = 0.0,
+        delta_freq_weight: float = 0.0,
+        cumsum_freq_weight: float = 0.0,
+        logmag_weight: float = 0.0,
+        loudness_weight: float = 0.0,
+        name: str = 'spectral_loss',
+    ):
         """Builds the loss.
 
         Args:
@@ -121,8 +127,10 @@ class SpectralLoss(Loss):
         self.loss_type = _check_loss_type('SpectralLoss', loss_type)
         fft_sizes = tuple(core.make_iterable(fft_sizes))
         if not fft_sizes or any(int(s) <= 0 for s in fft_sizes):
-            raise ValueError(f'SpectralLoss: fft_sizes={fft_sizes} must be a non-empty list of '
-                             'positive sizes, e.g. (2048, 1024, 512, 256, 128, 64).')
+            raise ValueError(
+                f'SpectralLoss: fft_sizes={fft_sizes} must be a non-empty list of '
+                'positive sizes, e.g. (2048, 1024, 512, 256, 128, 64).'
+            )
         self.fft_sizes = fft_sizes
         self.mag_weight = mag_weight
         self.delta_time_weight = delta_time_weight
@@ -130,15 +138,15 @@ class SpectralLoss(Loss):
         self.cumsum_freq_weight = cumsum_freq_weight
         self.logmag_weight = logmag_weight
         self.loudness_weight = loudness_weight
-        self._spectrogram_ops = [functools.partial(spectral_ops.compute_mag, size=int(size))
-                                 for size in self.fft_sizes]
+        self._spectrogram_ops = [
+            functools.partial(spectral_ops.compute_mag, size=int(size)) for size in self.fft_sizes
+        ]
 
     @property
     def spectrogram_ops(self) -> list:
         return list(self._spectrogram_ops)
 
-    def call(self, target_audio: tf.Tensor, audio: tf.Tensor,
-             weights: Optional[tf.Tensor] = None) -> tf.Tensor:
+    def call(self, target_audio: tf.Tensor, audio: tf.Tensor, weights: tf.Tensor | None = None) -> tf.Tensor:
         """Scalar loss between target_audio and audio, both [batch, n_samples]."""
         loss = 0.0
         for loss_op in self._spectrogram_ops:
@@ -146,26 +154,35 @@ class SpectralLoss(Loss):
             value_mag = loss_op(audio)
             if self.mag_weight > 0:
                 loss += self.mag_weight * mean_difference(
-                    target_mag, value_mag, self.loss_type, weights=weights)
+                    target_mag, value_mag, self.loss_type, weights=weights
+                )
             if self.delta_time_weight > 0:
                 loss += self.delta_time_weight * mean_difference(
-                    core.diff(target_mag, axis=1), core.diff(value_mag, axis=1),
-                    self.loss_type, weights=weights)
+                    core.diff(target_mag, axis=1),
+                    core.diff(value_mag, axis=1),
+                    self.loss_type,
+                    weights=weights,
+                )
             if self.delta_freq_weight > 0:
                 loss += self.delta_freq_weight * mean_difference(
-                    core.diff(target_mag, axis=2), core.diff(value_mag, axis=2),
-                    self.loss_type, weights=weights)
+                    core.diff(target_mag, axis=2),
+                    core.diff(value_mag, axis=2),
+                    self.loss_type,
+                    weights=weights,
+                )
             if self.cumsum_freq_weight > 0:
                 loss += self.cumsum_freq_weight * mean_difference(
-                    tf.math.cumsum(target_mag, axis=2), tf.math.cumsum(value_mag, axis=2),
-                    self.loss_type, weights=weights)
+                    tf.math.cumsum(target_mag, axis=2),
+                    tf.math.cumsum(value_mag, axis=2),
+                    self.loss_type,
+                    weights=weights,
+                )
             if self.logmag_weight > 0:
                 loss += self.logmag_weight * mean_difference(
-                    core.safe_log(target_mag), core.safe_log(value_mag),
-                    self.loss_type, weights=weights)
+                    core.safe_log(target_mag), core.safe_log(value_mag), self.loss_type, weights=weights
+                )
         if self.loudness_weight > 0:
             target = spectral_ops.compute_loudness(target_audio, n_fft=2048, use_tf=True)
             value = spectral_ops.compute_loudness(audio, n_fft=2048, use_tf=True)
-            loss += self.loudness_weight * mean_difference(target, value, self.loss_type,
-                                                           weights=weights)
+            loss += self.loudness_weight * mean_difference(target, value, self.loss_type, weights=weights)
         return loss

@@ -3,16 +3,15 @@
 Also registers core.exp_sigmoid with gin as '@core.exp_sigmoid' (core/ itself stays gin-free).
 """
 
-from typing import Any, Dict
+from typing import Any
 
-import gin
 import keras
 import tensorflow as tf
 
-from clarinet_ddsp import core
-from clarinet_ddsp import dags
+import gin
+from clarinet_ddsp import core, dags
 
-TensorDict = Dict[str, Any]
+TensorDict = dict[str, Any]
 
 # ddsp's gin selectors for the scaling functions.
 gin.external_configurable(core.exp_sigmoid, module='core')
@@ -108,9 +107,11 @@ class Add(Processor):
         Raises:
             ValueError: if their batch or time axes differ (and neither is 1).
         """
-        core.check_matching_axes(f'Add {self.name!r}', ['signal_one', 'signal_two'],
-                                 [tf.convert_to_tensor(signal_one),
-                                  tf.convert_to_tensor(signal_two)])
+        core.check_matching_axes(
+            f'Add {self.name!r}',
+            ['signal_one', 'signal_two'],
+            [tf.convert_to_tensor(signal_one), tf.convert_to_tensor(signal_two)],
+        )
         return {'signal_one': signal_one, 'signal_two': signal_two}
 
     def get_signal(self, signal_one: tf.Tensor, signal_two: tf.Tensor) -> tf.Tensor:
@@ -124,8 +125,9 @@ class Mix(Processor):
     def __init__(self, name: str = 'mix'):
         super().__init__(name=name)
 
-    def get_controls(self, signal_one: tf.Tensor, signal_two: tf.Tensor,
-                     nn_out_mix_level: tf.Tensor) -> TensorDict:
+    def get_controls(
+        self, signal_one: tf.Tensor, signal_two: tf.Tensor, nn_out_mix_level: tf.Tensor
+    ) -> TensorDict:
         """Mix level squashed to [0, 1] by a sigmoid and resampled to the signals' length.
 
         Raises:
@@ -134,13 +136,14 @@ class Mix(Processor):
         n_time_one = int(signal_one.shape[1])
         n_time_two = int(signal_two.shape[1])
         if n_time_one != n_time_two:
-            raise ValueError(f'Mix: signal_one has {n_time_one} samples and signal_two '
-                             f'{n_time_two}; give signals of the same length.')
+            raise ValueError(
+                f'Mix: signal_one has {n_time_one} samples and signal_two '
+                f'{n_time_two}; give signals of the same length.'
+            )
         mix_level = core.resample(tf.nn.sigmoid(nn_out_mix_level), n_time_one)
         return {'signal_one': signal_one, 'signal_two': signal_two, 'mix_level': mix_level}
 
-    def get_signal(self, signal_one: tf.Tensor, signal_two: tf.Tensor,
-                   mix_level: tf.Tensor) -> tf.Tensor:
+    def get_signal(self, signal_one: tf.Tensor, signal_two: tf.Tensor, mix_level: tf.Tensor) -> tf.Tensor:
         mix_level_one = tf.sqrt(tf.abs(mix_level))
         mix_level_two = 1.0 - tf.sqrt(tf.abs(mix_level - 1.0))
         return mix_level_one * signal_one + mix_level_two * signal_two
@@ -152,8 +155,9 @@ class Crop(Processor):
 
     def __init__(self, frame_size: int, crop_location: str = 'back', name: str = 'crop'):
         if crop_location not in ('front', 'center', 'back'):
-            raise ValueError(f"Crop: crop_location={crop_location!r} is not supported; use "
-                             "'front', 'center' or 'back'.")
+            raise ValueError(
+                f"Crop: crop_location={crop_location!r} is not supported; use 'front', 'center' or 'back'."
+            )
         super().__init__(name=name)
         self.frame_size = frame_size
         self.crop_location = crop_location

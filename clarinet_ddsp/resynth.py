@@ -12,11 +12,10 @@ import math
 import os
 from typing import Any
 
-from absl import logging
 import numpy as np
+from absl import logging
 
-from clarinet_ddsp.training import dataset_stats
-from clarinet_ddsp.training import metrics
+from clarinet_ddsp.training import dataset_stats, metrics
 
 # The notebook's defaults.
 NOTE_THRESHOLD = 1.0
@@ -27,6 +26,7 @@ MAX_MIDI = 110.0  # f0 is clipped to midi_to_hz(110), as the notebook does.
 @dataclasses.dataclass
 class Adjustment:
     """What was done to the features."""
+
     octave_shift_auto: int = 0  # octaves applied by auto-adjust
     loudness_mapped: bool = False  # note-on loudness was quantile-mapped
     n_note_on_frames: int = 0
@@ -39,26 +39,35 @@ def load_audio(path: str, sample_rate: int) -> np.ndarray:
     Raises:
       ValueError: the file cannot be read, is empty, or holds NaN/Inf.
     """
-    import soundfile as sf  # pylint: disable=g-import-not-at-top
+    import soundfile as sf
+
     try:
         audio, file_rate = sf.read(path, dtype='float32', always_2d=True)
     except (RuntimeError, sf.LibsndfileError) as error:
-        raise ValueError(f'--input={path}: cannot read it as audio ({error}); give a WAV, FLAC, '
-                         'OGG or MP3 file.') from error
+        raise ValueError(
+            f'--input={path}: cannot read it as audio ({error}); give a WAV, FLAC, OGG or MP3 file.'
+        ) from error
     if audio.size == 0:
         raise ValueError(f'--input={path}: the file holds no samples; give a recording.')
     audio = audio.mean(axis=1)
     if not np.all(np.isfinite(audio)):
         raise ValueError(f'--input={path}: the audio holds NaN or Inf samples; re-export it.')
     if file_rate != sample_rate:
-        import soxr  # pylint: disable=g-import-not-at-top
+        import soxr
+
         audio = soxr.resample(audio, file_rate, sample_rate).astype(np.float32)
     return audio
 
 
-def compute_features(audio: np.ndarray, sample_rate: int, hop_size: int,
-                     crepe_model: str = 'full', viterbi: bool = True, piece_secs: float = 60.0,
-                     context_secs: float = 2.0) -> dict[str, np.ndarray]:
+def compute_features(
+    audio: np.ndarray,
+    sample_rate: int,
+    hop_size: int,
+    crepe_model: str = 'full',
+    viterbi: bool = True,
+    piece_secs: float = 60.0,
+    context_secs: float = 2.0,
+) -> dict[str, np.ndarray]:
     """f0 (CREPE), its confidence and loudness, frame-exact for the model, in bounded memory.
 
     The audio is zero-padded to a whole number of hops, so n_frames = ceil(n_samples / hop) and
@@ -80,19 +89,23 @@ def compute_features(audio: np.ndarray, sample_rate: int, hop_size: int,
     Returns:
       {'audio' [n_frames * hop], 'f0_hz', 'f0_confidence', 'loudness_db' [n_frames]} (float32).
     """
-    from clarinet_ddsp import spectral_ops  # pylint: disable=g-import-not-at-top
+    from clarinet_ddsp import spectral_ops
+
     audio = np.asarray(audio, dtype=np.float32).reshape(-1)
     n_frames = int(math.ceil(audio.size / hop_size))
     audio = np.pad(audio, (0, n_frames * hop_size - audio.size))
     frame_rate = sample_rate / hop_size
     if abs(frame_rate - round(frame_rate)) > 1e-9:
-        raise ValueError(f'The model\'s hop of {hop_size} samples at {sample_rate} Hz is not a whole '
-                         'frame rate; resynthesis needs sample_rate / hop to be an integer.')
+        raise ValueError(
+            f"The model's hop of {hop_size} samples at {sample_rate} Hz is not a whole "
+            'frame rate; resynthesis needs sample_rate / hop to be an integer.'
+        )
     frame_rate = int(round(frame_rate))
     crepe_rate = spectral_ops.CREPE_SAMPLE_RATE
     audio_16k = audio
     if sample_rate != crepe_rate:
-        import soxr  # pylint: disable=g-import-not-at-top
+        import soxr
+
         audio_16k = soxr.resample(audio, sample_rate, crepe_rate).astype(np.float32)
     hop_16k = crepe_rate // frame_rate
     piece = max(1, int(piece_secs * frame_rate))
@@ -109,27 +122,33 @@ def compute_features(audio: np.ndarray, sample_rate: int, hop_size: int,
             logging.info('Analysing frames %d-%d of %d', start, stop, n_frames)
         # CREPE: 'same' frames of the piece plus context (frame i starts at sample i * hop).
         lo, hi = max(0, start - context), min(n_frames, stop + context)
-        segment = audio_16k[lo * hop_16k:hi * hop_16k]
+        segment = audio_16k[lo * hop_16k : hi * hop_16k]
         if piece >= n_frames:
             segment = audio_16k
-        f0, conf = spectral_ops.compute_f0(segment, frame_rate, viterbi=viterbi, padding='same',
-                                           model_capacity=crepe_model)
-        f0_hz[start:stop] = np.asarray(f0, np.float32).reshape(-1)[start - lo:stop - lo]
-        f0_confidence[start:stop] = np.asarray(conf, np.float32).reshape(-1)[start - lo:stop - lo]
+        f0, conf = spectral_ops.compute_f0(
+            segment, frame_rate, viterbi=viterbi, padding='same', model_capacity=crepe_model
+        )
+        f0_hz[start:stop] = np.asarray(f0, np.float32).reshape(-1)[start - lo : stop - lo]
+        f0_confidence[start:stop] = np.asarray(conf, np.float32).reshape(-1)[start - lo : stop - lo]
         # Loudness: frames centred on the frame times, zeros outside the signal ('center').
         begin, end = start * hop_size - n_fft // 2, (stop - 1) * hop_size + n_fft // 2
-        segment = audio[max(0, begin):min(audio.size, end)]
+        segment = audio[max(0, begin) : min(audio.size, end)]
         segment = np.pad(segment, (max(0, -begin), max(0, end - audio.size)))
-        loudness = spectral_ops.compute_loudness(segment, sample_rate=sample_rate,
-                                                 frame_rate=frame_rate, n_fft=n_fft,
-                                                 padding='valid', use_tf=False)
-        loudness_db[start:stop] = np.asarray(loudness, np.float32).reshape(-1)[:stop - start]
-    return {'audio': audio, 'f0_hz': f0_hz, 'f0_confidence': f0_confidence,
-            'loudness_db': loudness_db}
+        loudness = spectral_ops.compute_loudness(
+            segment,
+            sample_rate=sample_rate,
+            frame_rate=frame_rate,
+            n_fft=n_fft,
+            padding='valid',
+            use_tf=False,
+        )
+        loudness_db[start:stop] = np.asarray(loudness, np.float32).reshape(-1)[: stop - start]
+    return {'audio': audio, 'f0_hz': f0_hz, 'f0_confidence': f0_confidence, 'loudness_db': loudness_db}
 
 
-def synthesize_pieces(synth, f0_hz: np.ndarray, loudness_db: np.ndarray, piece_frames: int,
-                      warmup_frames: int = 500) -> np.ndarray:
+def synthesize_pieces(
+    synth, f0_hz: np.ndarray, loudness_db: np.ndarray, piece_frames: int, warmup_frames: int = 500
+) -> np.ndarray:
     """Audio for controls of any length in pieces (memory grows with piece_frames, not the input).
 
     Each piece continues the previous one's oscillator phase; the decoder first runs over
@@ -145,7 +164,8 @@ def synthesize_pieces(synth, f0_hz: np.ndarray, loudness_db: np.ndarray, piece_f
     Returns:
       audio [n_frames * hop] float32.
     """
-    from scipy import signal  # pylint: disable=g-import-not-at-top
+    from scipy import signal
+
     hop = synth.hop_size
     n_frames = int(np.size(f0_hz))
     ir = synth.impulse_response()
@@ -158,24 +178,31 @@ def synthesize_pieces(synth, f0_hz: np.ndarray, loudness_db: np.ndarray, piece_f
         # One frame after the piece: the envelopes of its last frame ramp toward it.
         after = 1 if stop < n_frames else 0
         frames = slice(start - warmup, stop + after)
-        result = synth.synthesize(f0_hz[np.newaxis, frames].astype(np.float32),
-                                  loudness_db[np.newaxis, frames].astype(np.float32),
-                                  initial_phase=phase, skip_frames=warmup, context_after=after,
-                                  reverb=False)
+        result = synth.synthesize(
+            f0_hz[np.newaxis, frames].astype(np.float32),
+            loudness_db[np.newaxis, frames].astype(np.float32),
+            initial_phase=phase,
+            skip_frames=warmup,
+            context_after=after,
+            reverb=False,
+        )
         phase = result['final_phase']
         dry = result['dry'].numpy()[0]
         begin = start * hop
         if ir is None or synth.reverb_adds_dry:
-            out[begin:begin + dry.size] += dry
+            out[begin : begin + dry.size] += dry
         if ir is not None:
             wet = signal.fftconvolve(dry, ir).astype(np.float32)
-            out[begin:begin + wet.size] += wet
-    return out[:n_frames * hop]
+            out[begin : begin + wet.size] += wet
+    return out[: n_frames * hop]
 
 
-def auto_adjust(features: dict[str, np.ndarray], stats: dict[str, Any],
-                note_threshold: float = NOTE_THRESHOLD, quiet_db: float = QUIET_DB
-                ) -> tuple[dict[str, np.ndarray], Adjustment]:
+def auto_adjust(
+    features: dict[str, np.ndarray],
+    stats: dict[str, Any],
+    note_threshold: float = NOTE_THRESHOLD,
+    quiet_db: float = QUIET_DB,
+) -> tuple[dict[str, np.ndarray], Adjustment]:
     """The notebook's automatic adjustment toward the training data (ddsp's timbre transfer).
 
     On detected note-on frames: shift f0 by the whole number of octaves nearest to the distance
@@ -193,8 +220,9 @@ def auto_adjust(features: dict[str, np.ndarray], stats: dict[str, Any],
     features = dict(features)
     adjustment = Adjustment()
     loudness_db = np.asarray(features['loudness_db'], dtype=np.float64)
-    mask_on, note_on_value = dataset_stats.detect_notes(loudness_db, features['f0_confidence'],
-                                                        note_threshold)
+    mask_on, note_on_value = dataset_stats.detect_notes(
+        loudness_db, features['f0_confidence'], note_threshold
+    )
     adjustment.n_note_on_frames = int(np.sum(mask_on))
     if not np.any(mask_on):
         logging.warning('Auto-adjust: no notes detected in the input; features left as they are.')
@@ -207,37 +235,50 @@ def auto_adjust(features: dict[str, np.ndarray], stats: dict[str, Any],
     # semitone below the data went up a whole octave, away from it; we round to nearest.)
     octaves = np.round((target - np.mean(pitch[mask_on])) / 12.0, 6)  # no float-noise flips
     octaves = int(np.floor(octaves + 0.5))
-    features['f0_hz'] = (np.asarray(features['f0_hz']) * 2.0 ** octaves).astype(np.float32)
+    features['f0_hz'] = (np.asarray(features['f0_hz']) * 2.0**octaves).astype(np.float32)
     adjustment.octave_shift_auto = octaves
 
     # Note-on loudness onto the training distribution; note-off frames quieter.
     _, loudness_norm = dataset_stats.fit_quantile_transform(
-        loudness_db, mask_on, inv_quantile=stats['quantile_transform'])
+        loudness_db, mask_on, inv_quantile=stats['quantile_transform']
+    )
     mask_off = np.logical_not(mask_on)
     loudness_norm[mask_off] -= quiet_db * (1.0 - note_on_value[mask_off][:, np.newaxis])
     features['loudness_db'] = np.reshape(loudness_norm, loudness_db.shape).astype(np.float32)
     adjustment.loudness_mapped = True
-    logging.info('Auto-adjust: %d note-on frames, octave shift %+d, loudness mapped onto the '
-                 'training data', adjustment.n_note_on_frames, octaves)
+    logging.info(
+        'Auto-adjust: %d note-on frames, octave shift %+d, loudness mapped onto the training data',
+        adjustment.n_note_on_frames,
+        octaves,
+    )
     return features, adjustment
 
 
-def shift_features(features: dict[str, np.ndarray], semitones: float = 0.0,
-                   loudness_shift_db: float = 0.0) -> dict[str, np.ndarray]:
+def shift_features(
+    features: dict[str, np.ndarray], semitones: float = 0.0, loudness_shift_db: float = 0.0
+) -> dict[str, np.ndarray]:
     """Pitch shift in semitones and loudness shift in dB; f0 clipped to [0, midi_to_hz(110)]."""
     features = dict(features)
     f0_hz = np.asarray(features['f0_hz'], dtype=np.float64) * 2.0 ** (semitones / 12.0)
     features['f0_hz'] = np.clip(f0_hz, 0.0, dataset_stats.midi_to_hz(MAX_MIDI)).astype(np.float32)
-    features['loudness_db'] = (np.asarray(features['loudness_db']) + loudness_shift_db
-                               ).astype(np.float32)
+    features['loudness_db'] = (np.asarray(features['loudness_db']) + loudness_shift_db).astype(np.float32)
     return features
 
 
-def resynthesize(save_dir: str, audio: np.ndarray | None = None, input_path: str | None = None,
-                 pitch_shift: float = 0.0, octave_shift: int = 0, loudness_shift_db: float = 0.0,
-                 auto_adjust_features: bool = True, crepe_model: str = 'full',
-                 checkpoint: str | None = None, include_reverb: bool = True,
-                 piece_secs: float = 60.0, restored=None) -> dict[str, Any]:
+def resynthesize(
+    save_dir: str,
+    audio: np.ndarray | None = None,
+    input_path: str | None = None,
+    pitch_shift: float = 0.0,
+    octave_shift: int = 0,
+    loudness_shift_db: float = 0.0,
+    auto_adjust_features: bool = True,
+    crepe_model: str = 'full',
+    checkpoint: str | None = None,
+    include_reverb: bool = True,
+    piece_secs: float = 60.0,
+    restored=None,
+) -> dict[str, Any]:
     """Plays a monophonic recording through a trained model.
 
     Args:
@@ -259,7 +300,8 @@ def resynthesize(save_dir: str, audio: np.ndarray | None = None, input_path: str
       {'audio': [n_samples] float32, 'sample_rate', 'features' (the input's), 'features_used'
        (after adjustments), 'adjustment', 'checkpoint'}.
     """
-    from clarinet_ddsp import inference  # pylint: disable=g-import-not-at-top
+    from clarinet_ddsp import inference
+
     if (audio is None) == (input_path is None):
         raise ValueError('resynthesize: give exactly one of audio or input_path.')
     if restored is None:
@@ -270,8 +312,7 @@ def resynthesize(save_dir: str, audio: np.ndarray | None = None, input_path: str
     if np.max(np.abs(audio)) == 0.0:
         raise ValueError(f'{input_path or "audio"}: the input is silent; give a recording.')
     logging.info('Analysing %.2f s of audio (CREPE %s)...', len(audio) / sample_rate, crepe_model)
-    features = compute_features(audio, sample_rate, hop, crepe_model=crepe_model,
-                                piece_secs=piece_secs)
+    features = compute_features(audio, sample_rate, hop, crepe_model=crepe_model, piece_secs=piece_secs)
 
     adjustment = Adjustment()
     used = features
@@ -281,16 +322,23 @@ def resynthesize(save_dir: str, audio: np.ndarray | None = None, input_path: str
             logging.warning('Auto-adjust skipped: no dataset statistics for %s.', save_dir)
         else:
             used, adjustment = auto_adjust(features, stats)
-    used = shift_features(used, semitones=pitch_shift + 12.0 * octave_shift,
-                          loudness_shift_db=loudness_shift_db)
+    used = shift_features(
+        used, semitones=pitch_shift + 12.0 * octave_shift, loudness_shift_db=loudness_shift_db
+    )
     adjustment.semitones_total = 12.0 * adjustment.octave_shift_auto + pitch_shift + 12.0 * octave_shift
 
     synth = inference.ControlsToAudio(restored.model, sample_rate, hop, include_reverb=include_reverb)
     logging.info('Synthesising %d frames...', used['f0_hz'].size)
     piece_frames = max(1, int(round(piece_secs * sample_rate / hop)))
     audio_out = synthesize_pieces(synth, used['f0_hz'], used['loudness_db'], piece_frames)
-    return {'audio': audio_out, 'sample_rate': sample_rate, 'features': features,
-            'features_used': used, 'adjustment': adjustment, 'checkpoint': restored.checkpoint}
+    return {
+        'audio': audio_out,
+        'sample_rate': sample_rate,
+        'features': features,
+        'features_used': used,
+        'adjustment': adjustment,
+        'checkpoint': restored.checkpoint,
+    }
 
 
 _VOWEL_FORMANTS = {  # (Hz, bandwidth Hz), an adult voice
@@ -300,10 +348,16 @@ _VOWEL_FORMANTS = {  # (Hz, bandwidth Hz), an adult voice
 }
 
 
-def sung_vowel(notes_midi=(60, 62, 64, 65, 67, 65, 64, 62), note_secs: float = 0.5,
-               sample_rate: int = 16000, vowel: str = 'a', vibrato_hz: float = 5.5,
-               vibrato_cents: float = 30.0, gap_secs: float = 0.06, seed: int = 0
-               ) -> tuple[np.ndarray, np.ndarray]:
+def sung_vowel(
+    notes_midi=(60, 62, 64, 65, 67, 65, 64, 62),
+    note_secs: float = 0.5,
+    sample_rate: int = 16000,
+    vowel: str = 'a',
+    vibrato_hz: float = 5.5,
+    vibrato_cents: float = 30.0,
+    gap_secs: float = 0.06,
+    seed: int = 0,
+) -> tuple[np.ndarray, np.ndarray]:
     """A voice-like test input that is not a clarinet: a glottal pulse train (all harmonics, -6 dB
     per octave) with vibrato, through three vowel formant resonators, notes separated by short
     breaths.
@@ -311,7 +365,8 @@ def sung_vowel(notes_midi=(60, 62, 64, 65, 67, 65, 64, 62), note_secs: float = 0
     Returns:
       audio [n_samples] float32 peaking at 0.5, and its true f0 in Hz per sample (0 in gaps).
     """
-    from scipy import signal  # pylint: disable=g-import-not-at-top
+    from scipy import signal
+
     if vowel not in _VOWEL_FORMANTS:
         raise ValueError(f'sung_vowel: vowel={vowel!r} is not one of {sorted(_VOWEL_FORMANTS)}.')
     rng = np.random.RandomState(seed)
@@ -363,11 +418,11 @@ def write_wav(path: str, audio: np.ndarray, sample_rate: int) -> float:
     Returns:
       The peak of the written audio.
     """
-    import soundfile as sf  # pylint: disable=g-import-not-at-top
+    import soundfile as sf
+
     peak = float(np.max(np.abs(audio))) if audio.size else 0.0
     if peak > 1.0:
-        logging.warning('Output peak %.2f exceeds full scale; scaled to 0.99 to avoid clipping.',
-                        peak)
+        logging.warning('Output peak %.2f exceeds full scale; scaled to 0.99 to avoid clipping.', peak)
         audio = audio * (0.99 / peak)
         peak = 0.99
     directory = os.path.dirname(os.path.abspath(path))
@@ -378,13 +433,17 @@ def write_wav(path: str, audio: np.ndarray, sample_rate: int) -> float:
 
 def write_plot(path: str, result: dict[str, Any], f0_out_hz: np.ndarray | None = None) -> None:
     """Spectrograms of input and output and the f0 tracks (input, used, and the output's if given)."""
-    import matplotlib  # pylint: disable=g-import-not-at-top
+    import matplotlib
+
     matplotlib.use('Agg')
-    import matplotlib.pyplot as plt  # pylint: disable=g-import-not-at-top
+    import matplotlib.pyplot as plt
+
     sr = result['sample_rate']
     fig, axes = plt.subplots(3, 1, figsize=(10, 9))
-    for ax, audio, title in ((axes[0], result['features']['audio'], 'input'),
-                             (axes[1], result['audio'], 'resynthesis')):
+    for ax, audio, title in (
+        (axes[0], result['features']['audio'], 'input'),
+        (axes[1], result['audio'], 'resynthesis'),
+    ):
         ax.specgram(audio, Fs=sr, NFFT=1024, noverlap=768, cmap='magma')
         ax.set_ylim(0, min(sr / 2, 5000))
         ax.set_title(title)
@@ -394,8 +453,9 @@ def write_plot(path: str, result: dict[str, Any], f0_out_hz: np.ndarray | None =
     axes[2].plot(times, result['features']['f0_hz'], label='input f0 (CREPE)', lw=1)
     axes[2].plot(times, result['features_used']['f0_hz'], label='f0 used', lw=1)
     if f0_out_hz is not None:
-        axes[2].plot(times[:len(f0_out_hz)], f0_out_hz[:len(times)], label='output f0 (CREPE)',
-                     lw=1, ls='--')
+        axes[2].plot(
+            times[: len(f0_out_hz)], f0_out_hz[: len(times)], label='output f0 (CREPE)', lw=1, ls='--'
+        )
     axes[2].set_yscale('log')
     axes[2].set_xlabel('s')
     axes[2].set_ylabel('Hz')

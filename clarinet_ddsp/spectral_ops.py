@@ -1,13 +1,10 @@
 """Spectral features: STFT magnitudes, mel / MFCC, A-weighted loudness, framing lengths, f0 entry."""
 
-from typing import Tuple
-
 import numpy as np
 import tensorflow as tf
 
 from clarinet_ddsp import core
-from clarinet_ddsp.core import safe_log
-from clarinet_ddsp.core import tf_float32
+from clarinet_ddsp.core import safe_log, tf_float32
 
 CREPE_SAMPLE_RATE = 16000
 CREPE_FRAME_SIZE = 1024
@@ -20,8 +17,9 @@ PADDING_MODES = ('valid', 'same', 'center')
 
 def _check_padding(fn_name: str, padding: str) -> None:
     if padding not in PADDING_MODES:
-        raise ValueError(f'{fn_name}: padding={padding!r} is not supported; use one of '
-                         f'{list(PADDING_MODES)}.')
+        raise ValueError(
+            f'{fn_name}: padding={padding!r} is not supported; use one of {list(PADDING_MODES)}.'
+        )
 
 
 def stft(audio, frame_size: int = 2048, overlap: float = 0.75, pad_end: bool = True) -> tf.Tensor:
@@ -39,9 +37,13 @@ def stft(audio, frame_size: int = 2048, overlap: float = 0.75, pad_end: bool = T
     audio = tf_float32(audio)
     if len(audio.shape) == 3:
         audio = tf.squeeze(audio, axis=-1)
-    return tf.signal.stft(signals=audio, frame_length=int(frame_size),
-                          frame_step=int(frame_size * (1.0 - overlap)), fft_length=None,
-                          pad_end=pad_end)
+    return tf.signal.stft(
+        signals=audio,
+        frame_length=int(frame_size),
+        frame_step=int(frame_size * (1.0 - overlap)),
+        fft_length=None,
+        pad_end=pad_end,
+    )
 
 
 def stft_np(audio, frame_size: int = 2048, overlap: float = 0.75, pad_end: bool = True) -> np.ndarray:
@@ -57,9 +59,11 @@ def stft_np(audio, frame_size: int = 2048, overlap: float = 0.75, pad_end: bool 
         ValueError: if frame_size * overlap is not an even number of samples.
     """
     if frame_size * overlap % 2.0 != 0.0:
-        raise ValueError(f'stft_np: frame_size={frame_size} * overlap={overlap} = '
-                         f'{frame_size * overlap} samples of overlap must be even; choose an '
-                         'overlap giving an even sample count.')
+        raise ValueError(
+            f'stft_np: frame_size={frame_size} * overlap={overlap} = '
+            f'{frame_size * overlap} samples of overlap must be even; choose an '
+            'overlap giving an even sample count.'
+        )
     hop_size = int(frame_size * (1.0 - overlap))
     is_2d = len(audio.shape) == 2
     if pad_end:
@@ -84,45 +88,76 @@ def compute_mag(audio, size: int = 2048, overlap: float = 0.75, pad_end: bool = 
     return tf_float32(mag)
 
 
-def compute_mel(audio, lo_hz: float = 0.0, hi_hz: float = 8000.0, bins: int = 64,
-                fft_size: int = 2048, overlap: float = 0.75, pad_end: bool = True,
-                sample_rate: int = 16000) -> tf.Tensor:
+def compute_mel(
+    audio,
+    lo_hz: float = 0.0,
+    hi_hz: float = 8000.0,
+    bins: int = 64,
+    fft_size: int = 2048,
+    overlap: float = 0.75,
+    pad_end: bool = True,
+    sample_rate: int = 16000,
+) -> tf.Tensor:
     """Mel spectrogram (linear magnitude), [batch, n_frames, bins]."""
     mag = compute_mag(audio, fft_size, overlap, pad_end)
     num_spectrogram_bins = int(mag.shape[-1])
     linear_to_mel_matrix = tf.signal.linear_to_mel_weight_matrix(
-        bins, num_spectrogram_bins, sample_rate, lo_hz, hi_hz)
+        bins, num_spectrogram_bins, sample_rate, lo_hz, hi_hz
+    )
     mel = tf.tensordot(mag, linear_to_mel_matrix, 1)
     mel.set_shape(mag.shape[:-1].concatenate(linear_to_mel_matrix.shape[-1:]))
     return mel
 
 
-def compute_logmag(audio, size: int = 2048, overlap: float = 0.75,
-                   pad_end: bool = True) -> tf.Tensor:
+def compute_logmag(audio, size: int = 2048, overlap: float = 0.75, pad_end: bool = True) -> tf.Tensor:
     """Natural log of the STFT magnitude (safe_log), [batch, n_frames, n_bins]."""
     return safe_log(compute_mag(audio, size, overlap, pad_end))
 
 
-def compute_logmel(audio, lo_hz: float = 80.0, hi_hz: float = 7600.0, bins: int = 64,
-                   fft_size: int = 2048, overlap: float = 0.75, pad_end: bool = True,
-                   sample_rate: int = 16000) -> tf.Tensor:
+def compute_logmel(
+    audio,
+    lo_hz: float = 80.0,
+    hi_hz: float = 7600.0,
+    bins: int = 64,
+    fft_size: int = 2048,
+    overlap: float = 0.75,
+    pad_end: bool = True,
+    sample_rate: int = 16000,
+) -> tf.Tensor:
     """Natural log of the mel spectrogram, [batch, n_frames, bins]."""
     mel = compute_mel(audio, lo_hz, hi_hz, bins, fft_size, overlap, pad_end, sample_rate)
     return safe_log(mel)
 
 
-def compute_mfcc(audio, lo_hz: float = 20.0, hi_hz: float = 8000.0, fft_size: int = 1024,
-                 mel_bins: int = 128, mfcc_bins: int = 13, overlap: float = 0.75,
-                 pad_end: bool = True, sample_rate: int = 16000) -> tf.Tensor:
+def compute_mfcc(
+    audio,
+    lo_hz: float = 20.0,
+    hi_hz: float = 8000.0,
+    fft_size: int = 1024,
+    mel_bins: int = 128,
+    mfcc_bins: int = 13,
+    overlap: float = 0.75,
+    pad_end: bool = True,
+    sample_rate: int = 16000,
+) -> tf.Tensor:
     """Mel-frequency cepstral coefficients, [batch, n_frames, mfcc_bins]."""
-    logmel = compute_logmel(audio, lo_hz=lo_hz, hi_hz=hi_hz, bins=mel_bins, fft_size=fft_size,
-                            overlap=overlap, pad_end=pad_end, sample_rate=sample_rate)
+    logmel = compute_logmel(
+        audio,
+        lo_hz=lo_hz,
+        hi_hz=hi_hz,
+        bins=mel_bins,
+        fft_size=fft_size,
+        overlap=overlap,
+        pad_end=pad_end,
+        sample_rate=sample_rate,
+    )
     mfccs = tf.signal.mfccs_from_log_mel_spectrograms(logmel)
     return mfccs[..., :mfcc_bins]
 
 
-def get_framed_lengths(input_length: int, frame_size: int, hop_size: int,
-                       padding: str = 'center') -> Tuple[int, int]:
+def get_framed_lengths(
+    input_length: int, frame_size: int, hop_size: int, padding: str = 'center'
+) -> tuple[int, int]:
     """Number of frames and padded length for strided framing (tf.signal.frame).
 
     Args:
@@ -152,8 +187,15 @@ def get_framed_lengths(input_length: int, frame_size: int, hop_size: int,
     return n_frames, padded_length
 
 
-def pad(x, frame_size: int, hop_size: int, padding: str = 'center', axis: int = 1,
-        mode: str = 'CONSTANT', constant_values=0) -> tf.Tensor:
+def pad(
+    x,
+    frame_size: int,
+    hop_size: int,
+    padding: str = 'center',
+    axis: int = 1,
+    mode: str = 'CONSTANT',
+    constant_values=0,
+) -> tf.Tensor:
     """Pads a tensor for strided framing (see get_framed_lengths for the padding modes).
 
     Args:
@@ -176,8 +218,10 @@ def pad(x, frame_size: int, hop_size: int, padding: str = 'center', axis: int = 
     if padding == 'valid':
         return x
     if hop_size > frame_size:
-        raise ValueError(f'pad: hop_size={hop_size} is larger than frame_size={frame_size}; '
-                         'use a hop no larger than the frame.')
+        raise ValueError(
+            f'pad: hop_size={hop_size} is larger than frame_size={frame_size}; '
+            'use a hop no larger than the frame.'
+        )
     if len(x.shape) <= 1:
         axis = 0
     n_t = x.shape[axis]
@@ -191,19 +235,26 @@ def pad(x, frame_size: int, hop_size: int, padding: str = 'center', axis: int = 
     return tf.pad(x, pads, mode=mode, constant_values=constant_values)
 
 
-def compute_rms_energy(audio, sample_rate: int = 16000, frame_rate: int = 250,
-                       frame_size: int = 512, padding: str = 'center') -> tf.Tensor:
+def compute_rms_energy(
+    audio, sample_rate: int = 16000, frame_rate: int = 250, frame_size: int = 512, padding: str = 'center'
+) -> tf.Tensor:
     """Root-mean-square energy per frame, [batch, n_frames] or [n_frames]."""
     audio = tf_float32(audio)
     hop_size = sample_rate // frame_rate
     audio = pad(audio, frame_size, hop_size, padding=padding)
     audio_frames = tf.signal.frame(audio, frame_size, hop_size, pad_end=False)
-    return tf.reduce_mean(audio_frames ** 2.0, axis=-1) ** 0.5
+    return tf.reduce_mean(audio_frames**2.0, axis=-1) ** 0.5
 
 
-def compute_power(audio, sample_rate: int = 16000, frame_rate: int = 250, frame_size: int = 512,
-                  ref_db: float = 0.0, range_db: float = DB_RANGE,
-                  padding: str = 'center') -> tf.Tensor:
+def compute_power(
+    audio,
+    sample_rate: int = 16000,
+    frame_rate: int = 250,
+    frame_size: int = 512,
+    ref_db: float = 0.0,
+    range_db: float = DB_RANGE,
+    padding: str = 'center',
+) -> tf.Tensor:
     """Frame power in dB (RMS energy to dB)."""
     rms_energy = compute_rms_energy(audio, sample_rate, frame_rate, frame_size, padding=padding)
     return core.amplitude_to_db(rms_energy, ref_db=ref_db, range_db=range_db, use_tf=True)
@@ -214,16 +265,27 @@ def a_weighting_db(frequencies: np.ndarray, min_db: float = -80.0) -> np.ndarray
     f_sq = np.asarray(frequencies, dtype=np.float64) ** 2.0
     const = np.array([12194.217, 20.598997, 107.65265, 737.86223]) ** 2.0
     with np.errstate(divide='ignore'):
-        weights = 2.0 + 20.0 * (np.log10(const[0]) + 2 * np.log10(f_sq)
-                                - np.log10(f_sq + const[0]) - np.log10(f_sq + const[1])
-                                - 0.5 * np.log10(f_sq + const[2])
-                                - 0.5 * np.log10(f_sq + const[3]))
+        weights = 2.0 + 20.0 * (
+            np.log10(const[0])
+            + 2 * np.log10(f_sq)
+            - np.log10(f_sq + const[0])
+            - np.log10(f_sq + const[1])
+            - 0.5 * np.log10(f_sq + const[2])
+            - 0.5 * np.log10(f_sq + const[3])
+        )
     return weights if min_db is None else np.maximum(min_db, weights)
 
 
-def compute_loudness(audio, sample_rate: int = 16000, frame_rate: int = 250, n_fft: int = 512,
-                     range_db: float = DB_RANGE, ref_db: float = 0.0, use_tf: bool = True,
-                     padding: str = 'center'):
+def compute_loudness(
+    audio,
+    sample_rate: int = 16000,
+    frame_rate: int = 250,
+    n_fft: int = 512,
+    range_db: float = DB_RANGE,
+    ref_db: float = 0.0,
+    use_tf: bool = True,
+    padding: str = 'center',
+):
     """Perceptual loudness in dB: mean A-weighted power over STFT bins, per frame.
 
     Args:
@@ -268,8 +330,9 @@ def compute_loudness(audio, sample_rate: int = 16000, frame_rate: int = 250, n_f
     return loudness[0] if is_1d else loudness
 
 
-def compute_f0(audio, frame_rate: int, viterbi: bool = True, padding: str = 'center',
-               model_capacity: str = 'full') -> Tuple[np.ndarray, np.ndarray]:
+def compute_f0(
+    audio, frame_rate: int, viterbi: bool = True, padding: str = 'center', model_capacity: str = 'full'
+) -> tuple[np.ndarray, np.ndarray]:
     """Fundamental frequency with CREPE (clarinet_ddsp.pitch, loaded on first use).
 
     Args:
@@ -284,12 +347,15 @@ def compute_f0(audio, frame_rate: int, viterbi: bool = True, padding: str = 'cen
     """
     _check_padding('compute_f0', padding)
     from clarinet_ddsp import pitch  # Lazy: the network and its weights load only when needed.
-    return pitch.compute_f0(audio, frame_rate, viterbi=viterbi, padding=padding,
-                            model_capacity=model_capacity)
+
+    return pitch.compute_f0(
+        audio, frame_rate, viterbi=viterbi, padding=padding, model_capacity=model_capacity
+    )
 
 
-def pad_or_trim_to_expected_length(vector, expected_len: int, pad_value=0,
-                                   len_tolerance: int = 20, use_tf: bool = False):
+def pad_or_trim_to_expected_length(
+    vector, expected_len: int, pad_value=0, len_tolerance: int = 20, use_tf: bool = False
+):
     """Pads (with pad_value) or trims the last axis of a feature vector to expected_len.
 
     Args:
@@ -308,14 +374,14 @@ def pad_or_trim_to_expected_length(vector, expected_len: int, pad_value=0,
         raise ValueError(
             f'pad_or_trim_to_expected_length: vector length {vector_len} differs from '
             f'expected_len={expected_len} by more than len_tolerance={len_tolerance}; check the '
-            'sample_rate / frame_rate / padding that produced it, or raise len_tolerance.')
+            'sample_rate / frame_rate / padding that produced it, or raise len_tolerance.'
+        )
     lib = tf if use_tf else np
     is_1d = len(vector.shape) == 1
     vector = vector[lib.newaxis, :] if is_1d else vector
     if vector_len < expected_len:
         n_padding = expected_len - vector_len
-        vector = lib.pad(vector, ((0, 0), (0, n_padding)), mode='constant',
-                         constant_values=pad_value)
+        vector = lib.pad(vector, ((0, 0), (0, n_padding)), mode='constant', constant_values=pad_value)
     elif vector_len > expected_len:
         vector = vector[..., :expected_len]
     return vector[0] if is_1d else vector

@@ -1,18 +1,17 @@
 """Synthesizers: Harmonic (alias Additive), FilteredNoise, Sinusoidal, TensorToAudio."""
 
 import numbers
-from typing import Callable, Optional
+from collections.abc import Callable
 
-import gin
 import tensorflow as tf
 
-from clarinet_ddsp import core
-from clarinet_ddsp import processors
+import gin
+from clarinet_ddsp import core, processors
 
 TensorDict = processors.TensorDict
 
 
-def _n_frames(t: tf.Tensor) -> Optional[int]:
+def _n_frames(t: tf.Tensor) -> int | None:
     return None if len(t.shape) < 2 or t.shape[1] is None else int(t.shape[1])
 
 
@@ -34,11 +33,17 @@ class TensorToAudio(processors.Processor):
 class Harmonic(processors.Processor):
     """A bank of harmonic sinusoidal oscillators (the DDSP additive synthesizer)."""
 
-    def __init__(self, n_samples: int = 64000, sample_rate: int = 16000,
-                 scale_fn: Optional[Callable] = core.exp_sigmoid,
-                 normalize_below_nyquist: bool = True, amp_resample_method: str = 'window',
-                 use_angular_cumsum: bool = False, name: str = 'harmonic',
-                 precise_phase: bool = False):
+    def __init__(
+        self,
+        n_samples: int = 64000,
+        sample_rate: int = 16000,
+        scale_fn: Callable | None = core.exp_sigmoid,
+        normalize_below_nyquist: bool = True,
+        amp_resample_method: str = 'window',
+        use_angular_cumsum: bool = False,
+        name: str = 'harmonic',
+        precise_phase: bool = False,
+    ):
         """Builds the synth.
 
         Args:
@@ -59,9 +64,11 @@ class Harmonic(processors.Processor):
         """
         _check_positive(type(self).__name__, n_samples=n_samples, sample_rate=sample_rate)
         if amp_resample_method not in core.RESAMPLE_METHODS:
-            raise ValueError(f'{type(self).__name__}: amp_resample_method='
-                             f'{amp_resample_method!r} is not supported; use one of '
-                             f'{list(core.RESAMPLE_METHODS)}.')
+            raise ValueError(
+                f'{type(self).__name__}: amp_resample_method='
+                f'{amp_resample_method!r} is not supported; use one of '
+                f'{list(core.RESAMPLE_METHODS)}.'
+            )
         super().__init__(name=name)
         self.n_samples = n_samples
         self.sample_rate = sample_rate
@@ -71,8 +78,9 @@ class Harmonic(processors.Processor):
         self.use_angular_cumsum = use_angular_cumsum
         self.precise_phase = precise_phase
 
-    def get_controls(self, amplitudes: tf.Tensor, harmonic_distribution: tf.Tensor,
-                     f0_hz: tf.Tensor) -> TensorDict:
+    def get_controls(
+        self, amplitudes: tf.Tensor, harmonic_distribution: tf.Tensor, f0_hz: tf.Tensor
+    ) -> TensorDict:
         """Scales network outputs into synth controls.
 
         Args:
@@ -86,20 +94,22 @@ class Harmonic(processors.Processor):
         Raises:
             ValueError: if the controls disagree on batch or time axes.
         """
-        core.check_matching_axes(f'{type(self).__name__}.get_controls',
-                                 ['amplitudes', 'harmonic_distribution', 'f0_hz'],
-                                 [amplitudes, harmonic_distribution, f0_hz])
+        core.check_matching_axes(
+            f'{type(self).__name__}.get_controls',
+            ['amplitudes', 'harmonic_distribution', 'f0_hz'],
+            [amplitudes, harmonic_distribution, f0_hz],
+        )
         if self.scale_fn is not None:
             amplitudes = self.scale_fn(amplitudes)
             harmonic_distribution = self.scale_fn(harmonic_distribution)
         harmonic_distribution = core.normalize_harmonics(
-            harmonic_distribution, f0_hz,
-            self.sample_rate if self.normalize_below_nyquist else None)
-        return {'amplitudes': amplitudes, 'harmonic_distribution': harmonic_distribution,
-                'f0_hz': f0_hz}
+            harmonic_distribution, f0_hz, self.sample_rate if self.normalize_below_nyquist else None
+        )
+        return {'amplitudes': amplitudes, 'harmonic_distribution': harmonic_distribution, 'f0_hz': f0_hz}
 
-    def get_signal(self, amplitudes: tf.Tensor, harmonic_distribution: tf.Tensor,
-                   f0_hz: tf.Tensor) -> tf.Tensor:
+    def get_signal(
+        self, amplitudes: tf.Tensor, harmonic_distribution: tf.Tensor, f0_hz: tf.Tensor
+    ) -> tf.Tensor:
         """Synthesizes [batch, n_samples] audio from controls (positive amplitudes, a normalised
         distribution, f0 in Hz), all [batch, n_frames, ...].
 
@@ -107,43 +117,64 @@ class Harmonic(processors.Processor):
             ValueError: if n_samples is not a multiple of n_frames for 'window' resampling.
         """
         n_frames = _n_frames(amplitudes)
-        if (self.amp_resample_method == 'window' and n_frames
-                and self.n_samples % n_frames != 0):
+        if self.amp_resample_method == 'window' and n_frames and self.n_samples % n_frames != 0:
             raise ValueError(
                 f'{type(self).__name__}: n_samples={self.n_samples} is not a multiple of '
-                f'n_frames={n_frames} (amp_resample_method=\'window\' needs whole hops); use '
+                f"n_frames={n_frames} (amp_resample_method='window' needs whole hops); use "
                 'n_samples = n_frames * hop (e.g. a frame_rate dividing sample_rate, '
-                "center=False) or amp_resample_method='linear'.")
+                "center=False) or amp_resample_method='linear'."
+            )
         return core.harmonic_synthesis(
-            frequencies=f0_hz, amplitudes=amplitudes,
-            harmonic_distribution=harmonic_distribution, n_samples=self.n_samples,
-            sample_rate=self.sample_rate, amp_resample_method=self.amp_resample_method,
-            use_angular_cumsum=self.use_angular_cumsum, precise_phase=self.precise_phase)
+            frequencies=f0_hz,
+            amplitudes=amplitudes,
+            harmonic_distribution=harmonic_distribution,
+            n_samples=self.n_samples,
+            sample_rate=self.sample_rate,
+            amp_resample_method=self.amp_resample_method,
+            use_angular_cumsum=self.use_angular_cumsum,
+            precise_phase=self.precise_phase,
+        )
 
 
 @gin.register(module='synths')
 class Additive(Harmonic):
     """Harmonic under its ddsp 0.x name ('@synths.Additive()'; outputs 'additive/signal')."""
 
-    def __init__(self, n_samples: int = 64000, sample_rate: int = 16000,
-                 scale_fn: Optional[Callable] = core.exp_sigmoid,
-                 normalize_below_nyquist: bool = True, amp_resample_method: str = 'window',
-                 use_angular_cumsum: bool = False, name: str = 'additive',
-                 precise_phase: bool = False):
-        super().__init__(n_samples=n_samples, sample_rate=sample_rate, scale_fn=scale_fn,
-                         normalize_below_nyquist=normalize_below_nyquist,
-                         amp_resample_method=amp_resample_method,
-                         use_angular_cumsum=use_angular_cumsum, name=name,
-                         precise_phase=precise_phase)
+    def __init__(
+        self,
+        n_samples: int = 64000,
+        sample_rate: int = 16000,
+        scale_fn: Callable | None = core.exp_sigmoid,
+        normalize_below_nyquist: bool = True,
+        amp_resample_method: str = 'window',
+        use_angular_cumsum: bool = False,
+        name: str = 'additive',
+        precise_phase: bool = False,
+    ):
+        super().__init__(
+            n_samples=n_samples,
+            sample_rate=sample_rate,
+            scale_fn=scale_fn,
+            normalize_below_nyquist=normalize_below_nyquist,
+            amp_resample_method=amp_resample_method,
+            use_angular_cumsum=use_angular_cumsum,
+            name=name,
+            precise_phase=precise_phase,
+        )
 
 
 @gin.register(module='synths')
 class FilteredNoise(processors.Processor):
     """White noise through time-varying FIR filters (frequency sampling method)."""
 
-    def __init__(self, n_samples: int = 64000, window_size: int = 257,
-                 scale_fn: Optional[Callable] = core.exp_sigmoid, initial_bias: float = -5.0,
-                 name: str = 'filtered_noise'):
+    def __init__(
+        self,
+        n_samples: int = 64000,
+        window_size: int = 257,
+        scale_fn: Callable | None = core.exp_sigmoid,
+        initial_bias: float = -5.0,
+        name: str = 'filtered_noise',
+    ):
         """Builds the synth.
 
         Args:
@@ -179,7 +210,8 @@ class FilteredNoise(processors.Processor):
                 raise ValueError(
                     f'{type(self).__name__}: n_samples={self.n_samples} does not split into '
                     f'n_frames={n_frames} blocks of equal length; use n_samples = n_frames * hop '
-                    '(e.g. a frame_rate dividing sample_rate, center=False).')
+                    '(e.g. a frame_rate dividing sample_rate, center=False).'
+                )
         batch_size = magnitudes.shape[0]
         if batch_size is None:
             batch_size = tf.shape(magnitudes)[0]
@@ -191,11 +223,15 @@ class FilteredNoise(processors.Processor):
 class Sinusoidal(processors.Processor):
     """A bank of sinusoids with free frequencies."""
 
-    def __init__(self, n_samples: int = 64000, sample_rate: int = 16000,
-                 amp_scale_fn: Optional[Callable] = core.exp_sigmoid,
-                 amp_resample_method: str = 'window',
-                 freq_scale_fn: Optional[Callable] = core.frequencies_sigmoid,
-                 name: str = 'sinusoidal'):
+    def __init__(
+        self,
+        n_samples: int = 64000,
+        sample_rate: int = 16000,
+        amp_scale_fn: Callable | None = core.exp_sigmoid,
+        amp_resample_method: str = 'window',
+        freq_scale_fn: Callable | None = core.frequencies_sigmoid,
+        name: str = 'sinusoidal',
+    ):
         _check_positive(type(self).__name__, n_samples=n_samples, sample_rate=sample_rate)
         super().__init__(name=name)
         self.n_samples = n_samples
@@ -210,8 +246,9 @@ class Sinusoidal(processors.Processor):
         Raises:
             ValueError: if the controls disagree on batch or time axes.
         """
-        core.check_matching_axes(f'{type(self).__name__}.get_controls',
-                                 ['amplitudes', 'frequencies'], [amplitudes, frequencies])
+        core.check_matching_axes(
+            f'{type(self).__name__}.get_controls', ['amplitudes', 'frequencies'], [amplitudes, frequencies]
+        )
         if self.amp_scale_fn is not None:
             amplitudes = self.amp_scale_fn(amplitudes)
         if self.freq_scale_fn is not None:
@@ -221,12 +258,13 @@ class Sinusoidal(processors.Processor):
 
     def get_signal(self, amplitudes: tf.Tensor, frequencies: tf.Tensor) -> tf.Tensor:
         """[batch, n_samples] audio."""
-        amplitude_envelopes = core.resample(amplitudes, self.n_samples,
-                                            method=self.amp_resample_method)
+        amplitude_envelopes = core.resample(amplitudes, self.n_samples, method=self.amp_resample_method)
         frequency_envelopes = core.resample(frequencies, self.n_samples)
-        return core.oscillator_bank(frequency_envelopes=frequency_envelopes,
-                                    amplitude_envelopes=amplitude_envelopes,
-                                    sample_rate=self.sample_rate)
+        return core.oscillator_bank(
+            frequency_envelopes=frequency_envelopes,
+            amplitude_envelopes=amplitude_envelopes,
+            sample_rate=self.sample_rate,
+        )
 
 
 def _check_positive(owner: str, **values) -> None:

@@ -42,7 +42,7 @@ def _test_signal(secs: float) -> np.ndarray:
 
 
 def _worker(capacity: str, implementation: str, secs: float, batch_size) -> dict:
-    from clarinet_ddsp import pitch  # pylint: disable=g-import-not-at-top
+    from clarinet_ddsp import pitch
 
     audio = _test_signal(secs)
     t0 = time.perf_counter()
@@ -55,28 +55,41 @@ def _worker(capacity: str, implementation: str, secs: float, batch_size) -> dict
     wall = time.perf_counter() - t0
 
     # The network alone on the same frames, for the split between network and decoding.
-    frames = np.lib.stride_tricks.sliding_window_view(np.pad(audio, 512), 1024)[::SAMPLE_RATE // FRAME_RATE]
+    frames = np.lib.stride_tricks.sliding_window_view(np.pad(audio, 512), 1024)[:: SAMPLE_RATE // FRAME_RATE]
     t0 = time.perf_counter()
     model.salience(frames)
     net_wall = time.perf_counter() - t0
     return {
-        'capacity': capacity, 'implementation': implementation, 'audio_secs': secs,
-        'n_frames': int(len(f0_hz)), 'wall_secs': wall, 'realtime_factor': secs / wall,
-        'frames_per_sec': len(f0_hz) / wall, 'network_realtime_factor': secs / net_wall,
-        'load_and_warmup_secs': load_secs, 'batch_size': model.batch_size,
+        'capacity': capacity,
+        'implementation': implementation,
+        'audio_secs': secs,
+        'n_frames': int(len(f0_hz)),
+        'wall_secs': wall,
+        'realtime_factor': secs / wall,
+        'frames_per_sec': len(f0_hz) / wall,
+        'network_realtime_factor': secs / net_wall,
+        'load_and_warmup_secs': load_secs,
+        'batch_size': model.batch_size,
         'peak_rss_mb': resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0,
         'median_confidence': float(np.median(confidence)),
     }
 
 
 def main(argv=None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument('--capacities', default='full,tiny')
     parser.add_argument('--implementations', default='spectral,keras')
-    parser.add_argument('--secs', type=float, default=None,
-                        help='audio seconds per run (default: 10 for full, 60 for tiny)')
-    parser.add_argument('--batch_size', type=int, default=None,
-                        help="frames per network call (default: the package's per-model default)")
+    parser.add_argument(
+        '--secs', type=float, default=None, help='audio seconds per run (default: 10 for full, 60 for tiny)'
+    )
+    parser.add_argument(
+        '--batch_size',
+        type=int,
+        default=None,
+        help="frames per network call (default: the package's per-model default)",
+    )
     parser.add_argument('--worker', nargs=2, metavar=('CAPACITY', 'IMPLEMENTATION'), help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
 
@@ -98,14 +111,20 @@ def main(argv=None) -> int:
             out = subprocess.run(cmd, check=True, capture_output=True, text=True, env=env).stdout
             r = json.loads(out.strip().splitlines()[-1])
             results.append(r)
-            print(f"{capacity:5s} {implementation:9s} batch {r['batch_size']:3d} {r['audio_secs']:4.0f} s audio: "
-                  f"{r['realtime_factor']:6.2f} x realtime ({r['frames_per_sec']:7.1f} frames/s; network alone "
-                  f"{r['network_realtime_factor']:6.2f} x)  peak RSS {r['peak_rss_mb']:6.0f} MB  "
-                  f"load+warm-up {r['load_and_warmup_secs']:.1f} s  load avg {os.getloadavg()[0]:.2f}", flush=True)
+            print(
+                f'{capacity:5s} {implementation:9s} batch {r["batch_size"]:3d} '
+                f'{r["audio_secs"]:4.0f} s audio: '
+                f'{r["realtime_factor"]:6.2f} x realtime ({r["frames_per_sec"]:7.1f} frames/s; network alone '
+                f'{r["network_realtime_factor"]:6.2f} x)  peak RSS {r["peak_rss_mb"]:6.0f} MB  '
+                f'load+warm-up {r["load_and_warmup_secs"]:.1f} s  load avg {os.getloadavg()[0]:.2f}',
+                flush=True,
+            )
     by_key = {(r['capacity'], r['implementation']): r for r in results}
     for capacity in args.capacities.split(','):
         if (capacity, 'spectral') in by_key and (capacity, 'keras') in by_key:
-            ratio = by_key[capacity, 'spectral']['realtime_factor'] / by_key[capacity, 'keras']['realtime_factor']
+            ratio = (
+                by_key[capacity, 'spectral']['realtime_factor'] / by_key[capacity, 'keras']['realtime_factor']
+            )
             print(f'{capacity}: spectral / keras throughput = {ratio:.2f}x (same run)')
     print(f'load average after: {os.getloadavg()}')
     return 0

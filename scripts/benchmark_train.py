@@ -32,7 +32,6 @@ import subprocess
 import sys
 import tempfile
 import time
-from typing import Dict, List
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 SAMPLE_RATE = 16000
@@ -42,17 +41,20 @@ N_SAMPLES = SAMPLE_RATE * EXAMPLE_SECS
 N_FRAMES = FRAME_RATE * EXAMPLE_SECS
 CONFIGS = ('ddsp', 'ddsp+BFC', 'ours')
 # Diagnostic variants of ours, run only when named in --configs.
-EXTRA_CONFIGS = ('ours/keras-gru', 'ours/fast-gru', 'ours+mirrored', 'ours+BFC',
-                 'ours/fast-gru+BFC')
-_VARIANTS = {'ours/keras-gru': 'keras-gru', 'ours/fast-gru': 'fast-gru',
-             'ours/fast-gru+BFC': 'fast-gru',
-             'ours+mirrored': 'mirrored'}
+EXTRA_CONFIGS = ('ours/keras-gru', 'ours/fast-gru', 'ours+mirrored', 'ours+BFC', 'ours/fast-gru+BFC')
+_VARIANTS = {
+    'ours/keras-gru': 'keras-gru',
+    'ours/fast-gru': 'fast-gru',
+    'ours/fast-gru+BFC': 'fast-gru',
+    'ours+mirrored': 'mirrored',
+}
 
 
 # ------------------------------------------------------------------ the batch
 def make_batch(batch_size: int, path: str) -> None:
     """Writes a deterministic batch of clarinet-like tones to an .npz file."""
     import numpy as np
+
     rng = np.random.default_rng(1234)
     t_frames = np.arange(N_FRAMES) / FRAME_RATE
     t = np.arange(N_SAMPLES) / SAMPLE_RATE
@@ -65,11 +67,10 @@ def make_batch(batch_size: int, path: str) -> None:
         f0_s = np.interp(t, t_frames, f0)
         amp_s = np.interp(t, t_frames, amp)
         phase = 2 * np.pi * np.cumsum(f0_s) / SAMPLE_RATE
-        x = sum(amp_s / k * np.sin(k * phase) for k in range(1, 20, 2)
-                if k * base < SAMPLE_RATE / 2)
+        x = sum(amp_s / k * np.sin(k * phase) for k in range(1, 20, 2) if k * base < SAMPLE_RATE / 2)
         x = x + 0.003 * rng.normal(size=N_SAMPLES)
-        frames = x[:N_FRAMES * 64].reshape(N_FRAMES, 64)
-        ld = 10 * np.log10(np.mean(frames ** 2, axis=1) + 1e-10)
+        frames = x[: N_FRAMES * 64].reshape(N_FRAMES, 64)
+        ld = 10 * np.log10(np.mean(frames**2, axis=1) + 1e-10)
         audio.append(x)
         f0_hz.append(f0)
         loudness_db.append(np.maximum(ld, -120.0))
@@ -82,8 +83,9 @@ def make_batch(batch_size: int, path: str) -> None:
     np.savez(path, **batch)
 
 
-def _load_batch(path: str) -> Dict:
+def _load_batch(path: str) -> dict:
     import numpy as np
+
     with np.load(path) as data:
         return {k: data[k] for k in data.files}
 
@@ -109,7 +111,7 @@ def _time_steps(step, warmup: int, steps: int):
     return times, dict(faults=faults, user=user, system=system), losses
 
 
-def _time_forward(forward, n: int) -> List[float]:
+def _time_forward(forward, n: int) -> list[float]:
     forward()
     times = []
     for _ in range(n):
@@ -119,12 +121,13 @@ def _time_forward(forward, n: int) -> List[float]:
     return times
 
 
-def _measure(trainer, model, batch, args) -> Dict:
+def _measure(trainer, model, batch, args) -> dict:
     """Step and forward timings; ddsp's Trainer and ours share this API, so both sides run this code.
 
     The data path is ddsp_run's: an iterator over a repeated (distributed) dataset.
     """
     import tensorflow as tf
+
     dataset = tf.data.Dataset.from_tensors(batch).repeat()
     dataset_iter = iter(trainer.distribute_dataset(dataset))
     trainer.build(next(dataset_iter))
@@ -135,24 +138,23 @@ def _measure(trainer, model, batch, args) -> Dict:
 
     times, usage, losses = _time_steps(step, args.warmup, args.steps)
     forward = tf.function(lambda b: model(b, training=False))
-    fwd_times = _time_forward(lambda: forward(batch)['audio_synth'].numpy(),
-                              args.steps)
+    fwd_times = _time_forward(lambda: forward(batch)['audio_synth'].numpy(), args.steps)
     n_params = int(sum(v.shape.num_elements() for v in model.trainable_variables))
-    return dict(times=times, losses=losses, fwd_times=fwd_times,
-                n_params=n_params, **usage)
+    return dict(times=times, losses=losses, fwd_times=fwd_times, n_params=n_params, **usage)
 
 
-def _worker_ref(args) -> Dict:
+def _worker_ref(args) -> dict:
     """magenta/ddsp 3.7.0 as ddsp_run trains it."""
-    import ddsp.training  # pylint: disable=import-error
-    import gin
+    import ddsp.training
     import tensorflow as tf
+
+    import gin
+
     gin_path = os.path.join(os.path.dirname(ddsp.training.__file__), 'gin')
     gin.add_config_file_search_path(gin_path)
     with gin.unlock_config():
         gin.parse_config_file('optimization/base.gin')
-        gin.parse_config_files_and_bindings(
-            ['models/solo_instrument.gin'], [f'batch_size={args.batch_size}'])
+        gin.parse_config_files_and_bindings(['models/solo_instrument.gin'], [f'batch_size={args.batch_size}'])
     batch = {k: tf.constant(v) for k, v in _load_batch(args.batch).items()}
     strategy = ddsp.training.train_util.get_strategy()
     with strategy.scope():
@@ -161,19 +163,21 @@ def _worker_ref(args) -> Dict:
     return _measure(trainer, model, batch, args)
 
 
-def _worker_ours(args) -> Dict:
+def _worker_ours(args) -> dict:
     """clarinet_ddsp, through its own Trainer."""
     sys.path.insert(0, REPO)
+    import tensorflow as tf
+
     import gin
     from clarinet_ddsp.training import gin_paths, models, trainers
-    import tensorflow as tf
+
     gin_paths.add_search_paths()
     with gin.unlock_config():
         gin.parse_config_file('optimization/base.gin')
-        gin.parse_config_files_and_bindings(
-            ['models/solo_instrument.gin'], [f'batch_size={args.batch_size}'])
+        gin.parse_config_files_and_bindings(['models/solo_instrument.gin'], [f'batch_size={args.batch_size}'])
     if args.variant in ('keras-gru', 'fast-gru'):
         from clarinet_ddsp.training import nn
+
         nn.FAST_RNN_DEFAULT = args.variant == 'fast-gru'
     batch = {k: tf.constant(v) for k, v in _load_batch(args.batch).items()}
     strategy = None
@@ -187,20 +191,19 @@ def _worker_ours(args) -> Dict:
 
 def run_worker(args) -> None:
     result = {'ref': _worker_ref, 'ours': _worker_ours}[args.worker](args)
-    result['peak_rss_mb'] = (
-        resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024)
+    result['peak_rss_mb'] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     with open(args.out, 'w') as f:
         json.dump(result, f)
 
 
 # -------------------------------------------------------------------- parent
 def _ref_python() -> str:
-    python = os.environ.get('CLARINET_DDSP_REF_PYTHON',
-                            os.path.join(REPO, '.venv-ref', 'bin', 'python'))
+    python = os.environ.get('CLARINET_DDSP_REF_PYTHON', os.path.join(REPO, '.venv-ref', 'bin', 'python'))
     if not os.path.exists(python):
         raise ValueError(
             f'reference python {python!r} does not exist; build it with '
-            '`make refenv` or set CLARINET_DDSP_REF_PYTHON to ddsp 3.7.0\'s python.')
+            "`make refenv` or set CLARINET_DDSP_REF_PYTHON to ddsp 3.7.0's python."
+        )
     return python
 
 
@@ -208,8 +211,7 @@ def _ours_python() -> str:
     return os.environ.get('CLARINET_DDSP_PYTHON', sys.executable)
 
 
-def _run_config(config: str, batch_path: str, batch_size: int, args,
-                tmp: str) -> Dict:
+def _run_config(config: str, batch_path: str, batch_size: int, args, tmp: str) -> dict:
     env = dict(os.environ)
     env.pop('TF_CPU_ALLOCATOR_USE_BFC', None)
     env.setdefault('TF_CPP_MIN_LOG_LEVEL', '2')
@@ -227,12 +229,26 @@ def _run_config(config: str, batch_path: str, batch_size: int, args,
             env['TF_CPU_ALLOCATOR_USE_BFC'] = 'true'
     safe = ''.join(c if c.isalnum() else '_' for c in config)
     out = os.path.join(tmp, f'{safe}-{batch_size}.json')
-    cmd = [python, os.path.abspath(__file__), '--worker', worker,
-           '--batch', batch_path, '--batch_size', str(batch_size),
-           '--out', out, '--variant', _VARIANTS.get(config, ''), '--warmup', str(args.warmup), '--steps', str(args.steps)]
+    cmd = [
+        python,
+        os.path.abspath(__file__),
+        '--worker',
+        worker,
+        '--batch',
+        batch_path,
+        '--batch_size',
+        str(batch_size),
+        '--out',
+        out,
+        '--variant',
+        _VARIANTS.get(config, ''),
+        '--warmup',
+        str(args.warmup),
+        '--steps',
+        str(args.steps),
+    ]
     start = time.time()
-    proc = subprocess.run(cmd, env=env, capture_output=True, text=True,
-                          check=False)
+    proc = subprocess.run(cmd, env=env, capture_output=True, text=True, check=False)
     if proc.returncode != 0:
         sys.stderr.write(proc.stderr[-4000:])
         return {'error': f'exit {proc.returncode}'}
@@ -242,38 +258,40 @@ def _run_config(config: str, batch_path: str, batch_size: int, args,
     return result
 
 
-def _summarise(results: Dict[str, Dict], batch_size: int) -> List[str]:
-    lines = [f'batch {batch_size}:',
-             f'  {"config":17s} {"step s":>7s} {"x ddsp":>6s} {"x BFC":>6s} '
-             f'{"cpu s":>6s} {"cpu x ddsp":>10s} '
-             f'{"fwd RTF":>8s} {"faults/step":>12s} {"user+sys s":>11s} {"peak RSS MB":>12s} '
-             f'{"params":>10s}  loss first -> last']
-    step = {k: statistics.median(r['times']) for k, r in results.items()
-            if 'times' in r}
+def _summarise(results: dict[str, dict], batch_size: int) -> list[str]:
+    lines = [
+        f'batch {batch_size}:',
+        f'  {"config":17s} {"step s":>7s} {"x ddsp":>6s} {"x BFC":>6s} '
+        f'{"cpu s":>6s} {"cpu x ddsp":>10s} '
+        f'{"fwd RTF":>8s} {"faults/step":>12s} {"user+sys s":>11s} {"peak RSS MB":>12s} '
+        f'{"params":>10s}  loss first -> last',
+    ]
+    step = {k: statistics.median(r['times']) for k, r in results.items() if 'times' in r}
     cpu = {k: r['user'] + r['system'] for k, r in results.items() if 'times' in r}
     for config, r in results.items():
         if 'error' in r:
             lines.append(f'  {config:17s} FAILED ({r["error"]})')
             continue
         fwd = statistics.median(r['fwd_times'])
-        ratio = lambda base, d=step: (f'{d[base] / d[config]:6.2f}'
-                                      if base in d else f'{"-":>6s}')
+
+        def ratio(base, d=step, config=config):
+            return f'{d[base] / d[config]:6.2f}' if base in d else f'{"-":>6s}'
+
         lines.append(
             f'  {config:17s} {step[config]:7.3f} {ratio("ddsp")} '
             f'{ratio("ddsp+BFC")} {cpu[config]:6.2f} {ratio("ddsp", cpu):>10s} '
             f'{batch_size * EXAMPLE_SECS / fwd:8.2f} '
             f'{r["faults"]:12.0f} {r["user"]:5.1f}+{r["system"]:<5.1f} '
             f'{r["peak_rss_mb"]:12.0f} {r["n_params"]:10d}  '
-            f'{r["losses"][0]:.3f} -> {r["losses"][-1]:.3f}')
+            f'{r["losses"][0]:.3f} -> {r["losses"][-1]:.3f}'
+        )
     return lines
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split('\n')[0])
-    parser.add_argument('--batch_sizes', default='4',
-                        help='comma list, e.g. 1,4,16')
-    parser.add_argument('--configs', default=','.join(CONFIGS),
-                        help=f'comma list of {CONFIGS}')
+    parser.add_argument('--batch_sizes', default='4', help='comma list, e.g. 1,4,16')
+    parser.add_argument('--configs', default=','.join(CONFIGS), help=f'comma list of {CONFIGS}')
     parser.add_argument('--warmup', type=int, default=2)
     parser.add_argument('--steps', type=int, default=5)
     parser.add_argument('--json', help='also write all results here')
@@ -290,11 +308,11 @@ def main() -> None:
     configs = [c for c in args.configs.split(',') if c]
     for c in configs:
         if c not in CONFIGS + EXTRA_CONFIGS:
-            raise ValueError(f'--configs: {c!r} is not one of '
-                             f'{CONFIGS + EXTRA_CONFIGS}.')
+            raise ValueError(f'--configs: {c!r} is not one of {CONFIGS + EXTRA_CONFIGS}.')
     load = os.getloadavg()
-    print(f'cores: {os.cpu_count()}, load average before: '
-          f'{load[0]:.2f} {load[1]:.2f} {load[2]:.2f}', flush=True)
+    print(
+        f'cores: {os.cpu_count()}, load average before: {load[0]:.2f} {load[1]:.2f} {load[2]:.2f}', flush=True
+    )
     report, everything = [], {}
     with tempfile.TemporaryDirectory() as tmp:
         for batch_size in [int(b) for b in args.batch_sizes.split(',')]:
@@ -303,8 +321,7 @@ def main() -> None:
             results = {}
             for config in configs:
                 print(f'batch {batch_size}: running {config} ...', flush=True)
-                results[config] = _run_config(config, batch_path, batch_size,
-                                              args, tmp)
+                results[config] = _run_config(config, batch_path, batch_size, args, tmp)
             everything[batch_size] = results
             report += _summarise(results, batch_size)
             print('\n'.join(_summarise(results, batch_size)), flush=True)

@@ -31,13 +31,28 @@ import time
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 STAGES = ('notes', 'tfrecord', 'train', 'eval', 'sample', 'resynth', 'export')
 # Log lines that only say which CPU features or drivers TensorFlow found.
-_NOISE = re.compile(r'^(I0000|W0000|E0000|WARNING: All log messages|To enable the following|'
-                    r'.*(cuda|cuInit|oneDNN|cpu_feature_guard|computation placer|absl::Initialize))')
+_NOISE = re.compile(
+    r'^(I0000|W0000|E0000|WARNING: All log messages|To enable the following|'
+    r'.*(cuda|cuInit|oneDNN|cpu_feature_guard|computation placer|absl::Initialize))'
+)
 
 
-_BEAM_NOISE = ('Worker: severity', 'apache_beam', 'INFO:__main__', 'WARNING:', 'INFO:root',
-               'Converting string literal', 'server on port', 'apitools', 'bigquery',
-               'DIRECT_READ', 'semi_persistent', 'Pipeline_options', 'sdk_worker', 'channel')
+_BEAM_NOISE = (
+    'Worker: severity',
+    'apache_beam',
+    'INFO:__main__',
+    'WARNING:',
+    'INFO:root',
+    'Converting string literal',
+    'server on port',
+    'apitools',
+    'bigquery',
+    'DIRECT_READ',
+    'semi_persistent',
+    'Pipeline_options',
+    'sdk_worker',
+    'channel',
+)
 
 
 class StageError(RuntimeError):
@@ -95,8 +110,15 @@ class Demo:
         tail: list[str] = []
         with open(log_path, 'w') as log:
             log.write(' '.join(cmd) + '\n')
-            proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-                                    cwd=REPO, env=self._env(), text=True, bufsize=1)
+            proc = subprocess.Popen(
+                cmd,
+                stdout=subprocess.PIPE,
+                stderr=subprocess.STDOUT,
+                cwd=REPO,
+                env=self._env(),
+                text=True,
+                bufsize=1,
+            )
             for line in proc.stdout:
                 log.write(line)
                 line = line.rstrip()
@@ -115,11 +137,20 @@ class Demo:
         if self.args.verbose:
             return True
         if stage == 'train':
-            return any(k in line for k in ('step:', 'Total params', 'Saved checkpoint ', 'rror',
-                                            'Restor', 'No checkpoint', 'finished'))
+            return any(
+                k in line
+                for k in (
+                    'step:',
+                    'Total params',
+                    'Saved checkpoint ',
+                    'rror',
+                    'Restor',
+                    'No checkpoint',
+                    'finished',
+                )
+            )
         if stage in ('eval', 'sample'):
-            return any(k in line for k in ('results', 'metrics at', 'Wrote', 'took', 'rror',
-                                            'Samples of'))
+            return any(k in line for k in ('results', 'metrics at', 'Wrote', 'took', 'rror', 'Samples of'))
         # Beam's and its workers' own chatter (each line also comes back wrapped as "Worker: ...").
         return not any(k in line for k in _BEAM_NOISE)
 
@@ -143,8 +174,11 @@ class Demo:
             return {'input_audio': self.args.input_audio}
         if os.path.isdir(self.notes_dir):
             shutil.rmtree(self.notes_dir)
-        self.run('notes', 'clarinet_ddsp.cli.make_notes',
-                 ['--output_dir', self.notes_dir, '--alsologtostderr'] + self.args.notes_flag)
+        self.run(
+            'notes',
+            'clarinet_ddsp.cli.make_notes',
+            ['--output_dir', self.notes_dir, '--alsologtostderr'] + self.args.notes_flag,
+        )
         wavs = [f for f in os.listdir(self.notes_dir) if f.endswith('.wav')]
         if not wavs:
             raise StageError(f'stage "notes" wrote no WAV files into {self.notes_dir}')
@@ -154,12 +188,19 @@ class Demo:
         out_dir = os.path.dirname(self.tfrecord_prefix)
         if os.path.isdir(out_dir):
             shutil.rmtree(out_dir)
-        self.run('tfrecord', 'clarinet_ddsp.cli.prepare_tfrecord', [
-            f'--input_audio_filepatterns={self._audio_pattern()}',
-            f'--output_tfrecord_path={self.tfrecord_prefix}',
-            f'--num_shards={self.args.num_shards}',
-            '--example_secs=1', '--hop_secs=0.5',
-            f'--crepe_model={self.args.crepe_model}', '--alsologtostderr'])
+        self.run(
+            'tfrecord',
+            'clarinet_ddsp.cli.prepare_tfrecord',
+            [
+                f'--input_audio_filepatterns={self._audio_pattern()}',
+                f'--output_tfrecord_path={self.tfrecord_prefix}',
+                f'--num_shards={self.args.num_shards}',
+                '--example_secs=1',
+                '--hop_secs=0.5',
+                f'--crepe_model={self.args.crepe_model}',
+                '--alsologtostderr',
+            ],
+        )
         shards = [f for f in os.listdir(out_dir) if f.startswith('train.tfrecord')]
         if not shards:
             raise StageError(f'stage "tfrecord" wrote no shards into {out_dir}')
@@ -190,15 +231,20 @@ class Demo:
             elapsed = time.time() - start
             if not state['over'] and elapsed > budget:
                 state['over'], state['over_at'] = True, time.time()
-                _say(f'train: budget of {budget:.0f} s reached at step {state["last_step"]}; '
-                     'stopping after the next checkpoint')
-            if state['over'] and ('Saved checkpoint' in line
-                                  or time.time() - state['over_at'] > 120):
+                _say(
+                    f'train: budget of {budget:.0f} s reached at step {state["last_step"]}; '
+                    'stopping after the next checkpoint'
+                )
+            if state['over'] and ('Saved checkpoint' in line or time.time() - state['over_at'] > 120):
                 proc.stopped_by_demo = True
                 proc.send_signal(signal.SIGTERM)
 
-        flags = ['--mode=train', f'--save_dir={self.save_dir}', '--alsologtostderr',
-                 f'--gin_param=train.num_steps={self.args.max_steps}'] + self._gin_flags(False)
+        flags = [
+            '--mode=train',
+            f'--save_dir={self.save_dir}',
+            '--alsologtostderr',
+            f'--gin_param=train.num_steps={self.args.max_steps}',
+        ] + self._gin_flags(False)
         # Stop even if training prints nothing for a while past the budget.
         timer = threading.Timer(budget + 240, lambda: _kill_children(proc_holder))
         timer.daemon = True
@@ -213,9 +259,12 @@ class Demo:
         return {'step': step, 'steps_per_sec': state['rate']}
 
     def eval(self):
-        self.run('eval', 'clarinet_ddsp.cli.run',
-                 ['--mode=eval', f'--save_dir={self.save_dir}', '--run_once', '--alsologtostderr']
-                 + self._gin_flags(True))
+        self.run(
+            'eval',
+            'clarinet_ddsp.cli.run',
+            ['--mode=eval', f'--save_dir={self.save_dir}', '--run_once', '--alsologtostderr']
+            + self._gin_flags(True),
+        )
         path = os.path.join(self.save_dir, 'eval_results', 'latest.json')
         if not os.path.exists(path):
             raise StageError(f'stage "eval" wrote no {path}')
@@ -223,9 +272,12 @@ class Demo:
             return {'results': json.load(f)}
 
     def sample(self):
-        self.run('sample', 'clarinet_ddsp.cli.run',
-                 ['--mode=sample', f'--save_dir={self.save_dir}', '--run_once', '--alsologtostderr']
-                 + self._gin_flags(True))
+        self.run(
+            'sample',
+            'clarinet_ddsp.cli.run',
+            ['--mode=sample', f'--save_dir={self.save_dir}', '--run_once', '--alsologtostderr']
+            + self._gin_flags(True),
+        )
         step = _latest_step(self.save_dir)
         sample_dir = os.path.join(self.save_dir, 'samples', f'step_{step}')
         if not os.path.isdir(sample_dir):
@@ -236,21 +288,37 @@ class Demo:
         os.makedirs(self.resynth_dir, exist_ok=True)
         voice = os.path.join(self.resynth_dir, 'voice.wav')
         # "Frere Jacques" sung on 'a': a voice-like input, not a clarinet.
-        self.run('resynth', '-c', [
-            'import soundfile as sf; from clarinet_ddsp import resynth; '
-            'audio, _ = resynth.sung_vowel((60, 62, 64, 60, 60, 62, 64, 60, 64, 65, 67, 67), '
-            f'note_secs=0.45, vowel="a"); sf.write({voice!r}, audio, 16000)'])
+        self.run(
+            'resynth',
+            '-c',
+            [
+                'import soundfile as sf; from clarinet_ddsp import resynth; '
+                'audio, _ = resynth.sung_vowel((60, 62, 64, 60, 60, 62, 64, 60, 64, 65, 67, 67), '
+                f'note_secs=0.45, vowel="a"); sf.write({voice!r}, audio, 16000)'
+            ],
+        )
         out = os.path.join(self.resynth_dir, 'voice_as_clarinet.wav')
         png = os.path.join(self.resynth_dir, 'voice_as_clarinet.png')
-        self.run('resynth', 'clarinet_ddsp.cli.resynth',
-                 [f'--save_dir={self.save_dir}', f'--input={voice}', f'--output={out}',
-                  f'--crepe_model={self.args.crepe_model}', f'--plot={png}', '--alsologtostderr'])
+        self.run(
+            'resynth',
+            'clarinet_ddsp.cli.resynth',
+            [
+                f'--save_dir={self.save_dir}',
+                f'--input={voice}',
+                f'--output={out}',
+                f'--crepe_model={self.args.crepe_model}',
+                f'--plot={png}',
+                '--alsologtostderr',
+            ],
+        )
         return {'input': voice, 'output': out, 'png': png}
 
     def export(self):
-        self.run('export', 'clarinet_ddsp.cli.export',
-                 [f'--save_dir={self.save_dir}', f'--output={self.export_dir}',
-                  '--alsologtostderr'])
+        self.run(
+            'export',
+            'clarinet_ddsp.cli.export',
+            [f'--save_dir={self.save_dir}', f'--output={self.export_dir}', '--alsologtostderr'],
+        )
         return {'dir': self.export_dir}
 
     # ------------------------------------------------------------------------------- summary
@@ -266,13 +334,17 @@ class Demo:
                 lines.append(f'  {name:9s}  reused')
         lines.append(f'  total     {total_secs:7.0f} s')
         train = s.get('train', {})
-        lines.append(f'Training: step {train.get("step")} ({train.get("steps_per_sec") or 0:.2f} '
-                     'steps/s at the end); config gin/demo/clarinet_cpu.gin')
+        lines.append(
+            f'Training: step {train.get("step")} ({train.get("steps_per_sec") or 0:.2f} '
+            'steps/s at the end); config gin/demo/clarinet_cpu.gin'
+        )
         if results:
             lines.append(f'Eval at step {results.get("step")}:')
-            lines.append('  f0 error of the generated audio (CREPE, semitones): '
-                         f'{_fmt(results, "f0_crepe/f0_dist")}  (outlier ratio '
-                         f'{_fmt(results, "f0_crepe/outlier_ratio")})')
+            lines.append(
+                '  f0 error of the generated audio (CREPE, semitones): '
+                f'{_fmt(results, "f0_crepe/f0_dist")}  (outlier ratio '
+                f'{_fmt(results, "f0_crepe/outlier_ratio")})'
+            )
             lines.append(f'  loudness L1 (dB): {_fmt(results, "loudness/loudness_db")}')
             lines.append(f'  spectral loss: {_fmt(results, "spectral_loss")}')
         sample_dir = s.get('sample', {}).get('dir')
@@ -287,8 +359,7 @@ class Demo:
             lines.append(f'  output {rs.get("output")}')
             lines.append(f'  plot   {rs.get("png")}')
         if s.get('export'):
-            lines.append(f'SavedModel: {s["export"]["dir"]} (tf.saved_model.load; '
-                         'see metadata.json there)')
+            lines.append(f'SavedModel: {s["export"]["dir"]} (tf.saved_model.load; see metadata.json there)')
         lines.append(f'Logs: {self.log_dir}')
         lines.append(f'TensorBoard: tensorboard --logdir {self.save_dir}')
         print('\n'.join(lines), flush=True)
@@ -304,12 +375,16 @@ def _short(line: str) -> str:
     match = re.match(r'^[IWEF]\d{4} [\d:.]+ +\d+ (\S+\]) (.*)$', line)
     if match:
         return match.group(2)
-    return line[len('INFO:absl:'):] if line.startswith('INFO:absl:') else line
+    return line[len('INFO:absl:') :] if line.startswith('INFO:absl:') else line
 
 
 def _latest_step(save_dir: str):
-    steps = [int(m.group(1)) for f in (os.listdir(save_dir) if os.path.isdir(save_dir) else [])
-             for m in [re.match(r'ckpt-(\d+)\.index$', f)] if m]
+    steps = [
+        int(m.group(1))
+        for f in (os.listdir(save_dir) if os.path.isdir(save_dir) else [])
+        for m in [re.match(r'ckpt-(\d+)\.index$', f)]
+        if m
+    ]
     return max(steps) if steps else None
 
 
@@ -322,21 +397,40 @@ def _kill_children(holder) -> None:
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split('\n')[0])
     parser.add_argument('--work_dir', default='runs/demo', help='where everything is written')
-    parser.add_argument('--train_secs', type=float, default=780.0,
-                        help='wall-clock training budget in seconds (stops at the next checkpoint)')
+    parser.add_argument(
+        '--train_secs',
+        type=float,
+        default=780.0,
+        help='wall-clock training budget in seconds (stops at the next checkpoint)',
+    )
     parser.add_argument('--max_steps', type=int, default=4000, help='training stops here at the latest')
-    parser.add_argument('--crepe_model', default='tiny', choices=['tiny', 'full'],
-                        help='CREPE for the TFRecords and resynthesis (full is ~25x slower)')
+    parser.add_argument(
+        '--crepe_model',
+        default='tiny',
+        choices=['tiny', 'full'],
+        help='CREPE for the TFRecords and resynthesis (full is ~25x slower)',
+    )
     parser.add_argument('--num_shards', type=int, default=8)
-    parser.add_argument('--input_audio', default='',
-                        help='glob of your own recordings (quote it) to use instead of the '
-                             'generated clarinet notes')
-    parser.add_argument('--gin_param', action='append', default=[],
-                        help='extra gin binding for training, eval and sample (repeatable)')
-    parser.add_argument('--notes_flag', action='append', default=[],
-                        help='extra flag for clarinet_ddsp_make_notes (repeatable)')
-    parser.add_argument('--skip', action='append', default=[], choices=STAGES,
-                        help='leave out a stage (repeatable)')
+    parser.add_argument(
+        '--input_audio',
+        default='',
+        help='glob of your own recordings (quote it) to use instead of the generated clarinet notes',
+    )
+    parser.add_argument(
+        '--gin_param',
+        action='append',
+        default=[],
+        help='extra gin binding for training, eval and sample (repeatable)',
+    )
+    parser.add_argument(
+        '--notes_flag',
+        action='append',
+        default=[],
+        help='extra flag for clarinet_ddsp_make_notes (repeatable)',
+    )
+    parser.add_argument(
+        '--skip', action='append', default=[], choices=STAGES, help='leave out a stage (repeatable)'
+    )
     parser.add_argument('--fresh', action='store_true', help='ignore finished stages, start over')
     parser.add_argument('--verbose', action='store_true', help='show every log line')
     args = parser.parse_args()
@@ -346,8 +440,10 @@ def main() -> int:
     if args.fresh:
         for path in (demo.save_dir, demo.resynth_dir, demo.export_dir):
             shutil.rmtree(path, ignore_errors=True)
-    _say(f'work dir {demo.work_dir}; training budget {args.train_secs:.0f} s '
-         f'(max {args.max_steps} steps); CREPE {args.crepe_model}')
+    _say(
+        f'work dir {demo.work_dir}; training budget {args.train_secs:.0f} s '
+        f'(max {args.max_steps} steps); CREPE {args.crepe_model}'
+    )
     start = time.time()
     try:
         for name in STAGES:
@@ -358,8 +454,11 @@ def main() -> int:
         print(f'\ndemo: FAILED: {error}', file=sys.stderr, flush=True)
         return 1
     except KeyboardInterrupt:
-        print('\ndemo: interrupted; rerun to continue from the last finished stage.',
-              file=sys.stderr, flush=True)
+        print(
+            '\ndemo: interrupted; rerun to continue from the last finished stage.',
+            file=sys.stderr,
+            flush=True,
+        )
         return 130
     demo.summary(time.time() - start)
     return 0

@@ -9,11 +9,8 @@ exp_sigmoid). Writes synth_demo.wav and synth_demo_spectrogram.png into --output
 
 import os
 import sys
-from typing import Tuple
 
-from absl import app
-from absl import flags
-from absl import logging
+from absl import app, flags, logging
 
 SAMPLE_RATE = 16000
 N_FRAMES = 1000
@@ -25,33 +22,36 @@ WAV_NAME = 'synth_demo.wav'
 PNG_NAME = 'synth_demo_spectrogram.png'
 
 FLAGS = flags.FLAGS
-flags.DEFINE_string('output_dir', None, 'Folder for synth_demo.wav and synth_demo_spectrogram.png '
-                    '(created if missing).')
+flags.DEFINE_string(
+    'output_dir', None, 'Folder for synth_demo.wav and synth_demo_spectrogram.png (created if missing).'
+)
 
 
 def synthesize():
     """The experiment's audio: float32 numpy [N_SAMPLES] at SAMPLE_RATE."""
     import numpy as np
+
     import clarinet_ddsp as ddsp
 
     # Amplitude [batch, n_frames, 1], decaying linearly (before exp_sigmoid).
     amps = np.linspace(1.0, -3.0, N_FRAMES)[np.newaxis, :, np.newaxis]
     # Harmonic distribution [batch, n_frames, n_harmonics], falling with frequency.
-    harmonic_distribution = (np.ones([N_FRAMES, 1])
-                             * np.linspace(1.0, -1.0, N_HARMONICS)[np.newaxis, :])
+    harmonic_distribution = np.ones([N_FRAMES, 1]) * np.linspace(1.0, -1.0, N_HARMONICS)[np.newaxis, :]
     harmonic_distribution = harmonic_distribution[np.newaxis, :, :]
     # Fundamental frequency in Hz [batch, n_frames, 1].
     f0_hz = F0_HZ * np.ones([1, N_FRAMES, 1])
 
-    additive_synth = ddsp.synths.Additive(n_samples=N_SAMPLES, sample_rate=SAMPLE_RATE,
-                                          scale_fn=ddsp.core.exp_sigmoid)
+    additive_synth = ddsp.synths.Additive(
+        n_samples=N_SAMPLES, sample_rate=SAMPLE_RATE, scale_fn=ddsp.core.exp_sigmoid
+    )
     audio = additive_synth(amps, harmonic_distribution, f0_hz)
     return np.asarray(audio)[0].astype(np.float32)
 
 
-def write_outputs(audio, output_dir: str) -> Tuple[str, str]:
+def write_outputs(audio, output_dir: str) -> tuple[str, str]:
     """Writes the WAV (16-bit PCM) and the spectrogram PNG; returns their paths."""
     import matplotlib
+
     matplotlib.use('Agg')
     import matplotlib.pyplot as plt
     import soundfile
@@ -78,14 +78,17 @@ def main(argv):
         raise app.UsageError(f'Unexpected arguments: {argv[1:]}')
     if not FLAGS.output_dir:
         raise app.UsageError('--output_dir is required, e.g. --output_dir /tmp/synth_demo')
-    logging.info('Synthesizing %d samples (%d frames x hop %d) at %d Hz.', N_SAMPLES, N_FRAMES,
-                 HOP_SIZE, SAMPLE_RATE)
+    logging.info(
+        'Synthesizing %d samples (%d frames x hop %d) at %d Hz.', N_SAMPLES, N_FRAMES, HOP_SIZE, SAMPLE_RATE
+    )
     audio = synthesize()
     peak = float(abs(audio).max())
     wav_path, png_path = write_outputs(audio, FLAGS.output_dir)
     logging.info('Peak %.3f. Wrote %s and %s.', peak, wav_path, png_path)
-    print(f'synth_demo: wrote {wav_path} ({len(audio)} samples, {SAMPLE_RATE} Hz, peak '
-          f'{peak:.3f}) and {png_path}')
+    print(
+        f'synth_demo: wrote {wav_path} ({len(audio)} samples, {SAMPLE_RATE} Hz, peak '
+        f'{peak:.3f}) and {png_path}'
+    )
 
 
 if __name__ == '__main__':

@@ -35,25 +35,33 @@ def format_parity_table(rows):
     """Text table: case, relative error, bound, error/bound, outcome; then the count and the worst."""
     rows = sorted(rows, key=lambda r: r['case'])
     width = max([len(r['case']) for r in rows] + [4])
-    lines = [f'{"case":<{width}}  {"rel. error":>10}  {"bound":>8}  {"err/bound":>9}  outcome  note',
-             '-' * (width + 44)]
+    lines = [
+        f'{"case":<{width}}  {"rel. error":>10}  {"bound":>8}  {"err/bound":>9}  outcome  note',
+        '-' * (width + 44),
+    ]
     for r in rows:
         ratio = _ratio(r)
-        lines.append(f'{r["case"]:<{width}}  {r["error"]:>10.3e}  {r["bound"]:>8.0e}  {ratio:>9.3f}  '
-                     f'{r["outcome"]:<7}  {r.get("note", "")}'.rstrip())
+        lines.append(
+            f'{r["case"]:<{width}}  {r["error"]:>10.3e}  {r["bound"]:>8.0e}  {ratio:>9.3f}  '
+            f'{r["outcome"]:<7}  {r.get("note", "")}'.rstrip()
+        )
     worst = max(rows, key=_ratio)
     worst_abs = max(rows, key=lambda r: float('inf') if r['error'] != r['error'] else r['error'])
     failed = sum(r['outcome'] != 'passed' for r in rows)
     accepted = [r for r in rows if 'accepted' in r.get('note', '')]
     lines.append('-' * (width + 44))
     if accepted:
-        lines.append(f'{len(accepted)} case(s) over the bound vs ddsp, accepted because ours is nearer a '
-                     f'float64-phase truth than ddsp (ddsp float32 cumsum drift): '
-                     + ', '.join(r['case'] for r in accepted))
-    lines.append(f'parity cases run: {len(rows)} ({failed} over bound or failed); '
-                 f'worst error relative to its bound: {worst["error"]:.3e} / {worst["bound"]:.0e} '
-                 f'= {_ratio(worst):.3f} ({worst["case"]}); '
-                 f'largest error: {worst_abs["error"]:.3e} ({worst_abs["case"]})')
+        lines.append(
+            f'{len(accepted)} case(s) over the bound vs ddsp, accepted because ours is nearer a '
+            f'float64-phase truth than ddsp (ddsp float32 cumsum drift): '
+            + ', '.join(r['case'] for r in accepted)
+        )
+    lines.append(
+        f'parity cases run: {len(rows)} ({failed} over bound or failed); '
+        f'worst error relative to its bound: {worst["error"]:.3e} / {worst["bound"]:.0e} '
+        f'= {_ratio(worst):.3f} ({worst["case"]}); '
+        f'largest error: {worst_abs["error"]:.3e} ({worst_abs["case"]})'
+    )
     return '\n'.join(lines)
 
 
@@ -63,27 +71,34 @@ def _parity_tests_not_compared(terminalreporter):
     for reports in terminalreporter.stats.values():
         for report in reports:
             keywords = getattr(report, 'keywords', {}) or {}
-            if 'parity' in keywords and getattr(report, 'outcome', '') in ('failed', 'error') and not any(
-                name == 'parity' for name, _ in getattr(report, 'user_properties', ())):
+            if (
+                'parity' in keywords
+                and getattr(report, 'outcome', '') in ('failed', 'error')
+                and not any(name == 'parity' for name, _ in getattr(report, 'user_properties', ()))
+            ):
                 ids.add(report.nodeid)
     return sorted(ids)
 
 
-def pytest_terminal_summary(terminalreporter, exitstatus, config):  # pylint: disable=unused-argument
+def pytest_terminal_summary(terminalreporter, exitstatus, config):
     rows = _parity_rows(terminalreporter)
     not_compared = _parity_tests_not_compared(terminalreporter)
     if not rows and not not_compared:
         return
     if not rows:
         terminalreporter.write_sep('=', 'parity with magenta/ddsp 3.7.0')
-        terminalreporter.write_line(f'parity cases run: 0; {len(not_compared)} parity tests failed or '
-                                    f'errored before comparing (see above; no reference env? '
-                                    f'`make refenv`)')
+        terminalreporter.write_line(
+            f'parity cases run: 0; {len(not_compared)} parity tests failed or '
+            f'errored before comparing (see above; no reference env? '
+            f'`make refenv`)'
+        )
         return
     table = format_parity_table(rows)
     if not_compared:
-        table += (f'\n{len(not_compared)} other parity test(s) failed or errored without a measurement: '
-                  + ', '.join(not_compared))
+        table += (
+            f'\n{len(not_compared)} other parity test(s) failed or errored without a measurement: '
+            + ', '.join(not_compared)
+        )
     terminalreporter.write_sep('=', 'parity with magenta/ddsp 3.7.0 (relative L2 error)')
     terminalreporter.write_line(table)
     target = os.environ.get('CLARINET_DDSP_PARITY_REPORT', '')

@@ -7,9 +7,10 @@ import subprocess
 import sys
 import tempfile
 
-import gin
 import numpy as np
 import tensorflow as tf
+
+import gin
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 SAMPLE_RATE = 16000
@@ -27,8 +28,7 @@ SHRINK_PARAMS = [
     'RnnFcDecoder.rnn_channels = 32',
     'RnnFcDecoder.ch = 32',
     'RnnFcDecoder.layers_per_stack = 1',
-    "RnnFcDecoder.output_splits = (('amps', 1), ('harmonic_distribution', 30), "
-    "('noise_magnitudes', 16))",
+    "RnnFcDecoder.output_splits = (('amps', 1), ('harmonic_distribution', 30), ('noise_magnitudes', 16))",
     'Reverb.reverb_length = 512',
     'SpectralLoss.fft_sizes = (1024, 256, 64)',
 ]
@@ -49,7 +49,8 @@ def clarinet_like_tone(f0_hz: float, n_samples: int, level: float, seed: int = 0
 
 def write_tfrecords(prefix: str, midi_notes=range(55, 80, 2), levels=(0.2, 0.6)) -> str:
     """One example per (note, level) with ddsp's keys; f0 is the known pitch. Returns the glob."""
-    from clarinet_ddsp import spectral_ops  # pylint: disable=g-import-not-at-top
+    from clarinet_ddsp import spectral_ops
+
     os.makedirs(os.path.dirname(prefix), exist_ok=True)
     writers = [tf.io.TFRecordWriter(f'{prefix}-{i:05d}-of-00002') for i in range(2)]
     n = 0
@@ -57,14 +58,17 @@ def write_tfrecords(prefix: str, midi_notes=range(55, 80, 2), levels=(0.2, 0.6))
         f0_hz = 440.0 * 2 ** ((note - 69) / 12)
         for level in levels:
             audio = clarinet_like_tone(f0_hz, N_SAMPLES, level, seed=n)
-            loudness = spectral_ops.compute_loudness(audio, SAMPLE_RATE, FRAME_RATE,
-                                                     padding='same', use_tf=False)
-            example = {'audio': audio, 'audio_16k': audio,
-                       'f0_hz': np.full(N_FRAMES, f0_hz, np.float32),
-                       'f0_confidence': np.full(N_FRAMES, 0.95, np.float32),
-                       'loudness_db': np.asarray(loudness, np.float32)[:N_FRAMES]}
-            feats = {k: tf.train.Feature(float_list=tf.train.FloatList(value=v))
-                     for k, v in example.items()}
+            loudness = spectral_ops.compute_loudness(
+                audio, SAMPLE_RATE, FRAME_RATE, padding='same', use_tf=False
+            )
+            example = {
+                'audio': audio,
+                'audio_16k': audio,
+                'f0_hz': np.full(N_FRAMES, f0_hz, np.float32),
+                'f0_confidence': np.full(N_FRAMES, 0.95, np.float32),
+                'loudness_db': np.asarray(loudness, np.float32)[:N_FRAMES],
+            }
+            feats = {k: tf.train.Feature(float_list=tf.train.FloatList(value=v)) for k, v in example.items()}
             proto = tf.train.Example(features=tf.train.Features(feature=feats))
             writers[n % 2].write(proto.SerializeToString())
             n += 1
@@ -75,18 +79,25 @@ def write_tfrecords(prefix: str, midi_notes=range(55, 80, 2), levels=(0.2, 0.6))
 
 def make_untrained_run(run_dir: str) -> str:
     """A run directory (operative config + ckpt-0) of the shrunk model, built in-process, untrained."""
-    import clarinet_ddsp  # pylint: disable=g-import-not-at-top,unused-import
-    from clarinet_ddsp import training  # pylint: disable=g-import-not-at-top,unused-import
-    from clarinet_ddsp.training import gin_paths  # pylint: disable=g-import-not-at-top
-    from clarinet_ddsp.training import models  # pylint: disable=g-import-not-at-top
+    from clarinet_ddsp.training import (
+        gin_paths,
+        models,
+    )
+
     os.makedirs(run_dir, exist_ok=True)
     gin.clear_config()
     gin_paths.add_search_paths([])
     with gin.unlock_config():
         gin.parse_config_files_and_bindings(['models/solo_instrument.gin'], SHRINK_PARAMS)
     model = models.get_model()
-    model({'f0_hz': tf.fill([1, N_FRAMES], 220.0), 'loudness_db': tf.fill([1, N_FRAMES], -30.0),
-           'audio': tf.zeros([1, N_SAMPLES])}, training=False)
+    model(
+        {
+            'f0_hz': tf.fill([1, N_FRAMES], 220.0),
+            'loudness_db': tf.fill([1, N_FRAMES], -30.0),
+            'audio': tf.zeros([1, N_SAMPLES]),
+        },
+        training=False,
+    )
     manager = tf.train.CheckpointManager(tf.train.Checkpoint(model=model), run_dir, max_to_keep=1)
     manager.save(checkpoint_number=0)
     with open(os.path.join(run_dir, 'operative_config-0.gin'), 'w') as f:
@@ -105,13 +116,21 @@ def trained_run(num_steps: int = 60) -> tuple[str, str]:
     base = tempfile.mkdtemp(prefix='clarinet_ddsp_tiny_run_')
     pattern = write_tfrecords(os.path.join(base, 'tfrecords', 'train.tfrecord'))
     run_dir = os.path.join(base, 'run')
-    cmd = [sys.executable, '-m', 'clarinet_ddsp.cli.run', '--mode=train', f'--save_dir={run_dir}',
-           '--gin_file=models/solo_instrument.gin', '--gin_file=datasets/tfrecord.gin',
-           f"--gin_param=TFRecordProvider.file_pattern='{pattern}'",
-           '--gin_param=batch_size=4', '--gin_param=learning_rate=3e-3',
-           f'--gin_param=train_util.train.num_steps={num_steps}',
-           '--gin_param=train_util.train.steps_per_summary=20',
-           f'--gin_param=train_util.train.steps_per_save={num_steps}']
+    cmd = [
+        sys.executable,
+        '-m',
+        'clarinet_ddsp.cli.run',
+        '--mode=train',
+        f'--save_dir={run_dir}',
+        '--gin_file=models/solo_instrument.gin',
+        '--gin_file=datasets/tfrecord.gin',
+        f"--gin_param=TFRecordProvider.file_pattern='{pattern}'",
+        '--gin_param=batch_size=4',
+        '--gin_param=learning_rate=3e-3',
+        f'--gin_param=train_util.train.num_steps={num_steps}',
+        '--gin_param=train_util.train.steps_per_summary=20',
+        f'--gin_param=train_util.train.steps_per_save={num_steps}',
+    ]
     cmd += [f'--gin_param={p}' for p in SHRINK_PARAMS]
     env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL='2')
     proc = subprocess.run(cmd, cwd=REPO, env=env, capture_output=True, text=True, timeout=900)

@@ -5,24 +5,37 @@ import os
 import subprocess
 import sys
 
+import inference_runs
 import numpy as np
 import pytest
 import soundfile as sf
-
-import inference_runs
 
 DEMO = os.path.join(inference_runs.REPO, 'scripts', 'demo.py')
 
 
 def _run_demo(work_dir, *flags, timeout=1500):
-    return subprocess.run([sys.executable, DEMO, '--work_dir', str(work_dir), *flags],
-                          cwd=inference_runs.REPO, capture_output=True, text=True, timeout=timeout,
-                          env=dict(os.environ, TF_CPP_MIN_LOG_LEVEL='2'))
+    return subprocess.run(
+        [sys.executable, DEMO, '--work_dir', str(work_dir), *flags],
+        cwd=inference_runs.REPO,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        env=dict(os.environ, TF_CPP_MIN_LOG_LEVEL='2'),
+    )
 
 
-_SHRINK = ['--max_steps', '12', '--train_secs', '300', '--num_shards', '2',
-           '--gin_param=evaluate.num_batches=1', '--gin_param=evaluate.batch_size=4',
-           '--gin_param=sample.batch_size=2', '--gin_param=train.steps_per_save=6']
+_SHRINK = [
+    '--max_steps',
+    '12',
+    '--train_secs',
+    '300',
+    '--num_shards',
+    '2',
+    '--gin_param=evaluate.num_batches=1',
+    '--gin_param=evaluate.batch_size=4',
+    '--gin_param=sample.batch_size=2',
+    '--gin_param=train.steps_per_save=6',
+]
 
 
 @pytest.mark.slow
@@ -63,9 +76,22 @@ def test_demo_runs_every_stage_and_reports_the_figures(tmp_path):
 
 
 def test_demo_fails_loudly_naming_the_stage(tmp_path):
-    proc = _run_demo(tmp_path / 'demo', '--input_audio', str(tmp_path / 'nothing' / '*.wav'),
-                     '--skip', 'train', '--skip', 'eval', '--skip', 'sample', '--skip', 'resynth',
-                     '--skip', 'export', timeout=300)
+    proc = _run_demo(
+        tmp_path / 'demo',
+        '--input_audio',
+        str(tmp_path / 'nothing' / '*.wav'),
+        '--skip',
+        'train',
+        '--skip',
+        'eval',
+        '--skip',
+        'sample',
+        '--skip',
+        'resynth',
+        '--skip',
+        'export',
+        timeout=300,
+    )
     assert proc.returncode == 1
     assert 'FAILED: stage "tfrecord"' in proc.stderr
     assert os.path.join('logs', 'tfrecord.log') in proc.stderr

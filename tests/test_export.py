@@ -5,16 +5,15 @@ import os
 import subprocess
 import sys
 
+import inference_runs
 import numpy as np
 import pytest
 import tensorflow as tf
 
-import inference_runs
-from clarinet_ddsp import export
-from clarinet_ddsp import inference
+from clarinet_ddsp import export, inference
 
 # Loads the SavedModel in a fresh interpreter that never imports clarinet_ddsp.
-_LOADER = r'''
+_LOADER = r"""
 import sys
 import numpy as np
 import tensorflow as tf
@@ -29,7 +28,7 @@ out = {
     'imported': np.array(any(m.startswith('clarinet_ddsp') for m in sys.modules)),
 }
 np.savez(sys.argv[3], **out)
-'''
+"""
 
 
 @pytest.fixture(scope='module')
@@ -50,8 +49,9 @@ def test_savedmodel_round_trip_in_fresh_process_matches_in_process_model(untrain
     out_dir = str(tmp_path / 'exported')
     # Small blocks so the 300-frame input spans several (the block joins are exercised too).
     export.export_saved_model(untrained_run, out_dir, restored=restored, block_frames=64)
-    synth = inference.ControlsToAudio(restored.model, restored.sample_rate, restored.hop_size,
-                                      block_frames=64)
+    synth = inference.ControlsToAudio(
+        restored.model, restored.sample_rate, restored.hop_size, block_frames=64
+    )
     f0, ld = _controls(300)  # not the training length (128 frames)
     expected = synth(f0, ld)['audio'].numpy()
     expected_1d = synth(f0[0], ld[0])['audio'].numpy()
@@ -59,9 +59,14 @@ def test_savedmodel_round_trip_in_fresh_process_matches_in_process_model(untrain
     inputs, results = str(tmp_path / 'in.npz'), str(tmp_path / 'out.npz')
     np.savez(inputs, f0=f0, ld=ld)
 
-    proc = subprocess.run([sys.executable, '-c', _LOADER, out_dir, inputs, results],
-                          cwd=str(tmp_path), capture_output=True, text=True, timeout=300,
-                          env=dict(os.environ, TF_CPP_MIN_LOG_LEVEL='2', PYTHONPATH=''))
+    proc = subprocess.run(
+        [sys.executable, '-c', _LOADER, out_dir, inputs, results],
+        cwd=str(tmp_path),
+        capture_output=True,
+        text=True,
+        timeout=300,
+        env=dict(os.environ, TF_CPP_MIN_LOG_LEVEL='2', PYTHONPATH=''),
+    )
     assert proc.returncode == 0, proc.stderr[-3000:]
     got = np.load(results)
     assert not got['imported']
@@ -84,18 +89,18 @@ def test_block_synthesis_matches_the_models_harmonic_synth(untrained_run):
     model = restored.model
     n_frames = restored.n_frames_train
     f0, ld = _controls(n_frames, batch=1, seed=3)
-    synth = inference.ControlsToAudio(model, restored.sample_rate, restored.hop_size,
-                                      block_frames=40)
+    synth = inference.ControlsToAudio(model, restored.sample_rate, restored.hop_size, block_frames=40)
     ours = synth.synthesize(tf.constant(f0), tf.constant(ld))
     harmonic = model.processor_group.additive
     harmonic.precise_phase = True  # float64 phase, as ControlsToAudio (ddsp's float32 drifts)
     model.preprocessor.compute_loudness = False  # use the given loudness, as ControlsToAudio
-    outputs = model({'f0_hz': f0, 'loudness_db': ld, 'audio': np.zeros([1, n_frames * 64],
-                                                                         np.float32)},
-                    training=False)
+    outputs = model(
+        {'f0_hz': f0, 'loudness_db': ld, 'audio': np.zeros([1, n_frames * 64], np.float32)}, training=False
+    )
     reference = outputs['additive']['signal'].numpy()
-    np.testing.assert_allclose(ours['amplitudes'].numpy(),
-                               outputs['additive']['controls']['amplitudes'].numpy(), rtol=1e-6)
+    np.testing.assert_allclose(
+        ours['amplitudes'].numpy(), outputs['additive']['controls']['amplitudes'].numpy(), rtol=1e-6
+    )
     err = np.max(np.abs(ours['harmonic'].numpy() - reference)) / np.max(np.abs(reference))
     assert err < 1e-3
 
@@ -103,8 +108,10 @@ def test_block_synthesis_matches_the_models_harmonic_synth(untrained_run):
 def test_block_size_does_not_change_the_audio(untrained_run):
     restored = inference.load_model(untrained_run)
     f0, ld = _controls(90, batch=1, seed=5)
-    outs = [inference.ControlsToAudio(restored.model, 16000, 64, block_frames=k)(f0, ld)['audio']
-            for k in (7, 90, 1000)]
+    outs = [
+        inference.ControlsToAudio(restored.model, 16000, 64, block_frames=k)(f0, ld)['audio']
+        for k in (7, 90, 1000)
+    ]
     for out in outs[1:]:
         np.testing.assert_allclose(out.numpy(), outs[0].numpy(), atol=1e-6)
 

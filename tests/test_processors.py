@@ -1,12 +1,12 @@
 """Processor, ProcessorGroup (DAG routing, output keys) and Add, eager, traced and from gin."""
 
-import gin
 import keras
 import numpy as np
 import pytest
 import tensorflow as tf
 
 import clarinet_ddsp as ddsp
+import gin
 from clarinet_ddsp import processors
 
 
@@ -44,11 +44,13 @@ def test_add_rejects_signals_of_different_lengths():
 
 
 def _group():
-    return processors.ProcessorGroup(dag=[
-        (_Scale('one'), ['a']),
-        (_Scale('two'), ['inputs/b']),
-        (processors.Add(), ['one/signal', 'two/signal']),
-    ])
+    return processors.ProcessorGroup(
+        dag=[
+            (_Scale('one'), ['a']),
+            (_Scale('two'), ['inputs/b']),
+            (processors.Add(), ['one/signal', 'two/signal']),
+        ]
+    )
 
 
 def test_processor_group_outputs_are_keyed_by_name_signal_and_out():
@@ -102,11 +104,14 @@ def test_processor_group_from_gin_with_ddsp_selectors():
     """)
     try:
         group = gin.get_configurable('processors.ProcessorGroup')()
-        outputs = group.get_controls({
-            'amps': np.zeros([1, 10, 1], np.float32),
-            'harmonic_distribution': np.zeros([1, 10, 5], np.float32),
-            'f0_hz': np.full([1, 10, 1], 200.0, np.float32),
-            'noise_magnitudes': np.zeros([1, 10, 17], np.float32)})
+        outputs = group.get_controls(
+            {
+                'amps': np.zeros([1, 10, 1], np.float32),
+                'harmonic_distribution': np.zeros([1, 10, 5], np.float32),
+                'f0_hz': np.full([1, 10, 1], 200.0, np.float32),
+                'noise_magnitudes': np.zeros([1, 10, 17], np.float32),
+            }
+        )
     finally:
         gin.clear_config()
     assert outputs['additive/signal'.split('/')[0]]['signal'].shape == (1, 640)
@@ -123,8 +128,9 @@ def test_mix_follows_ddsp_formula():
         processors.Mix()(one, two[:, :99], level)
 
 
-@pytest.mark.parametrize('location,kept', [('front', slice(8, None)), ('center', slice(4, -4)),
-                                           ('back', slice(None, -8))])
+@pytest.mark.parametrize(
+    'location,kept', [('front', slice(8, None)), ('center', slice(4, -4)), ('back', slice(None, -8))]
+)
 def test_crop_removes_padding_at_the_chosen_end(location, kept):
     audio = np.arange(40.0, dtype=np.float32)[None]
     np.testing.assert_array_equal(processors.Crop(8, location)(audio).numpy(), audio[:, kept])

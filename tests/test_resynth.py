@@ -5,16 +5,14 @@ import os
 import subprocess
 import sys
 
+import inference_runs
 import numpy as np
 import pytest
 import soundfile as sf
 import tensorflow as tf
 
-import inference_runs
-from clarinet_ddsp import resynth
-from clarinet_ddsp import spectral_ops
-from clarinet_ddsp.training import data
-from clarinet_ddsp.training import dataset_stats
+from clarinet_ddsp import resynth, spectral_ops
+from clarinet_ddsp.training import data, dataset_stats
 
 
 # ----------------------------------------------------------------------------- statistics pieces
@@ -33,8 +31,7 @@ def test_quantile_transform_agrees_with_numpy_percentiles():
         value = np.percentile(x, 100 * q)
         assert transform.transform(np.array([value]))[0] == pytest.approx(q, abs=2e-3)
         assert transform.inverse_transform(np.array([q]))[0] == pytest.approx(value, abs=0.05)
-    round_trip = dataset_stats.QuantileTransformer.from_dict(json.loads(json.dumps(
-        transform.to_dict())))
+    round_trip = dataset_stats.QuantileTransformer.from_dict(json.loads(json.dumps(transform.to_dict())))
     np.testing.assert_allclose(round_trip.transform(x[:50]), transform.transform(x[:50]))
 
 
@@ -62,8 +59,9 @@ def test_statistics_from_features_report_pitch_and_note_loudness():
 
 
 def test_save_dataset_statistics_reads_a_tfrecord_provider(tmp_path):
-    pattern = inference_runs.write_tfrecords(str(tmp_path / 'tf' / 'train.tfrecord'),
-                                             midi_notes=(60, 72), levels=(0.3,))
+    pattern = inference_runs.write_tfrecords(
+        str(tmp_path / 'tf' / 'train.tfrecord'), midi_notes=(60, 72), levels=(0.3,)
+    )
     provider = data.TFRecordProvider(pattern, example_secs=inference_runs.EXAMPLE_SECS)
     path = dataset_stats.save_dataset_statistics(provider, str(tmp_path / 'run'))
     stats = dataset_stats.load_dataset_statistics(str(tmp_path / 'run'))
@@ -76,8 +74,11 @@ def test_save_dataset_statistics_reads_a_tfrecord_provider(tmp_path):
 # ------------------------------------------------------------------------------- adjustments
 def _stats(mean_pitch_note: float, loudness_range=(-40.0, -10.0)) -> dict:
     transform = dataset_stats.QuantileTransformer().fit(np.linspace(*loudness_range, 1000))
-    return {'mean_pitch': mean_pitch_note, 'mean_pitch_note': mean_pitch_note,
-            'quantile_transform': transform}
+    return {
+        'mean_pitch': mean_pitch_note,
+        'mean_pitch_note': mean_pitch_note,
+        'quantile_transform': transform,
+    }
 
 
 def _features(midi: float, n: int = 500) -> dict:
@@ -85,24 +86,31 @@ def _features(midi: float, n: int = 500) -> dict:
     loudness[50:450] = np.linspace(-70.0, -50.0, 400)
     conf = np.full(n, 0.05, np.float32)
     conf[50:450] = 0.95
-    return {'f0_hz': np.full(n, 440.0 * 2 ** ((midi - 69) / 12), np.float32),
-            'f0_confidence': conf, 'loudness_db': loudness}
+    return {
+        'f0_hz': np.full(n, 440.0 * 2 ** ((midi - 69) / 12), np.float32),
+        'f0_confidence': conf,
+        'loudness_db': loudness,
+    }
 
 
-@pytest.mark.parametrize('input_midi, target_midi, octaves', [
-    (48, 72, 2),   # exactly 2 octaves below
-    (61, 62, 0),   # a semitone below: stays (the notebook's ceil would go up an octave)
-    (66, 72, 1),   # half an octave: rounds up
-    (72, 60, -1),
-    (70, 60, -1),  # -0.83 -> -1
-    (40, 72, 3),   # 2.67 -> 3
-])
-def test_auto_adjust_shifts_by_the_nearest_whole_octaves_toward_the_training_pitch(input_midi, target_midi,
-                                                                   octaves):
+@pytest.mark.parametrize(
+    'input_midi, target_midi, octaves',
+    [
+        (48, 72, 2),  # exactly 2 octaves below
+        (61, 62, 0),  # a semitone below: stays (the notebook's ceil would go up an octave)
+        (66, 72, 1),  # half an octave: rounds up
+        (72, 60, -1),
+        (70, 60, -1),  # -0.83 -> -1
+        (40, 72, 3),  # 2.67 -> 3
+    ],
+)
+def test_auto_adjust_shifts_by_the_nearest_whole_octaves_toward_the_training_pitch(
+    input_midi, target_midi, octaves
+):
     features = _features(input_midi)
     adjusted, adjustment = resynth.auto_adjust(features, _stats(target_midi))
     assert adjustment.octave_shift_auto == octaves
-    np.testing.assert_allclose(adjusted['f0_hz'], features['f0_hz'] * 2.0 ** octaves, rtol=1e-6)
+    np.testing.assert_allclose(adjusted['f0_hz'], features['f0_hz'] * 2.0**octaves, rtol=1e-6)
 
 
 def test_auto_adjust_maps_note_loudness_onto_the_training_range():
@@ -118,8 +126,10 @@ def test_auto_adjust_maps_note_loudness_onto_the_training_range():
 
 
 def test_shift_features_semitones_loudness_and_clip():
-    features = {'f0_hz': np.array([440.0, 20000.0], np.float32),
-                'loudness_db': np.array([-30.0, -30.0], np.float32)}
+    features = {
+        'f0_hz': np.array([440.0, 20000.0], np.float32),
+        'loudness_db': np.array([-30.0, -30.0], np.float32),
+    }
     shifted = resynth.shift_features(features, semitones=12.0, loudness_shift_db=-6.0)
     assert shifted['f0_hz'][0] == pytest.approx(880.0, rel=1e-6)
     assert shifted['f0_hz'][1] == pytest.approx(440.0 * 2 ** ((110 - 69) / 12), rel=1e-5)
@@ -163,8 +173,7 @@ def _cents(a_hz, b_hz):
 def test_resynthesised_sung_vowel_follows_the_input_pitch_within_50_cents():
     run_dir, _ = inference_runs.trained_run()
     audio, _ = resynth.sung_vowel((55, 57, 59, 60, 62, 64, 62, 59), note_secs=0.4)
-    result = resynth.resynthesize(run_dir, audio=audio, auto_adjust_features=False,
-                                  crepe_model='tiny')
+    result = resynth.resynthesize(run_dir, audio=audio, auto_adjust_features=False, crepe_model='tiny')
     out = result['audio']
     assert out.shape == result['features']['audio'].shape
     assert 0.01 < np.max(np.abs(out)) < 5.0
@@ -187,16 +196,29 @@ def test_resynth_cli_auto_adjusts_by_octaves_and_writes_the_wav(tmp_path):
     in_path, out_path = str(tmp_path / 'low_voice.wav'), str(tmp_path / 'out.wav')
     sf.write(in_path, audio, 16000)
     proc = subprocess.run(
-        [sys.executable, '-m', 'clarinet_ddsp.cli.resynth', f'--save_dir={run_dir}',
-         f'--input={in_path}', f'--output={out_path}', '--crepe_model=tiny', '--pitch_shift=0'],
-        cwd=inference_runs.REPO, capture_output=True, text=True, timeout=600,
-        env=dict(os.environ, TF_CPP_MIN_LOG_LEVEL='2'))
+        [
+            sys.executable,
+            '-m',
+            'clarinet_ddsp.cli.resynth',
+            f'--save_dir={run_dir}',
+            f'--input={in_path}',
+            f'--output={out_path}',
+            '--crepe_model=tiny',
+            '--pitch_shift=0',
+        ],
+        cwd=inference_runs.REPO,
+        capture_output=True,
+        text=True,
+        timeout=600,
+        env=dict(os.environ, TF_CPP_MIN_LOG_LEVEL='2'),
+    )
     assert proc.returncode == 0, proc.stderr[-3000:]
     assert 'auto +2 octave(s)' in proc.stderr
     out, rate = sf.read(out_path)
     assert rate == 16000 and out.size == int(np.ceil(audio.size / 64)) * 64
-    f0_out, conf_out = spectral_ops.compute_f0(out.astype(np.float32), 250, padding='same',
-                                               model_capacity='tiny')
+    f0_out, conf_out = spectral_ops.compute_f0(
+        out.astype(np.float32), 250, padding='same', model_capacity='tiny'
+    )
     f0_target = 440.0 * 2 ** ((43 + 24 - 69) / 12)  # the second note, two octaves up
     second = slice(int(0.5 * 250), int(0.8 * 250))
     assert np.median(np.abs(_cents(f0_out[second], f0_target))) < 50.0
@@ -205,10 +227,20 @@ def test_resynth_cli_auto_adjusts_by_octaves_and_writes_the_wav(tmp_path):
 
 def test_resynth_cli_names_a_missing_input(tmp_path):
     proc = subprocess.run(
-        [sys.executable, '-m', 'clarinet_ddsp.cli.resynth', f'--save_dir={tmp_path}',
-         f'--input={tmp_path / "missing.wav"}', f'--output={tmp_path / "out.wav"}'],
-        cwd=inference_runs.REPO, capture_output=True, text=True, timeout=120,
-        env=dict(os.environ, TF_CPP_MIN_LOG_LEVEL='2'))
+        [
+            sys.executable,
+            '-m',
+            'clarinet_ddsp.cli.resynth',
+            f'--save_dir={tmp_path}',
+            f'--input={tmp_path / "missing.wav"}',
+            f'--output={tmp_path / "out.wav"}',
+        ],
+        cwd=inference_runs.REPO,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env=dict(os.environ, TF_CPP_MIN_LOG_LEVEL='2'),
+    )
     assert proc.returncode != 0
     assert 'missing.wav' in proc.stderr
 
@@ -217,34 +249,34 @@ def test_resynth_cli_names_a_missing_input(tmp_path):
 def test_analysis_in_pieces_equals_the_whole_signal_analysis():
     audio, _ = resynth.sung_vowel((55, 60, 64, 67, 72, 67, 64, 60), note_secs=0.8)
     whole = resynth.compute_features(audio, 16000, 64, crepe_model='tiny', piece_secs=1000.0)
-    pieces = resynth.compute_features(audio, 16000, 64, crepe_model='tiny', piece_secs=1.5,
-                                      context_secs=1.0)
+    pieces = resynth.compute_features(audio, 16000, 64, crepe_model='tiny', piece_secs=1.5, context_secs=1.0)
     for key in ('f0_hz', 'f0_confidence', 'loudness_db'):
         np.testing.assert_allclose(pieces[key], whole[key], atol=1e-4, err_msg=key)
     # Loudness frames are centred on the frame times: independent check with numpy at frame 100.
-    frame = np.pad(whole['audio'], 256)[100 * 64:100 * 64 + 512]
+    frame = np.pad(whole['audio'], 256)[100 * 64 : 100 * 64 + 512]
     expected = spectral_ops.compute_loudness(frame, 16000, 250, padding='valid', use_tf=False)
     assert whole['loudness_db'][100] == pytest.approx(float(np.ravel(expected)[0]), abs=1e-4)
 
 
 def test_synthesis_in_pieces_continues_phase_and_reverb(tmp_path):
-    from clarinet_ddsp import inference  # pylint: disable=g-import-not-at-top
+    from clarinet_ddsp import inference
+
     run_dir = inference_runs.make_untrained_run(str(tmp_path / 'run'))
     restored = inference.load_model(run_dir)
     synth = inference.ControlsToAudio(restored.model, 16000, 64, block_frames=100)
-    synth._layers.noise = None  # pylint: disable=protected-access  # noise differs per piece
+    synth._layers.noise = None  # noise differs per piece
     n = 600
     f0 = (300.0 * 2 ** (np.sin(np.linspace(0, 6, n)) / 6)).astype(np.float32)
     ld = np.full(n, -25.0, np.float32)
     whole = resynth.synthesize_pieces(synth, f0, ld, piece_frames=n)
     pieces = resynth.synthesize_pieces(synth, f0, ld, piece_frames=170, warmup_frames=100)
     assert whole.shape == pieces.shape == (n * 64,)
-    rel = np.sqrt(np.mean((whole - pieces) ** 2) / np.mean(whole ** 2))
+    rel = np.sqrt(np.mean((whole - pieces) ** 2) / np.mean(whole**2))
     assert rel < 1e-4, rel  # a phase jump or a lost reverb tail would be ~1
 
 
 # ------------------------------------------------------------------------ parity with ddsp 3.7.0
-_REF_SCRIPT = r'''
+_REF_SCRIPT = r"""
 import sys
 import numpy as np
 import tensorflow as tf
@@ -267,16 +299,20 @@ _, norm = pp.fit_quantile_transform(d['input_loudness'], d['input_mask'], inv_qu
 out = {k: np.float64(v) for k, v in stats.items() if k != 'quantile_transform'}
 out.update(quantiles=qt.quantiles_[:, 0], mask=mask, ratio=ratio, norm=norm[:, 0])
 np.savez(sys.argv[2], **out)
-'''
+"""
 
 
 @pytest.mark.parity
 def test_dataset_statistics_and_loudness_mapping_match_ddsp(tmp_path):
     ref_python = os.environ.get('CLARINET_DDSP_REF_PYTHON') or os.path.join(
-        inference_runs.REPO, '.venv-ref', 'bin', 'python')
+        inference_runs.REPO, '.venv-ref', 'bin', 'python'
+    )
     if not os.path.exists(ref_python):
-        pytest.fail(f'Parity tier: no reference interpreter at {ref_python}; run `make refenv` or '
-                    'set CLARINET_DDSP_REF_PYTHON.', pytrace=False)
+        pytest.fail(
+            f'Parity tier: no reference interpreter at {ref_python}; run `make refenv` or '
+            'set CLARINET_DDSP_REF_PYTHON.',
+            pytrace=False,
+        )
     rng = np.random.RandomState(0)
     n_ex, n_frames = 4, 250
     notes = rng.uniform(50, 80, size=(n_ex, 1))
@@ -291,23 +327,50 @@ def test_dataset_statistics_and_loudness_mapping_match_ddsp(tmp_path):
     in_mask = np.zeros(300, bool)
     in_mask[30:270] = True
     inputs, outputs = str(tmp_path / 'in.npz'), str(tmp_path / 'out.npz')
-    np.savez(inputs, audio=audio, f0_hz=f0, f0_confidence=conf, loudness_db=loud,
-             input_loudness=in_loud, input_mask=in_mask)
-    env = dict(os.environ, TF_USE_LEGACY_KERAS='1', CUDA_VISIBLE_DEVICES='-1',
-               TF_CPP_MIN_LOG_LEVEL='2',
-               PYTHONPATH=os.path.join(inference_runs.REPO, 'tests', 'parity', 'ref_stubs'))
-    proc = subprocess.run([ref_python, '-c', _REF_SCRIPT, inputs, outputs], capture_output=True,
-                          text=True, timeout=600, env=env, cwd=str(tmp_path))
+    np.savez(
+        inputs,
+        audio=audio,
+        f0_hz=f0,
+        f0_confidence=conf,
+        loudness_db=loud,
+        input_loudness=in_loud,
+        input_mask=in_mask,
+    )
+    env = dict(
+        os.environ,
+        TF_USE_LEGACY_KERAS='1',
+        CUDA_VISIBLE_DEVICES='-1',
+        TF_CPP_MIN_LOG_LEVEL='2',
+        PYTHONPATH=os.path.join(inference_runs.REPO, 'tests', 'parity', 'ref_stubs'),
+    )
+    proc = subprocess.run(
+        [ref_python, '-c', _REF_SCRIPT, inputs, outputs],
+        capture_output=True,
+        text=True,
+        timeout=600,
+        env=env,
+        cwd=str(tmp_path),
+    )
     assert proc.returncode == 0, proc.stderr[-3000:]
     ref = np.load(outputs)
 
     ours = dataset_stats.statistics_from_features(f0, conf, loud)
-    for key in ('mean_pitch', 'std_pitch', 'mean_max_pitch', 'mean_pitch_note', 'min_pitch_note',
-                'mean_loudness', 'mean_loudness_note', 'max_loudness_note', 'mean_min_loudness_note',
-                'std_loudness_note'):
+    for key in (
+        'mean_pitch',
+        'std_pitch',
+        'mean_max_pitch',
+        'mean_pitch_note',
+        'min_pitch_note',
+        'mean_loudness',
+        'mean_loudness_note',
+        'max_loudness_note',
+        'mean_min_loudness_note',
+        'std_loudness_note',
+    ):
         assert ours[key] == pytest.approx(float(ref[key]), rel=1e-4, abs=1e-3), key
-    np.testing.assert_allclose(ours['quantile_transform']['quantiles'], ref['quantiles'],
-                               rtol=1e-5, atol=1e-4)
+    np.testing.assert_allclose(
+        ours['quantile_transform']['quantiles'], ref['quantiles'], rtol=1e-5, atol=1e-4
+    )
     mask, ratio = dataset_stats.detect_notes(loud[0], conf[0])
     np.testing.assert_array_equal(mask, ref['mask'])
     np.testing.assert_allclose(ratio, ref['ratio'], rtol=1e-4, atol=1e-5)

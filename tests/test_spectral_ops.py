@@ -28,9 +28,9 @@ def _np_a_weighting_db(hz):
     """IEC 61672 A-weighting, R_A(f) normalised to 0 dB at 1 kHz, floored at -80 dB."""
     f2 = hz.astype(np.float64) ** 2
     with np.errstate(divide='ignore'):
-        r_a = (12194.0 ** 2 * f2 ** 2) / ((f2 + 20.6 ** 2)
-                                          * np.sqrt((f2 + 107.7 ** 2) * (f2 + 737.9 ** 2))
-                                          * (f2 + 12194.0 ** 2))
+        r_a = (12194.0**2 * f2**2) / (
+            (f2 + 20.6**2) * np.sqrt((f2 + 107.7**2) * (f2 + 737.9**2)) * (f2 + 12194.0**2)
+        )
         return np.maximum(20 * np.log10(r_a) + 2.0, -80.0)
 
 
@@ -71,8 +71,9 @@ def test_stft_np_rejects_odd_overlap(audio):
 
 def test_compute_logmag_is_log_of_mag(audio):
     mag = spectral_ops.compute_mag(audio, 128).numpy()
-    np.testing.assert_allclose(spectral_ops.compute_logmag(audio, 128).numpy(),
-                               np.log(np.maximum(mag, 1e-5)), rtol=1e-5, atol=1e-5)
+    np.testing.assert_allclose(
+        spectral_ops.compute_logmag(audio, 128).numpy(), np.log(np.maximum(mag, 1e-5)), rtol=1e-5, atol=1e-5
+    )
 
 
 def test_mel_of_a_tone_peaks_in_the_band_containing_it():
@@ -93,8 +94,11 @@ def test_mfcc_and_logmel_shapes(audio):
 def test_a_weighting_matches_iec_table():
     hz = np.array([100.0, 1000.0, 10000.0])
     np.testing.assert_allclose(spectral_ops.a_weighting_db(hz), [-19.1, 0.0, -2.5], atol=0.1)
-    np.testing.assert_allclose(spectral_ops.a_weighting_db(np.linspace(10, 8000, 50)),
-                               _np_a_weighting_db(np.linspace(10, 8000, 50)), atol=0.01)
+    np.testing.assert_allclose(
+        spectral_ops.a_weighting_db(np.linspace(10, 8000, 50)),
+        _np_a_weighting_db(np.linspace(10, 8000, 50)),
+        atol=0.01,
+    )
 
 
 @pytest.mark.parametrize('padding', ['center', 'same', 'valid'])
@@ -108,8 +112,9 @@ def test_loudness_matches_numpy_a_weighted_power(audio, padding, use_tf):
 
 def test_loudness_frame_counts_follow_padding():
     audio = np.zeros([1, 64000], np.float32)
-    lengths = {p: spectral_ops.compute_loudness(audio, padding=p).shape[-1]
-               for p in ['center', 'same', 'valid']}
+    lengths = {
+        p: spectral_ops.compute_loudness(audio, padding=p).shape[-1] for p in ['center', 'same', 'valid']
+    }
     assert lengths == {'center': 1001, 'same': 1000, 'valid': 993}
     assert spectral_ops.get_framed_lengths(64000, 512, 64, 'center') == (1001, 64512)
     assert spectral_ops.get_framed_lengths(64000, 512, 64, 'same') == (1000, 64448)
@@ -123,7 +128,7 @@ def test_loudness_of_full_scale_1khz_sine_and_silence():
     # Parseval: the rfft bins of a windowed unit sine hold N * sum(w^2) / 4 in total; A-weighting
     # is 0 dB at 1 kHz, and loudness is the mean over the 1025 bins.
     window = 0.5 - 0.5 * np.cos(2 * np.pi * np.arange(2048) / 2048)
-    expected = 10 * np.log10(2048 * np.sum(window ** 2) / 4 / 1025)
+    expected = 10 * np.log10(2048 * np.sum(window**2) / 4 / 1025)
     assert np.median(loud) == pytest.approx(expected, abs=0.2)
     assert np.all(spectral_ops.compute_loudness(np.zeros(16000)).numpy() == -80.0)
 
@@ -134,8 +139,9 @@ def test_unknown_padding_is_rejected_by_name(audio):
 
 
 def test_pad_or_trim_pads_trims_and_rejects_large_differences():
-    np.testing.assert_array_equal(spectral_ops.pad_or_trim_to_expected_length(np.ones(8), 10),
-                                  [1] * 8 + [0] * 2)
+    np.testing.assert_array_equal(
+        spectral_ops.pad_or_trim_to_expected_length(np.ones(8), 10), [1] * 8 + [0] * 2
+    )
     assert spectral_ops.pad_or_trim_to_expected_length(np.ones([2, 12]), 10).shape == (2, 10)
     with pytest.raises(ValueError, match='expected_len=100'):
         spectral_ops.pad_or_trim_to_expected_length(np.ones(50), 100)
@@ -145,15 +151,15 @@ def test_compute_f0_delegates_to_pitch_package(monkeypatch):
     calls = {}
 
     def fake_compute_f0(audio, frame_rate, viterbi, padding, model_capacity):
-        calls.update(frame_rate=frame_rate, viterbi=viterbi, padding=padding,
-                     model_capacity=model_capacity)
+        calls.update(frame_rate=frame_rate, viterbi=viterbi, padding=padding, model_capacity=model_capacity)
         return np.zeros(3, np.float32), np.ones(3, np.float32)
 
     fake = types.ModuleType('clarinet_ddsp.pitch')
     fake.compute_f0 = fake_compute_f0
     monkeypatch.setitem(sys.modules, 'clarinet_ddsp.pitch', fake)
     monkeypatch.setattr(clarinet_ddsp, 'pitch', fake, raising=False)
-    f0, conf = spectral_ops.compute_f0(np.zeros(1600), 250, viterbi=False, padding='same',
-                                       model_capacity='tiny')
+    f0, conf = spectral_ops.compute_f0(
+        np.zeros(1600), 250, viterbi=False, padding='same', model_capacity='tiny'
+    )
     assert calls == dict(frame_rate=250, viterbi=False, padding='same', model_capacity='tiny')
     assert f0.dtype == np.float32 and conf.shape == (3,)

@@ -4,13 +4,12 @@ import os
 import subprocess
 import sys
 
-import gin
 import numpy as np
 import pytest
 import soundfile
 
-from clarinet_ddsp import processors
-from clarinet_ddsp import synths
+import gin
+from clarinet_ddsp import processors, synths
 
 SR = 16000
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -38,8 +37,7 @@ def test_harmonic_signal_of_constant_controls_is_a_sum_of_harmonics():
     dist = np.array([0.5, 0.3, 0.2])[None, None, :] * np.ones([1, n_frames, 1])
     audio = synth(np.full([1, n_frames, 1], 0.8), dist, np.full([1, n_frames, 1], 250.0)).numpy()
     t = np.arange(1, n_samples + 1) / SR  # the phase sum includes the first sample
-    expected = 0.8 * sum(w * np.sin(2 * np.pi * 250.0 * k * t)
-                         for k, w in zip([1, 2, 3], [0.5, 0.3, 0.2]))
+    expected = 0.8 * sum(w * np.sin(2 * np.pi * 250.0 * k * t) for k, w in zip([1, 2, 3], [0.5, 0.3, 0.2]))
     np.testing.assert_allclose(audio[0], expected, atol=1e-4)
 
 
@@ -47,9 +45,13 @@ def test_additive_is_harmonic_under_its_seed_era_name():
     synth = synths.Additive(n_samples=640)
     assert isinstance(synth, synths.Harmonic) and synth.name == 'additive'
     group = processors.ProcessorGroup(dag=[(synth, ['amps', 'dist', 'f0'])])
-    outputs = group.get_controls({'amps': np.zeros([1, 10, 1], np.float32),
-                                  'dist': np.zeros([1, 10, 4], np.float32),
-                                  'f0': np.full([1, 10, 1], 220.0, np.float32)})
+    outputs = group.get_controls(
+        {
+            'amps': np.zeros([1, 10, 1], np.float32),
+            'dist': np.zeros([1, 10, 4], np.float32),
+            'f0': np.full([1, 10, 1], 220.0, np.float32),
+        }
+    )
     assert outputs['additive']['signal'].shape == (1, 640)
     assert gin.get_configurable('synths.Additive') is not None
 
@@ -62,14 +64,12 @@ def test_harmonic_rejects_n_samples_not_divisible_by_frames():
 
 def test_harmonic_rejects_controls_with_mismatched_time_axes():
     with pytest.raises(ValueError, match=r'time \(n_frames\).*amplitudes 10.*harmonic_distribution 9'):
-        synths.Harmonic(n_samples=100)(np.zeros([1, 10, 1]), np.zeros([1, 9, 3]),
-                                       np.full([1, 10, 1], 100.0))
+        synths.Harmonic(n_samples=100)(np.zeros([1, 10, 1]), np.zeros([1, 9, 3]), np.full([1, 10, 1], 100.0))
 
 
 def test_harmonic_rejects_controls_with_mismatched_batch_axes():
     with pytest.raises(ValueError, match=r'batch axis.*f0_hz 3'):
-        synths.Harmonic(n_samples=100)(np.zeros([2, 10, 1]), np.zeros([2, 10, 3]),
-                                       np.full([3, 10, 1], 100.0))
+        synths.Harmonic(n_samples=100)(np.zeros([2, 10, 1]), np.zeros([2, 10, 3]), np.full([3, 10, 1], 100.0))
 
 
 def test_harmonic_rejects_unknown_resample_method():
@@ -102,9 +102,12 @@ def test_filtered_noise_rejects_n_samples_not_split_by_frames():
 
 
 def test_synth_demo_writes_the_write_ups_tone(tmp_path):
-    result = subprocess.run([sys.executable, os.path.join(REPO, 'scripts', 'synth_demo.py'),
-                             '--output_dir', str(tmp_path)], capture_output=True, text=True,
-                            timeout=300)
+    result = subprocess.run(
+        [sys.executable, os.path.join(REPO, 'scripts', 'synth_demo.py'), '--output_dir', str(tmp_path)],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     assert result.returncode == 0, result.stderr[-2000:]
     audio, sample_rate = soundfile.read(tmp_path / 'synth_demo.wav')
     assert sample_rate == 16000 and audio.shape == (64000,)
@@ -118,8 +121,9 @@ def test_synth_demo_writes_the_write_ups_tone(tmp_path):
 
 
 def test_sinusoidal_with_given_frequencies_matches_numpy():
-    synth = synths.Sinusoidal(n_samples=1600, amp_scale_fn=None, freq_scale_fn=None,
-                              amp_resample_method='linear')
+    synth = synths.Sinusoidal(
+        n_samples=1600, amp_scale_fn=None, freq_scale_fn=None, amp_resample_method='linear'
+    )
     freqs = np.full([1, 10, 2], [300.0, 1200.0], np.float32)
     amps = np.full([1, 10, 2], [0.5, 0.25], np.float32)
     # ddsp sums phase sequentially in float32; do the same in numpy.

@@ -3,16 +3,18 @@
 from __future__ import annotations
 
 import sys
-from typing import Callable, Sequence, Type
+from collections.abc import Callable, Sequence
 
-from absl import app
-from absl import logging
+from absl import app, logging
 
-ACTIONABLE_ERRORS: tuple[Type[BaseException], ...] = (ValueError, FileNotFoundError)
+ACTIONABLE_ERRORS: tuple[type[BaseException], ...] = (ValueError, FileNotFoundError)
 
 
-def run(main: Callable[[Sequence[str]], None], program: str,
-        errors: tuple[Type[BaseException], ...] = ACTIONABLE_ERRORS) -> None:
+def run(
+    main: Callable[[Sequence[str]], None],
+    program: str,
+    errors: tuple[type[BaseException], ...] = ACTIONABLE_ERRORS,
+) -> None:
     """app.run(main); an error of the given types exits with `<program>: error: <message>`."""
 
     def main_reporting_errors(argv: Sequence[str]) -> None:
@@ -20,8 +22,9 @@ def run(main: Callable[[Sequence[str]], None], program: str,
             main(argv)
         except errors as error:
             # gin appends "In call to configurable ..." context lines; the message itself names the fix.
-            message = '\n'.join(line for line in str(error).splitlines()
-                                if not line.startswith('  In call to configurable'))
+            message = '\n'.join(
+                line for line in str(error).splitlines() if not line.startswith('  In call to configurable')
+            )
             logging.error('%s', message)
             sys.exit(f'{program}: error: {message}')
 

@@ -8,13 +8,9 @@ Load it anywhere TensorFlow runs, without clarinet_ddsp:
 
 from __future__ import annotations
 
+from absl import app, flags, logging
 
-from absl import app
-from absl import flags
-from absl import logging
-
-from clarinet_ddsp.cli import entry
-from clarinet_ddsp.cli import shared_flags
+from clarinet_ddsp.cli import entry, shared_flags
 
 FLAGS = flags.FLAGS
 
@@ -22,8 +18,12 @@ shared_flags.define_save_dir()
 shared_flags.define_output()
 shared_flags.define_checkpoint()
 shared_flags.define_reverb()
-flags.DEFINE_integer('block_frames', 500, 'Frames synthesised per block inside the model (memory '
-                     'per block ~ block_frames * hop * n_harmonics * 4 bytes).')
+flags.DEFINE_integer(
+    'block_frames',
+    500,
+    'Frames synthesised per block inside the model (memory '
+    'per block ~ block_frames * hop * n_harmonics * 4 bytes).',
+)
 
 
 def main(argv=()) -> None:
@@ -31,13 +31,21 @@ def main(argv=()) -> None:
         raise app.UsageError(f'Unexpected arguments: {argv[1:]}')
     for name in ('save_dir', 'output'):
         if not getattr(FLAGS, name):
-            raise ValueError(f'--{name} is required; e.g. clarinet_ddsp_export --save_dir '
-                             'runs/clarinet --output exported/clarinet')
+            raise ValueError(
+                f'--{name} is required; e.g. clarinet_ddsp_export --save_dir '
+                'runs/clarinet --output exported/clarinet'
+            )
     if FLAGS.block_frames < 1:
         raise ValueError(f'--block_frames={FLAGS.block_frames} must be >= 1.')
-    from clarinet_ddsp import export  # pylint: disable=g-import-not-at-top
-    path = export.export_saved_model(FLAGS.save_dir, FLAGS.output, checkpoint=FLAGS.checkpoint,
-                                     include_reverb=FLAGS.reverb, block_frames=FLAGS.block_frames)
+    from clarinet_ddsp import export
+
+    path = export.export_saved_model(
+        FLAGS.save_dir,
+        FLAGS.output,
+        checkpoint=FLAGS.checkpoint,
+        include_reverb=FLAGS.reverb,
+        block_frames=FLAGS.block_frames,
+    )
     logging.info('SavedModel in %s; load it with tf.saved_model.load(%r)', path, path)
 
 

@@ -13,9 +13,7 @@ from __future__ import annotations
 
 import sys
 
-from absl import app
-from absl import flags
-from absl import logging
+from absl import app, flags, logging
 
 from clarinet_ddsp.cli import shared_flags
 
@@ -23,39 +21,73 @@ FLAGS = flags.FLAGS
 
 
 flags.DEFINE_list('input_audio_filepatterns', [], 'List of filepatterns to glob for input audio files.')
-flags.DEFINE_string('output_tfrecord_path', None, 'The prefix path to the output TFRecord. Shard numbers '
-                    'will be added to actual path(s).')
-flags.DEFINE_integer('num_shards', None, 'The number of shards to use for the TFRecord. If None, this '
-                     'number will be determined automatically.')
+flags.DEFINE_string(
+    'output_tfrecord_path',
+    None,
+    'The prefix path to the output TFRecord. Shard numbers will be added to actual path(s).',
+)
+flags.DEFINE_integer(
+    'num_shards',
+    None,
+    'The number of shards to use for the TFRecord. If None, this number will be determined automatically.',
+)
 shared_flags.define_sample_rate()
 flags.DEFINE_integer('frame_rate', 250, 'The frame rate to use for f0 and loudness features.')
-flags.DEFINE_float('example_secs', 4, 'The length of each example in seconds. Input audio will be split to '
-                   'this length using a sliding window. If 0, each full chunk of audio is one example.')
-flags.DEFINE_float('hop_secs', 1, 'The hop size between example start points (in seconds), when splitting '
-                   'audio into constant-length examples.')
-flags.DEFINE_float('eval_split_fraction', 0.0, 'Fraction of the dataset to reserve for eval split. If set '
-                   'to 0, no eval split is created.')
-flags.DEFINE_float('chunk_secs', 20.0, 'Chunk size in seconds used to split the input audio files. These '
-                   'non-overlapping chunks are partitioned into train and eval sets if '
-                   'eval_split_fraction > 0; they also bound memory and spread work over workers.')
-flags.DEFINE_boolean('center', False, 'Add padding to audio such that frame timestamps are centered. '
-                     'Increases number of frames by one.')
+flags.DEFINE_float(
+    'example_secs',
+    4,
+    'The length of each example in seconds. Input audio will be split to '
+    'this length using a sliding window. If 0, each full chunk of audio is one example.',
+)
+flags.DEFINE_float(
+    'hop_secs',
+    1,
+    'The hop size between example start points (in seconds), when splitting '
+    'audio into constant-length examples.',
+)
+flags.DEFINE_float(
+    'eval_split_fraction',
+    0.0,
+    'Fraction of the dataset to reserve for eval split. If set to 0, no eval split is created.',
+)
+flags.DEFINE_float(
+    'chunk_secs',
+    20.0,
+    'Chunk size in seconds used to split the input audio files. These '
+    'non-overlapping chunks are partitioned into train and eval sets if '
+    'eval_split_fraction > 0; they also bound memory and spread work over workers.',
+)
+flags.DEFINE_boolean(
+    'center',
+    False,
+    'Add padding to audio such that frame timestamps are centered. Increases number of frames by one.',
+)
 flags.DEFINE_boolean('viterbi', True, 'Use viterbi decoding of pitch.')
-flags.DEFINE_list('pipeline_options', '--runner=DirectRunner', 'A comma-separated list of command line '
-                  'arguments to be used as options for the Beam Pipeline. The DirectRunner gets '
-                  'multi-processing workers on every core unless --direct_* options are given.')
+flags.DEFINE_list(
+    'pipeline_options',
+    '--runner=DirectRunner',
+    'A comma-separated list of command line '
+    'arguments to be used as options for the Beam Pipeline. The DirectRunner gets '
+    'multi-processing workers on every core unless --direct_* options are given.',
+)
 shared_flags.define_allow_memory_growth()
 shared_flags.define_crepe_model()
-flags.DEFINE_boolean('skip_bad_files', False, 'Skip input files that cannot be prepared (unreadable, '
-                     'empty, not audio, too short, silent, NaN/Inf) and list them, instead of failing '
-                     'before anything is written.')
+flags.DEFINE_boolean(
+    'skip_bad_files',
+    False,
+    'Skip input files that cannot be prepared (unreadable, '
+    'empty, not audio, too short, silent, NaN/Inf) and list them, instead of failing '
+    'before anything is written.',
+)
 
 
 def run():
     """Runs the pipeline from the flags; returns data_prep.PrepareResult."""
-    from clarinet_ddsp import data_prep  # pylint: disable=g-import-not-at-top
+    from clarinet_ddsp import data_prep
+
     if FLAGS.allow_memory_growth:
-        from clarinet_ddsp.data_prep import pipeline  # pylint: disable=g-import-not-at-top
+        from clarinet_ddsp.data_prep import pipeline
+
         pipeline.set_gpu_memory_growth()
     paths = data_prep.find_audio_files(FLAGS.input_audio_filepatterns)
     logging.info('Found %d audio file(s) matching %s.', len(paths), FLAGS.input_audio_filepatterns)
@@ -74,7 +106,8 @@ def run():
         pipeline_options=FLAGS.pipeline_options,
         crepe_model=FLAGS.crepe_model,
         skip_bad_files=FLAGS.skip_bad_files,
-        allow_memory_growth=FLAGS.allow_memory_growth)
+        allow_memory_growth=FLAGS.allow_memory_growth,
+    )
 
 
 def main(argv=()) -> None:

@@ -14,43 +14,37 @@ from __future__ import annotations
 import os
 import time
 
-from absl import app
-from absl import flags
-from absl import logging
-import gin
 import tensorflow as tf
+from absl import app, flags, logging
 
-from clarinet_ddsp.cli import entry
-from clarinet_ddsp.cli import shared_flags
+import gin
+from clarinet_ddsp.cli import entry, shared_flags
 
 FLAGS = flags.FLAGS
 _DEFAULT_SAVE_DIR = '/tmp/ddsp'
 
 
 flags.DEFINE_enum(
-    'mode', 'train', ['train', 'eval', 'sample'], 'Whether to train, evaluate, or sample from the model.')
+    'mode', 'train', ['train', 'eval', 'sample'], 'Whether to train, evaluate, or sample from the model.'
+)
 shared_flags.define_save_dir()
-flags.DEFINE_string(
-    'restore_dir', '', 'Where checkpoints are restored from; defaults to save_dir.')
+flags.DEFINE_string('restore_dir', '', 'Where checkpoints are restored from; defaults to save_dir.')
 flags.DEFINE_string('tpu', '', 'Address of the TPU. No TPU if left blank.')
-flags.DEFINE_string(
-    'cluster_config', '', 'Worker-specific TF_CONFIG JSON for multi-worker training.')
+flags.DEFINE_string('cluster_config', '', 'Worker-specific TF_CONFIG JSON for multi-worker training.')
 shared_flags.define_allow_memory_growth()
+flags.DEFINE_boolean('hypertune', False, 'Report total_loss for hyperparameter tuning (cloudml-hypertune).')
+flags.DEFINE_float('early_stop_loss_value', None, 'Stop training once total_loss is at or below this.')
+flags.DEFINE_multi_string('gin_search_path', [], 'Additional gin file search paths.')
+flags.DEFINE_multi_string(
+    'gin_file',
+    [],
+    'Gin config files: a path, or a name relative to the search path (e.g. models/solo_instrument.gin).',
+)
+flags.DEFINE_multi_string('gin_param', [], 'Gin bindings, e.g. "batch_size=16".')
 flags.DEFINE_boolean(
-    'hypertune', False, 'Report total_loss for hyperparameter tuning (cloudml-hypertune).')
-flags.DEFINE_float(
-    'early_stop_loss_value', None, 'Stop training once total_loss is at or below this.')
-flags.DEFINE_multi_string(
-    'gin_search_path', [], 'Additional gin file search paths.')
-flags.DEFINE_multi_string(
-    'gin_file', [], 'Gin config files: a path, or a name relative to the search path '
-    '(e.g. models/solo_instrument.gin).')
-flags.DEFINE_multi_string(
-    'gin_param', [], 'Gin bindings, e.g. "batch_size=16".')
-flags.DEFINE_boolean(
-    'run_once', False, 'Evaluate/sample the newest checkpoint once instead of waiting for new ones.')
-flags.DEFINE_integer(
-    'initial_delay_secs', None, 'Seconds to wait before evaluation starts.')
+    'run_once', False, 'Evaluate/sample the newest checkpoint once instead of waiting for new ones.'
+)
+flags.DEFINE_integer('initial_delay_secs', None, 'Seconds to wait before evaluation starts.')
 
 
 class ConfigError(ValueError):
@@ -61,9 +55,10 @@ def _gin_error(source: str, error: Exception) -> ConfigError:
     text = str(error).strip()
     first = text.splitlines()[0] if text else repr(error)
     return ConfigError(
-        f'{source}: {first} -- check the spelling of the setting (names are ddsp\'s, e.g. '
+        f"{source}: {first} -- check the spelling of the setting (names are ddsp's, e.g. "
         'RnnFcDecoder.rnn_channels, TFRecordProvider.file_pattern, train_util.train.num_steps).\n'
-        f'{text}')
+        f'{text}'
+    )
 
 
 def parse_gin(restore_dir: str, gin_files=(), gin_params=(), gin_search_paths=(), tpu: str = '') -> None:
@@ -77,10 +72,10 @@ def parse_gin(restore_dir: str, gin_files=(), gin_params=(), gin_search_paths=()
       FileNotFoundError: a --gin_file that exists nowhere.
     """
     # Import for the gin registrations.
-    import clarinet_ddsp  # pylint: disable=g-import-not-at-top,unused-import
-    from clarinet_ddsp import training  # pylint: disable=g-import-not-at-top,unused-import
-    from clarinet_ddsp.training import checkpointing  # pylint: disable=g-import-not-at-top
-    from clarinet_ddsp.training import gin_paths  # pylint: disable=g-import-not-at-top
+    from clarinet_ddsp.training import (
+        checkpointing,
+        gin_paths,
+    )
 
     gin.clear_config()
     search_paths = gin_paths.add_search_paths(gin_search_paths)
@@ -115,14 +110,14 @@ def _delay_start(delay_secs) -> None:
 
 _REQUIRED_HINTS = {
     'get_model': 'no model is configured: add a model config such as '
-                 '--gin_file=models/solo_instrument.gin (eval/sample also find it in the operative '
-                 'config that training wrote to --save_dir / --restore_dir)',
+    '--gin_file=models/solo_instrument.gin (eval/sample also find it in the operative '
+    'config that training wrote to --save_dir / --restore_dir)',
     'train': 'no training data is configured: add --gin_file=datasets/tfrecord.gin and '
-             "--gin_param=\"TFRecordProvider.file_pattern='/path/to/train.tfrecord*'\"",
+    '--gin_param="TFRecordProvider.file_pattern=\'/path/to/train.tfrecord*\'"',
     'evaluate': 'no evaluation data is configured: add --gin_file=datasets/tfrecord.gin and '
-                "--gin_param=\"TFRecordProvider.file_pattern='/path/to/train.tfrecord*'\"",
+    '--gin_param="TFRecordProvider.file_pattern=\'/path/to/train.tfrecord*\'"',
     'sample': 'no sampling data is configured: add --gin_file=datasets/tfrecord.gin and '
-              "--gin_param=\"TFRecordProvider.file_pattern='/path/to/train.tfrecord*'\"",
+    '--gin_param="TFRecordProvider.file_pattern=\'/path/to/train.tfrecord*\'"',
 }
 
 
@@ -162,20 +157,22 @@ def _run_loop(fn, **kwargs):
 
 def _save_dataset_statistics(save_dir: str) -> None:
     """save_dir/dataset_statistics.json (pitch/loudness ranges for resynth and export), once per run."""
-    from clarinet_ddsp.training import dataset_stats  # pylint: disable=g-import-not-at-top
+    from clarinet_ddsp.training import dataset_stats
+
     try:
         provider = gin.query_parameter('train.data_provider').scoped_configurable_fn()
         dataset_stats.save_dataset_statistics(provider, save_dir)
     except (ValueError, TypeError, AttributeError, OSError, tf.errors.OpError) as error:
-        logging.warning('Dataset statistics not saved (%s); clarinet_ddsp_resynth computes them '
-                        'when first needed.', error)
+        logging.warning(
+            'Dataset statistics not saved (%s); clarinet_ddsp_resynth computes them when first needed.', error
+        )
 
 
 def main(argv=()) -> None:
     """Parses gin configs and runs training, evaluation or sampling."""
     if len(argv) > 1:
         raise app.UsageError(f'Unexpected arguments: {argv[1:]}')
-    from clarinet_ddsp.training import distribution  # pylint: disable=g-import-not-at-top
+    from clarinet_ddsp.training import distribution
 
     save_dir = os.path.expanduser(FLAGS.save_dir or _DEFAULT_SAVE_DIR)
     restore_dir = os.path.expanduser(FLAGS.restore_dir) or save_dir
@@ -186,9 +183,11 @@ def main(argv=()) -> None:
     parse_gin(restore_dir, FLAGS.gin_file, FLAGS.gin_param, FLAGS.gin_search_path, FLAGS.tpu)
     logging.info('Gin config:\n%s', gin.config_str())
 
-    from clarinet_ddsp.training import models  # pylint: disable=g-import-not-at-top
-    from clarinet_ddsp.training import train_util  # pylint: disable=g-import-not-at-top
-    from clarinet_ddsp.training import trainers  # pylint: disable=g-import-not-at-top
+    from clarinet_ddsp.training import (
+        models,
+        train_util,
+        trainers,
+    )
 
     if FLAGS.mode == 'train':
         strategy = distribution.get_strategy(tpu=FLAGS.tpu, cluster_config=FLAGS.cluster_config)
@@ -197,21 +196,35 @@ def main(argv=()) -> None:
             trainer = _build(lambda: trainers.get_trainer_class()(model, strategy), 'Trainer')
         if save_dir and distribution.is_chief(strategy):
             _save_dataset_statistics(save_dir)
-        _run_loop(train_util.train, data_provider=gin.REQUIRED, trainer=trainer, save_dir=save_dir,
-                  restore_dir=restore_dir, early_stop_loss_value=FLAGS.early_stop_loss_value,
-                  report_loss_to_hypertune=FLAGS.hypertune)
+        _run_loop(
+            train_util.train,
+            data_provider=gin.REQUIRED,
+            trainer=trainer,
+            save_dir=save_dir,
+            restore_dir=restore_dir,
+            early_stop_loss_value=FLAGS.early_stop_loss_value,
+            report_loss_to_hypertune=FLAGS.hypertune,
+        )
     else:
-        from clarinet_ddsp.training import eval_util  # pylint: disable=g-import-not-at-top
+        from clarinet_ddsp.training import eval_util
+
         model = _build(models.get_model, 'the model (get_model.model)')
         _delay_start(FLAGS.initial_delay_secs)
         loop = eval_util.evaluate if FLAGS.mode == 'eval' else eval_util.sample
-        _run_loop(loop, data_provider=gin.REQUIRED, model=model, save_dir=save_dir,
-                  restore_dir=restore_dir, run_once=FLAGS.run_once)
+        _run_loop(
+            loop,
+            data_provider=gin.REQUIRED,
+            model=model,
+            save_dir=save_dir,
+            restore_dir=restore_dir,
+            run_once=FLAGS.run_once,
+        )
 
 
 def console_entry_point() -> None:
     """The clarinet_ddsp_run console script."""
-    from clarinet_ddsp.training import train_util  # pylint: disable=g-import-not-at-top
+    from clarinet_ddsp.training import train_util
+
     entry.run(main, 'clarinet_ddsp_run', errors=entry.ACTIONABLE_ERRORS + (train_util.NonFiniteLossError,))
 
 

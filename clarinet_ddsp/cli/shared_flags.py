@@ -19,37 +19,65 @@ def _once(name: str, define) -> None:
 
 def define_save_dir() -> None:
     # No default here: each CLI applies its own fallback (run: ddsp's /tmp/ddsp; resynth/export require it).
-    _once('save_dir', lambda: flags.DEFINE_string(
-        'save_dir', None, 'The training run\'s directory: checkpoints, summaries, operative configs.'))
+    _once(
+        'save_dir',
+        lambda: flags.DEFINE_string(
+            'save_dir', None, "The training run's directory: checkpoints, summaries, operative configs."
+        ),
+    )
 
 
 def define_sample_rate() -> None:
-    _once('sample_rate', lambda: flags.DEFINE_integer(
-        'sample_rate', 16000, 'The sample rate of the audio, in Hz.'))
+    _once(
+        'sample_rate',
+        lambda: flags.DEFINE_integer('sample_rate', 16000, 'The sample rate of the audio, in Hz.'),
+    )
 
 
 def define_allow_memory_growth() -> None:
-    _once('allow_memory_growth', lambda: flags.DEFINE_boolean(
-        'allow_memory_growth', False, 'Grow GPU memory as needed instead of reserving it all up front. '
-        'Prevents crashes on GPUs with smaller memory.'))
+    _once(
+        'allow_memory_growth',
+        lambda: flags.DEFINE_boolean(
+            'allow_memory_growth',
+            False,
+            'Grow GPU memory as needed instead of reserving it all up front. '
+            'Prevents crashes on GPUs with smaller memory.',
+        ),
+    )
 
 
 def define_crepe_model() -> None:
-    _once('crepe_model', lambda: flags.DEFINE_enum(
-        'crepe_model', 'full', ['full', 'tiny'], 'CREPE capacity for f0: full (as ddsp) or tiny '
-        '(many times faster, a little less accurate).'))
+    _once(
+        'crepe_model',
+        lambda: flags.DEFINE_enum(
+            'crepe_model',
+            'full',
+            ['full', 'tiny'],
+            'CREPE capacity for f0: full (as ddsp) or tiny (many times faster, a little less accurate).',
+        ),
+    )
 
 
 def define_checkpoint() -> None:
-    _once('checkpoint', lambda: flags.DEFINE_string(
-        'checkpoint', None, 'A checkpoint prefix (.../ckpt-<step>) instead of the newest in save_dir.'))
+    _once(
+        'checkpoint',
+        lambda: flags.DEFINE_string(
+            'checkpoint', None, 'A checkpoint prefix (.../ckpt-<step>) instead of the newest in save_dir.'
+        ),
+    )
 
 
 def define_reverb() -> None:
-    _once('reverb', lambda: flags.DEFINE_boolean('reverb', True, 'Include the model\'s learned reverb.'))
+    _once('reverb', lambda: flags.DEFINE_boolean('reverb', True, "Include the model's learned reverb."))
 
 
 def define_output() -> None:
-    _once('output', lambda: flags.DEFINE_string(
-        'output', None, 'Where to write the result: the WAV file (resynth) or the SavedModel folder (export, '
-        'replaced if present).'))
+    _once(
+        'output',
+        lambda: flags.DEFINE_string(
+            'output',
+            None,
+            'Where to write the result: the WAV file (resynth) or the SavedModel folder (export, '
+            'replaced if present).',
+        ),
+    )

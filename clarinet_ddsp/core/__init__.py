@@ -1,64 +1,69 @@
 """Pure TensorFlow signal ops (ddsp.core's public names), split by topic; no gin here."""
 
-from clarinet_ddsp.core.filtering import apply_window_to_impulse_response
-from clarinet_ddsp.core.filtering import crop_and_compensate_delay
-from clarinet_ddsp.core.filtering import fft_convolve
-from clarinet_ddsp.core.filtering import frequency_filter
-from clarinet_ddsp.core.filtering import frequency_impulse_response
-from clarinet_ddsp.core.filtering import get_fft_size
-from clarinet_ddsp.core.filtering import sinc
-from clarinet_ddsp.core.filtering import sinc_filter
-from clarinet_ddsp.core.filtering import sinc_impulse_response
-from clarinet_ddsp.core.oscillators import angular_cumsum
-from clarinet_ddsp.core.oscillators import get_harmonic_frequencies
-from clarinet_ddsp.core.oscillators import harmonic_oscillator_bank
-from clarinet_ddsp.core.oscillators import harmonic_synthesis
-from clarinet_ddsp.core.oscillators import harmonic_to_sinusoidal
-from clarinet_ddsp.core.oscillators import normalize_harmonics
-from clarinet_ddsp.core.oscillators import oscillator_bank
-from clarinet_ddsp.core.oscillators import remove_above_nyquist
-from clarinet_ddsp.core.oscillators import sinusoidal_to_harmonic
-from clarinet_ddsp.core.oscillators import streaming_harmonic_synthesis
-from clarinet_ddsp.core.resampling import RESAMPLE_METHODS
-from clarinet_ddsp.core.resampling import center_crop
-from clarinet_ddsp.core.resampling import resample
-from clarinet_ddsp.core.resampling import upsample_with_windows
-from clarinet_ddsp.core.tensors import check_matching_axes
-from clarinet_ddsp.core.tensors import copy_if_tf_function
-from clarinet_ddsp.core.tensors import diff
-from clarinet_ddsp.core.tensors import leaf_key
-from clarinet_ddsp.core.tensors import make_iterable
-from clarinet_ddsp.core.tensors import map_shape
-from clarinet_ddsp.core.tensors import nested_keys
-from clarinet_ddsp.core.tensors import nested_lookup
-from clarinet_ddsp.core.tensors import pad_axis
-from clarinet_ddsp.core.tensors import tf_float32
-from clarinet_ddsp.core.tensors import to_dict
-from clarinet_ddsp.core.units import DB_RANGE
-from clarinet_ddsp.core.units import amplitude_to_db
-from clarinet_ddsp.core.units import bark_to_hz
-from clarinet_ddsp.core.units import db_to_amplitude
-from clarinet_ddsp.core.units import db_to_power
-from clarinet_ddsp.core.units import exp_sigmoid
-from clarinet_ddsp.core.units import frequencies_sigmoid
-from clarinet_ddsp.core.units import frequencies_softmax
-from clarinet_ddsp.core.units import gradient_reversal
-from clarinet_ddsp.core.units import hz_to_bark
-from clarinet_ddsp.core.units import hz_to_erb
-from clarinet_ddsp.core.units import hz_to_mel
-from clarinet_ddsp.core.units import hz_to_midi
-from clarinet_ddsp.core.units import hz_to_unit
-from clarinet_ddsp.core.units import log10
-from clarinet_ddsp.core.units import log_scale
-from clarinet_ddsp.core.units import logb
-from clarinet_ddsp.core.units import mel_to_hz
-from clarinet_ddsp.core.units import midi_to_hz
-from clarinet_ddsp.core.units import midi_to_unit
-from clarinet_ddsp.core.units import nan_to_num
-from clarinet_ddsp.core.units import power_to_db
-from clarinet_ddsp.core.units import safe_divide
-from clarinet_ddsp.core.units import safe_log
-from clarinet_ddsp.core.units import soft_limit
-from clarinet_ddsp.core.units import sym_exp_sigmoid
-from clarinet_ddsp.core.units import unit_to_hz
-from clarinet_ddsp.core.units import unit_to_midi
+from clarinet_ddsp.core.filtering import (
+    apply_window_to_impulse_response,
+    crop_and_compensate_delay,
+    fft_convolve,
+    frequency_filter,
+    frequency_impulse_response,
+    get_fft_size,
+    sinc,
+    sinc_filter,
+    sinc_impulse_response,
+)
+from clarinet_ddsp.core.oscillators import (
+    angular_cumsum,
+    get_harmonic_frequencies,
+    harmonic_oscillator_bank,
+    harmonic_synthesis,
+    harmonic_to_sinusoidal,
+    normalize_harmonics,
+    oscillator_bank,
+    remove_above_nyquist,
+    sinusoidal_to_harmonic,
+    streaming_harmonic_synthesis,
+)
+from clarinet_ddsp.core.resampling import RESAMPLE_METHODS, center_crop, resample, upsample_with_windows
+from clarinet_ddsp.core.tensors import (
+    check_matching_axes,
+    copy_if_tf_function,
+    diff,
+    leaf_key,
+    make_iterable,
+    map_shape,
+    nested_keys,
+    nested_lookup,
+    pad_axis,
+    tf_float32,
+    to_dict,
+)
+from clarinet_ddsp.core.units import (
+    DB_RANGE,
+    amplitude_to_db,
+    bark_to_hz,
+    db_to_amplitude,
+    db_to_power,
+    exp_sigmoid,
+    frequencies_sigmoid,
+    frequencies_softmax,
+    gradient_reversal,
+    hz_to_bark,
+    hz_to_erb,
+    hz_to_mel,
+    hz_to_midi,
+    hz_to_unit,
+    log10,
+    log_scale,
+    logb,
+    mel_to_hz,
+    midi_to_hz,
+    midi_to_unit,
+    nan_to_num,
+    power_to_db,
+    safe_divide,
+    safe_log,
+    soft_limit,
+    sym_exp_sigmoid,
+    unit_to_hz,
+    unit_to_midi,
+)

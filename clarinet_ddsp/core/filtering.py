@@ -1,7 +1,5 @@
 """Time-varying FIR filtering: FFT convolution, frequency-sampling filter design, sinc filters."""
 
-from typing import Optional
-
 import numpy as np
 import tensorflow as tf
 
@@ -38,8 +36,9 @@ def get_fft_size(frame_size: int, ir_size: int, power_of_2: bool = True) -> int:
     return _next_5_smooth(int(convolved_frame_size))
 
 
-def crop_and_compensate_delay(audio: tf.Tensor, audio_size: int, ir_size: int, padding: str,
-                              delay_compensation: int) -> tf.Tensor:
+def crop_and_compensate_delay(
+    audio: tf.Tensor, audio_size: int, ir_size: int, padding: str, delay_compensation: int
+) -> tf.Tensor:
     """Crops convolution output to 'same' or 'valid' length, removing the filter's group delay.
 
     Args:
@@ -63,11 +62,12 @@ def crop_and_compensate_delay(audio: tf.Tensor, audio_size: int, ir_size: int, p
     crop = total_size - crop_size
     start = (ir_size - 1) // 2 - 1 if delay_compensation < 0 else delay_compensation
     end = crop - start
-    return audio[:, start:total_size - end]
+    return audio[:, start : total_size - end]
 
 
-def fft_convolve(audio: tf.Tensor, impulse_response: tf.Tensor, padding: str = 'same',
-                 delay_compensation: int = -1) -> tf.Tensor:
+def fft_convolve(
+    audio: tf.Tensor, impulse_response: tf.Tensor, padding: str = 'same', delay_compensation: int = -1
+) -> tf.Tensor:
     """Filters audio with one impulse response or a series of them (time-varying filter).
 
     The audio is cut into n_ir_frames equal blocks (non-overlapping, unwindowed), each block is
@@ -94,8 +94,10 @@ def fft_convolve(audio: tf.Tensor, impulse_response: tf.Tensor, padding: str = '
     if len(impulse_response.shape) == 2:
         impulse_response = impulse_response[:, tf.newaxis, :]
     if len(impulse_response.shape) != 3:
-        raise ValueError(f'fft_convolve: impulse_response has shape {impulse_response.shape}; '
-                         'give [batch, ir_size] or [batch, n_frames, ir_size].')
+        raise ValueError(
+            f'fft_convolve: impulse_response has shape {impulse_response.shape}; '
+            'give [batch, ir_size] or [batch, n_frames, ir_size].'
+        )
     if impulse_response.shape[0] == 1 and batch_size is not None and batch_size > 1:
         impulse_response = tf.tile(impulse_response, [batch_size, 1, 1])
 
@@ -104,7 +106,8 @@ def fft_convolve(audio: tf.Tensor, impulse_response: tf.Tensor, padding: str = '
         raise ValueError(
             f'fft_convolve: audio batch size {batch_size} and impulse_response batch size '
             f'{batch_size_ir} differ; give them the same batch size (or an impulse_response '
-            'batch of 1 to share it).')
+            'batch of 1 to share it).'
+        )
 
     frame_size = int(np.ceil(audio_size / n_ir_frames))
     hop_size = frame_size
@@ -115,7 +118,8 @@ def fft_convolve(audio: tf.Tensor, impulse_response: tf.Tensor, padding: str = '
             f'fft_convolve: audio of {audio_size} samples cut into blocks of '
             f'ceil({audio_size}/{n_ir_frames})={frame_size} samples gives {n_audio_frames} '
             f'blocks, not the {n_ir_frames} impulse-response frames; use a number of frames '
-            f'that divides n_samples={audio_size} (e.g. n_samples a multiple of n_frames).')
+            f'that divides n_samples={audio_size} (e.g. n_samples a multiple of n_frames).'
+        )
 
     fft_size = get_fft_size(frame_size, ir_size, power_of_2=True)
     audio_fft = tf.signal.rfft(audio_frames, [fft_size])
@@ -125,8 +129,9 @@ def fft_convolve(audio: tf.Tensor, impulse_response: tf.Tensor, padding: str = '
     return crop_and_compensate_delay(audio_out, audio_size, ir_size, padding, delay_compensation)
 
 
-def apply_window_to_impulse_response(impulse_response: tf.Tensor, window_size: int = 0,
-                                     causal: bool = False) -> tf.Tensor:
+def apply_window_to_impulse_response(
+    impulse_response: tf.Tensor, window_size: int = 0, causal: bool = False
+) -> tf.Tensor:
     """Windows zero-phase impulse responses with a hann window and returns them in causal form.
 
     Args:
@@ -160,8 +165,9 @@ def apply_window_to_impulse_response(impulse_response: tf.Tensor, window_size: i
     if padding > 0:
         first_half_start = (ir_size - (half_idx - 1)) + 1
         second_half_end = half_idx + 1
-        impulse_response = tf.concat([impulse_response[..., first_half_start:],
-                                      impulse_response[..., :second_half_end]], axis=-1)
+        impulse_response = tf.concat(
+            [impulse_response[..., first_half_start:], impulse_response[..., :second_half_end]], axis=-1
+        )
     else:
         impulse_response = tf.signal.fftshift(impulse_response, axes=-1)
     return impulse_response
@@ -184,8 +190,9 @@ def frequency_impulse_response(magnitudes: tf.Tensor, window_size: int = 0) -> t
     return apply_window_to_impulse_response(impulse_response, window_size)
 
 
-def frequency_filter(audio: tf.Tensor, magnitudes: tf.Tensor, window_size: int = 0,
-                     padding: str = 'same') -> tf.Tensor:
+def frequency_filter(
+    audio: tf.Tensor, magnitudes: tf.Tensor, window_size: int = 0, padding: str = 'same'
+) -> tf.Tensor:
     """Filters audio with time-varying FIR filters designed from magnitude responses.
 
     Args:
@@ -210,8 +217,9 @@ def sinc(x, threshold: float = 1e-20) -> tf.Tensor:
     return tf.sin(x) / x
 
 
-def sinc_impulse_response(cutoff_frequency, window_size: int = 512,
-                          sample_rate: Optional[int] = None, high_pass: bool = False) -> tf.Tensor:
+def sinc_impulse_response(
+    cutoff_frequency, window_size: int = 512, sample_rate: int | None = None, high_pass: bool = False
+) -> tf.Tensor:
     """Hamming-windowed sinc low-pass (or high-pass) impulse responses.
 
     Args:
@@ -240,10 +248,16 @@ def sinc_impulse_response(cutoff_frequency, window_size: int = 512,
     return impulse_response
 
 
-def sinc_filter(audio: tf.Tensor, cutoff_frequency: tf.Tensor, window_size: int = 512,
-                sample_rate: Optional[int] = None, padding: str = 'same',
-                high_pass: bool = False) -> tf.Tensor:
+def sinc_filter(
+    audio: tf.Tensor,
+    cutoff_frequency: tf.Tensor,
+    window_size: int = 512,
+    sample_rate: int | None = None,
+    padding: str = 'same',
+    high_pass: bool = False,
+) -> tf.Tensor:
     """Filters audio with (time-varying) windowed-sinc low-pass or high-pass filters."""
-    impulse_response = sinc_impulse_response(cutoff_frequency, window_size=window_size,
-                                             sample_rate=sample_rate, high_pass=high_pass)
+    impulse_response = sinc_impulse_response(
+        cutoff_frequency, window_size=window_size, sample_rate=sample_rate, high_pass=high_pass
+    )
     return fft_convolve(audio, impulse_response, padding=padding)

@@ -1,7 +1,5 @@
 """Oscillators: phase accumulation, sinusoidal and harmonic oscillator banks, harmonic synthesis."""
 
-from typing import Optional, Tuple
-
 import numpy as np
 import tensorflow as tf
 
@@ -34,8 +32,9 @@ def _accumulate_phase(frequencies_hz: tf.Tensor, sample_rate: float) -> tf.Tenso
     return tf.cast(phase, tf.float32)
 
 
-def _phase(frequencies_hz: tf.Tensor, sample_rate: float, use_angular_cumsum: bool,
-           precise_phase: bool) -> tf.Tensor:
+def _phase(
+    frequencies_hz: tf.Tensor, sample_rate: float, use_angular_cumsum: bool, precise_phase: bool
+) -> tf.Tensor:
     """Phase (rad) of sample-wise frequencies along axis 1, by ddsp's float32 sums or float64."""
     if precise_phase:
         return _accumulate_phase(frequencies_hz, sample_rate)
@@ -83,8 +82,9 @@ def angular_cumsum(angular_frequency: tf.Tensor, chunk_size: int = 1000) -> tf.T
     return phase
 
 
-def remove_above_nyquist(frequency_envelopes: tf.Tensor, amplitude_envelopes: tf.Tensor,
-                         sample_rate: int = 16000) -> tf.Tensor:
+def remove_above_nyquist(
+    frequency_envelopes: tf.Tensor, amplitude_envelopes: tf.Tensor, sample_rate: int = 16000
+) -> tf.Tensor:
     """Zeroes amplitudes whose frequency is at or above Nyquist.
 
     Args:
@@ -97,8 +97,11 @@ def remove_above_nyquist(frequency_envelopes: tf.Tensor, amplitude_envelopes: tf
     """
     frequency_envelopes = tf_float32(frequency_envelopes)
     amplitude_envelopes = tf_float32(amplitude_envelopes)
-    return tf.where(tf.greater_equal(frequency_envelopes, sample_rate / 2.0),
-                    tf.zeros_like(amplitude_envelopes), amplitude_envelopes)
+    return tf.where(
+        tf.greater_equal(frequency_envelopes, sample_rate / 2.0),
+        tf.zeros_like(amplitude_envelopes),
+        amplitude_envelopes,
+    )
 
 
 def get_harmonic_frequencies(frequencies: tf.Tensor, n_harmonics: int) -> tf.Tensor:
@@ -108,8 +111,9 @@ def get_harmonic_frequencies(frequencies: tf.Tensor, n_harmonics: int) -> tf.Ten
     return frequencies * f_ratios[tf.newaxis, tf.newaxis, :]
 
 
-def normalize_harmonics(harmonic_distribution: tf.Tensor, f0_hz: Optional[tf.Tensor] = None,
-                        sample_rate: Optional[int] = None) -> tf.Tensor:
+def normalize_harmonics(
+    harmonic_distribution: tf.Tensor, f0_hz: tf.Tensor | None = None, sample_rate: int | None = None
+) -> tf.Tensor:
     """Makes the harmonic distribution sum to 1, first dropping harmonics above Nyquist if f0_hz
     and sample_rate are given.
 
@@ -122,15 +126,18 @@ def normalize_harmonics(harmonic_distribution: tf.Tensor, f0_hz: Optional[tf.Ten
     if sample_rate is not None and f0_hz is not None:
         n_harmonics = int(harmonic_distribution.shape[-1])
         harmonic_frequencies = get_harmonic_frequencies(f0_hz, n_harmonics)
-        harmonic_distribution = remove_above_nyquist(harmonic_frequencies, harmonic_distribution,
-                                                     sample_rate)
-    return safe_divide(harmonic_distribution,
-                       tf.reduce_sum(harmonic_distribution, axis=-1, keepdims=True))
+        harmonic_distribution = remove_above_nyquist(harmonic_frequencies, harmonic_distribution, sample_rate)
+    return safe_divide(harmonic_distribution, tf.reduce_sum(harmonic_distribution, axis=-1, keepdims=True))
 
 
-def oscillator_bank(frequency_envelopes: tf.Tensor, amplitude_envelopes: tf.Tensor,
-                    sample_rate: int = 16000, sum_sinusoids: bool = True,
-                    use_angular_cumsum: bool = False, precise_phase: bool = False) -> tf.Tensor:
+def oscillator_bank(
+    frequency_envelopes: tf.Tensor,
+    amplitude_envelopes: tf.Tensor,
+    sample_rate: int = 16000,
+    sum_sinusoids: bool = True,
+    use_angular_cumsum: bool = False,
+    precise_phase: bool = False,
+) -> tf.Tensor:
     """Audio from sample-wise frequencies and amplitudes of a bank of sinusoids.
 
     Args:
@@ -148,8 +155,7 @@ def oscillator_bank(frequency_envelopes: tf.Tensor, amplitude_envelopes: tf.Tens
     """
     frequency_envelopes = tf_float32(frequency_envelopes)
     amplitude_envelopes = tf_float32(amplitude_envelopes)
-    amplitude_envelopes = remove_above_nyquist(frequency_envelopes, amplitude_envelopes,
-                                               sample_rate)
+    amplitude_envelopes = remove_above_nyquist(frequency_envelopes, amplitude_envelopes, sample_rate)
     phases = _phase(frequency_envelopes, sample_rate, use_angular_cumsum, precise_phase)
     audio = amplitude_envelopes * tf.sin(phases)
     if sum_sinusoids:
@@ -157,10 +163,13 @@ def oscillator_bank(frequency_envelopes: tf.Tensor, amplitude_envelopes: tf.Tens
     return audio
 
 
-def harmonic_oscillator_bank(frequency: tf.Tensor, amplitude_envelopes: tf.Tensor,
-                             initial_phase: Optional[tf.Tensor] = None,
-                             sample_rate: int = 16000,
-                             use_angular_cumsum: bool = True) -> Tuple[tf.Tensor, tf.Tensor]:
+def harmonic_oscillator_bank(
+    frequency: tf.Tensor,
+    amplitude_envelopes: tf.Tensor,
+    initial_phase: tf.Tensor | None = None,
+    sample_rate: int = 16000,
+    use_angular_cumsum: bool = True,
+) -> tuple[tf.Tensor, tf.Tensor]:
     """Harmonic oscillator bank with carried phase, for streaming synthesis.
 
     Args:
@@ -186,13 +195,17 @@ def harmonic_oscillator_bank(frequency: tf.Tensor, amplitude_envelopes: tf.Tenso
     return audio, final_phase
 
 
-def harmonic_synthesis(frequencies: tf.Tensor, amplitudes: tf.Tensor,
-                       harmonic_shifts: Optional[tf.Tensor] = None,
-                       harmonic_distribution: Optional[tf.Tensor] = None,
-                       n_samples: int = 64000, sample_rate: int = 16000,
-                       amp_resample_method: str = 'window',
-                       use_angular_cumsum: bool = False,
-                       precise_phase: bool = False) -> tf.Tensor:
+def harmonic_synthesis(
+    frequencies: tf.Tensor,
+    amplitudes: tf.Tensor,
+    harmonic_shifts: tf.Tensor | None = None,
+    harmonic_distribution: tf.Tensor | None = None,
+    n_samples: int = 64000,
+    sample_rate: int = 16000,
+    amp_resample_method: str = 'window',
+    use_angular_cumsum: bool = False,
+    precise_phase: bool = False,
+) -> tf.Tensor:
     """Audio from a frame-wise monophonic harmonic oscillator bank.
 
     Same computation as ddsp's (sample-wise harmonic frequencies and amplitudes into an
@@ -226,9 +239,11 @@ def harmonic_synthesis(frequencies: tf.Tensor, amplitudes: tf.Tensor,
         harmonic_distribution = tf_float32(harmonic_distribution)
     if harmonic_shifts is not None:
         harmonic_shifts = tf_float32(harmonic_shifts)
-    check_matching_axes('harmonic_synthesis',
-                        ['frequencies', 'amplitudes', 'harmonic_distribution', 'harmonic_shifts'],
-                        [frequencies, amplitudes, harmonic_distribution, harmonic_shifts])
+    check_matching_axes(
+        'harmonic_synthesis',
+        ['frequencies', 'amplitudes', 'harmonic_distribution', 'harmonic_shifts'],
+        [frequencies, amplitudes, harmonic_distribution, harmonic_shifts],
+    )
 
     if harmonic_distribution is not None:
         n_harmonics = int(harmonic_distribution.shape[-1])
@@ -241,11 +256,15 @@ def harmonic_synthesis(frequencies: tf.Tensor, amplitudes: tf.Tensor,
     if harmonic_shifts is not None:
         # Inharmonic partials: every partial needs its own frequency envelope.
         harmonic_frequencies = get_harmonic_frequencies(frequencies, n_harmonics)
-        harmonic_frequencies *= (1.0 + harmonic_shifts)
+        harmonic_frequencies *= 1.0 + harmonic_shifts
         frequency_envelopes = resample(harmonic_frequencies, n_samples)
-        return oscillator_bank(frequency_envelopes, amplitude_envelopes, sample_rate=sample_rate,
-                               use_angular_cumsum=use_angular_cumsum,
-                               precise_phase=precise_phase)
+        return oscillator_bank(
+            frequency_envelopes,
+            amplitude_envelopes,
+            sample_rate=sample_rate,
+            use_angular_cumsum=use_angular_cumsum,
+            precise_phase=precise_phase,
+        )
 
     # Linear interpolation commutes with the harmonic ratios: resample f0 once.
     f0_envelope = resample(frequencies, n_samples)  # [batch, n_samples, 1], Hz
@@ -253,8 +272,9 @@ def harmonic_synthesis(frequencies: tf.Tensor, amplitudes: tf.Tensor,
     omega = f0_envelope * _TWO_PI / float(sample_rate)  # rad / sample, [batch, n_samples, 1]
     omegas = omega * f_ratios  # [batch, n_samples, n_harmonics]
     # Silence harmonics at or above Nyquist (f >= sr / 2 <=> omega >= pi).
-    amplitude_envelopes = tf.where(omegas >= np.float32(np.pi),
-                                   tf.zeros_like(amplitude_envelopes), amplitude_envelopes)
+    amplitude_envelopes = tf.where(
+        omegas >= np.float32(np.pi), tf.zeros_like(amplitude_envelopes), amplitude_envelopes
+    )
     if precise_phase:
         phases = _accumulate_phase(f0_envelope, sample_rate) * f_ratios
     elif use_angular_cumsum:
@@ -264,12 +284,15 @@ def harmonic_synthesis(frequencies: tf.Tensor, amplitudes: tf.Tensor,
     return tf.reduce_sum(amplitude_envelopes * tf.sin(phases), axis=-1)
 
 
-def streaming_harmonic_synthesis(frequencies: tf.Tensor, amplitudes: tf.Tensor,
-                                 harmonic_distribution: Optional[tf.Tensor] = None,
-                                 initial_phase: Optional[tf.Tensor] = None,
-                                 n_samples: int = 64000, sample_rate: int = 16000,
-                                 amp_resample_method: str = 'linear'
-                                 ) -> Tuple[tf.Tensor, tf.Tensor]:
+def streaming_harmonic_synthesis(
+    frequencies: tf.Tensor,
+    amplitudes: tf.Tensor,
+    harmonic_distribution: tf.Tensor | None = None,
+    initial_phase: tf.Tensor | None = None,
+    n_samples: int = 64000,
+    sample_rate: int = 16000,
+    amp_resample_method: str = 'linear',
+) -> tuple[tf.Tensor, tf.Tensor]:
     """Harmonic synthesis that returns the final phase so blocks can be chained.
 
     Returns:
@@ -278,21 +301,26 @@ def streaming_harmonic_synthesis(frequencies: tf.Tensor, amplitudes: tf.Tensor,
     frequencies = tf_float32(frequencies)
     amplitudes = tf_float32(amplitudes)
     if harmonic_distribution is not None:
-        harmonic_distribution = normalize_harmonics(tf_float32(harmonic_distribution),
-                                                    frequencies, sample_rate)
+        harmonic_distribution = normalize_harmonics(
+            tf_float32(harmonic_distribution), frequencies, sample_rate
+        )
         harmonic_amplitudes = amplitudes * harmonic_distribution
     else:
         harmonic_amplitudes = amplitudes
     frequencies = resample(frequencies, n_samples)
     amplitude_envelopes = resample(harmonic_amplitudes, n_samples, method=amp_resample_method)
-    return harmonic_oscillator_bank(frequencies, amplitude_envelopes, initial_phase,
-                                    sample_rate=sample_rate)
+    return harmonic_oscillator_bank(frequencies, amplitude_envelopes, initial_phase, sample_rate=sample_rate)
 
 
-def sinusoidal_to_harmonic(sin_amps: tf.Tensor, sin_freqs: tf.Tensor, f0_hz: tf.Tensor,
-                           harmonic_width: float = 0.1, n_harmonics: int = 100,
-                           sample_rate: int = 16000, normalize: bool = False
-                           ) -> Tuple[tf.Tensor, tf.Tensor]:
+def sinusoidal_to_harmonic(
+    sin_amps: tf.Tensor,
+    sin_freqs: tf.Tensor,
+    f0_hz: tf.Tensor,
+    harmonic_width: float = 0.1,
+    n_harmonics: int = 100,
+    sample_rate: int = 16000,
+    normalize: bool = False,
+) -> tuple[tf.Tensor, tf.Tensor]:
     """Harmonic amplitude and distribution from sinusoids near the harmonics of f0.
 
     Returns:
@@ -301,7 +329,7 @@ def sinusoidal_to_harmonic(sin_amps: tf.Tensor, sin_freqs: tf.Tensor, f0_hz: tf.
     harm_freqs = get_harmonic_frequencies(f0_hz, n_harmonics)
     freqs_diff = sin_freqs[:, :, tf.newaxis, :] - harm_freqs[..., tf.newaxis]
     freqs_ratio = tf.abs(safe_divide(freqs_diff, f0_hz[..., tf.newaxis]))
-    weights = tf.math.exp(-(freqs_ratio / harmonic_width) ** 2.0)
+    weights = tf.math.exp(-((freqs_ratio / harmonic_width) ** 2.0))
     if normalize:
         weights_sum = tf.reduce_sum(weights, axis=-1, keepdims=True)
         weights = tf.where(weights_sum > 1.0, safe_divide(weights, weights_sum), weights)
@@ -311,8 +339,9 @@ def sinusoidal_to_harmonic(sin_amps: tf.Tensor, sin_freqs: tf.Tensor, f0_hz: tf.
     return harm_amp, safe_divide(harm_amps, harm_amp)
 
 
-def harmonic_to_sinusoidal(harm_amp: tf.Tensor, harm_dist: tf.Tensor, f0_hz: tf.Tensor,
-                           sample_rate: int = 16000) -> Tuple[tf.Tensor, tf.Tensor]:
+def harmonic_to_sinusoidal(
+    harm_amp: tf.Tensor, harm_dist: tf.Tensor, f0_hz: tf.Tensor, sample_rate: int = 16000
+) -> tuple[tf.Tensor, tf.Tensor]:
     """Sinusoid amplitudes and frequencies [batch, time, n_harmonics] from harmonic controls."""
     n_harmonics = int(harm_dist.shape[-1])
     freqs = get_harmonic_frequencies(f0_hz, n_harmonics)

@@ -13,8 +13,9 @@ _IMAGE_METHODS = {
 }
 
 
-def resample(inputs: tf.Tensor, n_timesteps: int, method: str = 'linear',
-             add_endpoint: bool = True) -> tf.Tensor:
+def resample(
+    inputs: tf.Tensor, n_timesteps: int, method: str = 'linear', add_endpoint: bool = True
+) -> tf.Tensor:
     """Interpolates a tensor from n_frames to n_timesteps along axis 1 (axis 0 for 1-D).
 
     Args:
@@ -33,13 +34,16 @@ def resample(inputs: tf.Tensor, n_timesteps: int, method: str = 'linear',
         ValueError: for an unknown method, or 'window' with 4-D input.
     """
     if method not in RESAMPLE_METHODS:
-        raise ValueError(f'resample: method={method!r} is not supported; use one of '
-                         f'{list(RESAMPLE_METHODS)}.')
+        raise ValueError(
+            f'resample: method={method!r} is not supported; use one of {list(RESAMPLE_METHODS)}.'
+        )
     inputs = tf_float32(inputs)
     ndim = len(inputs.shape)
     if ndim not in (1, 2, 3, 4):
-        raise ValueError(f'resample: inputs of shape {inputs.shape} have {ndim} axes; give a '
-                         '1-D to 4-D tensor with time on axis 1 ([batch, n_frames, ...]).')
+        raise ValueError(
+            f'resample: inputs of shape {inputs.shape} have {ndim} axes; give a '
+            '1-D to 4-D tensor with time on axis 1 ([batch, n_frames, ...]).'
+        )
     if ndim == 1:
         inputs = inputs[tf.newaxis, :, tf.newaxis]
     elif ndim == 2:
@@ -47,15 +51,20 @@ def resample(inputs: tf.Tensor, n_timesteps: int, method: str = 'linear',
 
     if method == 'window':
         if ndim == 4:
-            raise ValueError("resample: method='window' supports 1-D to 3-D inputs, got shape "
-                             f'{inputs.shape}; reshape to [batch, n_frames, channels] or use '
-                             "method='linear'.")
+            raise ValueError(
+                "resample: method='window' supports 1-D to 3-D inputs, got shape "
+                f'{inputs.shape}; reshape to [batch, n_frames, channels] or use '
+                "method='linear'."
+            )
         outputs = upsample_with_windows(inputs, n_timesteps, add_endpoint)
     else:
         images = inputs if ndim == 4 else inputs[:, :, tf.newaxis, :]
-        images = tf.compat.v1.image.resize(images, [n_timesteps, images.shape[2]],
-                                           method=_IMAGE_METHODS[method],
-                                           align_corners=not add_endpoint)
+        images = tf.compat.v1.image.resize(
+            images,
+            [n_timesteps, images.shape[2]],
+            method=_IMAGE_METHODS[method],
+            align_corners=not add_endpoint,
+        )
         outputs = images if ndim == 4 else images[:, :, 0, :]
 
     if ndim == 1:
@@ -65,8 +74,7 @@ def resample(inputs: tf.Tensor, n_timesteps: int, method: str = 'linear',
     return outputs
 
 
-def upsample_with_windows(inputs: tf.Tensor, n_timesteps: int,
-                          add_endpoint: bool = True) -> tf.Tensor:
+def upsample_with_windows(inputs: tf.Tensor, n_timesteps: int, add_endpoint: bool = True) -> tf.Tensor:
     """Upsamples frames by overlap-adding half-overlapping hann windows (a raised-cosine crossfade).
 
     Equivalent to ddsp's overlap_and_add formulation; written as a two-term crossfade per segment,
@@ -85,23 +93,26 @@ def upsample_with_windows(inputs: tf.Tensor, n_timesteps: int,
     """
     inputs = tf_float32(inputs)
     if len(inputs.shape) != 3:
-        raise ValueError(f'upsample_with_windows: inputs have shape {inputs.shape}; give '
-                         '[batch, n_frames, channels].')
+        raise ValueError(
+            f'upsample_with_windows: inputs have shape {inputs.shape}; give [batch, n_frames, channels].'
+        )
     if add_endpoint:
         inputs = tf.concat([inputs, inputs[:, -1:, :]], axis=1)
 
     n_frames = int(inputs.shape[1])
     n_intervals = n_frames - 1
     if n_frames >= n_timesteps:
-        raise ValueError(f'upsample_with_windows: cannot downsample {n_frames} frames to '
-                         f'n_timesteps={n_timesteps}; use method=\'linear\' to downsample.')
+        raise ValueError(
+            f'upsample_with_windows: cannot downsample {n_frames} frames to '
+            f"n_timesteps={n_timesteps}; use method='linear' to downsample."
+        )
     if n_timesteps % n_intervals != 0:
-        frames_desc = (f'n_frames={n_intervals}' if add_endpoint
-                       else f'n_frames - 1={n_intervals}')
+        frames_desc = f'n_frames={n_intervals}' if add_endpoint else f'n_frames - 1={n_intervals}'
         raise ValueError(
             f'upsample_with_windows: n_timesteps={n_timesteps} is not a multiple of {frames_desc} '
             f'(add_endpoint={add_endpoint}); choose n_samples as a multiple of the number of '
-            "frames (e.g. a frame_rate dividing sample_rate) or use method='linear'.")
+            "frames (e.g. a frame_rate dividing sample_rate) or use method='linear'."
+        )
 
     hop_size = n_timesteps // n_intervals
     window = tf.signal.hann_window(2 * hop_size)  # periodic, so the two halves sum to one.

@@ -2,7 +2,8 @@
 
 import copy
 from collections import abc
-from typing import Any, Dict, Sequence
+from collections.abc import Sequence
+from typing import Any
 
 import numpy as np
 import tensorflow as tf
@@ -24,7 +25,7 @@ def make_iterable(x: Any) -> list:
     return x if isinstance(x, abc.Iterable) else [x]
 
 
-def to_dict(x: Any, keys: Sequence[str]) -> Dict[str, Any]:
+def to_dict(x: Any, keys: Sequence[str]) -> dict[str, Any]:
     """Zips a value or list of values with `keys` into a dict (dicts pass through).
 
     Raises:
@@ -37,7 +38,8 @@ def to_dict(x: Any, keys: Sequence[str]) -> Dict[str, Any]:
     if len(keys) != len(x):
         raise ValueError(
             f'to_dict: keys={list(keys)} has {len(keys)} names but the module returned {len(x)} '
-            'values; give one output key per returned value in the dag node.')
+            'values; give one output key per returned value in the dag node.'
+        )
     return dict(zip(keys, x))
 
 
@@ -46,7 +48,7 @@ def copy_if_tf_function(x: Any) -> Any:
     return copy.copy(x) if not tf.executing_eagerly() else x
 
 
-def nested_keys(nested_dict: Dict[str, Any], delimiter: str = '/', prefix: str = '') -> list:
+def nested_keys(nested_dict: dict[str, Any], delimiter: str = '/', prefix: str = '') -> list:
     """Flattened list of 'a/b/c' key paths of a nested dict."""
     keys = []
     for k, v in nested_dict.items():
@@ -58,7 +60,7 @@ def nested_keys(nested_dict: Dict[str, Any], delimiter: str = '/', prefix: str =
     return keys
 
 
-def nested_lookup(nested_key: str, nested_dict: Dict[str, Any], delimiter: str = '/') -> Any:
+def nested_lookup(nested_key: str, nested_dict: dict[str, Any], delimiter: str = '/') -> Any:
     """Value at a 'key/key/...' path of a nested dict.
 
     Raises:
@@ -71,7 +73,8 @@ def nested_lookup(nested_key: str, nested_dict: Dict[str, Any], delimiter: str =
         except (KeyError, TypeError):
             raise KeyError(
                 f"Key '{key}' of nested key '{nested_key}' not found; available keys: "
-                f'{nested_keys(nested_dict)}') from None
+                f'{nested_keys(nested_dict)}'
+            ) from None
     return value
 
 
@@ -101,8 +104,10 @@ def diff(x: tf.Tensor, axis: int = -1) -> tf.Tensor:
     """
     ndim = len(x.shape)
     if axis >= ndim or axis < -ndim:
-        raise ValueError(f'diff: axis={axis} is out of range for a tensor with {ndim} axes; '
-                         f'use an axis in [{-ndim}, {ndim - 1}].')
+        raise ValueError(
+            f'diff: axis={axis} is out of range for a tensor with {ndim} axes; '
+            f'use an axis in [{-ndim}, {ndim - 1}].'
+        )
     axis = axis % ndim
     front = [slice(None)] * ndim
     back = [slice(None)] * ndim
@@ -111,8 +116,9 @@ def diff(x: tf.Tensor, axis: int = -1) -> tf.Tensor:
     return x[tuple(front)] - x[tuple(back)]
 
 
-def check_matching_axes(fn_name: str, axis_names: Sequence[str], tensors: Sequence[tf.Tensor],
-                        axes: Sequence[int] = (0, 1)) -> None:
+def check_matching_axes(
+    fn_name: str, axis_names: Sequence[str], tensors: Sequence[tf.Tensor], axes: Sequence[int] = (0, 1)
+) -> None:
     """Raises ValueError if the batch / time axes of control tensors cannot broadcast together.
 
     Axes of size 1 broadcast (ddsp resamples each control separately), others must agree.
@@ -130,4 +136,5 @@ def check_matching_axes(fn_name: str, axis_names: Sequence[str], tensors: Sequen
             raise ValueError(
                 f'{fn_name}: the controls disagree on the {axis_labels.get(axis, axis)} axis '
                 f'(axis {axis}): {desc}; give every control the same size there (or size 1 to '
-                'broadcast), e.g. [batch, n_frames, channels] for all of them.')
+                'broadcast), e.g. [batch, n_frames, channels] for all of them.'
+            )

@@ -1,6 +1,6 @@
 """Safe math, unit conversions (MIDI, Hz, dB, mel, bark) and the scaling nonlinearities."""
 
-from typing import TypeVar, Union
+from typing import TypeVar
 
 import numpy as np
 import tensorflow as tf
@@ -68,10 +68,9 @@ def power_to_db(power, ref_db: float = 0.0, range_db: float = DB_RANGE, use_tf: 
     return maximum(db, -range_db)
 
 
-def amplitude_to_db(amplitude, ref_db: float = 0.0, range_db: float = DB_RANGE,
-                    use_tf: bool = True):
+def amplitude_to_db(amplitude, ref_db: float = 0.0, range_db: float = DB_RANGE, use_tf: bool = True):
     """Amplitude (linear) to power in decibels."""
-    return power_to_db(amplitude ** 2.0, ref_db=ref_db, range_db=range_db, use_tf=use_tf)
+    return power_to_db(amplitude**2.0, ref_db=ref_db, range_db=range_db, use_tf=use_tf)
 
 
 def db_to_power(db):
@@ -100,15 +99,17 @@ def hz_to_midi(frequencies: Number) -> tf.Tensor:
     return tf.where(tf.less_equal(frequencies, 0.0), 0.0, notes)
 
 
-def unit_to_midi(unit: Number, midi_min: Number = 20.0, midi_max: Number = 90.0,
-                 clip: bool = False) -> Number:
+def unit_to_midi(
+    unit: Number, midi_min: Number = 20.0, midi_max: Number = 90.0, clip: bool = False
+) -> Number:
     """Maps [0, 1] linearly to [midi_min, midi_max]."""
     unit = tf.clip_by_value(unit, 0.0, 1.0) if clip else unit
     return midi_min + (midi_max - midi_min) * unit
 
 
-def midi_to_unit(midi: Number, midi_min: Number = 20.0, midi_max: Number = 90.0,
-                 clip: bool = False) -> Number:
+def midi_to_unit(
+    midi: Number, midi_min: Number = 20.0, midi_max: Number = 90.0, clip: bool = False
+) -> Number:
     """Maps [midi_min, midi_max] linearly to [0, 1]."""
     unit = (midi - midi_min) / (midi_max - midi_min)
     return tf.clip_by_value(unit, 0.0, 1.0) if clip else unit
@@ -122,8 +123,7 @@ def unit_to_hz(unit: Number, hz_min: Number, hz_max: Number, clip: bool = False)
 
 def hz_to_unit(hz: Number, hz_min: Number, hz_max: Number, clip: bool = False) -> Number:
     """Maps [hz_min, hz_max] to [0, 1], logarithmically (linear in MIDI)."""
-    return midi_to_unit(hz_to_midi(hz), midi_min=hz_to_midi(hz_min),
-                        midi_max=hz_to_midi(hz_max), clip=clip)
+    return midi_to_unit(hz_to_midi(hz), midi_min=hz_to_midi(hz_min), midi_max=hz_to_midi(hz_max), clip=clip)
 
 
 def hz_to_bark(hz):
@@ -152,8 +152,7 @@ def hz_to_erb(hz):
 
 
 # Scaling nonlinearities -------------------------------------------------------------------------
-def exp_sigmoid(x, exponent: float = 10.0, max_value: float = 2.0,
-                threshold: float = 1e-7) -> tf.Tensor:
+def exp_sigmoid(x, exponent: float = 10.0, max_value: float = 2.0, threshold: float = 1e-7) -> tf.Tensor:
     """Exponentiated sigmoid: max_value * sigmoid(x)**ln(exponent) + threshold.
 
     Bounds outputs to [threshold, max_value]; away from x=0 the output changes by a factor of
@@ -175,8 +174,9 @@ def _add_depth_axis(freqs: tf.Tensor, depth: int = 1) -> tf.Tensor:
     return tf.reshape(freqs, [n_batch, n_time, int(n_combined) // depth, depth])
 
 
-def frequencies_softmax(freqs: tf.Tensor, depth: int = 1, hz_min: float = 20.0,
-                        hz_max: float = 8000.0) -> tf.Tensor:
+def frequencies_softmax(
+    freqs: tf.Tensor, depth: int = 1, hz_min: float = 20.0, hz_max: float = 8000.0
+) -> tf.Tensor:
     """Softmax over `depth` log-spaced bins -> frequencies in Hz [batch, time, n_sinusoids]."""
     if len(freqs.shape) == 3:
         freqs = _add_depth_axis(freqs, depth)
@@ -188,8 +188,9 @@ def frequencies_softmax(freqs: tf.Tensor, depth: int = 1, hz_min: float = 20.0,
     return unit_to_hz(f_unit, hz_min=hz_min, hz_max=hz_max)
 
 
-def frequencies_sigmoid(freqs: tf.Tensor, depth: int = 1, hz_min: float = 0.0,
-                        hz_max: float = 8000.0) -> tf.Tensor:
+def frequencies_sigmoid(
+    freqs: tf.Tensor, depth: int = 1, hz_min: float = 0.0, hz_max: float = 8000.0
+) -> tf.Tensor:
     """Sum of `depth` sigmoids over ranges shrinking by a constant factor -> Hz."""
     if len(freqs.shape) == 3:
         freqs = _add_depth_axis(freqs, depth)

@@ -5,19 +5,26 @@ the embedded default dataset (a physical-model clarinet).
     prepare_tfrecord(find_audio_files(['notes/*.wav']), '/tmp/t/train.tfrecord', num_shards=8)
 """
 
-from clarinet_ddsp.data_prep.audio_io import AudioFileInfo
-from clarinet_ddsp.data_prep.audio_io import BadAudioFileError
-from clarinet_ddsp.data_prep.audio_io import BadAudioFilesError
-from clarinet_ddsp.data_prep.audio_io import find_audio_files
-from clarinet_ddsp.data_prep.audio_io import iter_audio_blocks
-from clarinet_ddsp.data_prep.audio_io import load_audio
-from clarinet_ddsp.data_prep.audio_io import validate_audio_file
-from clarinet_ddsp.data_prep.pipeline import prepare_tfrecord
-from clarinet_ddsp.data_prep.pipeline import PrepareResult
-from clarinet_ddsp.data_prep.pipeline import runner_options
+from clarinet_ddsp.data_prep.audio_io import (
+    AudioFileInfo,
+    BadAudioFileError,
+    BadAudioFilesError,
+    find_audio_files,
+    iter_audio_blocks,
+    load_audio,
+    validate_audio_file,
+)
+from clarinet_ddsp.data_prep.pipeline import PrepareResult, prepare_tfrecord, runner_options
 
 __all__ = [
-    'AudioFileInfo', 'BadAudioFileError', 'BadAudioFilesError', 'PrepareResult', 'find_audio_files',
+    'AudioFileInfo',
+    'BadAudioFileError',
+    'BadAudioFilesError',
+    'PrepareResult',
+    'find_audio_files',
     'iter_audio_blocks',
-    'load_audio', 'prepare_tfrecord', 'runner_options', 'validate_audio_file',
+    'load_audio',
+    'prepare_tfrecord',
+    'runner_options',
+    'validate_audio_file',
 ]

@@ -5,7 +5,7 @@ from __future__ import annotations
 import dataclasses
 import glob as glob_lib
 import os
-from typing import Iterator, List, Optional, Sequence, Tuple
+from collections.abc import Iterator, Sequence
 
 import numpy as np
 import soundfile as sf
@@ -29,14 +29,17 @@ class BadAudioFilesError(ValueError):
 
     def __init__(self, errors: Sequence[BadAudioFileError], n_files: int):
         listing = '\n'.join(f'  {e}' for e in errors)
-        super().__init__(f'{len(errors)} of {n_files} input file(s) cannot be prepared; nothing was written:\n'
-                         f'{listing}\nFix or remove them, or pass --skip_bad_files to prepare the others.')
+        super().__init__(
+            f'{len(errors)} of {n_files} input file(s) cannot be prepared; nothing was written:\n'
+            f'{listing}\nFix or remove them, or pass --skip_bad_files to prepare the others.'
+        )
         self.errors = list(errors)
 
 
 @dataclasses.dataclass(frozen=True)
 class AudioFileInfo:
     """What validation learned about a usable file."""
+
     path: str
     sample_rate: int
     channels: int
@@ -52,7 +55,7 @@ def _is_remote(path: str) -> bool:
     return '://' in path
 
 
-def find_audio_files(filepatterns: Sequence[str]) -> List[str]:
+def find_audio_files(filepatterns: Sequence[str]) -> list[str]:
     """Expands globs (local, or any filesystem Beam knows such as gs://) into a sorted list of paths.
 
     Raises:
@@ -60,18 +63,23 @@ def find_audio_files(filepatterns: Sequence[str]) -> List[str]:
     """
     patterns = [p.strip() for p in filepatterns if p and p.strip()]
     if not patterns:
-        raise ValueError('--input_audio_filepatterns is empty; give a comma-separated list of globs, '
-                         "e.g. --input_audio_filepatterns='datasets/clarinet_notes/*.wav'.")
+        raise ValueError(
+            '--input_audio_filepatterns is empty; give a comma-separated list of globs, '
+            "e.g. --input_audio_filepatterns='datasets/clarinet_notes/*.wav'."
+        )
     paths = []
     for pattern in patterns:
         if _is_remote(pattern):
-            from apache_beam.io.filesystems import FileSystems  # pylint: disable=g-import-not-at-top
+            from apache_beam.io.filesystems import FileSystems
+
             matched = [m.path for r in FileSystems.match([pattern]) for m in r.metadata_list]
         else:
             matched = [p for p in glob_lib.glob(os.path.expanduser(pattern)) if os.path.isfile(p)]
         if not matched:
-            raise ValueError(f'--input_audio_filepatterns: {pattern!r} matches no files; check the path '
-                             '(and quote the glob so the shell does not expand it).')
+            raise ValueError(
+                f'--input_audio_filepatterns: {pattern!r} matches no files; check the path '
+                '(and quote the glob so the shell does not expand it).'
+            )
         paths.extend(matched)
     return sorted(set(paths))
 
@@ -79,8 +87,11 @@ def find_audio_files(filepatterns: Sequence[str]) -> List[str]:
 def _open(path: str) -> sf.SoundFile:
     """Opens with libsndfile; remote paths through Beam's filesystems (seekable file objects)."""
     if _is_remote(path):
-        from apache_beam.io.filesystems import CompressionTypes  # pylint: disable=g-import-not-at-top
-        from apache_beam.io.filesystems import FileSystems  # pylint: disable=g-import-not-at-top
+        from apache_beam.io.filesystems import (
+            CompressionTypes,
+            FileSystems,
+        )
+
         return sf.SoundFile(FileSystems.open(path, compression_type=CompressionTypes.UNCOMPRESSED))
     return sf.SoundFile(path)
 
@@ -97,8 +108,11 @@ def _open_checked(path: str) -> sf.SoundFile:
     try:
         return _open(path)
     except sf.LibsndfileError as error:
-        raise BadAudioFileError(path, f'is not audio that libsndfile can decode ({error.error_string}); '
-                                'use WAV, FLAC, OGG or MP3, or re-export the file.') from error
+        raise BadAudioFileError(
+            path,
+            f'is not audio that libsndfile can decode ({error.error_string}); '
+            'use WAV, FLAC, OGG or MP3, or re-export the file.',
+        ) from error
     except (OSError, RuntimeError) as error:
         raise BadAudioFileError(path, f'cannot be opened ({error}).') from error
 
@@ -125,30 +139,35 @@ def validate_audio_file(path: str, min_secs: float = 0.0) -> AudioFileInfo:
                 finite = np.isfinite(block)
                 if not finite.all():
                     first = frames + int(np.argmin(finite.all(axis=1)))
-                    raise BadAudioFileError(path, f'holds NaN or Inf samples (first at frame {first}); '
-                                            'repair or remove the file.')
+                    raise BadAudioFileError(
+                        path, f'holds NaN or Inf samples (first at frame {first}); repair or remove the file.'
+                    )
                 if block.size:
                     peak = max(peak, float(np.max(np.abs(block))))
                 frames += block.shape[0]
         except sf.LibsndfileError as error:
-            raise BadAudioFileError(path, f'cannot be decoded after frame {frames} '
-                                    f'({error.error_string}); re-export the file.') from error
+            raise BadAudioFileError(
+                path, f'cannot be decoded after frame {frames} ({error.error_string}); re-export the file.'
+            ) from error
     if frames == 0:
         raise BadAudioFileError(path, 'holds no audio samples (a header without data).')
     secs = frames / sample_rate
     if secs < min_secs:
-        raise BadAudioFileError(path, f'is {secs:.3f} s long, shorter than one example ({min_secs:g} s); '
-                                'remove it or lower --example_secs.')
+        raise BadAudioFileError(
+            path,
+            f'is {secs:.3f} s long, shorter than one example ({min_secs:g} s); '
+            'remove it or lower --example_secs.',
+        )
     if peak < SILENCE_PEAK:
         raise BadAudioFileError(path, f'is silent (peak {peak:.2g}, below -80 dBFS); remove it.')
     return AudioFileInfo(path, sample_rate, channels, frames, peak)
 
 
-def validate_audio_files(paths: Sequence[str], min_secs: float,
-                         max_workers: Optional[int] = None
-                         ) -> Tuple[List[AudioFileInfo], List[BadAudioFileError]]:
+def validate_audio_files(
+    paths: Sequence[str], min_secs: float, max_workers: int | None = None
+) -> tuple[list[AudioFileInfo], list[BadAudioFileError]]:
     """Validates every file (a few threads: decoding releases the GIL); returns (good, bad) in path order."""
-    from concurrent import futures  # pylint: disable=g-import-not-at-top
+    from concurrent import futures
 
     def check(path):
         try:
@@ -167,16 +186,19 @@ def validate_audio_files(paths: Sequence[str], min_secs: float,
 class _Resampler:
     """Streaming soxr resampler to one rate (identity when the rates agree) that ends at int(secs * rate)."""
 
-    def __init__(self, in_rate: int, out_rate: int, total_in_frames: Optional[int]):
-        self._stream = None if in_rate == out_rate else soxr.ResampleStream(
-            in_rate, out_rate, 1, dtype='float32', quality='HQ')
+    def __init__(self, in_rate: int, out_rate: int, total_in_frames: int | None):
+        self._stream = (
+            None
+            if in_rate == out_rate
+            else soxr.ResampleStream(in_rate, out_rate, 1, dtype='float32', quality='HQ')
+        )
         # ddsp's expected length: int(duration * rate); the resampler's tail is padded or trimmed to it.
         self.expected = None if total_in_frames is None else int(total_in_frames / in_rate * out_rate)
         self.emitted = 0
 
     def _limit(self, out: np.ndarray) -> np.ndarray:
         if self.expected is not None:
-            out = out[:max(0, self.expected - self.emitted)]
+            out = out[: max(0, self.expected - self.emitted)]
         self.emitted += out.shape[0]
         return out
 
@@ -190,8 +212,9 @@ class _Resampler:
         return out
 
 
-def iter_audio_blocks(path: str, sample_rates: Sequence[int],
-                      block_frames: int = BLOCK_FRAMES) -> Iterator[Tuple[np.ndarray, ...]]:
+def iter_audio_blocks(
+    path: str, sample_rates: Sequence[int], block_frames: int = BLOCK_FRAMES
+) -> Iterator[tuple[np.ndarray, ...]]:
     """Reads a file block by block, mixes channels to mono (their mean) and resamples to each rate.
 
     Yields:

@@ -14,7 +14,7 @@ notes, so dozens of notes take seconds.
 from __future__ import annotations
 
 import dataclasses
-from typing import Dict, Optional, Sequence, Tuple
+from collections.abc import Sequence
 
 import numpy as np
 import scipy.signal
@@ -24,7 +24,7 @@ INTERNAL_RATE = 32000  # Hz; simulated at twice the output rate so E6's bore is 
 
 # Breath pressure (fraction of the reed's closing pressure), loop low-pass (bell + wall losses) and output
 # gain for each dynamic. Softer blowing -> darker tone and lower level, as on the instrument.
-DYNAMICS: Dict[str, Tuple[float, float, float]] = {
+DYNAMICS: dict[str, tuple[float, float, float]] = {
     'pp': (0.62, 0.55, 0.12),
     'p': (0.66, 0.50, 0.18),
     'mf': (0.72, 0.42, 0.30),
@@ -41,14 +41,24 @@ LOWPASS_REF_HZ = 400.0
 @dataclasses.dataclass
 class NoteSpec:
     """One note to play."""
+
     f0_hz: float
     dynamic: str = 'mf'
     seed: int = 0
 
 
-def _envelopes(n_notes: int, n_samples: int, rate: int, pressures: np.ndarray, rng: np.random.Generator,
-               attack_secs: float = 0.06, release_secs: float = 0.12, noise_gain: float = 0.12,
-               vibrato_hz: float = 5.0, vibrato_gain: float = 0.03) -> np.ndarray:
+def _envelopes(
+    n_notes: int,
+    n_samples: int,
+    rate: int,
+    pressures: np.ndarray,
+    rng: np.random.Generator,
+    attack_secs: float = 0.06,
+    release_secs: float = 0.12,
+    noise_gain: float = 0.12,
+    vibrato_hz: float = 5.0,
+    vibrato_gain: float = 0.03,
+) -> np.ndarray:
     """Breath pressure [n_notes, n_samples]: attack, sustain with a slight swell, release, noise, vibrato."""
     t = np.arange(n_samples) / rate
     dur = n_samples / rate
@@ -67,8 +77,15 @@ def _envelopes(n_notes: int, n_samples: int, rate: int, pressures: np.ndarray, r
     return shape * (1.0 + noise_gain * noise + vibrato), vibrato / max(vibrato_gain, 1e-12)
 
 
-def simulate(delays: np.ndarray, pressures: np.ndarray, lowpass: np.ndarray, n_samples: int,
-             rate: int = INTERNAL_RATE, seed: int = 0, pitch_vibrato_cents: float = 4.0) -> np.ndarray:
+def simulate(
+    delays: np.ndarray,
+    pressures: np.ndarray,
+    lowpass: np.ndarray,
+    n_samples: int,
+    rate: int = INTERNAL_RATE,
+    seed: int = 0,
+    pitch_vibrato_cents: float = 4.0,
+) -> np.ndarray:
     """Runs the waveguide for several notes at once.
 
     Args:
@@ -129,8 +146,14 @@ def measure_f0(signal: np.ndarray, rate: int, f0_guess: float) -> float:
     return rate / (k + shift)
 
 
-def calibrate_delays(f0_hz: np.ndarray, pressures: np.ndarray, lowpass: np.ndarray,
-                     rate: int = INTERNAL_RATE, iterations: int = 3, secs: float = 0.5) -> np.ndarray:
+def calibrate_delays(
+    f0_hz: np.ndarray,
+    pressures: np.ndarray,
+    lowpass: np.ndarray,
+    rate: int = INTERNAL_RATE,
+    iterations: int = 3,
+    secs: float = 0.5,
+) -> np.ndarray:
     """Bore delays for which each note sounds at its f0 (measured on short runs without vibrato)."""
     f0_hz = np.asarray(f0_hz, np.float64)
     loop = rate / (2 * f0_hz)  # an inverting round trip: period = 2 x loop delay
@@ -145,8 +168,13 @@ def calibrate_delays(f0_hz: np.ndarray, pressures: np.ndarray, lowpass: np.ndarr
     return delays
 
 
-def render_notes(notes: Sequence[NoteSpec], secs: float = 3.0, sample_rate: int = 16000,
-                 rate: int = INTERNAL_RATE, seed: int = 0) -> np.ndarray:
+def render_notes(
+    notes: Sequence[NoteSpec],
+    secs: float = 3.0,
+    sample_rate: int = 16000,
+    rate: int = INTERNAL_RATE,
+    seed: int = 0,
+) -> np.ndarray:
     """Plays notes with the physical model.
 
     Args:
@@ -176,7 +204,7 @@ def render_notes(notes: Sequence[NoteSpec], secs: float = 3.0, sample_rate: int 
     b, a = scipy.signal.butter(2, 60 / (rate / 2), btype='highpass')
     out = scipy.signal.lfilter(b, a, out, axis=1)
     out = soxr.resample(out.T.astype(np.float64), rate, sample_rate).T
-    out = out[:, :int(secs * sample_rate)]
+    out = out[:, : int(secs * sample_rate)]
     fade = np.minimum(1.0, np.arange(out.shape[1])[::-1] / (0.01 * sample_rate))
     out = out * fade[None, :]
     peak = np.max(np.abs(out), axis=1, keepdims=True) + 1e-12

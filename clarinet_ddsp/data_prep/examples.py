@@ -8,18 +8,18 @@ from __future__ import annotations
 
 import hashlib
 import math
-from typing import Callable, Dict, Iterable, Iterator, List, Optional, Sequence, Set, Tuple
+from collections.abc import Callable, Iterable, Iterator, Sequence
 
 import numpy as np
 
 CREPE_SAMPLE_RATE = 16000
 FEATURE_KEYS = ('audio', 'audio_16k', 'f0_hz', 'f0_confidence', 'loudness_db')
-Example = Dict[str, np.ndarray]
+Example = dict[str, np.ndarray]
 
 
 def chunk_key(path: str, index: int) -> str:
     """Stable id of a file's index-th chunk (the same on every worker and every run)."""
-    return hashlib.sha1(f'{path}#{index}'.encode('utf-8')).hexdigest()
+    return hashlib.sha1(f'{path}#{index}'.encode()).hexdigest()
 
 
 def padded_tail_secs(secs: float, example_secs: float, hop_secs: float) -> float:
@@ -42,8 +42,13 @@ def _pad_or_trim(x: np.ndarray, length: int) -> np.ndarray:
     return np.concatenate([x, np.zeros(length - x.shape[0], x.dtype)])
 
 
-def chunk_blocks(blocks: Iterable[Tuple[np.ndarray, np.ndarray]], sample_rate: int, chunk_secs: float,
-                 example_secs: float, hop_secs: float) -> Iterator[Tuple[np.ndarray, np.ndarray]]:
+def chunk_blocks(
+    blocks: Iterable[tuple[np.ndarray, np.ndarray]],
+    sample_rate: int,
+    chunk_secs: float,
+    example_secs: float,
+    hop_secs: float,
+) -> Iterator[tuple[np.ndarray, np.ndarray]]:
     """Streams (audio, audio_16k) blocks into non-overlapping chunks, holding at most ~one chunk in memory.
 
     Chunks are chunk_secs long (0: the whole file is one chunk). A remainder shorter than one example is
@@ -64,7 +69,7 @@ def chunk_blocks(blocks: Iterable[Tuple[np.ndarray, np.ndarray]], sample_rate: i
     else:
         chunk_sizes = [None, None]
     hold = [int(max(example_secs, 0) * r) for r in rates]  # keep >= one example behind the cut
-    buffers: List[List[np.ndarray]] = [[], []]
+    buffers: list[list[np.ndarray]] = [[], []]
     lengths = [0, 0]
 
     def take(i, n):
@@ -79,7 +84,8 @@ def chunk_blocks(blocks: Iterable[Tuple[np.ndarray, np.ndarray]], sample_rate: i
                 buffers[i].append(block[i])
                 lengths[i] += block[i].shape[0]
         while chunk_sizes[0] is not None and all(
-                lengths[i] >= chunk_sizes[i] + hold[i] and lengths[i] > 0 for i in range(2)):
+            lengths[i] >= chunk_sizes[i] + hold[i] and lengths[i] > 0 for i in range(2)
+        ):
             yield take(0, chunk_sizes[0]), take(1, chunk_sizes[1])
 
     if lengths[1] == 0:
@@ -89,47 +95,55 @@ def chunk_blocks(blocks: Iterable[Tuple[np.ndarray, np.ndarray]], sample_rate: i
     yield tuple(_pad_or_trim(t, int(round(tail_secs * r))) for t, r in zip(tails, rates))
 
 
-def add_f0(ex: Example, frame_rate: int, center: bool, viterbi: bool,
-           f0_fn: Optional[Callable] = None) -> Example:
+def add_f0(
+    ex: Example, frame_rate: int, center: bool, viterbi: bool, f0_fn: Callable | None = None
+) -> Example:
     """Adds f0_hz and f0_confidence (CREPE on audio_16k, padding 'center' or 'same' as ddsp).
 
     f0_fn(audio_16k, frame_rate, viterbi=..., padding=...) -> (f0_hz, f0_confidence); defaults to
     clarinet_ddsp.spectral_ops.compute_f0 (the full CREPE).
     """
     if f0_fn is None:
-        from clarinet_ddsp import spectral_ops  # pylint: disable=g-import-not-at-top
+        from clarinet_ddsp import spectral_ops
+
         f0_fn = spectral_ops.compute_f0
-    f0_hz, f0_confidence = f0_fn(ex['audio_16k'], frame_rate, viterbi=viterbi,
-                                 padding='center' if center else 'same')
+    f0_hz, f0_confidence = f0_fn(
+        ex['audio_16k'], frame_rate, viterbi=viterbi, padding='center' if center else 'same'
+    )
     ex = dict(ex)
     ex['f0_hz'] = np.asarray(f0_hz, dtype=np.float32)
     ex['f0_confidence'] = np.asarray(f0_confidence, dtype=np.float32)
     return ex
 
 
-def add_loudness(ex: Example, frame_rate: int, center: bool, n_fft: int = 512,
-                 loudness_fn: Optional[Callable] = None) -> Example:
+def add_loudness(
+    ex: Example, frame_rate: int, center: bool, n_fft: int = 512, loudness_fn: Callable | None = None
+) -> Example:
     """Adds loudness_db: A-weighted loudness of audio_16k (n_fft 512, ddsp's prepare_tfrecord settings)."""
     if loudness_fn is None:
-        from clarinet_ddsp import spectral_ops  # pylint: disable=g-import-not-at-top
+        from clarinet_ddsp import spectral_ops
+
         loudness_fn = spectral_ops.compute_loudness
-    loudness_db = loudness_fn(ex['audio_16k'], CREPE_SAMPLE_RATE, frame_rate, n_fft,
-                              padding='center' if center else 'same')
+    loudness_db = loudness_fn(
+        ex['audio_16k'], CREPE_SAMPLE_RATE, frame_rate, n_fft, padding='center' if center else 'same'
+    )
     ex = dict(ex)
     ex['loudness_db'] = np.asarray(loudness_db, dtype=np.float32)
     return ex
 
 
-def _windows(sequence: np.ndarray, rate: float, example_secs: float, hop_secs: float,
-             extra: int = 0) -> List[np.ndarray]:
+def _windows(
+    sequence: np.ndarray, rate: float, example_secs: float, hop_secs: float, extra: int = 0
+) -> list[np.ndarray]:
     window = int(example_secs * rate) + extra
     hop = int(hop_secs * rate)
     n = int(np.floor((len(sequence) - window) / hop)) + 1 if hop > 0 else int(len(sequence) >= window)
-    return [sequence[i * hop:i * hop + window] for i in range(max(n, 0))]
+    return [sequence[i * hop : i * hop + window] for i in range(max(n, 0))]
 
 
-def split_example(ex: Example, sample_rate: int, frame_rate: int, example_secs: float, hop_secs: float,
-                  center: bool) -> Iterator[Example]:
+def split_example(
+    ex: Example, sample_rate: int, frame_rate: int, example_secs: float, hop_secs: float, center: bool
+) -> Iterator[Example]:
     """Sliding windows of example_secs every hop_secs, as ddsp (no padding at the end).
 
     Audio windows hold int(example_secs * rate) samples; feature windows int(example_secs * frame_rate)
@@ -151,13 +165,20 @@ def split_example(ex: Example, sample_rate: int, frame_rate: int, example_secs: 
 
 def to_tfexample(ex: Example):
     """tf.train.Example with one FloatList per feature key (ddsp's _float_dict_to_tfexample)."""
-    import tensorflow as tf  # pylint: disable=g-import-not-at-top
-    return tf.train.Example(features=tf.train.Features(feature={
-        key: tf.train.Feature(float_list=tf.train.FloatList(value=np.asarray(ex[key], np.float32)))
-        for key in FEATURE_KEYS if key in ex}))
+    import tensorflow as tf
+
+    return tf.train.Example(
+        features=tf.train.Features(
+            feature={
+                key: tf.train.Feature(float_list=tf.train.FloatList(value=np.asarray(ex[key], np.float32)))
+                for key in FEATURE_KEYS
+                if key in ex
+            }
+        )
+    )
 
 
-def eval_chunk_keys(keys: Sequence[str], eval_split_fraction: float) -> Set[str]:
+def eval_chunk_keys(keys: Sequence[str], eval_split_fraction: float) -> set[str]:
     """The chunks reserved for eval: int(n * fraction) of them (at least one when fraction > 0 and n > 1).
 
     The choice is a deterministic pseudo-random one (the smallest ids), independent of element order.

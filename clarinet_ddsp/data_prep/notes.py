@@ -5,11 +5,11 @@ from __future__ import annotations
 import os
 import re
 import time
-from typing import List, Optional, Sequence, Tuple
+from collections.abc import Sequence
 
-from absl import logging
 import numpy as np
 import soundfile as sf
+from absl import logging
 
 from clarinet_ddsp.data_prep import clarinet_model
 
@@ -38,7 +38,7 @@ def midi_to_hz(midi: float) -> float:
     return 440.0 * 2.0 ** ((midi - 69) / 12)
 
 
-def midi_from_filename(path: str) -> Optional[int]:
+def midi_from_filename(path: str) -> int | None:
     """The note in a file name like '248350__mtg__clarinet-d-3.wav' or '000002__...-dsharp3-mf.wav'."""
     match = _FILE_NOTE.search(os.path.basename(path))
     if not match:
@@ -48,8 +48,12 @@ def midi_from_filename(path: str) -> Optional[int]:
     return 12 * (int(octave) + 1) + _SEMITONE[letter.lower()] + shift
 
 
-def note_plan(lowest: str = 'D3', highest: str = 'E6', dynamics: Sequence[str] = ('pp', 'mf', 'ff'),
-              all_dynamics: bool = False) -> List[Tuple[int, str]]:
+def note_plan(
+    lowest: str = 'D3',
+    highest: str = 'E6',
+    dynamics: Sequence[str] = ('pp', 'mf', 'ff'),
+    all_dynamics: bool = False,
+) -> list[tuple[int, str]]:
     """(midi, dynamic) pairs: every semitone from lowest to highest, dynamics rotating (or all of them)."""
     lo, hi = note_to_midi(lowest), note_to_midi(highest)
     if lo > hi:
@@ -64,20 +68,35 @@ def note_plan(lowest: str = 'D3', highest: str = 'E6', dynamics: Sequence[str] =
     return [(m, dynamics[(m - lo) % len(dynamics)]) for m in range(lo, hi + 1)]
 
 
-def write_notes(output_dir: str, lowest: str = 'D3', highest: str = 'E6',
-                dynamics: Sequence[str] = ('pp', 'mf', 'ff'), all_dynamics: bool = False,
-                note_secs: float = 4.0, sample_rate: int = 16000, seed: int = 0) -> List[str]:
+def write_notes(
+    output_dir: str,
+    lowest: str = 'D3',
+    highest: str = 'E6',
+    dynamics: Sequence[str] = ('pp', 'mf', 'ff'),
+    all_dynamics: bool = False,
+    note_secs: float = 4.0,
+    sample_rate: int = 16000,
+    seed: int = 0,
+) -> list[str]:
     """Renders the notes and writes 16-bit mono WAVs, e.g. 000001__physmodel__clarinet-d3-pp.wav.
 
     Returns:
         The written paths, in note order.
     """
     if note_secs < 0.5:
-        raise ValueError(f'--note_secs={note_secs}: notes need at least 0.5 s (attack, steady part, release).')
+        raise ValueError(
+            f'--note_secs={note_secs}: notes need at least 0.5 s (attack, steady part, release).'
+        )
     plan = note_plan(lowest, highest, dynamics, all_dynamics)
     os.makedirs(output_dir, exist_ok=True)
-    logging.info('Rendering %d clarinet notes (%s..%s, %s), %.1f s each.', len(plan), lowest, highest,
-                 ','.join(dynamics), note_secs)
+    logging.info(
+        'Rendering %d clarinet notes (%s..%s, %s), %.1f s each.',
+        len(plan),
+        lowest,
+        highest,
+        ','.join(dynamics),
+        note_secs,
+    )
     start = time.time()
     notes = [clarinet_model.NoteSpec(midi_to_hz(m), d) for m, d in plan]
     audio = clarinet_model.render_notes(notes, secs=note_secs, sample_rate=sample_rate, seed=seed)
@@ -90,5 +109,7 @@ def write_notes(output_dir: str, lowest: str = 'D3', highest: str = 'E6',
         sf.write(tmp, np.clip(samples, -1, 1), sample_rate, subtype='PCM_16', format='WAV')
         os.replace(tmp, path)
         paths.append(path)
-    logging.info('Wrote %d WAV files (%.0f s of audio) to %s.', len(paths), len(paths) * note_secs, output_dir)
+    logging.info(
+        'Wrote %d WAV files (%.0f s of audio) to %s.', len(paths), len(paths) * note_secs, output_dir
+    )
     return paths

@@ -12,12 +12,12 @@ import os
 import re
 import time
 import uuid
-from typing import Dict, Iterator, List, Optional, Sequence
+from collections.abc import Iterator, Sequence
 
-from absl import logging
 import apache_beam as beam
-from apache_beam.io.filesystems import FileSystems
 import numpy as np
+from absl import logging
+from apache_beam.io.filesystems import FileSystems
 
 from clarinet_ddsp.data_prep import audio_io
 from clarinet_ddsp.data_prep import examples as ex_lib
@@ -30,8 +30,9 @@ def _counter(name: str):
     return beam.metrics.Metrics.counter(COUNTERS, name)
 
 
-def load_chunks(path: str, sample_rate: int, chunk_secs: float, example_secs: float,
-                hop_secs: float) -> Iterator[Dict[str, np.ndarray]]:
+def load_chunks(
+    path: str, sample_rate: int, chunk_secs: float, example_secs: float, hop_secs: float
+) -> Iterator[dict[str, np.ndarray]]:
     """Beam FlatMap: streams one file into chunk examples {'audio', 'audio_16k', 'key'}."""
     logging.info("Loading '%s'.", path)
     _counter('files-loaded').inc()
@@ -40,7 +41,8 @@ def load_chunks(path: str, sample_rate: int, chunk_secs: float, example_secs: fl
     else:
         blocks = audio_io.iter_audio_blocks(path, [sample_rate, ex_lib.CREPE_SAMPLE_RATE])
     for index, (audio, audio_16k) in enumerate(
-            ex_lib.chunk_blocks(blocks, sample_rate, chunk_secs, example_secs, hop_secs)):
+        ex_lib.chunk_blocks(blocks, sample_rate, chunk_secs, example_secs, hop_secs)
+    ):
         _counter('chunks').inc()
         yield {'audio': audio, 'audio_16k': audio_16k, 'key': ex_lib.chunk_key(path, index)}
 
@@ -48,8 +50,14 @@ def load_chunks(path: str, sample_rate: int, chunk_secs: float, example_secs: fl
 class AddF0(beam.DoFn):
     """Beam DoFn: CREPE f0 and confidence; the network loads once per worker (setup), batched inference."""
 
-    def __init__(self, frame_rate: int, center: bool, viterbi: bool, crepe_model: str = 'full',
-                 allow_memory_growth: bool = False):
+    def __init__(
+        self,
+        frame_rate: int,
+        center: bool,
+        viterbi: bool,
+        crepe_model: str = 'full',
+        allow_memory_growth: bool = False,
+    ):
         super().__init__()
         self._frame_rate = frame_rate
         self._center = center
@@ -61,13 +69,15 @@ class AddF0(beam.DoFn):
     def setup(self):
         if self._allow_memory_growth:
             set_gpu_memory_growth()
-        from clarinet_ddsp import pitch  # pylint: disable=g-import-not-at-top
+        from clarinet_ddsp import pitch
+
         start = time.time()
         self._model = pitch.get_model(self._crepe_model)
         logging.info('CREPE %s loaded in %.1f s.', self._crepe_model, time.time() - start)
 
     def _f0(self, audio, frame_rate, viterbi=True, padding='same'):
-        from clarinet_ddsp import pitch  # pylint: disable=g-import-not-at-top
+        from clarinet_ddsp import pitch
+
         return pitch.compute_f0(audio, frame_rate, viterbi=viterbi, padding=padding, model=self._model)
 
     def process(self, ex):
@@ -75,8 +85,13 @@ class AddF0(beam.DoFn):
         start = time.time()
         out = ex_lib.add_f0(ex, self._frame_rate, self._center, self._viterbi, f0_fn=self._f0)
         secs = ex['audio_16k'].shape[0] / ex_lib.CREPE_SAMPLE_RATE
-        logging.info('f0 (CREPE %s) of a %.1f s chunk in %.1f s (%.2fx realtime).', self._crepe_model, secs,
-                     time.time() - start, secs / max(time.time() - start, 1e-9))
+        logging.info(
+            'f0 (CREPE %s) of a %.1f s chunk in %.1f s (%.2fx realtime).',
+            self._crepe_model,
+            secs,
+            time.time() - start,
+            secs / max(time.time() - start, 1e-9),
+        )
         yield out
 
 
@@ -87,7 +102,8 @@ def add_loudness(ex, frame_rate: int, center: bool):
 
 
 def _loudness(audio, sample_rate, frame_rate, n_fft, padding):
-    from clarinet_ddsp import spectral_ops  # pylint: disable=g-import-not-at-top
+    from clarinet_ddsp import spectral_ops
+
     loudness = spectral_ops.compute_loudness(audio, sample_rate, frame_rate, n_fft, padding=padding)
     return loudness.numpy() if hasattr(loudness, 'numpy') else loudness
 
@@ -106,14 +122,15 @@ def to_tfexample(ex):
 
 def set_gpu_memory_growth() -> None:
     """GPU memory growth for a pipeline process; a reused worker whose GPU is already set up keeps it."""
-    from clarinet_ddsp.training import distribution  # pylint: disable=g-import-not-at-top
+    from clarinet_ddsp.training import distribution
+
     try:
         distribution.allow_memory_growth()
     except RuntimeError as error:  # already initialised: nothing to change any more
         logging.warning('%s', error)
 
 
-def runner_options(pipeline_options: Sequence[str]) -> List[str]:
+def runner_options(pipeline_options: Sequence[str]) -> list[str]:
     """Pipeline flags for Beam; a DirectRunner (the default) gets multi-processing workers on every core.
 
     The workers are added only when the flags say nothing about them; other runners get the flags as given.
@@ -127,8 +144,11 @@ def runner_options(pipeline_options: Sequence[str]) -> List[str]:
 
 
 def _is_direct(flags: Sequence[str]) -> bool:
-    from apache_beam.options.pipeline_options import PipelineOptions  # pylint: disable=g-import-not-at-top
-    from apache_beam.options.pipeline_options import StandardOptions  # pylint: disable=g-import-not-at-top
+    from apache_beam.options.pipeline_options import (
+        PipelineOptions,
+        StandardOptions,
+    )
+
     runner = PipelineOptions(list(flags)).view_as(StandardOptions).runner
     return runner is None or str(runner).split('.')[-1] in ('DirectRunner', 'direct', 'Direct')
 
@@ -143,40 +163,53 @@ def _make_pipeline(flags: Sequence[str]) -> beam.Pipeline:
     options = beam.options.pipeline_options.PipelineOptions(list(flags))
     if not _is_direct(flags):
         return beam.Pipeline(options=options)
-    # pylint: disable=g-import-not-at-top
     from apache_beam.portability.api import beam_provision_api_pb2
     from apache_beam.runners.portability.fn_api_runner import fn_runner
     from apache_beam.runners.portability.portable_runner import JobServiceHandle
-    # pylint: enable=g-import-not-at-top
+
     encoded = JobServiceHandle.encode_pipeline_options(options.get_all_options())
     provision_info = fn_runner.ExtendedProvisionInfo(
-        beam_provision_api_pb2.ProvisionInfo(pipeline_options=encoded))
+        beam_provision_api_pb2.ProvisionInfo(pipeline_options=encoded)
+    )
     return beam.Pipeline(runner=fn_runner.FnApiRunner(provision_info=provision_info), options=options)
 
 
 @dataclasses.dataclass
 class PrepareResult:
     """What prepare_tfrecord did."""
+
     n_files: int
-    skipped: List[audio_io.BadAudioFileError]
-    shards: List[str]
-    counters: Dict[str, int]
+    skipped: list[audio_io.BadAudioFileError]
+    shards: list[str]
+    counters: dict[str, int]
 
 
-def _validate_args(output_tfrecord_path, num_shards, sample_rate, frame_rate, example_secs, hop_secs,
-                   eval_split_fraction, chunk_secs, crepe_model):
+def _validate_args(
+    output_tfrecord_path,
+    num_shards,
+    sample_rate,
+    frame_rate,
+    example_secs,
+    hop_secs,
+    eval_split_fraction,
+    chunk_secs,
+    crepe_model,
+):
     def bad(name, value, constraint):
         raise ValueError(f'--{name}={value!r}: {constraint}')
 
     if not output_tfrecord_path:
-        bad('output_tfrecord_path', output_tfrecord_path,
-            'give the prefix of the output shards, e.g. --output_tfrecord_path=/data/train.tfrecord.')
+        bad(
+            'output_tfrecord_path',
+            output_tfrecord_path,
+            'give the prefix of the output shards, e.g. --output_tfrecord_path=/data/train.tfrecord.',
+        )
     if num_shards is not None and int(num_shards) < 1:
         bad('num_shards', num_shards, 'must be a positive number of shards (or left unset for automatic).')
     if int(sample_rate) <= 0:
         bad('sample_rate', sample_rate, 'must be a positive rate in Hz, e.g. 16000.')
     if not frame_rate or int(frame_rate) <= 0 or ex_lib.CREPE_SAMPLE_RATE % int(frame_rate):
-        bad('frame_rate', frame_rate, 'must divide 16000 (integer hop at CREPE\'s rate), e.g. 250 or 100.')
+        bad('frame_rate', frame_rate, "must divide 16000 (integer hop at CREPE's rate), e.g. 250 or 100.")
     if example_secs < 0:
         bad('example_secs', example_secs, 'must be >= 0 (0 keeps chunks unsplit).')
     if example_secs > 0 and hop_secs <= 0:
@@ -195,17 +228,20 @@ def _check_files(paths, min_secs, skip_bad_files):
     if bad and not skip_bad_files:
         raise audio_io.BadAudioFilesError(bad, len(paths))
     if bad:
-        logging.warning('--skip_bad_files: skipping %d of %d file(s):\n%s', len(bad), len(paths),
-                        '\n'.join(f'  {e}' for e in bad))
+        logging.warning(
+            '--skip_bad_files: skipping %d of %d file(s):\n%s',
+            len(bad),
+            len(paths),
+            '\n'.join(f'  {e}' for e in bad),
+        )
     if not good:
         raise ValueError(f'none of the {len(paths)} input files can be prepared; nothing was written.')
     return [info.path for info in good], bad
 
 
-def _move_into_place(tmp_dir: str, out_dir: str, prefixes: Sequence[str]) -> List[str]:
+def _move_into_place(tmp_dir: str, out_dir: str, prefixes: Sequence[str]) -> list[str]:
     """Moves the finished shards into out_dir and removes older shards of the same prefixes."""
-    new = sorted(m.path for r in FileSystems.match([FileSystems.join(tmp_dir, '*')])
-                 for m in r.metadata_list)
+    new = sorted(m.path for r in FileSystems.match([FileSystems.join(tmp_dir, '*')]) for m in r.metadata_list)
     new = [p for p in new if os.path.basename(p).startswith(tuple(prefixes))]
     final = [FileSystems.join(out_dir, os.path.basename(p)) for p in new]
     stale_pattern = re.compile('^(' + '|'.join(re.escape(p) for p in prefixes) + r')-\d{5}-of-\d{5}$')
@@ -221,21 +257,23 @@ def _move_into_place(tmp_dir: str, out_dir: str, prefixes: Sequence[str]) -> Lis
     return final
 
 
-def prepare_tfrecord(input_audio_paths: Sequence[str],
-                     output_tfrecord_path: str,
-                     num_shards: Optional[int] = None,
-                     sample_rate: int = 16000,
-                     frame_rate: int = 250,
-                     example_secs: float = 4,
-                     hop_secs: float = 1,
-                     eval_split_fraction: float = 0.0,
-                     chunk_secs: float = 20.0,
-                     center: bool = False,
-                     viterbi: bool = True,
-                     pipeline_options: Sequence[str] = ('--runner=DirectRunner',),
-                     crepe_model: str = 'full',
-                     skip_bad_files: bool = False,
-                     allow_memory_growth: bool = False) -> PrepareResult:
+def prepare_tfrecord(
+    input_audio_paths: Sequence[str],
+    output_tfrecord_path: str,
+    num_shards: int | None = None,
+    sample_rate: int = 16000,
+    frame_rate: int = 250,
+    example_secs: float = 4,
+    hop_secs: float = 1,
+    eval_split_fraction: float = 0.0,
+    chunk_secs: float = 20.0,
+    center: bool = False,
+    viterbi: bool = True,
+    pipeline_options: Sequence[str] = ('--runner=DirectRunner',),
+    crepe_model: str = 'full',
+    skip_bad_files: bool = False,
+    allow_memory_growth: bool = False,
+) -> PrepareResult:
     """Audio files -> TFRecord shards of examples with ddsp's features (as ddsp's prepare_tfrecord).
 
     Args:
@@ -263,17 +301,32 @@ def prepare_tfrecord(input_audio_paths: Sequence[str],
         ValueError: a bad argument; BadAudioFilesError (a ValueError) naming each file that cannot be
             prepared and why, before anything is written.
     """
-    _validate_args(output_tfrecord_path, num_shards, sample_rate, frame_rate, example_secs, hop_secs,
-                   eval_split_fraction, chunk_secs, crepe_model)
+    _validate_args(
+        output_tfrecord_path,
+        num_shards,
+        sample_rate,
+        frame_rate,
+        example_secs,
+        hop_secs,
+        eval_split_fraction,
+        chunk_secs,
+        crepe_model,
+    )
     paths = list(input_audio_paths)
     if not paths:
         raise ValueError('no input audio files were given; check --input_audio_filepatterns.')
     paths, skipped = _check_files(paths, example_secs, skip_bad_files)
-    logging.info('Preparing %d audio file(s) -> %s (%s shards, CREPE %s).', len(paths),
-                 output_tfrecord_path, num_shards or 'auto', crepe_model)
+    logging.info(
+        'Preparing %d audio file(s) -> %s (%s shards, CREPE %s).',
+        len(paths),
+        output_tfrecord_path,
+        num_shards or 'auto',
+        crepe_model,
+    )
 
-    out_dir, basename = os.path.split(os.path.abspath(output_tfrecord_path)
-                                      if '://' not in output_tfrecord_path else output_tfrecord_path)
+    out_dir, basename = os.path.split(
+        os.path.abspath(output_tfrecord_path) if '://' not in output_tfrecord_path else output_tfrecord_path
+    )
     FileSystems.mkdirs(out_dir) if not FileSystems.exists(out_dir) else None
     tmp_dir = FileSystems.join(out_dir, f'.{basename}.tmp-{uuid.uuid4().hex[:8]}')
     FileSystems.mkdirs(tmp_dir)
@@ -283,21 +336,39 @@ def prepare_tfrecord(input_audio_paths: Sequence[str],
 
     try:
         pipeline = _make_pipeline(options)
-        _build(pipeline, paths, tmp_prefix, num_shards, sample_rate, frame_rate, example_secs, hop_secs,
-               eval_split_fraction, chunk_secs, center, viterbi, crepe_model, allow_memory_growth)
+        _build(
+            pipeline,
+            paths,
+            tmp_prefix,
+            num_shards,
+            sample_rate,
+            frame_rate,
+            example_secs,
+            hop_secs,
+            eval_split_fraction,
+            chunk_secs,
+            center,
+            viterbi,
+            crepe_model,
+            allow_memory_growth,
+        )
         start = time.time()
         with _package_on_worker_path(_is_direct(options)):
             result = pipeline.run()
             result.wait_until_finish()
         counters = _counters(result)
         logging.info('Pipeline finished in %.1f s; counters: %s', time.time() - start, counters)
-        prefixes = ([f'{basename}-train', f'{basename}-eval'] if eval_split_fraction else [basename])
+        prefixes = [f'{basename}-train', f'{basename}-eval'] if eval_split_fraction else [basename]
         shards = _move_into_place(tmp_dir, out_dir, prefixes)
     finally:
         if FileSystems.exists(tmp_dir):
             FileSystems.delete([tmp_dir])
-    logging.info('Wrote %d shard(s): %s ... %s', len(shards), shards[0] if shards else '-',
-                 shards[-1] if shards else '-')
+    logging.info(
+        'Wrote %d shard(s): %s ... %s',
+        len(shards),
+        shards[0] if shards else '-',
+        shards[-1] if shards else '-',
+    )
     if skipped:
         logging.warning('Skipped %d bad file(s): %s', len(skipped), ', '.join(e.path for e in skipped))
     return PrepareResult(n_files=len(paths), skipped=skipped, shards=shards, counters=counters)
@@ -323,40 +394,71 @@ def _package_on_worker_path(enabled: bool):
             os.environ['PYTHONPATH'] = before
 
 
-def _counters(result) -> Dict[str, int]:
+def _counters(result) -> dict[str, int]:
     try:
         query = result.metrics().query(beam.metrics.MetricsFilter().with_namespace(COUNTERS))
     except (AttributeError, NotImplementedError):  # some runners report no metrics
         return {}
-    totals: Dict[str, int] = {}
+    totals: dict[str, int] = {}
     for counter in query.get('counters', []):
         totals[counter.key.metric.name] = totals.get(counter.key.metric.name, 0) + int(counter.committed or 0)
     return dict(sorted(totals.items()))
 
 
-def _build(pipeline, paths, tmp_prefix, num_shards, sample_rate, frame_rate, example_secs, hop_secs,
-           eval_split_fraction, chunk_secs, center, viterbi, crepe_model, allow_memory_growth):
-    import tensorflow as tf  # pylint: disable=g-import-not-at-top
+def _build(
+    pipeline,
+    paths,
+    tmp_prefix,
+    num_shards,
+    sample_rate,
+    frame_rate,
+    example_secs,
+    hop_secs,
+    eval_split_fraction,
+    chunk_secs,
+    center,
+    viterbi,
+    crepe_model,
+    allow_memory_growth,
+):
+    import tensorflow as tf
 
-    chunks = (pipeline
-              | 'create' >> beam.Create(paths)
-              | 'load_and_chunk' >> beam.FlatMap(load_chunks, sample_rate=sample_rate, chunk_secs=chunk_secs,
-                                                 example_secs=example_secs, hop_secs=hop_secs)
-              # Spread chunks over the workers before the expensive step (a few long files would
-              # otherwise keep one worker busy).
-              | 'reshuffle_chunks' >> beam.Reshuffle()
-              | 'add_f0' >> beam.ParDo(AddF0(frame_rate, center, viterbi, crepe_model, allow_memory_growth))
-              | 'add_loudness' >> beam.Map(add_loudness, frame_rate=frame_rate, center=center))
+    chunks = (
+        pipeline
+        | 'create' >> beam.Create(paths)
+        | 'load_and_chunk'
+        >> beam.FlatMap(
+            load_chunks,
+            sample_rate=sample_rate,
+            chunk_secs=chunk_secs,
+            example_secs=example_secs,
+            hop_secs=hop_secs,
+        )
+        # Spread chunks over the workers before the expensive step (a few long files would
+        # otherwise keep one worker busy).
+        | 'reshuffle_chunks' >> beam.Reshuffle()
+        | 'add_f0' >> beam.ParDo(AddF0(frame_rate, center, viterbi, crepe_model, allow_memory_growth))
+        | 'add_loudness' >> beam.Map(add_loudness, frame_rate=frame_rate, center=center)
+    )
 
     def write(examples, prefix, split):
-        window_args = dict(sample_rate=sample_rate, frame_rate=frame_rate, example_secs=example_secs,
-                           hop_secs=hop_secs, center=center)
-        _ = (examples
-             | f'split_examples_{split}' >> beam.FlatMap(split_example, split=split, **window_args)
-             | f'reshuffle_{split}' >> beam.Reshuffle()
-             | f'make_tfexample_{split}' >> beam.Map(to_tfexample)
-             | f'write_{split}' >> beam.io.tfrecordio.WriteToTFRecord(
-                 prefix, num_shards=num_shards or 0, coder=beam.coders.ProtoCoder(tf.train.Example)))
+        window_args = dict(
+            sample_rate=sample_rate,
+            frame_rate=frame_rate,
+            example_secs=example_secs,
+            hop_secs=hop_secs,
+            center=center,
+        )
+        _ = (
+            examples
+            | f'split_examples_{split}' >> beam.FlatMap(split_example, split=split, **window_args)
+            | f'reshuffle_{split}' >> beam.Reshuffle()
+            | f'make_tfexample_{split}' >> beam.Map(to_tfexample)
+            | f'write_{split}'
+            >> beam.io.tfrecordio.WriteToTFRecord(
+                prefix, num_shards=num_shards or 0, coder=beam.coders.ProtoCoder(tf.train.Example)
+            )
+        )
 
     if not eval_split_fraction:
         write(chunks, tmp_prefix, 'train')
@@ -365,8 +467,10 @@ def _build(pipeline, paths, tmp_prefix, num_shards, sample_rate, frame_rate, exa
         chunks
         | 'chunk_keys' >> beam.Map(lambda ex: ex['key'])
         | 'all_keys' >> beam.combiners.ToList()
-        | 'eval_keys' >> beam.Map(ex_lib.eval_chunk_keys, eval_split_fraction))
+        | 'eval_keys' >> beam.Map(ex_lib.eval_chunk_keys, eval_split_fraction)
+    )
     splits = chunks | 'train_eval_split' >> beam.Partition(
-        lambda ex, n, keys: 0 if ex['key'] in keys else 1, 2, eval_keys)
+        lambda ex, n, keys: 0 if ex['key'] in keys else 1, 2, eval_keys
+    )
     write(splits[0], f'{tmp_prefix}-eval', 'eval')
     write(splits[1], f'{tmp_prefix}-train', 'train')

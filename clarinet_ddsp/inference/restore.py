@@ -4,16 +4,18 @@ from __future__ import annotations
 
 import dataclasses
 import os
-from typing import Sequence
+from collections.abc import Sequence
 
-from absl import logging
-import gin
 import tensorflow as tf
+from absl import logging
+
+import gin
 
 
 @dataclasses.dataclass
 class RestoredModel:
     """A trained model and what inference needs to know about it."""
+
     model: object  # clarinet_ddsp.training.models.Autoencoder
     checkpoint: str  # checkpoint prefix restored from
     operative_config: str  # operative_config-<step>.gin parsed
@@ -30,10 +32,8 @@ class RestoredModel:
 
 def _import_registrations() -> None:
     """Imports every module that registers gin configurables used by model configs."""
-    # pylint: disable=g-import-not-at-top,unused-import
     import clarinet_ddsp  # noqa: F401  (core, processors, synths, effects, losses)
     from clarinet_ddsp import training  # noqa: F401
-    # pylint: enable=g-import-not-at-top,unused-import
 
 
 def find_processors(model, types: tuple) -> list:
@@ -50,22 +50,26 @@ def find_processors(model, types: tuple) -> list:
 
 def _training_lengths(model) -> tuple[int, int, int]:
     """(sample_rate, n_samples, n_frames) of the training examples, read from the built modules."""
-    from clarinet_ddsp import synths  # pylint: disable=g-import-not-at-top
+    from clarinet_ddsp import synths
+
     harmonics = find_processors(model, (synths.Harmonic,))
     if not harmonics:
-        raise ValueError('The model has no Harmonic/Additive synth in its processor group; '
-                         'resynthesis and export support the solo-instrument models '
-                         '(Harmonic [+ FilteredNoise] [+ Add] [+ Reverb]).')
+        raise ValueError(
+            'The model has no Harmonic/Additive synth in its processor group; '
+            'resynthesis and export support the solo-instrument models '
+            '(Harmonic [+ FilteredNoise] [+ Add] [+ Reverb]).'
+        )
     harmonic = harmonics[0]
     n_frames = getattr(model.preprocessor, 'time_steps', None)
     if n_frames is None:
-        raise ValueError('The model\'s preprocessor has no time_steps; resynthesis and export '
-                         'support F0LoudnessPreprocessor (alias DefaultPreprocessor).')
+        raise ValueError(
+            "The model's preprocessor has no time_steps; resynthesis and export "
+            'support F0LoudnessPreprocessor (alias DefaultPreprocessor).'
+        )
     return int(harmonic.sample_rate), int(harmonic.n_samples), int(n_frames)
 
 
-def load_model(save_dir: str, checkpoint: str | None = None,
-               gin_params: Sequence[str] = ()) -> RestoredModel:
+def load_model(save_dir: str, checkpoint: str | None = None, gin_params: Sequence[str] = ()) -> RestoredModel:
     """Builds the model a training run describes and restores its newest (or given) checkpoint.
 
     Gin's global config is cleared and replaced by the run's newest operative_config-<step>.gin
@@ -82,24 +86,30 @@ def load_model(save_dir: str, checkpoint: str | None = None,
     Raises:
       FileNotFoundError: save_dir has no operative config or no complete checkpoint.
     """
-    from clarinet_ddsp.training import checkpointing  # pylint: disable=g-import-not-at-top
-    from clarinet_ddsp.training import models  # pylint: disable=g-import-not-at-top
+    from clarinet_ddsp.training import (
+        checkpointing,
+        models,
+    )
+
     _import_registrations()
     save_dir = checkpointing.expand_path(save_dir)
     if not tf.io.gfile.isdir(save_dir) and checkpoint is None:
-        raise FileNotFoundError(f'--save_dir={save_dir} is not a directory; give the folder a '
-                                'training run (clarinet_ddsp_run --mode=train) wrote.')
+        raise FileNotFoundError(
+            f'--save_dir={save_dir} is not a directory; give the folder a '
+            'training run (clarinet_ddsp_run --mode=train) wrote.'
+        )
     try:
         operative_config = checkpointing.get_latest_operative_config(save_dir)
     except FileNotFoundError as error:
-        raise FileNotFoundError(f'{save_dir} has no operative_config-<step>.gin; give the folder a '
-                                'training run (clarinet_ddsp_run --mode=train) wrote.') from error
+        raise FileNotFoundError(
+            f'{save_dir} has no operative_config-<step>.gin; give the folder a '
+            'training run (clarinet_ddsp_run --mode=train) wrote.'
+        ) from error
     ckpt = checkpointing.get_latest_checkpoint(checkpoint or save_dir)
 
     with gin.unlock_config():
         gin.clear_config()
-        gin.parse_config_files_and_bindings([operative_config], list(gin_params),
-                                            skip_unknown=True)
+        gin.parse_config_files_and_bindings([operative_config], list(gin_params), skip_unknown=True)
     logging.info('Parsed %s', operative_config)
     try:
         model = models.get_model()
@@ -110,30 +120,44 @@ def load_model(save_dir: str, checkpoint: str | None = None,
 
     sample_rate, n_samples, n_frames = _training_lengths(model)
     if n_samples % n_frames:
-        raise ValueError(f'The model makes n_samples={n_samples} from time_steps={n_frames} frames, '
-                         'not a whole number of samples per frame; resynthesis needs '
-                         'n_samples = time_steps * hop.')
+        raise ValueError(
+            f'The model makes n_samples={n_samples} from time_steps={n_frames} frames, '
+            'not a whole number of samples per frame; resynthesis needs '
+            'n_samples = time_steps * hop.'
+        )
     hop_size = n_samples // n_frames
     _build(model, n_frames, hop_size)
     model.restore(ckpt)
-    step = checkpointing._step_of(ckpt)  # pylint: disable=protected-access
+    step = checkpointing._step_of(ckpt)
     logging.info('Restored %s (step %d): %d Hz, hop %d samples', ckpt, step, sample_rate, hop_size)
-    return RestoredModel(model=model, checkpoint=ckpt, operative_config=operative_config, step=step,
-                         sample_rate=sample_rate, hop_size=hop_size, n_frames_train=n_frames,
-                         n_samples_train=n_samples)
+    return RestoredModel(
+        model=model,
+        checkpoint=ckpt,
+        operative_config=operative_config,
+        step=step,
+        sample_rate=sample_rate,
+        hop_size=hop_size,
+        n_frames_train=n_frames,
+        n_samples_train=n_samples,
+    )
 
 
 def _build(model, n_frames: int, hop_size: int) -> None:
     """Creates the model's variables with one forward pass at the training length."""
     f0_hz = tf.fill([1, n_frames], 220.0)
     loudness_db = tf.fill([1, n_frames], -40.0)
-    batch = {'f0_hz': f0_hz, 'loudness_db': loudness_db, 'f0_confidence': tf.ones([1, n_frames]),
-             'audio': tf.zeros([1, n_frames * hop_size])}
+    batch = {
+        'f0_hz': f0_hz,
+        'loudness_db': loudness_db,
+        'f0_confidence': tf.ones([1, n_frames]),
+        'audio': tf.zeros([1, n_frames * hop_size]),
+    }
     model(batch, training=False)
 
 
 def statistics_path(save_dir: str) -> str:
-    from clarinet_ddsp.training import dataset_stats  # pylint: disable=g-import-not-at-top
+    from clarinet_ddsp.training import dataset_stats
+
     return os.path.join(save_dir, dataset_stats.STATS_FILENAME)
 
 
@@ -143,7 +167,8 @@ def load_or_compute_statistics(save_dir: str, allow_compute: bool = True) -> dic
 
     Must be called after load_model (it reads gin's train.data_provider binding).
     """
-    from clarinet_ddsp.training import dataset_stats  # pylint: disable=g-import-not-at-top
+    from clarinet_ddsp.training import dataset_stats
+
     path = statistics_path(save_dir)
     if tf.io.gfile.exists(path):
         return dataset_stats.load_dataset_statistics(path)
@@ -152,13 +177,20 @@ def load_or_compute_statistics(save_dir: str, allow_compute: bool = True) -> dic
     try:
         provider = gin.query_parameter('train.data_provider').scoped_configurable_fn()
     except (ValueError, TypeError, AttributeError) as error:
-        logging.warning('No %s and no train.data_provider in the operative config (%s); '
-                        'cannot auto-adjust to the training data.', path, error)
+        logging.warning(
+            'No %s and no train.data_provider in the operative config (%s); '
+            'cannot auto-adjust to the training data.',
+            path,
+            error,
+        )
         return None
     try:
         dataset_stats.save_dataset_statistics(provider, save_dir)
     except (ValueError, OSError, tf.errors.OpError) as error:
-        logging.warning('Could not compute dataset statistics from the training data (%s); '
-                        'cannot auto-adjust to the training data.', error)
+        logging.warning(
+            'Could not compute dataset statistics from the training data (%s); '
+            'cannot auto-adjust to the training data.',
+            error,
+        )
         return None
     return dataset_stats.load_dataset_statistics(path)

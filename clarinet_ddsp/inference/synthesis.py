@@ -35,7 +35,7 @@ def _dag_inputs(group, processor) -> list[str]:
         module = getattr(group, name, None) if isinstance(name, str) else name
         if module is processor:
             return list(node[1])
-    raise ValueError(f'processor {processor.name!r} is not in the processor group\'s dag.')
+    raise ValueError(f"processor {processor.name!r} is not in the processor group's dag.")
 
 
 def _edge_pad(x: tf.Tensor, before, after) -> tf.Tensor:
@@ -52,8 +52,16 @@ class ControlsToAudio(tf.Module):
     Add, and a trainable Reverb after them.
     """
 
-    def __init__(self, model, sample_rate: int, hop_size: int, block_frames: int = 500,
-                 include_reverb: bool = True, noise_seed: int = 0, name: str = 'controls_to_audio'):
+    def __init__(
+        self,
+        model,
+        sample_rate: int,
+        hop_size: int,
+        block_frames: int = 500,
+        include_reverb: bool = True,
+        noise_seed: int = 0,
+        name: str = 'controls_to_audio',
+    ):
         """Wraps a restored model.
 
         Args:
@@ -68,18 +76,17 @@ class ControlsToAudio(tf.Module):
           ValueError: for a processor group this class does not support.
         """
         super().__init__(name=name)
-        # pylint: disable=g-import-not-at-top
-        from clarinet_ddsp import effects
-        from clarinet_ddsp import processors
-        from clarinet_ddsp import synths
+        from clarinet_ddsp import effects, processors, synths
         from clarinet_ddsp.inference import restore
-        # pylint: enable=g-import-not-at-top
+
         if block_frames < 1:
             raise ValueError(f'block_frames={block_frames} must be >= 1.')
         if getattr(model, 'encoder', None) is not None:
-            raise ValueError('ControlsToAudio: the model has an encoder (it decodes from z computed '
-                             'from audio); resynthesis and export take f0 and loudness only, as '
-                             'models/solo_instrument.gin does (Autoencoder.encoder = None).')
+            raise ValueError(
+                'ControlsToAudio: the model has an encoder (it decodes from z computed '
+                'from audio); resynthesis and export take f0 and loudness only, as '
+                'models/solo_instrument.gin does (Autoencoder.encoder = None).'
+            )
         group = model.processor_group
         harmonic = restore.find_processors(model, (synths.Harmonic,))
         noise = restore.find_processors(model, (synths.FilteredNoise,))
@@ -90,18 +97,24 @@ class ControlsToAudio(tf.Module):
             raise ValueError(
                 'ControlsToAudio supports processor groups of one Harmonic/Additive synth, at most '
                 'one FilteredNoise, Add and at most one Reverb (models/solo_instrument.gin); this '
-                f'model has {[type(m).__name__ for m in restore.find_processors(model, (object,))]}.')
+                f'model has {[type(m).__name__ for m in restore.find_processors(model, (object,))]}.'
+            )
         if reverb and not reverb[0].trainable:
-            raise ValueError('ControlsToAudio: the model\'s Reverb is not trainable (its impulse '
-                             'response is an input); only trainable reverbs are supported.')
-        self._layers = _Hidden(decoder=model.decoder, harmonic=harmonic[0],
-                               noise=noise[0] if noise else None,
-                               reverb=reverb[0] if (reverb and include_reverb) else None)
+            raise ValueError(
+                "ControlsToAudio: the model's Reverb is not trainable (its impulse "
+                'response is an input); only trainable reverbs are supported.'
+            )
+        self._layers = _Hidden(
+            decoder=model.decoder,
+            harmonic=harmonic[0],
+            noise=noise[0] if noise else None,
+            reverb=reverb[0] if (reverb and include_reverb) else None,
+        )
         self._harmonic_inputs = _dag_inputs(group, harmonic[0])
         self._noise_inputs = _dag_inputs(group, noise[0]) if noise else None
         # Track the variables the graph reads, so a SavedModel holds them.
         self.decoder_variables = [v for v in model.decoder.variables]
-        self.reverb_variables = ([v for v in reverb[0].variables] if self._layers.reverb else [])
+        self.reverb_variables = [v for v in reverb[0].variables] if self._layers.reverb else []
         self.sample_rate = int(sample_rate)
         self.hop_size = int(hop_size)
         self.block_frames = int(block_frames)
@@ -113,18 +126,22 @@ class ControlsToAudio(tf.Module):
         """Synth controls [batch, n_frames, ...] from f0_hz and loudness_db [batch, n_frames]."""
         f0_hz = tf.convert_to_tensor(f0_hz, tf.float32)[:, :, tf.newaxis]
         loudness_db = tf.convert_to_tensor(loudness_db, tf.float32)[:, :, tf.newaxis]
-        features = {'f0_hz': f0_hz, 'loudness_db': loudness_db,
-                    'f0_scaled': preprocessing.scale_f0_hz(f0_hz),
-                    'ld_scaled': preprocessing.scale_db(loudness_db)}
+        features = {
+            'f0_hz': f0_hz,
+            'loudness_db': loudness_db,
+            'f0_scaled': preprocessing.scale_f0_hz(f0_hz),
+            'ld_scaled': preprocessing.scale_db(loudness_db),
+        }
         features.update(self._layers.decoder(features, training=False))
-        lookup = lambda key: core.nested_lookup(key, features)  # noqa: E731
+        lookup = lambda key: core.nested_lookup(key, features)
         controls = self._layers.harmonic.get_controls(*[lookup(k) for k in self._harmonic_inputs])
-        out = {'amplitudes': controls['amplitudes'],
-               'harmonic_distribution': controls['harmonic_distribution'],
-               'f0_hz': controls['f0_hz']}
+        out = {
+            'amplitudes': controls['amplitudes'],
+            'harmonic_distribution': controls['harmonic_distribution'],
+            'f0_hz': controls['f0_hz'],
+        }
         if self._layers.noise is not None:
-            noise_controls = self._layers.noise.get_controls(
-                *[lookup(k) for k in self._noise_inputs])
+            noise_controls = self._layers.noise.get_controls(*[lookup(k) for k in self._noise_inputs])
             out['noise_magnitudes'] = noise_controls['magnitudes']
         return out
 
@@ -137,8 +154,9 @@ class ControlsToAudio(tf.Module):
         frames = tf.signal.frame(x, k + context_before + context_after, k, axis=1)
         return tf.transpose(frames, [1, 0, 2, 3])
 
-    def harmonic_audio(self, controls: dict[str, tf.Tensor], initial_phase=None,
-                       context_after: int = 0) -> tuple[tf.Tensor, tf.Tensor]:
+    def harmonic_audio(
+        self, controls: dict[str, tf.Tensor], initial_phase=None, context_after: int = 0
+    ) -> tuple[tf.Tensor, tf.Tensor]:
         """Harmonic oscillators.
 
         Args:
@@ -174,7 +192,7 @@ class ControlsToAudio(tf.Module):
             phase += tf.cast(initial_phase, tf.float64)
         phase = tf.math.floormod(phase, _TWO_PI)
         n_out = (n_frames - context_after) * hop
-        final_phase = phase[:, n_out - 1:n_out]
+        final_phase = phase[:, n_out - 1 : n_out]
         phase = tf.cast(phase, tf.float32)
         phase = tf.transpose(tf.reshape(phase, [batch, n_blocks, block_samples]), [1, 0, 2])
 
@@ -190,8 +208,12 @@ class ControlsToAudio(tf.Module):
             amp_env = tf.where(freqs >= nyquist, tf.zeros_like(amp_env), amp_env)
             return tf.reduce_sum(amp_env * tf.sin(phase_block[:, :, tf.newaxis] * ratios), axis=-1)
 
-        audio = tf.map_fn(synth_block, (amp_blocks, f0_env, phase), parallel_iterations=1,
-                          fn_output_signature=tf.TensorSpec([None, block_samples], tf.float32))
+        audio = tf.map_fn(
+            synth_block,
+            (amp_blocks, f0_env, phase),
+            parallel_iterations=1,
+            fn_output_signature=tf.TensorSpec([None, block_samples], tf.float32),
+        )
         audio = tf.reshape(tf.transpose(audio, [1, 0, 2]), [batch, -1])
         return audio[:, :n_out], final_phase
 
@@ -201,31 +223,34 @@ class ControlsToAudio(tf.Module):
         magnitudes = controls['noise_magnitudes']
         n_bands = int(magnitudes.shape[-1])
         k, hop = self.block_frames, self.hop_size
-        ir_size = noise.window_size if noise.window_size and noise.window_size > 0 \
-            else 2 * (n_bands - 1)
+        ir_size = noise.window_size if noise.window_size and noise.window_size > 0 else 2 * (n_bands - 1)
         context = int(math.ceil(ir_size / hop)) + 2  # frames each side that reach into a block
         batch = tf.shape(magnitudes)[0]
         n_frames = tf.shape(magnitudes)[1]
         n_blocks = (n_frames + k - 1) // k
         n_samples = n_frames * hop
 
-        signal = tf.random.stateless_uniform(tf.stack([batch, n_samples]),
-                                             seed=[self.noise_seed, 0], minval=-1.0, maxval=1.0)
+        signal = tf.random.stateless_uniform(
+            tf.stack([batch, n_samples]), seed=[self.noise_seed, 0], minval=-1.0, maxval=1.0
+        )
         # Zero audio outside the signal: padded frames then add nothing, as in the whole filter.
         signal = tf.pad(signal, [[0, 0], [context * hop, (n_blocks * k - n_frames + context) * hop]])
         span = k + 2 * context
-        signal_blocks = tf.transpose(tf.signal.frame(signal, span * hop, k * hop, axis=1),
-                                     [1, 0, 2])
+        signal_blocks = tf.transpose(tf.signal.frame(signal, span * hop, k * hop, axis=1), [1, 0, 2])
         mag_blocks = self._blocks(magnitudes, n_blocks, context, context)
         window_size = noise.window_size
 
         def filter_block(args):
             audio, mags = args
             filtered = core.frequency_filter(audio, mags, window_size=window_size)
-            return filtered[:, context * hop:(context + k) * hop]
+            return filtered[:, context * hop : (context + k) * hop]
 
-        audio = tf.map_fn(filter_block, (signal_blocks, mag_blocks), parallel_iterations=1,
-                          fn_output_signature=tf.TensorSpec([None, k * hop], tf.float32))
+        audio = tf.map_fn(
+            filter_block,
+            (signal_blocks, mag_blocks),
+            parallel_iterations=1,
+            fn_output_signature=tf.TensorSpec([None, k * hop], tf.float32),
+        )
         audio = tf.reshape(tf.transpose(audio, [1, 0, 2]), [batch, -1])
         return audio[:, :n_samples]
 
@@ -235,28 +260,35 @@ class ControlsToAudio(tf.Module):
         if reverb is None:
             return None
         ir = reverb.get_controls(tf.zeros([1, 1]))['ir']
-        return reverb._mask_dry_ir(ir).numpy()[0]  # pylint: disable=protected-access
+        return reverb._mask_dry_ir(ir).numpy()[0]
 
     @property
     def reverb_adds_dry(self) -> bool:
-        return self._layers.reverb is None or bool(self._layers.reverb._add_dry)  # pylint: disable=protected-access
+        return self._layers.reverb is None or bool(self._layers.reverb._add_dry)
 
     def reverb_audio(self, audio: tf.Tensor) -> tf.Tensor:
         """The trainable reverb (dry tap masked, dry added as configured), as one FFT convolution."""
         reverb = self._layers.reverb
         ir = reverb.get_controls(audio)['ir']
-        ir = reverb._mask_dry_ir(ir)  # pylint: disable=protected-access
+        ir = reverb._mask_dry_ir(ir)
         n = tf.shape(audio)[1]
         ir_size = tf.shape(ir)[1]
         n_full = tf.cast(n + ir_size - 1, tf.float64)
         fft_size = tf.cast(2.0 ** tf.math.ceil(tf.math.log(n_full) / math.log(2.0)), tf.int32)
-        wet = tf.signal.irfft(tf.signal.rfft(audio, [fft_size]) * tf.signal.rfft(ir, [fft_size]),
-                              [fft_size])[:, :n]
-        return wet + audio if reverb._add_dry else wet  # pylint: disable=protected-access
+        wet = tf.signal.irfft(tf.signal.rfft(audio, [fft_size]) * tf.signal.rfft(ir, [fft_size]), [fft_size])[
+            :, :n
+        ]
+        return wet + audio if reverb._add_dry else wet
 
-    def synthesize(self, f0_hz: tf.Tensor, loudness_db: tf.Tensor, initial_phase=None,
-                   skip_frames: int = 0, context_after: int = 0,
-                   reverb: bool = True) -> dict[str, tf.Tensor]:
+    def synthesize(
+        self,
+        f0_hz: tf.Tensor,
+        loudness_db: tf.Tensor,
+        initial_phase=None,
+        skip_frames: int = 0,
+        context_after: int = 0,
+        reverb: bool = True,
+    ) -> dict[str, tf.Tensor]:
         """Audio and its parts from controls.
 
         Args:
@@ -277,13 +309,12 @@ class ControlsToAudio(tf.Module):
         if skip_frames:
             controls = {k: v[:, skip_frames:] for k, v in controls.items()}
         out = {}
-        out['harmonic'], out['final_phase'] = self.harmonic_audio(controls, initial_phase,
-                                                                  context_after)
+        out['harmonic'], out['final_phase'] = self.harmonic_audio(controls, initial_phase, context_after)
         dry = out['harmonic']
         if self._layers.noise is not None:
             out['noise'] = self.noise_audio(controls)
             if context_after:
-                out['noise'] = out['noise'][:, :tf.shape(dry)[1]]
+                out['noise'] = out['noise'][:, : tf.shape(dry)[1]]
             dry = dry + out['noise']
         out['dry'] = dry
         use_reverb = reverb and self._layers.reverb is not None

@@ -1,9 +1,8 @@
-"""CREPE salience -> pitch: local-average cents and Viterbi decoding, as the crepe package (0.0.16) does it."""
+"""CREPE salience -> pitch: local-average cents and Viterbi decoding, as crepe 0.0.16 does it."""
 
 from __future__ import annotations
 
 import functools
-from typing import Optional
 
 import numpy as np
 
@@ -31,7 +30,7 @@ def cents_to_hz(cents: np.ndarray) -> np.ndarray:
     return hz
 
 
-def to_local_average_cents(salience: np.ndarray, center: Optional[np.ndarray] = None) -> np.ndarray:
+def to_local_average_cents(salience: np.ndarray, center: np.ndarray | None = None) -> np.ndarray:
     """Salience-weighted average of bin cents over the 9 bins around `center` (default: argmax).
 
     Args:
@@ -93,7 +92,7 @@ def _transition_band():
     return from_idx, band
 
 
-def viterbi_path(salience: np.ndarray, uninformative: Optional[np.ndarray] = None) -> np.ndarray:
+def viterbi_path(salience: np.ndarray, uninformative: np.ndarray | None = None) -> np.ndarray:
     """Most likely bin sequence under CREPE's HMM (hmmlearn CategoricalHMM.predict semantics).
 
     Observations are the per-frame argmax bins; the emission probability is SELF_EMISSION + (1 -
@@ -149,7 +148,7 @@ def viterbi_path(salience: np.ndarray, uninformative: Optional[np.ndarray] = Non
     return path
 
 
-def to_viterbi_cents(salience: np.ndarray, uninformative: Optional[np.ndarray] = None) -> np.ndarray:
+def to_viterbi_cents(salience: np.ndarray, uninformative: np.ndarray | None = None) -> np.ndarray:
     """Local-average cents around the Viterbi path (crepe.core.to_viterbi_cents). float64 [n_frames]."""
     path = viterbi_path(salience, uninformative)
     return to_local_average_cents(salience, path)

@@ -1,8 +1,6 @@
-"""f0 and confidence per frame from 16 kHz audio with CREPE, framed exactly as ddsp.spectral_ops.compute_f0."""
+"""f0 and confidence per frame from 16 kHz audio with CREPE, framed as ddsp.spectral_ops.compute_f0."""
 
 from __future__ import annotations
-
-from typing import Optional, Tuple
 
 import numpy as np
 
@@ -14,7 +12,9 @@ CREPE_FRAME_SIZE = model_lib.FRAME_SIZE
 PADDINGS = ('valid', 'same', 'center')
 
 
-def framed_lengths(input_length: int, frame_size: int, hop_size: int, padding: str = 'center') -> Tuple[int, int]:
+def framed_lengths(
+    input_length: int, frame_size: int, hop_size: int, padding: str = 'center'
+) -> tuple[int, int]:
     """(n_frames, padded_length) of a strided framing, as ddsp.spectral_ops.get_framed_lengths."""
     if padding not in PADDINGS:
         raise ValueError(f'padding={padding!r} is not one of {PADDINGS}.')
@@ -32,15 +32,20 @@ def framed_lengths(input_length: int, frame_size: int, hop_size: int, padding: s
 
 
 def pad_for_framing(audio: np.ndarray, frame_size: int, hop_size: int, padding: str = 'center') -> np.ndarray:
-    """Zero-pads a 1-D signal as ddsp.spectral_ops.pad: 'same' at the end, 'center' frame_size // 2 each side."""
+    """Zero-pads a 1-D signal as ddsp.spectral_ops.pad.
+
+    'same' pads at the end; 'center' pads frame_size // 2 on each side.
+    """
     audio = np.asarray(audio, dtype=np.float32)
     if padding not in PADDINGS:
         raise ValueError(f'padding={padding!r} is not one of {PADDINGS}.')
     if padding == 'valid':
         return audio
     if hop_size > frame_size:
-        raise ValueError(f'hop_size={hop_size} is larger than frame_size={frame_size}; frames would skip '
-                         'samples. Use a higher frame_rate.')
+        raise ValueError(
+            f'hop_size={hop_size} is larger than frame_size={frame_size}; frames would skip '
+            'samples. Use a higher frame_rate.'
+        )
     if padding == 'center':
         before = after = frame_size // 2
     else:
@@ -55,19 +60,21 @@ def frame_rms_db(audio: np.ndarray, hop_size: int, n_frames: int) -> np.ndarray:
     for start in range(0, n_frames, 1024):
         idx = np.arange(start, min(start + 1024, n_frames))
         frames = audio[idx[:, None] * hop_size + np.arange(CREPE_FRAME_SIZE)[None, :]].astype(np.float64)
-        power[idx] = np.mean(frames ** 2, axis=1)
+        power[idx] = np.mean(frames**2, axis=1)
     with np.errstate(divide='ignore'):
         return 10.0 * np.log10(power)
 
 
-def compute_f0(audio: np.ndarray,
-               frame_rate: float,
-               viterbi: bool = True,
-               padding: str = 'center',
-               model_capacity: str = 'full',
-               *,
-               model: Optional[model_lib.CrepeModel] = None,
-               skip_below_db: Optional[float] = None) -> Tuple[np.ndarray, np.ndarray]:
+def compute_f0(
+    audio: np.ndarray,
+    frame_rate: float,
+    viterbi: bool = True,
+    padding: str = 'center',
+    model_capacity: str = 'full',
+    *,
+    model: model_lib.CrepeModel | None = None,
+    skip_below_db: float | None = None,
+) -> tuple[np.ndarray, np.ndarray]:
     """Fundamental frequency with CREPE, as ddsp 3.7.0's spectral_ops.compute_f0 (+ a capacity option).
 
     The signal is padded as ddsp's pad(audio, 1024, 16000 // frame_rate, padding), then framed as
@@ -95,13 +102,17 @@ def compute_f0(audio: np.ndarray,
     """
     audio = np.asarray(audio)
     if audio.ndim != 1:
-        raise ValueError(f'compute_f0: audio has shape {audio.shape}; pass one mono 16 kHz signal as a 1-D '
-                         'array (call once per example for a batch).')
+        raise ValueError(
+            f'compute_f0: audio has shape {audio.shape}; pass one mono 16 kHz signal as a 1-D '
+            'array (call once per example for a batch).'
+        )
     if not np.all(np.isfinite(audio)):
         raise ValueError('compute_f0: audio holds NaN or Inf samples; clean or drop the signal first.')
     if not frame_rate or frame_rate <= 0 or CREPE_SAMPLE_RATE // frame_rate < 1:
-        raise ValueError(f'compute_f0: frame_rate={frame_rate!r} must be positive and at most '
-                         f'{CREPE_SAMPLE_RATE} (one frame per sample).')
+        raise ValueError(
+            f'compute_f0: frame_rate={frame_rate!r} must be positive and at most '
+            f'{CREPE_SAMPLE_RATE} (one frame per sample).'
+        )
     if padding not in PADDINGS:
         raise ValueError(f'compute_f0: padding={padding!r} is not one of {PADDINGS}.')
 
@@ -111,12 +122,16 @@ def compute_f0(audio: np.ndarray,
     step_size_ms = 1000 / frame_rate
     hop = int(CREPE_SAMPLE_RATE * step_size_ms / 1000)
     if hop < 1:
-        raise ValueError(f'compute_f0: frame_rate={frame_rate!r} gives a CREPE hop of {hop} samples; use a '
-                         f'frame_rate below {CREPE_SAMPLE_RATE}.')
+        raise ValueError(
+            f'compute_f0: frame_rate={frame_rate!r} gives a CREPE hop of {hop} samples; use a '
+            f'frame_rate below {CREPE_SAMPLE_RATE}.'
+        )
     if audio.shape[0] < CREPE_FRAME_SIZE:
         if padding == 'valid':
-            raise ValueError(f'compute_f0: {audio.shape[0]} samples is shorter than one CREPE frame '
-                             f'({CREPE_FRAME_SIZE}) with padding="valid"; use padding="center" or "same".')
+            raise ValueError(
+                f'compute_f0: {audio.shape[0]} samples is shorter than one CREPE frame '
+                f'({CREPE_FRAME_SIZE}) with padding="valid"; use padding="center" or "same".'
+            )
         return np.zeros([0], np.float32), np.zeros([0], np.float32)  # only empty audio, 'same'
     n_frames = 1 + int((audio.shape[0] - CREPE_FRAME_SIZE) / hop)
 

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import threading
-from typing import Dict, Iterator, Optional, Tuple
+from collections.abc import Iterator
 
 import numpy as np
 import tensorflow as tf
@@ -49,8 +49,13 @@ class CrepeModel:
         weights_path: an HDF5 file to load instead of the installed package's.
     """
 
-    def __init__(self, model_capacity: str = 'full', implementation: str = 'spectral',
-                 batch_size: Optional[int] = None, weights_path: Optional[str] = None):
+    def __init__(
+        self,
+        model_capacity: str = 'full',
+        implementation: str = 'spectral',
+        batch_size: int | None = None,
+        weights_path: str | None = None,
+    ):
         if implementation not in IMPLEMENTATIONS:
             raise ValueError(f'implementation={implementation!r} is not one of {IMPLEMENTATIONS}.')
         if batch_size is None:
@@ -89,8 +94,9 @@ class CrepeModel:
         """Salience of raw frames (normalised here as crepe does). float32 [n, 1024] -> [n, 360]."""
         return self.salience_normalized(normalize_frames(frames))
 
-    def salience_of_signal(self, audio: np.ndarray, hop_size: int, n_frames: int,
-                           skip: Optional[np.ndarray] = None) -> np.ndarray:
+    def salience_of_signal(
+        self, audio: np.ndarray, hop_size: int, n_frames: int, skip: np.ndarray | None = None
+    ) -> np.ndarray:
         """Salience of frames audio[t * hop_size : t * hop_size + 1024], t < n_frames, batch by batch.
 
         Frames are cut per batch, so memory stays bounded on long signals.
@@ -110,17 +116,18 @@ class CrepeModel:
         return out
 
 
-def _batched_frames(audio: np.ndarray, hop_size: int, n_frames: int, batch_size: int,
-                    skip: Optional[np.ndarray]) -> Iterator[Tuple[np.ndarray, np.ndarray]]:
+def _batched_frames(
+    audio: np.ndarray, hop_size: int, n_frames: int, batch_size: int, skip: np.ndarray | None
+) -> Iterator[tuple[np.ndarray, np.ndarray]]:
     """Yields (frame indices, frames [<=batch_size, 1024]) over the frames not skipped."""
     keep = np.arange(n_frames) if skip is None else np.flatnonzero(~np.asarray(skip, bool))
     offsets = np.arange(FRAME_SIZE)
     for start in range(0, len(keep), batch_size):
-        index = keep[start:start + batch_size]
+        index = keep[start : start + batch_size]
         yield index, audio[index[:, None] * hop_size + offsets[None, :]]
 
 
-_CACHE: Dict[Tuple[str, str], CrepeModel] = {}
+_CACHE: dict[tuple[str, str], CrepeModel] = {}
 _CACHE_LOCK = threading.Lock()
 
 

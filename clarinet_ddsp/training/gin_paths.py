@@ -48,7 +48,8 @@ def get_gin_dir() -> str:
             return str(candidate)
     raise FileNotFoundError(
         'clarinet_ddsp: the gin/ configs were not found (looked in '
-        f'{[str(c) for c in _candidates()]}); reinstall the package or set {_ENV_VAR}=/path/to/gin.')
+        f'{[str(c) for c in _candidates()]}); reinstall the package or set {_ENV_VAR}=/path/to/gin.'
+    )
 
 
 def add_search_paths(extra_paths=()) -> list[str]:
@@ -83,7 +84,7 @@ def resolve_gin_file(name: str, search_paths) -> str:
     names = [expanded]
     for prefix in _DDSP_PREFIXES:
         if expanded.startswith(prefix):
-            names.append(expanded[len(prefix):])
+            names.append(expanded[len(prefix) :])
     marker = '/ddsp/training/gin/'
     if marker in expanded:
         names.append(expanded.split(marker, 1)[1])
@@ -93,5 +94,7 @@ def resolve_gin_file(name: str, search_paths) -> str:
             tried.append(path)
             if os.path.isfile(path):
                 return path
-    raise FileNotFoundError(f'--gin_file={name}: no such file; looked at {tried}. Give a path, or a name '
-                            'relative to the gin search path such as models/solo_instrument.gin.')
+    raise FileNotFoundError(
+        f'--gin_file={name}: no such file; looked at {tried}. Give a path, or a name '
+        'relative to the gin search path such as models/solo_instrument.gin.'
+    )

@@ -6,11 +6,11 @@ write `metrics/<name>/<metric>` scalars to the default TensorBoard writer on flu
 
 from __future__ import annotations
 
-from typing import Callable, Mapping
+from collections.abc import Callable, Mapping
 
-from absl import logging
 import numpy as np
 import tensorflow as tf
+from absl import logging
 
 # ddsp's thresholds: frames whose input f0 confidence is below MIN_F0_CONFIDENCE are not compared;
 # a generated example whose mean f0 error exceeds OUTLIER_MIDI_THRESH semitones (or that has no
@@ -52,8 +52,9 @@ def is_outlier(f0_confidence, threshold: float = MIN_F0_CONFIDENCE) -> bool:
     return bool(np.max(squeeze_1d(f0_confidence)) < threshold)
 
 
-def f0_dist_conf_thresh(f0_hz, f0_hz_gen, f0_confidence,
-                        f0_confidence_thresh: float = MIN_F0_CONFIDENCE) -> float | None:
+def f0_dist_conf_thresh(
+    f0_hz, f0_hz_gen, f0_confidence, f0_confidence_thresh: float = MIN_F0_CONFIDENCE
+) -> float | None:
     """Mean |midi(f0_hz) - midi(f0_hz_gen)| in semitones over frames where the input is confident.
 
     Args:
@@ -123,28 +124,36 @@ class BaseMetrics:
         results = {}
         for key, metric in self._metrics.items():
             if metric.count == 0:
-                logging.warning('%s/%s: no example to average at step %d; not written.',
-                                self._name, key, step)
+                logging.warning(
+                    '%s/%s: no example to average at step %d; not written.', self._name, key, step
+                )
                 continue
             results[key] = metric.result()
             tf.summary.scalar(f'metrics/{self._name}/{key}', results[key], step=step)
             metric.reset_state()
-        logging.info('%s metrics at step %d: %s', self._name, step,
-                     ' | '.join(f'{k}: {v:.3f}' for k, v in results.items()) or 'none')
+        logging.info(
+            '%s metrics at step %d: %s',
+            self._name,
+            step,
+            ' | '.join(f'{k}: {v:.3f}' for k, v in results.items()) or 'none',
+        )
         return results
 
 
 def _default_loudness_fn(audio, sample_rate, frame_rate, padding):
     from clarinet_ddsp import spectral_ops  # Lazy: keeps this module importable on its own.
-    return spectral_ops.compute_loudness(audio, sample_rate=sample_rate, frame_rate=frame_rate,
-                                         padding=padding)
+
+    return spectral_ops.compute_loudness(
+        audio, sample_rate=sample_rate, frame_rate=frame_rate, padding=padding
+    )
 
 
 class LoudnessMetrics(BaseMetrics):
     """Loudness L1 (dB) of generated audio against the input's loudness_db."""
 
-    def __init__(self, sample_rate: int, frame_rate: int, name: str = 'loudness',
-                 loudness_fn: Callable | None = None):
+    def __init__(
+        self, sample_rate: int, frame_rate: int, name: str = 'loudness', loudness_fn: Callable | None = None
+    ):
         super().__init__(sample_rate, frame_rate, name)
         self._metrics = {'loudness_db': Mean()}
         self._loudness_fn = loudness_fn or _default_loudness_fn
@@ -168,10 +177,12 @@ class LoudnessMetrics(BaseMetrics):
             padding = padding_for_frames(audio_gen.shape[-1], loudness.shape[1], hop)
         else:
             padding = 'same'
-            loudness = np.asarray(self._loudness_fn(np.asarray(batch['audio'], np.float32),
-                                                    self._sample_rate, self._frame_rate, padding))
-        loudness_gen = np.asarray(self._loudness_fn(audio_gen, self._sample_rate,
-                                                    self._frame_rate, padding))
+            loudness = np.asarray(
+                self._loudness_fn(
+                    np.asarray(batch['audio'], np.float32), self._sample_rate, self._frame_rate, padding
+                )
+            )
+        loudness_gen = np.asarray(self._loudness_fn(audio_gen, self._sample_rate, self._frame_rate, padding))
         distances = []
         for i in range(audio_gen.shape[0]):
             dist = loudness_l1_db(loudness[i], loudness_gen[i])
@@ -183,17 +194,19 @@ class LoudnessMetrics(BaseMetrics):
 
 def _default_f0_fn(audio, frame_rate, padding, model_capacity):
     from clarinet_ddsp import spectral_ops  # Lazy: CREPE loads only when f0 is measured.
-    return spectral_ops.compute_f0(audio, frame_rate, viterbi=True, padding=padding,
-                                   model_capacity=model_capacity)
+
+    return spectral_ops.compute_f0(
+        audio, frame_rate, viterbi=True, padding=padding, model_capacity=model_capacity
+    )
 
 
 def _to_crepe_rate(audio: np.ndarray, sample_rate: int) -> np.ndarray:
     if sample_rate == CREPE_SAMPLE_RATE:
         return audio
     from scipy import signal  # CREPE runs at 16 kHz only.
+
     g = np.gcd(int(sample_rate), CREPE_SAMPLE_RATE)
-    return signal.resample_poly(audio, CREPE_SAMPLE_RATE // g, int(sample_rate) // g).astype(
-        np.float32)
+    return signal.resample_poly(audio, CREPE_SAMPLE_RATE // g, int(sample_rate) // g).astype(np.float32)
 
 
 class F0CrepeMetrics(BaseMetrics):
@@ -203,8 +216,14 @@ class F0CrepeMetrics(BaseMetrics):
     OUTLIER_MIDI_THRESH; outlier_ratio is the fraction of such examples that are outliers.
     """
 
-    def __init__(self, sample_rate: int, frame_rate: int, name: str = 'f0_crepe',
-                 model_capacity: str = 'full', f0_fn: Callable | None = None):
+    def __init__(
+        self,
+        sample_rate: int,
+        frame_rate: int,
+        name: str = 'f0_crepe',
+        model_capacity: str = 'full',
+        f0_fn: Callable | None = None,
+    ):
         super().__init__(sample_rate, frame_rate, name)
         self._metrics = {'f0_dist': Mean(), 'outlier_ratio': Mean()}
         self._model_capacity = model_capacity
@@ -250,8 +269,12 @@ class F0CrepeMetrics(BaseMetrics):
             dist = f0_dist_conf_thresh(f0_gt, f0_gen, conf_gt)
             if dist is None or dist > OUTLIER_MIDI_THRESH:
                 self._metrics['outlier_ratio'].update_state(1.0)
-                logging.info('%s | sample %d | untrackable pitch (f0_dist %s)', self._name, i,
-                             'n/a' if dist is None else f'{dist:.3f}')
+                logging.info(
+                    '%s | sample %d | untrackable pitch (f0_dist %s)',
+                    self._name,
+                    i,
+                    'n/a' if dist is None else f'{dist:.3f}',
+                )
             else:
                 self._metrics['outlier_ratio'].update_state(0.0)
                 self._metrics['f0_dist'].update_state(dist)
@@ -263,11 +286,9 @@ class F0CrepeMetrics(BaseMetrics):
 class F0Metrics(BaseMetrics):
     """f0 a model predicts (e.g. an f0 encoder's f0_hz) vs the input f0, semitones and RPA/RCA."""
 
-    def __init__(self, sample_rate: int, frame_rate: int, rpa_tolerance: float = 50.0,
-                 name: str = 'f0'):
+    def __init__(self, sample_rate: int, frame_rate: int, rpa_tolerance: float = 50.0, name: str = 'f0'):
         super().__init__(sample_rate, frame_rate, name)
-        self._metrics = {'f0_dist': Mean(), 'raw_pitch_accuracy': Mean(),
-                         'raw_chroma_accuracy': Mean()}
+        self._metrics = {'f0_dist': Mean(), 'raw_pitch_accuracy': Mean(), 'raw_chroma_accuracy': Mean()}
         self._rpa_tolerance = rpa_tolerance
 
     def update_state(self, batch: Mapping, f0_hz_predict) -> None:
@@ -277,8 +298,7 @@ class F0Metrics(BaseMetrics):
             conf_gt = squeeze_1d(np.asarray(batch['f0_confidence'][i]))
             f0_pred = squeeze_1d(f0_hz_predict[i])
             if f0_pred.size != f0_gt.size:  # Align a differently framed prediction by time.
-                f0_pred = np.interp(np.linspace(0, 1, f0_gt.size), np.linspace(0, 1, f0_pred.size),
-                                    f0_pred)
+                f0_pred = np.interp(np.linspace(0, 1, f0_gt.size), np.linspace(0, 1, f0_pred.size), f0_pred)
             if is_outlier(conf_gt):
                 continue
             dist = f0_dist_conf_thresh(f0_gt, f0_pred, conf_gt)

@@ -4,9 +4,10 @@ from __future__ import annotations
 
 from typing import Any
 
-import gin
 import keras
 import tensorflow as tf
+
+import gin
 
 
 def _make_iterable(x) -> list:
@@ -73,7 +74,8 @@ class Model(keras.Model):
         Raises:
           FileNotFoundError: no complete checkpoint at checkpoint_path.
         """
-        from clarinet_ddsp.training import checkpointing  # pylint: disable=g-import-not-at-top
+        from clarinet_ddsp.training import checkpointing
+
         checkpointing.restore_model(self, checkpoint_path, restore_keys=restore_keys, verbose=verbose)
 
     def get_audio_from_outputs(self, outputs: dict[str, Any]) -> tf.Tensor:
@@ -91,12 +93,15 @@ class Autoencoder(Model):
     ProcessorGroup returns them) plus 'audio_synth' [batch, n_samples].
     """
 
-    def __init__(self, preprocessor=None, encoder=None, decoder=None, processor_group=None,
-                 losses=None, **kwargs):
+    def __init__(
+        self, preprocessor=None, encoder=None, decoder=None, processor_group=None, losses=None, **kwargs
+    ):
         super().__init__(**kwargs)
         if decoder is None or processor_group is None:
-            raise ValueError('Autoencoder: decoder and processor_group are required; set '
-                             'Autoencoder.decoder and Autoencoder.processor_group in the model gin file.')
+            raise ValueError(
+                'Autoencoder: decoder and processor_group are required; set '
+                'Autoencoder.decoder and Autoencoder.processor_group in the model gin file.'
+            )
         self.preprocessor = preprocessor
         self.encoder = encoder
         self.decoder = decoder
@@ -138,9 +143,10 @@ def _check_lengths(audio: tf.Tensor, audio_synth: tf.Tensor) -> None:
     n_data, n_synth = audio.shape[-1], audio_synth.shape[-1]
     if n_data is not None and n_synth is not None and n_data != n_synth:
         raise ValueError(
-            f'Autoencoder: the data\'s audio has {n_data} samples but the synthesizers make {n_synth} '
-            '(their n_samples). Set the synths\' n_samples (e.g. Harmonic.n_samples, FilteredNoise.n_samples)'
-            f' to {n_data}, or TFRecordProvider.example_secs * sample_rate to {n_synth}.')
+            f"Autoencoder: the data's audio has {n_data} samples but the synthesizers make {n_synth} "
+            "(their n_samples). Set the synths' n_samples (e.g. Harmonic.n_samples, FilteredNoise.n_samples)"
+            f' to {n_data}, or TFRecordProvider.example_secs * sample_rate to {n_synth}.'
+        )
 
 
 @gin.configurable(module='models')

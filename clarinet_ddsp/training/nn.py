@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
-from typing import Sequence
+from collections.abc import Sequence
 
-import gin
 import keras
 import tensorflow as tf
+
+import gin
 
 
 def _nested_lookup(key: str, features: dict):
@@ -40,8 +41,10 @@ class DictLayer(keras.layers.Layer):
         if not tensors:
             missing = [k for k in self.input_keys if not _has_key(k, features)]
             if missing:
-                raise KeyError(f'{type(self).__name__} ({self.name}): input keys {missing} are not in the '
-                               f'features {sorted(features)}; check its input_keys.')
+                raise KeyError(
+                    f'{type(self).__name__} ({self.name}): input keys {missing} are not in the '
+                    f'features {sorted(features)}; check its input_keys.'
+                )
             tensors = [_nested_lookup(k, features) for k in self.input_keys]
         outputs = super().__call__(list(tensors), **kwargs)
         if isinstance(outputs, dict):
@@ -132,10 +135,13 @@ FAST_RNN_DEFAULT = True
 def _rnn_class(rnn_type: str, fast: bool):
     classes = {'gru': keras.layers.GRU, 'lstm': keras.layers.LSTM}
     if rnn_type not in classes:
-        raise ValueError(f"Rnn: rnn_type={rnn_type!r} is not one of {sorted(classes)}; set "
-                         "RnnFcDecoder.rnn_type (or the encoder's) to 'gru' or 'lstm'.")
+        raise ValueError(
+            f'Rnn: rnn_type={rnn_type!r} is not one of {sorted(classes)}; set '
+            "RnnFcDecoder.rnn_type (or the encoder's) to 'gru' or 'lstm'."
+        )
     if fast:
-        from clarinet_ddsp.training import rnn  # pylint: disable=g-import-not-at-top
+        from clarinet_ddsp.training import rnn
+
         return rnn.get_rnn_class(rnn_type, fast=True)
     return classes[rnn_type]
 
@@ -147,8 +153,15 @@ class Rnn(keras.layers.Layer):
     A thin wrapper so a faster implementation with the same weights can replace the Keras layer.
     """
 
-    def __init__(self, dims: int, rnn_type: str, return_sequences: bool = True, bidir: bool = False,
-                 fast: bool | None = None, **kwargs):
+    def __init__(
+        self,
+        dims: int,
+        rnn_type: str,
+        return_sequences: bool = True,
+        bidir: bool = False,
+        fast: bool | None = None,
+        **kwargs,
+    ):
         super().__init__(**kwargs)
         fast = FAST_RNN_DEFAULT if fast is None else fast
         self.rnn = _rnn_class(rnn_type, fast)(dims, return_sequences=return_sequences)

@@ -2,11 +2,10 @@
 
 from __future__ import annotations
 
-import gin
 import tensorflow as tf
 
-from clarinet_ddsp import core
-from clarinet_ddsp import spectral_ops
+import gin
+from clarinet_ddsp import core, spectral_ops
 from clarinet_ddsp.training import nn
 
 F0_RANGE = 127.0  # MIDI notes.
@@ -52,14 +51,23 @@ class F0LoudnessPreprocessor(nn.DictLayer):
     from 'audio' instead of read from the data.
     """
 
-    def __init__(self, time_steps: int = 1000, frame_rate: int = 250, sample_rate: int = 16000,
-                 compute_loudness: bool = True, **kwargs):
+    def __init__(
+        self,
+        time_steps: int = 1000,
+        frame_rate: int = 250,
+        sample_rate: int = 16000,
+        compute_loudness: bool = True,
+        **kwargs,
+    ):
         input_keys = ['loudness_db', 'f0_hz'] + (['audio'] if compute_loudness else [])
-        super().__init__(input_keys=input_keys,
-                         output_keys=['f0_hz', 'loudness_db', 'f0_scaled', 'ld_scaled'], **kwargs)
+        super().__init__(
+            input_keys=input_keys, output_keys=['f0_hz', 'loudness_db', 'f0_scaled', 'ld_scaled'], **kwargs
+        )
         if time_steps < 1:
-            raise ValueError(f'F0LoudnessPreprocessor: time_steps={time_steps} must be >= 1 '
-                             '(frames per example, e.g. 1000 for 4 s at 250 Hz).')
+            raise ValueError(
+                f'F0LoudnessPreprocessor: time_steps={time_steps} must be >= 1 '
+                '(frames per example, e.g. 1000 for 4 s at 250 Hz).'
+            )
         self.time_steps = int(time_steps)
         self.frame_rate = frame_rate
         self.sample_rate = sample_rate
@@ -69,7 +77,8 @@ class F0LoudnessPreprocessor(nn.DictLayer):
         loudness_db, f0_hz = inputs[0], inputs[1]
         if self.compute_loudness:
             loudness_db = spectral_ops.compute_loudness(
-                inputs[2], sample_rate=self.sample_rate, frame_rate=self.frame_rate)
+                inputs[2], sample_rate=self.sample_rate, frame_rate=self.frame_rate
+            )
         f0_hz = self.resample(f0_hz)
         loudness_db = self.resample(loudness_db)
         return f0_hz, loudness_db, scale_f0_hz(f0_hz), scale_db(loudness_db)

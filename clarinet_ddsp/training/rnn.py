@@ -20,14 +20,11 @@ other activations, reset_after=False, a GPU where cuDNN applies) falls back to
 Keras's own implementation.
 """
 
-from typing import Optional
-
 import keras
 import tensorflow as tf
 
 _TANHS = (keras.activations.tanh, keras.ops.tanh, tf.tanh, tf.math.tanh)
-_SIGMOIDS = (keras.activations.sigmoid, keras.ops.sigmoid, tf.sigmoid,
-             tf.math.sigmoid)
+_SIGMOIDS = (keras.activations.sigmoid, keras.ops.sigmoid, tf.sigmoid, tf.math.sigmoid)
 
 # XLA on the recurrence only (issue 5: XLA on the whole step made it 2x slower).
 # The compiled loops take 82 ms forward / 65 ms backward at batch 4 against
@@ -36,8 +33,7 @@ _JIT = True
 
 
 def _loop_function(fn):
-    return tf.function(fn, jit_compile=_JIT, autograph=False,
-                       reduce_retracing=True)
+    return tf.function(fn, jit_compile=_JIT, autograph=False, reduce_retracing=True)
 
 
 # ------------------------------------------------------------------------ GRU
@@ -56,8 +52,7 @@ def _gru_forward_loop(xp, h0, rk, rb):
         h = z * h + (1 - z) * hh
         return t + 1, h, outputs.write(t, h)
 
-    _, _, outputs = tf.while_loop(
-        lambda t, *_: t < n_steps, body, (tf.constant(0), h0, outputs))
+    _, _, outputs = tf.while_loop(lambda t, *_: t < n_steps, body, (tf.constant(0), h0, outputs))
     return outputs.stack()
 
 
@@ -78,8 +73,8 @@ def _gru_backward_loop(dhs, z, coef_m, rk_t):
         return t + 1, carry, dh_all.write(i, dh)
 
     _, carry, dh_all = tf.while_loop(
-        lambda t, *_: t < n_steps, body,
-        (tf.constant(0), tf.zeros_like(dhs[0]), dh_all))
+        lambda t, *_: t < n_steps, body, (tf.constant(0), tf.zeros_like(dhs[0]), dh_all)
+    )
     return dh_all.stack(), carry
 
 
@@ -110,8 +105,7 @@ def _gru_recurrence(xp, h0, rk, rb):
         h_prev = tf.concat([h0[tf.newaxis], hs[:-1]], axis=0)
         h_prev_flat = tf.reshape(h_prev, [-1, units])
         # Recurrent pre-activations for all steps at once: one GEMM.
-        m = tf.reshape(tf.matmul(h_prev_flat, rk),
-                       [n_steps, batch, 3 * units]) + rb
+        m = tf.reshape(tf.matmul(h_prev_flat, rk), [n_steps, batch, 3 * units]) + rb
         x_z, x_r, x_h = tf.split(xp, 3, axis=-1)
         m_z, m_r, m_h = tf.split(m, 3, axis=-1)
         z = tf.sigmoid(x_z + m_z)
@@ -127,16 +121,20 @@ def _gru_recurrence(xp, h0, rk, rb):
         dm = dh3 * coef_m
         dxp = dh3 * tf.concat([c_z, c_r, c_h], axis=-1)
         # Weight gradients: single products over all timesteps.
-        drk = tf.matmul(h_prev_flat, tf.reshape(dm, [-1, 3 * units]),
-                        transpose_a=True)
+        drk = tf.matmul(h_prev_flat, tf.reshape(dm, [-1, 3 * units]), transpose_a=True)
         drb = tf.reduce_sum(dm, axis=[0, 1])
         return dxp, dh0, drk, drb
 
     return hs, grad
 
 
-def gru_sequence(inputs: tf.Tensor, initial_state: tf.Tensor, kernel: tf.Tensor,
-                 recurrent_kernel: tf.Tensor, bias: tf.Tensor) -> tf.Tensor:
+def gru_sequence(
+    inputs: tf.Tensor,
+    initial_state: tf.Tensor,
+    kernel: tf.Tensor,
+    recurrent_kernel: tf.Tensor,
+    bias: tf.Tensor,
+) -> tf.Tensor:
     """Keras GRU (reset_after=True, tanh/sigmoid) over a whole sequence.
 
     Args:
@@ -171,8 +169,7 @@ def _lstm_forward_loop(xp, h0, c0, rk):
         h = tf.sigmoid(a_o) * tf.tanh(c)
         return t + 1, h, c, hs.write(t, h), cs.write(t, c)
 
-    _, _, _, hs, cs = tf.while_loop(
-        lambda t, *_: t < n_steps, body, (tf.constant(0), h0, c0, hs, cs))
+    _, _, _, hs, cs = tf.while_loop(lambda t, *_: t < n_steps, body, (tf.constant(0), h0, c0, hs, cs))
     return hs.stack(), cs.stack()
 
 
@@ -185,8 +182,7 @@ def _lstm_backward_loop(dhs, dcs, c_h, f, coef_a, rk_t):
         carry_c = dc_t * f_t,  carry_h = da_t @ rk^T.
     """
     n_steps = tf.shape(dhs)[0]
-    da_all = tf.TensorArray(dhs.dtype, size=n_steps,
-                                                    element_shape=coef_a.shape[1:])
+    da_all = tf.TensorArray(dhs.dtype, size=n_steps, element_shape=coef_a.shape[1:])
 
     def body(t, carry_h, carry_c, da_all):
         i = n_steps - 1 - t
@@ -199,7 +195,8 @@ def _lstm_backward_loop(dhs, dcs, c_h, f, coef_a, rk_t):
 
     zeros = tf.zeros_like(dhs[0])
     _, dh0, dc0, da_all = tf.while_loop(
-        lambda t, *_: t < n_steps, body, (tf.constant(0), zeros, zeros, da_all))
+        lambda t, *_: t < n_steps, body, (tf.constant(0), zeros, zeros, da_all)
+    )
     return da_all.stack(), dh0, dc0
 
 
@@ -227,21 +224,25 @@ def _lstm_recurrence(xp, h0, c0, rk):
         g = tf.tanh(a_g)
         tanh_c = tf.tanh(cs)
         c_h = o * (1 - tf.square(tanh_c))  # dh_t -> dc_t
-        coef_a = tf.concat([g * i * (1 - i), c_prev * f * (1 - f),
-                            i * (1 - tf.square(g)), tanh_c * o * (1 - o)], axis=-1)
+        coef_a = tf.concat(
+            [g * i * (1 - i), c_prev * f * (1 - f), i * (1 - tf.square(g)), tanh_c * o * (1 - o)], axis=-1
+        )
         dcs = tf.zeros_like(cs) if dcs is None else dcs
-        da, dh0, dc0 = _lstm_backward_jit(dhs, dcs, c_h, f, coef_a,
-                                          tf.transpose(rk))
-        drk = tf.matmul(h_prev_flat, tf.reshape(da, [-1, 4 * units]),
-                        transpose_a=True)
+        da, dh0, dc0 = _lstm_backward_jit(dhs, dcs, c_h, f, coef_a, tf.transpose(rk))
+        drk = tf.matmul(h_prev_flat, tf.reshape(da, [-1, 4 * units]), transpose_a=True)
         return da, dh0, dc0, drk
 
     return (hs, cs), grad
 
 
-def lstm_sequence(inputs: tf.Tensor, initial_state: tf.Tensor,
-                  initial_cell: tf.Tensor, kernel: tf.Tensor,
-                  recurrent_kernel: tf.Tensor, bias: tf.Tensor):
+def lstm_sequence(
+    inputs: tf.Tensor,
+    initial_state: tf.Tensor,
+    initial_cell: tf.Tensor,
+    kernel: tf.Tensor,
+    recurrent_kernel: tf.Tensor,
+    bias: tf.Tensor,
+):
     """Keras LSTM (tanh/sigmoid, bias) over a whole sequence.
 
     Args:
@@ -270,15 +271,18 @@ def _value(variable) -> tf.Tensor:
 
 def _fast_path_ok(layer, mask, training) -> bool:
     cell = layer.cell
-    dropout = training and (getattr(cell, 'dropout', 0) or
-                            getattr(cell, 'recurrent_dropout', 0))
-    return (keras.backend.backend() == 'tensorflow'
-            and mask is None and not dropout
-            and not layer.go_backwards and not layer.unroll
-            and cell.use_bias
-            and cell.activation in _TANHS
-            and cell.recurrent_activation in _SIGMOIDS
-            and not tf.config.list_logical_devices('GPU'))
+    dropout = training and (getattr(cell, 'dropout', 0) or getattr(cell, 'recurrent_dropout', 0))
+    return (
+        keras.backend.backend() == 'tensorflow'
+        and mask is None
+        and not dropout
+        and not layer.go_backwards
+        and not layer.unroll
+        and cell.use_bias
+        and cell.activation in _TANHS
+        and cell.recurrent_activation in _SIGMOIDS
+        and not tf.config.list_logical_devices('GPU')
+    )
 
 
 @keras.saving.register_keras_serializable(package='clarinet_ddsp')
@@ -286,16 +290,17 @@ class GRU(keras.layers.GRU):
     """`keras.layers.GRU` with a fast CPU recurrence (same weights and math)."""
 
     def inner_loop(self, sequences, initial_state, mask, training=False):
-        state = initial_state[0] if isinstance(initial_state,
-                                               (list, tuple)) else initial_state
+        state = initial_state[0] if isinstance(initial_state, (list, tuple)) else initial_state
         if not (self.cell.reset_after and _fast_path_ok(self, mask, training)):
             return super().inner_loop(sequences, initial_state, mask, training)
         dtype = self.cell.compute_dtype
         outputs = gru_sequence(
-            tf.cast(sequences, dtype), tf.cast(state, dtype),
+            tf.cast(sequences, dtype),
+            tf.cast(state, dtype),
             tf.cast(_value(self.cell.kernel), dtype),
             tf.cast(_value(self.cell.recurrent_kernel), dtype),
-            tf.cast(_value(self.cell.bias), dtype))
+            tf.cast(_value(self.cell.bias), dtype),
+        )
         last = outputs[:, -1]
         return last, outputs, [last]
 
@@ -310,10 +315,13 @@ class LSTM(keras.layers.LSTM):
         h0, c0 = initial_state[0], initial_state[1]
         dtype = self.cell.compute_dtype
         outputs, c_last = lstm_sequence(
-            tf.cast(sequences, dtype), tf.cast(h0, dtype), tf.cast(c0, dtype),
+            tf.cast(sequences, dtype),
+            tf.cast(h0, dtype),
+            tf.cast(c0, dtype),
             tf.cast(_value(self.cell.kernel), dtype),
             tf.cast(_value(self.cell.recurrent_kernel), dtype),
-            tf.cast(_value(self.cell.bias), dtype))
+            tf.cast(_value(self.cell.bias), dtype),
+        )
         last = outputs[:, -1]
         return last, outputs, [last, c_last]
 
@@ -322,12 +330,11 @@ def get_rnn_class(rnn_type: str, fast: bool = True) -> type:
     """'gru' / 'lstm' -> layer class (ours if fast, else Keras's)."""
     classes = {'gru': (GRU, keras.layers.GRU), 'lstm': (LSTM, keras.layers.LSTM)}
     if rnn_type not in classes:
-        raise ValueError(f"rnn_type={rnn_type!r} is not supported; use 'gru' or "
-                         "'lstm'.")
+        raise ValueError(f"rnn_type={rnn_type!r} is not supported; use 'gru' or 'lstm'.")
     return classes[rnn_type][0 if fast else 1]
 
 
-def set_jit_compile(enabled: Optional[bool] = True) -> None:
+def set_jit_compile(enabled: bool | None = True) -> None:
     """Turns XLA on the recurrence on or off (for benchmarks and debugging)."""
     global _JIT, _gru_forward_jit, _gru_backward_jit
     global _lstm_forward_jit, _lstm_backward_jit

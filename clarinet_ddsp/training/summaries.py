@@ -12,12 +12,12 @@ import io
 import matplotlib
 
 matplotlib.use('Agg')  # No display on servers; never open windows.
-import matplotlib.pyplot as plt  # noqa: E402  (after the backend is chosen)
-import numpy as np  # noqa: E402
-import tensorflow as tf  # noqa: E402
+import matplotlib.pyplot as plt
+import numpy as np
+import tensorflow as tf
 
-from clarinet_ddsp import spectral_ops  # noqa: E402
-from clarinet_ddsp.training import metrics  # noqa: E402
+from clarinet_ddsp import spectral_ops
+from clarinet_ddsp.training import metrics
 
 
 # ------------------------------------------------------------------------------------ primitives
@@ -43,12 +43,12 @@ def png_summary(tag: str, png: bytes, step: int) -> None:
     """Writes encoded PNG bytes as an image summary (the TensorBoard 'images' type)."""
     # The PNG header (IHDR) holds width and height as big-endian uint32 at bytes 16-24.
     width, height = int.from_bytes(png[16:20], 'big'), int.from_bytes(png[20:24], 'big')
-    image = tf.compat.v1.Summary.Image(encoded_image_string=png, width=width, height=height,
-                                       colorspace=4)  # RGBA, as matplotlib's Agg writes it
+    image = tf.compat.v1.Summary.Image(
+        encoded_image_string=png, width=width, height=height, colorspace=4
+    )  # RGBA, as matplotlib's Agg writes it
     summary = tf.compat.v1.Summary()
     summary.value.add(tag=tag, image=image)
-    tf.summary.experimental.write_raw_pb(
-        tf.constant(summary.SerializeToString()), step=step, name=tag)
+    tf.summary.experimental.write_raw_pb(tf.constant(summary.SerializeToString()), step=step, name=tag)
 
 
 def fig_summary(tag: str, fig, step: int) -> bytes:
@@ -66,8 +66,7 @@ def audio_summary(audio, step: int, sample_rate: int = 16000, name: str = 'audio
     if audio.ndim == 2:
         audio = audio[:, :, np.newaxis]
     # tf.summary.audio clips to [-1, 1]; leave levels as they are so loudness stays audible.
-    tf.summary.audio(name, audio, sample_rate, step=step, max_outputs=audio.shape[0],
-                     encoding='wav')
+    tf.summary.audio(name, audio, sample_rate, step=step, max_outputs=audio.shape[0], encoding='wav')
 
 
 # -------------------------------------------------------------------------------------- plotting
@@ -83,9 +82,9 @@ def log_magnitude_spectrogram(audio, size: int = 768, overlap: float = 0.75) -> 
         [(batch,) n_frames, fft_size // 2 + 1] float32.
     """
     audio = np.asarray(audio, dtype=np.float32)
-    return spectral_ops.compute_logmag(audio[np.newaxis] if audio.ndim == 1 else audio,
-                                       size=size, overlap=overlap).numpy()[
-        0 if audio.ndim == 1 else slice(None)]
+    return spectral_ops.compute_logmag(
+        audio[np.newaxis] if audio.ndim == 1 else audio, size=size, overlap=overlap
+    ).numpy()[0 if audio.ndim == 1 else slice(None)]
 
 
 def _plot_spectrogram(ax, log_mag: np.ndarray, title: str) -> None:
@@ -98,10 +97,8 @@ def _plot_spectrogram(ax, log_mag: np.ndarray, title: str) -> None:
 def spectrogram_figure(audio, audio_gen, size: int = 768):
     """Figure with the original (top) and generated (bottom) log-magnitude spectrograms."""
     fig, axs = plt.subplots(2, 1, figsize=(8, 8))
-    _plot_spectrogram(axs[0], log_magnitude_spectrogram(metrics.squeeze_1d(audio), size),
-                      'original')
-    _plot_spectrogram(axs[1], log_magnitude_spectrogram(metrics.squeeze_1d(audio_gen), size),
-                      'synthesized')
+    _plot_spectrogram(axs[0], log_magnitude_spectrogram(metrics.squeeze_1d(audio), size), 'original')
+    _plot_spectrogram(axs[1], log_magnitude_spectrogram(metrics.squeeze_1d(audio_gen), size), 'synthesized')
     return fig
 
 
@@ -127,8 +124,9 @@ def f0_figure(f0_hz, f0_hz_predict):
 
 
 # --------------------------------------------------------------------------- batch summaries
-def spectrogram_summary(audio, audio_gen, step: int, name: str = '', tag: str = 'spectrogram',
-                        first_index: int = 0) -> list[bytes]:
+def spectrogram_summary(
+    audio, audio_gen, step: int, name: str = '', tag: str = 'spectrogram', first_index: int = 0
+) -> list[bytes]:
     """Writes `<tag>/<name_><i>` spectrogram images for a batch; returns each PNG."""
     name = f'{name}_' if name else ''
     pngs = []
@@ -144,12 +142,12 @@ def waveform_summary(audio, audio_gen, step: int, name: str = '', first_index: i
     for j in range(int(np.shape(audio)[0])):
         i = first_index + j + 1
         fig_summary(f'waveform/{name}full_{i}', waveform_figure(audio[j], audio_gen[j]), step)
-        fig_summary(f'waveform/{name}125ms_{i}', waveform_figure(audio[j], audio_gen[j], 2000),
-                    step)
+        fig_summary(f'waveform/{name}125ms_{i}', waveform_figure(audio[j], audio_gen[j], 2000), step)
 
 
-def f0_summary(f0_hz, f0_hz_predict, step: int, name: str = 'f0_midi', tag: str = 'f0_midi',
-               first_index: int = 0) -> list[bytes]:
+def f0_summary(
+    f0_hz, f0_hz_predict, step: int, name: str = 'f0_midi', tag: str = 'f0_midi', first_index: int = 0
+) -> list[bytes]:
     """Writes `<tag>/<name>_<i>` plots of input vs predicted f0 (MIDI) for a batch."""
     f0_hz = np.asarray(f0_hz)
     f0_hz_predict = np.asarray(f0_hz_predict)

@@ -8,13 +8,12 @@ import os
 import shutil
 import time
 
-from absl import logging
-import gin
 import numpy as np
 import tensorflow as tf
+from absl import logging
 
-from clarinet_ddsp.training import checkpointing
-from clarinet_ddsp.training import distribution
+import gin
+from clarinet_ddsp.training import checkpointing, distribution
 
 # ddsp keeps these helpers in train_util; they live in checkpointing / distribution here.
 get_strategy = distribution.get_strategy
@@ -78,8 +77,11 @@ def log_model_summary(model) -> int:
         lines.append(f'{layer.name + " (" + type(layer).__name__ + ")":<48}{n:>12,d}')
     trainable = int(sum(np.prod(v.shape) for v in model.trainable_weights))
     total = int(sum(np.prod(v.shape) for v in model.weights))
-    lines += [f'Total params: {total:,d}', f'Trainable params: {trainable:,d}',
-              f'Non-trainable params: {total - trainable:,d}']
+    lines += [
+        f'Total params: {total:,d}',
+        f'Trainable params: {trainable:,d}',
+        f'Non-trainable params: {total - trainable:,d}',
+    ]
     logging.info('\n%s', '\n'.join(lines))
     return trainable
 
@@ -90,7 +92,7 @@ def _data_errors():
     try:
         yield
     except tf.errors.InvalidArgumentError as error:
-        lines = [l for l in error.message.splitlines() if 'TFRecordProvider' in l]
+        lines = [line for line in error.message.splitlines() if 'TFRecordProvider' in line]
         if not lines:
             raise
         raise ValueError(lines[0].strip()) from error
@@ -101,14 +103,23 @@ def _raise_non_finite(step: int, losses: dict[str, float], last_saved) -> None:
         f'train: the loss is not finite at step {step} ({", ".join(f"{k}={v}" for k, v in losses.items())}).'
         f' Nothing was saved for this step; the newest checkpoint is {last_saved}. Lower the learning '
         "rate (Trainer.learning_rate, e.g. --gin_param='learning_rate=1e-4') or Trainer.grad_clip_norm, "
-        'and check the data for NaN/Inf; rerunning resumes from that checkpoint.')
+        'and check the data for NaN/Inf; rerunning resumes from that checkpoint.'
+    )
 
 
 @gin.configurable(module='train_util')
-def train(data_provider, trainer, batch_size: int = 32, num_steps: int = 1000000,
-          steps_per_summary: int = 300, steps_per_save: int = 300, save_dir: str = '/tmp/ddsp',
-          restore_dir: str = '/tmp/ddsp', early_stop_loss_value: float | None = None,
-          report_loss_to_hypertune: bool = False) -> dict[str, float]:
+def train(
+    data_provider,
+    trainer,
+    batch_size: int = 32,
+    num_steps: int = 1000000,
+    steps_per_summary: int = 300,
+    steps_per_save: int = 300,
+    save_dir: str = '/tmp/ddsp',
+    restore_dir: str = '/tmp/ddsp',
+    early_stop_loss_value: float | None = None,
+    report_loss_to_hypertune: bool = False,
+) -> dict[str, float]:
     """Trains until trainer.step reaches num_steps, resuming from restore_dir's newest checkpoint.
 
     Args:
@@ -130,17 +141,22 @@ def train(data_provider, trainer, batch_size: int = 32, num_steps: int = 1000000
       NonFiniteLossError: a loss became NaN/Inf (nothing is saved for that step).
       ValueError: bad step counts.
     """
-    for name, value in (('num_steps', num_steps), ('steps_per_summary', steps_per_summary),
-                        ('steps_per_save', steps_per_save)):
+    for name, value in (
+        ('num_steps', num_steps),
+        ('steps_per_summary', steps_per_summary),
+        ('steps_per_save', steps_per_save),
+    ):
         if int(value) < 1:
             raise ValueError(f'train: {name}={value} must be >= 1; set train_util.train.{name}.')
     reporter = None
     if report_loss_to_hypertune:
         try:
-            import hypertune  # pylint: disable=g-import-not-at-top  # Optional: cloudml-hypertune.
+            import hypertune  # Optional: cloudml-hypertune.
         except ImportError as error:
-            raise ValueError('train: report_loss_to_hypertune (--hypertune) needs the cloudml-hypertune '
-                             'package; pip install cloudml-hypertune, or drop the flag.') from error
+            raise ValueError(
+                'train: report_loss_to_hypertune (--hypertune) needs the cloudml-hypertune '
+                'package; pip install cloudml-hypertune, or drop the flag.'
+            ) from error
         reporter = hypertune.HyperTune()
 
     chief = distribution.is_chief(trainer.strategy)
@@ -148,8 +164,12 @@ def train(data_provider, trainer, batch_size: int = 32, num_steps: int = 1000000
         # Non-chief workers must save too (collective ops) but into a scratch folder.
         save_dir = os.path.join(save_dir, f'.worker-{distribution.task_id(trainer.strategy)}')
 
-    logging.info('Training with %s: %d replica(s), global batch %d.', type(trainer.strategy).__name__,
-                 trainer.strategy.num_replicas_in_sync, batch_size)
+    logging.info(
+        'Training with %s: %d replica(s), global batch %d.',
+        type(trainer.strategy).__name__,
+        trainer.strategy.num_replicas_in_sync,
+        batch_size,
+    )
     dataset = trainer.distribute_dataset(data_provider.get_batch(batch_size, shuffle=True, repeats=-1))
     dataset_iter = iter(dataset)
     with _data_errors():
@@ -165,8 +185,11 @@ def train(data_provider, trainer, batch_size: int = 32, num_steps: int = 1000000
 
     if save_dir:
         tf.io.gfile.makedirs(save_dir)
-        summary_writer = tf.summary.create_file_writer(os.path.join(save_dir, 'summaries', 'train')) \
-            if chief else tf.summary.create_noop_writer()
+        summary_writer = (
+            tf.summary.create_file_writer(os.path.join(save_dir, 'summaries', 'train'))
+            if chief
+            else tf.summary.create_noop_writer()
+        )
         write_gin_config(summary_writer, save_dir, int(trainer.step.numpy()))
     else:
         summary_writer = tf.summary.create_noop_writer()
@@ -196,9 +219,14 @@ def train(data_provider, trainer, batch_size: int = 32, num_steps: int = 1000000
                 steps_per_sec = (step - tick_step) / max(now - tick, 1e-9)
                 eta = (num_steps - step) / steps_per_sec if steps_per_sec > 0 else float('inf')
                 means = {k: v / count for k, v in sums.items()}
-                logging.info('step: %d/%d\t%s\tsteps/sec: %.3f\tETA: %s', step, num_steps,
-                             '\t'.join(f'{k}: {v:.4f}' for k, v in means.items()), steps_per_sec,
-                             _format_eta(eta))
+                logging.info(
+                    'step: %d/%d\t%s\tsteps/sec: %.3f\tETA: %s',
+                    step,
+                    num_steps,
+                    '\t'.join(f'{k}: {v:.4f}' for k, v in means.items()),
+                    steps_per_sec,
+                    _format_eta(eta),
+                )
                 if save_dir and chief:
                     tf.summary.scalar('steps_per_sec', steps_per_sec, step=step)
                     for k, v in means.items():
@@ -207,12 +235,16 @@ def train(data_provider, trainer, batch_size: int = 32, num_steps: int = 1000000
 
             if reporter is not None:
                 reporter.report_hyperparameter_tuning_metric(
-                    hyperparameter_metric_tag='Loss', metric_value=losses_np['total_loss'],
-                    global_step=step)
+                    hyperparameter_metric_tag='Loss', metric_value=losses_np['total_loss'], global_step=step
+                )
 
             if early_stop_loss_value is not None and losses_np['total_loss'] <= early_stop_loss_value:
-                logging.info('total_loss %.4f <= early_stop_loss_value %s at step %d; stopping.',
-                             losses_np['total_loss'], early_stop_loss_value, step)
+                logging.info(
+                    'total_loss %.4f <= early_stop_loss_value %s at step %d; stopping.',
+                    losses_np['total_loss'],
+                    early_stop_loss_value,
+                    step,
+                )
                 break
 
             if save_dir and step % steps_per_save == 0:

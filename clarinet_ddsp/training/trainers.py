@@ -3,25 +3,31 @@
 from __future__ import annotations
 
 import time
-from typing import Sequence
+from collections.abc import Sequence
 
-from absl import logging
-import gin
 import keras
 import tensorflow as tf
+from absl import logging
 
-from clarinet_ddsp.training import checkpointing
-from clarinet_ddsp.training import distribution
+import gin
+from clarinet_ddsp.training import checkpointing, distribution
 
 
 @gin.configurable(module='trainers')
 class Trainer:
     """Runs distributed training steps and saves/restores model + optimizer checkpoints."""
 
-    def __init__(self, model: keras.Model, strategy: tf.distribute.Strategy | None = None,
-                 checkpoints_to_keep: int = 100, learning_rate: float = 0.001,
-                 lr_decay_steps: int = 10000, lr_decay_rate: float = 0.98, grad_clip_norm: float = 3.0,
-                 restore_keys: Sequence[str] | None = None):
+    def __init__(
+        self,
+        model: keras.Model,
+        strategy: tf.distribute.Strategy | None = None,
+        checkpoints_to_keep: int = 100,
+        learning_rate: float = 0.001,
+        lr_decay_steps: int = 10000,
+        lr_decay_rate: float = 0.98,
+        grad_clip_norm: float = 3.0,
+        restore_keys: Sequence[str] | None = None,
+    ):
         """Constructor.
 
         Args:
@@ -34,8 +40,12 @@ class Trainer:
           grad_clip_norm: global gradient norm clip.
           restore_keys: model attributes to restore (e.g. ['decoder']); None restores everything.
         """
-        for name, value in (('learning_rate', learning_rate), ('lr_decay_steps', lr_decay_steps),
-                            ('grad_clip_norm', grad_clip_norm), ('checkpoints_to_keep', checkpoints_to_keep)):
+        for name, value in (
+            ('learning_rate', learning_rate),
+            ('lr_decay_steps', lr_decay_steps),
+            ('grad_clip_norm', grad_clip_norm),
+            ('checkpoints_to_keep', checkpoints_to_keep),
+        ):
             if not value > 0:
                 raise ValueError(f'Trainer: {name}={value} must be > 0; set Trainer.{name}.')
         self.model = model
@@ -45,7 +55,8 @@ class Trainer:
         self.grad_clip_norm = float(grad_clip_norm)
         self.restore_keys = list(restore_keys) if restore_keys else None
         schedule = keras.optimizers.schedules.ExponentialDecay(
-            initial_learning_rate=learning_rate, decay_steps=lr_decay_steps, decay_rate=lr_decay_rate)
+            initial_learning_rate=learning_rate, decay_steps=lr_decay_steps, decay_rate=lr_decay_rate
+        )
         with self.strategy.scope():
             self.optimizer = keras.optimizers.Adam(schedule)
         self._manager = None
@@ -60,7 +71,8 @@ class Trainer:
         start = time.time()
         if self._manager is None or self._manager.directory != checkpointing.expand_path(save_dir):
             self._manager = checkpointing.AtomicCheckpointManager(
-                self.get_checkpoint(), save_dir, self.checkpoints_to_keep)
+                self.get_checkpoint(), save_dir, self.checkpoints_to_keep
+            )
         step = int(self.step.numpy())
         path = self._manager.save(step)
         logging.info('Saved checkpoint %s (%.1f s)', path, time.time() - start)
@@ -81,13 +93,16 @@ class Trainer:
         else:
             missing = [k for k in restore_keys if not hasattr(self.model, k)]
             if missing:
-                raise ValueError(f'Trainer.restore_keys={restore_keys}: the model has no attribute(s) '
-                                 f'{missing}; use names such as decoder, encoder, processor_group.')
+                raise ValueError(
+                    f'Trainer.restore_keys={restore_keys}: the model has no attribute(s) '
+                    f'{missing}; use names such as decoder, encoder, processor_group.'
+                )
             # A warm start: only these submodules; the optimizer (which also references every model
             # variable in Keras 3) and the step start afresh.
             logging.info('Trainer restoring only %s from %s', restore_keys, latest)
             checkpoint = tf.train.Checkpoint(
-                model=tf.train.Checkpoint(**{k: getattr(self.model, k) for k in restore_keys}))
+                model=tf.train.Checkpoint(**{k: getattr(self.model, k) for k in restore_keys})
+            )
         with self.strategy.scope():
             try:
                 status = checkpoint.restore(latest)
@@ -97,7 +112,8 @@ class Trainer:
                 raise ValueError(
                     f'Trainer: the checkpoint {latest} does not fit this model ({error}). It was made by '
                     'a different configuration: train into a new --save_dir, pass --restore_dir to the '
-                    'run to start from, or restore part of it with Trainer.restore_keys.') from error
+                    'run to start from, or restore part of it with Trainer.restore_keys.'
+                ) from error
             status.expect_partial()
         logging.info('Loaded checkpoint %s (%.1f s)', latest, time.time() - start)
         return latest
@@ -133,7 +149,7 @@ class Trainer:
         return self.strategy.run(fn, args=args, kwargs=kwargs)
 
     def train_step(self, inputs) -> dict[str, tf.Tensor]:
-        """One step on the next batch of an iterator (or on a batch); returns losses averaged over replicas."""
+        """One step on the next batch of an iterator (or on a batch); returns replica-averaged losses."""
         return self._train_step(inputs)
 
     def _distributed_step(self, inputs):

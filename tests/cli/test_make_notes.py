@@ -2,10 +2,10 @@
 
 import os
 
-from absl import flags
 import numpy as np
 import pytest
 import soundfile as sf
+from absl import flags
 
 from clarinet_ddsp.cli import make_notes
 from clarinet_ddsp.data_prep import notes
@@ -18,6 +18,7 @@ def parse():
     def _parse(*argv):
         FLAGS.unparse_flags()
         FLAGS(['clarinet_ddsp_make_notes'] + list(argv))
+
     yield _parse
     FLAGS.unparse_flags()
 
@@ -26,8 +27,11 @@ def test_main_writes_notes_in_process(parse, tmp_path):
     parse(f'--output_dir={tmp_path}/notes', '--lowest=G4', '--highest=A4', '--note_secs=1.5')
     make_notes.main(['clarinet_ddsp_make_notes'])
     names = sorted(os.listdir(tmp_path / 'notes'))
-    assert names == ['000001__physmodel__clarinet-g4-pp.wav', '000002__physmodel__clarinet-gsharp4-mf.wav',
-                     '000003__physmodel__clarinet-a4-ff.wav']
+    assert names == [
+        '000001__physmodel__clarinet-g4-pp.wav',
+        '000002__physmodel__clarinet-gsharp4-mf.wav',
+        '000003__physmodel__clarinet-a4-ff.wav',
+    ]
     for name in names:
         audio, rate = sf.read(str(tmp_path / 'notes' / name))
         assert rate == 16000 and audio.shape == (24000,) and 0.05 < np.max(np.abs(audio)) <= 1.0
@@ -44,7 +48,12 @@ def test_main_writes_notes_in_process(parse, tmp_path):
 def test_defaults_are_the_embedded_dataset(parse):
     parse()
     assert FLAGS.output_dir == 'datasets/clarinet_notes'
-    assert (FLAGS.lowest, FLAGS.highest, FLAGS.dynamics, FLAGS.note_secs) == ('D3', 'E6', ['pp', 'mf', 'ff'], 4.0)
+    assert (FLAGS.lowest, FLAGS.highest, FLAGS.dynamics, FLAGS.note_secs) == (
+        'D3',
+        'E6',
+        ['pp', 'mf', 'ff'],
+        4.0,
+    )
 
 
 def test_bad_note_exits_with_one_line(parse, tmp_path):

@@ -9,22 +9,23 @@ import pytest
 _CLIS = ('run', 'resynth', 'export', 'prepare_tfrecord', 'make_notes')
 _SHARED = ('save_dir', 'output', 'checkpoint', 'reverb', 'crepe_model', 'sample_rate', 'allow_memory_growth')
 
-_PROBE = '''
+_PROBE = """
 import importlib, json, sys
 from absl import flags
 for name in sys.argv[1:]:
     importlib.import_module('clarinet_ddsp.cli.' + name)
 described = {}
-for name in %r:
+for name in _SHARED_NAMES:
     flag = flags.FLAGS[name]
     described[name] = [flag.default, flag.help, sorted(getattr(flag.parser, 'enum_values', None) or [])]
 print(json.dumps(described))
-''' % (_SHARED,)
+""".replace('_SHARED_NAMES', repr(_SHARED))
 
 
 def _shared_flags_after_importing(order):
-    out = subprocess.run([sys.executable, '-c', _PROBE, *order], capture_output=True, text=True,
-                         timeout=300, check=True).stdout
+    out = subprocess.run(
+        [sys.executable, '-c', _PROBE, *order], capture_output=True, text=True, timeout=300, check=True
+    ).stdout
     return json.loads(out.strip().splitlines()[-1])
 
 
@@ -38,5 +39,6 @@ def test_shared_flags_do_not_depend_on_import_order():
 
 def test_every_cli_imports_in_one_process():
     import importlib
+
     for name in _CLIS:
         importlib.import_module('clarinet_ddsp.cli.' + name)

@@ -25,7 +25,7 @@ def test_fft_convolve_same_compensates_linear_phase_delay(audio):
     got = core.fft_convolve(audio, ir).numpy()
     start = (65 - 1) // 2 - 1
     full = np.stack([scipy.signal.fftconvolve(audio[b], ir[0]) for b in range(2)])
-    np.testing.assert_allclose(got, full[:, start:start + 1000], atol=1e-4)
+    np.testing.assert_allclose(got, full[:, start : start + 1000], atol=1e-4)
 
 
 def test_time_varying_fft_convolve_equals_blockwise_convolution_overlap_added(audio):
@@ -35,8 +35,8 @@ def test_time_varying_fft_convolve_equals_blockwise_convolution_overlap_added(au
     expected = np.zeros([2, 1000 + 33 - 1])
     for b in range(2):
         for i in range(4):
-            block = np.convolve(audio[b, i * hop:(i + 1) * hop], irs[b, i])
-            expected[b, i * hop:i * hop + len(block)] += block
+            block = np.convolve(audio[b, i * hop : (i + 1) * hop], irs[b, i])
+            expected[b, i * hop : i * hop + len(block)] += block
     np.testing.assert_allclose(got, expected, atol=1e-4)
 
 
@@ -53,7 +53,7 @@ def test_fft_convolve_rejects_different_batch_sizes(audio):
 def test_frequency_impulse_response_has_the_requested_magnitude_response():
     n_freq = 129
     hz = np.linspace(0.0, 1.0, n_freq)
-    mags = (0.2 + np.exp(-((hz - 0.3) / 0.1) ** 2)).astype(np.float32)[None, None, :]
+    mags = (0.2 + np.exp(-(((hz - 0.3) / 0.1) ** 2))).astype(np.float32)[None, None, :]
     ir = core.frequency_impulse_response(mags).numpy()[0, 0]
     assert ir.shape == (2 * (n_freq - 1),)
     response = np.abs(np.fft.rfft(ir))
@@ -99,10 +99,13 @@ def test_frequency_filter_low_pass_removes_high_frequencies():
 
 def test_get_fft_size_power_of_2_and_5_smooth():
     assert core.get_fft_size(1000, 65) == 2048
+
+    def smooth(m):
+        return m == 1 or any(m % p == 0 and smooth(m // p) for p in (2, 3, 5))
+
     for frame, ir in [(1000, 65), (300, 7), (64, 257), (999, 2)]:
         n = core.get_fft_size(frame, ir, power_of_2=False)
         target = frame + ir - 1
-        smooth = lambda m: m == 1 or any(m % p == 0 and smooth(m // p) for p in (2, 3, 5))
         assert n >= target and smooth(n)
         assert not any(smooth(m) for m in range(target, n))
 

@@ -23,8 +23,8 @@ def _numpy_bank(freqs, amps, sample_rate=SR, float32_phase=False, chunk_size=Non
             phase = np.zeros(omega.shape, np.float32)
             offset = np.zeros(omega[:, :1].shape, np.float32)
             for start in range(0, omega.shape[1], chunk_size):
-                chunk = np.cumsum(omega[:, start:start + chunk_size], axis=1, dtype=np.float32)
-                phase[:, start:start + chunk_size] = (chunk + offset) % two_pi
+                chunk = np.cumsum(omega[:, start : start + chunk_size], axis=1, dtype=np.float32)
+                phase[:, start : start + chunk_size] = (chunk + offset) % two_pi
                 offset = (offset + chunk[:, -1:] % two_pi) % two_pi
             phase = phase.astype(np.float64)
     else:
@@ -87,24 +87,28 @@ def test_normalize_harmonics_sums_to_one_below_nyquist():
     assert np.all(got[0, 0, 7:] == 0) and np.all(got[0, 1, 2:] == 0)
 
 
-@pytest.mark.parametrize('use_angular_cumsum,precise_phase',
-                         [(False, False), (True, False), (False, True)])
-def test_harmonic_synthesis_with_constant_controls_matches_numpy(use_angular_cumsum,
-                                                                 precise_phase):
+@pytest.mark.parametrize('use_angular_cumsum,precise_phase', [(False, False), (True, False), (False, True)])
+def test_harmonic_synthesis_with_constant_controls_matches_numpy(use_angular_cumsum, precise_phase):
     # Float32 phase sums (ddsp's default) drift on high harmonics; compare that path with the
     # same float32 sum in numpy, the accurate paths with float64 phase.
     n_frames, n_samples, n_harmonics = 10, 4000, 25
     f0 = np.full([1, n_frames, 1], 440.0)
     amp = np.full([1, n_frames, 1], 0.5)
     dist = np.linspace(1.0, 0.1, n_harmonics)[None, None, :] * np.ones([1, n_frames, 1])
-    got = core.harmonic_synthesis(f0, amp, harmonic_distribution=dist, n_samples=n_samples,
-                                  use_angular_cumsum=use_angular_cumsum,
-                                  precise_phase=precise_phase).numpy()
+    got = core.harmonic_synthesis(
+        f0,
+        amp,
+        harmonic_distribution=dist,
+        n_samples=n_samples,
+        use_angular_cumsum=use_angular_cumsum,
+        precise_phase=precise_phase,
+    ).numpy()
     k = np.arange(1, n_harmonics + 1)
     freqs = np.broadcast_to(440.0 * k, [1, n_samples, n_harmonics])
     amps = np.broadcast_to(0.5 * dist[:, :1], [1, n_samples, n_harmonics])
-    expected = _numpy_bank(freqs, amps, float32_phase=not precise_phase,
-                           chunk_size=1000 if use_angular_cumsum else None)
+    expected = _numpy_bank(
+        freqs, amps, float32_phase=not precise_phase, chunk_size=1000 if use_angular_cumsum else None
+    )
     assert got.shape == (1, n_samples)
     assert _rel_err(got, expected) < (1e-4 if precise_phase else 2e-3)
     # Harmonics 19 and up (>= 8 kHz) are silent: no energy above 8 kHz - margin.
@@ -120,11 +124,21 @@ def test_harmonic_synthesis_with_varying_f0_matches_numpy():
     f0 = rs.uniform(100, 400, [2, n_frames, 1])
     amp = rs.uniform(0.1, 1, [2, n_frames, 1])
     dist = rs.uniform(0, 1, [2, n_frames, 15])
-    got = core.harmonic_synthesis(f0, amp, harmonic_distribution=dist, n_samples=n_samples,
-                                  amp_resample_method='linear', precise_phase=True).numpy()
+    got = core.harmonic_synthesis(
+        f0,
+        amp,
+        harmonic_distribution=dist,
+        n_samples=n_samples,
+        amp_resample_method='linear',
+        precise_phase=True,
+    ).numpy()
     pos = np.arange(n_samples) * n_frames / n_samples
-    interp = lambda x: np.stack([np.stack([np.interp(pos, np.arange(n_frames), x[b, :, c])
-                                           for c in range(x.shape[-1])], -1) for b in range(2)])
+    interp = lambda x: np.stack(
+        [
+            np.stack([np.interp(pos, np.arange(n_frames), x[b, :, c]) for c in range(x.shape[-1])], -1)
+            for b in range(2)
+        ]
+    )
     freqs = interp(f0) * np.arange(1, 16)
     amps = interp(amp * dist)
     assert _rel_err(got, _numpy_bank(freqs, amps)) < 1e-3
@@ -132,14 +146,16 @@ def test_harmonic_synthesis_with_varying_f0_matches_numpy():
 
 def test_harmonic_synthesis_rejects_mismatched_batch_axes():
     with pytest.raises(ValueError, match=r'batch axis.*frequencies 2.*amplitudes 3'):
-        core.harmonic_synthesis(np.ones([2, 10, 1]), np.ones([3, 10, 1]),
-                                harmonic_distribution=np.ones([2, 10, 4]), n_samples=100)
+        core.harmonic_synthesis(
+            np.ones([2, 10, 1]), np.ones([3, 10, 1]), harmonic_distribution=np.ones([2, 10, 4]), n_samples=100
+        )
 
 
 def test_harmonic_synthesis_rejects_mismatched_time_axes():
     with pytest.raises(ValueError, match=r'time \(n_frames\) axis.*harmonic_distribution 12'):
-        core.harmonic_synthesis(np.ones([2, 10, 1]), np.ones([2, 10, 1]),
-                                harmonic_distribution=np.ones([2, 12, 4]), n_samples=120)
+        core.harmonic_synthesis(
+            np.ones([2, 10, 1]), np.ones([2, 10, 1]), harmonic_distribution=np.ones([2, 12, 4]), n_samples=120
+        )
 
 
 def test_streaming_synthesis_in_two_blocks_equals_one_block():
@@ -147,8 +163,8 @@ def test_streaming_synthesis_in_two_blocks_equals_one_block():
     amp = np.full([1, 8, 1], 0.5, np.float32)
     dist = np.ones([1, 8, 5], np.float32)
     whole, _ = core.streaming_harmonic_synthesis(f0, amp, dist, n_samples=800)
-    first, phase = core.streaming_harmonic_synthesis(f0[:, :4], amp[:, :4], dist[:, :4],
-                                                     n_samples=400)
-    second, _ = core.streaming_harmonic_synthesis(f0[:, 4:], amp[:, 4:], dist[:, 4:],
-                                                  initial_phase=phase, n_samples=400)
+    first, phase = core.streaming_harmonic_synthesis(f0[:, :4], amp[:, :4], dist[:, :4], n_samples=400)
+    second, _ = core.streaming_harmonic_synthesis(
+        f0[:, 4:], amp[:, 4:], dist[:, 4:], initial_phase=phase, n_samples=400
+    )
     np.testing.assert_allclose(np.concatenate([first, second], axis=1), whole, atol=3e-3)

@@ -42,8 +42,8 @@ def test_window_resample_matches_numpy_overlap_add_of_hann_windows(frames):
     held = np.concatenate([frames, frames[:, -1:]], axis=1)
     expected = np.zeros([2, hop * (held.shape[1] + 1), 3])
     for i in range(held.shape[1]):
-        expected[:, i * hop:i * hop + 2 * hop] += held[:, i:i + 1] * window[None, :, None]
-    expected = expected[:, hop:hop + n_out]
+        expected[:, i * hop : i * hop + 2 * hop] += held[:, i : i + 1] * window[None, :, None]
+    expected = expected[:, hop : hop + n_out]
     got = core.resample(frames, n_out, method='window').numpy()
     np.testing.assert_allclose(got, expected, rtol=1e-5, atol=1e-6)
 

@@ -70,8 +70,9 @@ def test_diff_rejects_out_of_range_axis():
 def test_diff_matches_numpy_diff():
     x = np.random.RandomState(0).randn(2, 5, 4).astype(np.float32)
     for axis in (0, 1, 2, -1):
-        np.testing.assert_allclose(core.diff(core.tf_float32(x), axis=axis).numpy(),
-                                   np.diff(x, axis=axis), rtol=1e-6)
+        np.testing.assert_allclose(
+            core.diff(core.tf_float32(x), axis=axis).numpy(), np.diff(x, axis=axis), rtol=1e-6
+        )
 
 
 def test_nested_lookup_finds_nested_keys_and_names_missing_ones():

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import os
-from typing import Dict
 
 import numpy as np
 import soundfile as sf
@@ -19,15 +18,16 @@ def tone(f0_hz: float, secs: float, rate: int = 16000, amp: float = 0.3) -> np.n
     return amp * x * fade / 1.53
 
 
-def write_tone(path: str, f0_hz: float, secs: float, rate: int = 16000, channels: int = 1,
-               subtype: str = 'PCM_16') -> str:
+def write_tone(
+    path: str, f0_hz: float, secs: float, rate: int = 16000, channels: int = 1, subtype: str = 'PCM_16'
+) -> str:
     x = tone(f0_hz, secs, rate)
     data = np.stack([x] * channels, axis=1) if channels > 1 else x
     sf.write(path, data, rate, subtype=subtype)
     return path
 
 
-def write_bad_files(directory: str) -> Dict[str, str]:
+def write_bad_files(directory: str) -> dict[str, str]:
     """One file per kind of bad input; returns {kind: path}."""
     os.makedirs(directory, exist_ok=True)
     paths = {}

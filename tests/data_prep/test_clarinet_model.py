@@ -5,8 +5,7 @@ import time
 import numpy as np
 import pytest
 
-from clarinet_ddsp.data_prep import clarinet_model
-from clarinet_ddsp.data_prep import notes
+from clarinet_ddsp.data_prep import clarinet_model, notes
 
 
 def _spectral_f0(x, rate, f_guess):
@@ -16,7 +15,7 @@ def _spectral_f0(x, rate, f_guess):
     freqs = np.fft.rfftfreq(n, 1 / rate)
     band = (freqs > f_guess * 0.94) & (freqs < f_guess * 1.06)
     k = np.flatnonzero(band)[np.argmax(spec[band])]
-    a, b, c = np.log(spec[k - 1:k + 2])
+    a, b, c = np.log(spec[k - 1 : k + 2])
     return freqs[k] + 0.5 * (a - c) / (a - 2 * b + c) * (freqs[1] - freqs[0])
 
 
@@ -46,7 +45,7 @@ def test_odd_harmonics_dominate_low_notes_and_dynamics_differ_in_level_and_brigh
         seg = x[8000:28000]
         spec = np.abs(np.fft.rfft(seg * np.hanning(len(seg))))
         freqs = np.fft.rfftfreq(len(seg), 1 / 16000)
-        level = lambda h: spec[np.argmin(np.abs(freqs - h * 220.0))]
+        level = lambda h, spec=spec, freqs=freqs: spec[np.argmin(np.abs(freqs - h * 220.0))]
         assert level(3) > 3 * level(2) and level(5) > 3 * level(4), dynamic  # a cylindrical bore
     rms = {d: np.sqrt(np.mean(x[8000:28000] ** 2)) for (m, d), x in zip(plan, audio) if m == 57}
     assert rms['ff'] > 2 * rms['pp']

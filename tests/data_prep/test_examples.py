@@ -1,4 +1,4 @@
-"""Pure per-example steps: chunking, sliding windows (ddsp's counts and lengths), eval keys, tf.train.Example."""
+"""Per-example steps: chunking, sliding windows (ddsp's counts and lengths), eval keys, tf.train.Example."""
 
 import math
 
@@ -20,12 +20,15 @@ def _blocks(secs, rate, block=5000):
         yield a[lo:hi], b[lo16:hi16]
 
 
-@pytest.mark.parametrize('secs, expected_secs', [
-    (45.0, [20.0, 20.0, 5.0]),  # 5 s remainder >= one example: its own chunk
-    (42.5, [20.0, 23.0]),      # 2.5 s remainder < 4 s: merged into the previous chunk, padded to 4 + k
-    (3.3, [4.0]),              # one short chunk padded up to one example
-    (9.2, [10.0]),             # padded by less than one hop (1 s)
-])
+@pytest.mark.parametrize(
+    'secs, expected_secs',
+    [
+        (45.0, [20.0, 20.0, 5.0]),  # 5 s remainder >= one example: its own chunk
+        (42.5, [20.0, 23.0]),  # 2.5 s remainder < 4 s: merged into the previous chunk, padded to 4 + k
+        (3.3, [4.0]),  # one short chunk padded up to one example
+        (9.2, [10.0]),  # padded by less than one hop (1 s)
+    ],
+)
 def test_chunk_lengths_merge_short_remainders_and_pad_less_than_a_hop(secs, expected_secs):
     chunks = list(ex_lib.chunk_blocks(_blocks(secs, 44100), 44100, 20.0, 4.0, 1.0))
     assert [c[1].shape[0] / 16000 for c in chunks] == expected_secs
@@ -46,9 +49,14 @@ def test_chunk_secs_zero_keeps_the_file_whole():
 def test_windows_have_ddsps_lengths_and_count(center):
     secs, frame_rate = 10.0, 250
     n_frames = int(secs * frame_rate) + int(center)
-    ex = {'audio': np.zeros(int(secs * 48000), np.float32), 'audio_16k': np.zeros(int(secs * 16000), np.float32),
-          'f0_hz': np.arange(n_frames, dtype=np.float32), 'f0_confidence': np.zeros(n_frames, np.float32),
-          'loudness_db': np.zeros(n_frames, np.float32), 'key': 'k'}
+    ex = {
+        'audio': np.zeros(int(secs * 48000), np.float32),
+        'audio_16k': np.zeros(int(secs * 16000), np.float32),
+        'f0_hz': np.arange(n_frames, dtype=np.float32),
+        'f0_confidence': np.zeros(n_frames, np.float32),
+        'loudness_db': np.zeros(n_frames, np.float32),
+        'key': 'k',
+    }
     windows = list(ex_lib.split_example(ex, 48000, frame_rate, 4.0, 1.0, center))
     assert len(windows) == 7  # floor((10 - 4) / 1) + 1, as ddsp's _split_example
     for i, w in enumerate(windows):

@@ -13,8 +13,9 @@ def test_note_names_round_trip_with_mtg_spellings():
     assert notes.midi_from_filename('248350__mtg__clarinet-d-3.wav') == 51
     assert notes.midi_from_filename('356922__mtg__clarinet-gsharp3.wav') == 56
     assert notes.midi_from_filename('000002__physmodel__clarinet-dsharp3-mf.wav') == 51
-    assert all(notes.midi_from_filename(f'x__clarinet-{notes.midi_to_name(m)}-pp.wav') == m
-               for m in range(50, 89))
+    assert all(
+        notes.midi_from_filename(f'x__clarinet-{notes.midi_to_name(m)}-pp.wav') == m for m in range(50, 89)
+    )
 
 
 def test_default_plan_is_d3_to_e6_with_rotating_dynamics():
@@ -27,7 +28,10 @@ def test_default_plan_is_d3_to_e6_with_rotating_dynamics():
 def test_write_notes_writes_named_16k_wavs(tmp_path):
     paths = notes.write_notes(str(tmp_path), 'A4', 'B4', ('mf',), note_secs=1.0)
     names = [p.split('/')[-1] for p in paths]
-    assert names == ['000001__physmodel__clarinet-a4-mf.wav', '000002__physmodel__clarinet-asharp4-mf.wav',
-                     '000003__physmodel__clarinet-b4-mf.wav']
+    assert names == [
+        '000001__physmodel__clarinet-a4-mf.wav',
+        '000002__physmodel__clarinet-asharp4-mf.wav',
+        '000003__physmodel__clarinet-b4-mf.wav',
+    ]
     info = sf.info(paths[0])
     assert (info.samplerate, info.channels, info.frames, info.subtype) == (16000, 1, 16000, 'PCM_16')

@@ -1,4 +1,4 @@
-"""The Beam pipeline end to end on the DirectRunner: shards read back with tf.data, pitch, splits, bad input."""
+"""The Beam pipeline end to end on the DirectRunner: shards read back, pitch, splits, bad input."""
 
 import glob
 import os
@@ -8,11 +8,8 @@ import pytest
 import soundfile as sf
 import tensorflow as tf
 
-from clarinet_ddsp.data_prep import audio_io
-from clarinet_ddsp.data_prep import clarinet_model
+from clarinet_ddsp.data_prep import audio_io, clarinet_model, notes, pipeline
 from clarinet_ddsp.data_prep import examples as ex_lib
-from clarinet_ddsp.data_prep import notes
-from clarinet_ddsp.data_prep import pipeline
 from tests.data_prep import audio_files
 
 KEYS = ('audio', 'audio_16k', 'f0_hz', 'f0_confidence', 'loudness_db')
@@ -21,8 +18,9 @@ KEYS = ('audio', 'audio_16k', 'f0_hz', 'f0_confidence', 'loudness_db')
 def write_clarinet_notes(directory, plan, secs=2.0):
     """Physical-model notes [(midi, dynamic)] as MTG-named WAVs; returns {path: samples}."""
     os.makedirs(directory, exist_ok=True)
-    audio = clarinet_model.render_notes([clarinet_model.NoteSpec(notes.midi_to_hz(m), d) for m, d in plan],
-                                        secs=secs)
+    audio = clarinet_model.render_notes(
+        [clarinet_model.NoteSpec(notes.midi_to_hz(m), d) for m, d in plan], secs=secs
+    )
     out = {}
     for i, ((midi, dynamic), x) in enumerate(zip(plan, audio)):
         name = f'{i + 1:06d}__physmodel__clarinet-{notes.midi_to_name(midi)}-{dynamic}.wav'
@@ -43,8 +41,11 @@ def read_examples(pattern):
 def source_of(example, sources, hop=16000):
     """The source file whose samples the example's audio_16k window is (windows start at hop multiples)."""
     head = example['audio_16k'][:3000]
-    found = [p for p, s in sources.items()
-             if any(np.array_equal(head, s[k:k + 3000]) for k in range(0, len(s) - 3000, hop))]
+    found = [
+        p
+        for p, s in sources.items()
+        if any(np.array_equal(head, s[k : k + 3000]) for k in range(0, len(s) - 3000, hop))
+    ]
     assert len(found) == 1, found
     return found[0]
 
@@ -65,8 +66,9 @@ def default_run(tmp_path_factory):
     work = tmp_path_factory.mktemp('roundtrip')
     sources = write_clarinet_notes(str(work / 'notes'), [(50, 'pp'), (69, 'mf'), (88, 'ff')], secs=2.0)
     prefix = str(work / 'out' / 'train.tfrecord')
-    result = pipeline.prepare_tfrecord(sorted(sources), prefix, num_shards=3, example_secs=1, hop_secs=1,
-                                       crepe_model='tiny')
+    result = pipeline.prepare_tfrecord(
+        sorted(sources), prefix, num_shards=3, example_secs=1, hop_secs=1, crepe_model='tiny'
+    )
     return sources, prefix, result
 
 
@@ -80,13 +82,18 @@ def test_round_trip_writes_exactly_num_shards_with_ddsps_keys_and_lengths(defaul
     assert len(examples) == 6  # 3 notes x 2 one-second windows
     for ex in examples:
         assert {k: v.shape for k, v in ex.items()} == {
-            'audio': (16000,), 'audio_16k': (16000,), 'f0_hz': (250,), 'f0_confidence': (250,),
-            'loudness_db': (250,)}
+            'audio': (16000,),
+            'audio_16k': (16000,),
+            'f0_hz': (250,),
+            'f0_confidence': (250,),
+            'loudness_db': (250,),
+        }
     assert result.counters['files-loaded'] == 3 and result.counters['examples-train'] == 6
 
 
 def test_round_trip_reads_in_the_training_data_provider(default_run):
-    from clarinet_ddsp.training import data  # pylint: disable=g-import-not-at-top
+    from clarinet_ddsp.training import data
+
     _, prefix, _ = default_run
     provider = data.TFRecordProvider(prefix + '*', example_secs=1)
     batch = next(iter(provider.get_batch(6, shuffle=False, repeats=1)))
@@ -103,7 +110,8 @@ def test_each_examples_median_confident_f0_is_within_20_cents_of_its_note(defaul
 
 
 def test_loudness_follows_the_audio(default_run):
-    from clarinet_ddsp import spectral_ops  # pylint: disable=g-import-not-at-top
+    from clarinet_ddsp import spectral_ops
+
     _, prefix, _ = default_run
     ex = read_examples(prefix + '*')[0]
     expected = np.asarray(spectral_ops.compute_loudness(ex['audio_16k'], 16000, 250, 512, padding='same'))
@@ -112,12 +120,21 @@ def test_loudness_follows_the_audio(default_run):
 
 
 def test_center_adds_one_frame_and_eval_split_is_disjoint(tmp_path):
-    sources = write_clarinet_notes(str(tmp_path / 'notes'), [(55, 'mf'), (60, 'mf'), (65, 'mf'), (70, 'mf')],
-                                   secs=1.0)
+    sources = write_clarinet_notes(
+        str(tmp_path / 'notes'), [(55, 'mf'), (60, 'mf'), (65, 'mf'), (70, 'mf')], secs=1.0
+    )
     prefix = str(tmp_path / 'out' / 'ds.tfrecord')
-    pipeline.prepare_tfrecord(sorted(sources), prefix, num_shards=2, example_secs=1, hop_secs=1,
-                              eval_split_fraction=0.25, center=True, crepe_model='tiny',
-                              pipeline_options=audio_files.IN_MEMORY)
+    pipeline.prepare_tfrecord(
+        sorted(sources),
+        prefix,
+        num_shards=2,
+        example_secs=1,
+        hop_secs=1,
+        eval_split_fraction=0.25,
+        center=True,
+        crepe_model='tiny',
+        pipeline_options=audio_files.IN_MEMORY,
+    )
     names = sorted(os.listdir(tmp_path / 'out'))
     assert names == [f'ds.tfrecord-{s}-0000{i}-of-00002' for s in ('eval', 'train') for i in range(2)]
     train, evaluation = read_examples(prefix + '-train*'), read_examples(prefix + '-eval*')
@@ -127,11 +144,20 @@ def test_center_adds_one_frame_and_eval_split_is_disjoint(tmp_path):
 
 
 def test_eight_channel_96k_24bit_file_prepares_at_48k(tmp_path):
-    path = audio_files.write_tone(str(tmp_path / 'tone-96k.wav'), 440, 2.0, rate=96000, channels=8,
-                                  subtype='PCM_24')
+    path = audio_files.write_tone(
+        str(tmp_path / 'tone-96k.wav'), 440, 2.0, rate=96000, channels=8, subtype='PCM_24'
+    )
     prefix = str(tmp_path / 'out' / 'train.tfrecord')
-    pipeline.prepare_tfrecord([path], prefix, num_shards=1, sample_rate=48000, example_secs=1, hop_secs=1,
-                              crepe_model='tiny', pipeline_options=audio_files.IN_MEMORY)
+    pipeline.prepare_tfrecord(
+        [path],
+        prefix,
+        num_shards=1,
+        sample_rate=48000,
+        example_secs=1,
+        hop_secs=1,
+        crepe_model='tiny',
+        pipeline_options=audio_files.IN_MEMORY,
+    )
     examples = read_examples(prefix + '*')
     assert len(examples) == 2
     for ex in examples:
@@ -149,8 +175,14 @@ def test_bad_input_fails_up_front_naming_the_file_and_writes_nothing(tmp_path, k
     bad = audio_files.write_bad_files(str(tmp_path / 'bad'))[kind]
     out_dir = tmp_path / 'out'
     with pytest.raises(audio_io.BadAudioFilesError) as info:
-        pipeline.prepare_tfrecord([good, bad], str(out_dir / 'train.tfrecord'), num_shards=2, example_secs=1,
-                                  crepe_model='tiny', pipeline_options=audio_files.IN_MEMORY)
+        pipeline.prepare_tfrecord(
+            [good, bad],
+            str(out_dir / 'train.tfrecord'),
+            num_shards=2,
+            example_secs=1,
+            crepe_model='tiny',
+            pipeline_options=audio_files.IN_MEMORY,
+        )
     message = str(info.value)
     assert bad in message and audio_files.REASONS[kind] in message and good not in message
     assert '--skip_bad_files' in message
@@ -161,9 +193,15 @@ def test_skip_bad_files_writes_the_good_ones_and_lists_the_bad(tmp_path):
     good = audio_files.write_tone(str(tmp_path / 'good.wav'), 440, 1.5)
     bad = audio_files.write_bad_files(str(tmp_path / 'bad'))
     prefix = str(tmp_path / 'out' / 'train.tfrecord')
-    result = pipeline.prepare_tfrecord([good] + sorted(bad.values()), prefix, num_shards=1, example_secs=1,
-                                       crepe_model='tiny', skip_bad_files=True,
-                                       pipeline_options=audio_files.IN_MEMORY)
+    result = pipeline.prepare_tfrecord(
+        [good] + sorted(bad.values()),
+        prefix,
+        num_shards=1,
+        example_secs=1,
+        crepe_model='tiny',
+        skip_bad_files=True,
+        pipeline_options=audio_files.IN_MEMORY,
+    )
     assert sorted(e.path for e in result.skipped) == sorted(bad.values())
     assert result.n_files == 1 and len(read_examples(prefix + '*')) == 2  # 1.5 s -> padded to 2 windows
 
@@ -189,10 +227,17 @@ def test_a_failing_pipeline_leaves_no_shards_and_keeps_older_ones(tmp_path, monk
 
 def test_runner_options_use_every_core_on_the_direct_runner_only():
     assert pipeline.runner_options(['--runner=DirectRunner']) == [
-        '--runner=DirectRunner', '--direct_num_workers=0', '--direct_running_mode=multi_processing']
+        '--runner=DirectRunner',
+        '--direct_num_workers=0',
+        '--direct_running_mode=multi_processing',
+    ]
     assert pipeline.runner_options(IN := audio_files.IN_MEMORY) == IN
-    dataflow = ['--runner=DataflowRunner', '--project=p', '--region=europe-west1',
-                '--temp_location=gs://b/tmp']
+    dataflow = [
+        '--runner=DataflowRunner',
+        '--project=p',
+        '--region=europe-west1',
+        '--temp_location=gs://b/tmp',
+    ]
     assert pipeline.runner_options(dataflow) == dataflow
 
 
@@ -210,8 +255,9 @@ def test_full_crepe_on_default_notes_is_within_20_cents(tmp_path):
     plan = [(m, d) for m, d in notes.note_plan()][::6]  # 7 notes from D3 to E6, all three dynamics
     sources = write_clarinet_notes(str(tmp_path / 'notes'), plan, secs=2.0)
     prefix = str(tmp_path / 'out' / 'train.tfrecord')
-    pipeline.prepare_tfrecord(sorted(sources), prefix, num_shards=2, example_secs=1, hop_secs=1,
-                              crepe_model='full')
+    pipeline.prepare_tfrecord(
+        sorted(sources), prefix, num_shards=2, example_secs=1, hop_secs=1, crepe_model='full'
+    )
     examples = read_examples(prefix + '*')
     assert len(examples) == 2 * len(plan)
     for ex in examples:
@@ -220,8 +266,9 @@ def test_full_crepe_on_default_notes_is_within_20_cents(tmp_path):
 
 
 def test_f0_dofn_loads_crepe_once_per_worker_in_setup(monkeypatch):
-    from clarinet_ddsp import pitch  # pylint: disable=g-import-not-at-top
-    from clarinet_ddsp.pitch import model as model_lib  # pylint: disable=g-import-not-at-top
+    from clarinet_ddsp import pitch
+    from clarinet_ddsp.pitch import model as model_lib
+
     calls = []
     real = pitch.get_model
 

@@ -11,21 +11,22 @@ Bounds are relative L2 errors, ||ours - ref|| / ||ref||, from issue 2 item 4.
 
 import dataclasses
 import zlib
-from typing import Any, Callable, Dict
+from collections.abc import Callable
+from typing import Any
 
 import numpy as np
 
 # Targets from issue 2 item 4.
-ELEMENTWISE = 1e-5   # elementwise ops, resampling, synth controls
-FILTER = 1e-4        # filters, convolution, STFT magnitudes, losses, loudness
-OSC_SHORT = 2e-3     # oscillator audio, ~4000 samples
+ELEMENTWISE = 1e-5  # elementwise ops, resampling, synth controls
+FILTER = 1e-4  # filters, convolution, STFT magnitudes, losses, loudness
+OSC_SHORT = 2e-3  # oscillator audio, ~4000 samples
 OSC_LONG_MAG = 5e-2  # oscillator audio, 64000 samples, on STFT magnitudes
-NOISE_STAT = 5e-2    # FilteredNoise output: mean magnitude spectrum of random noise (statistical;
-                                          # two independent noises differ by 0.9-2.1% here)
+NOISE_STAT = 5e-2  # FilteredNoise output: mean magnitude spectrum of random noise (statistical;
+# two independent noises differ by 0.9-2.1% here)
 
 SAMPLE_RATE = 16000
 
-Arrays = Dict[str, np.ndarray]
+Arrays = dict[str, np.ndarray]
 
 
 @dataclasses.dataclass(frozen=True)
@@ -40,6 +41,7 @@ class Case:
       run: (ddsp_module, inputs, side) -> array or dict of arrays; side is 'ours' or 'ref', used only
         where the names differ on purpose (synths.Additive exists only in ours).
     """
+
     name: str
     group: str
     bound: float
@@ -51,7 +53,7 @@ class Case:
         return self.make_inputs(rng)
 
 
-CASES: Dict[str, Case] = {}
+CASES: dict[str, Case] = {}
 
 
 def _add(name, group, bound, make_inputs, run):
@@ -66,7 +68,8 @@ def _f32(x):
 
 
 def _tf():
-    import tensorflow as tf  # pylint: disable=g-import-not-at-top
+    import tensorflow as tf
+
     return tf
 
 
@@ -105,18 +108,34 @@ def to_numpy_dict(result) -> Arrays:
 _SHAPES = {'1d': (7,), '2d': (2, 100), '3d': (2, 50, 3)}
 
 for _sname, _shape in _SHAPES.items():
-    _add(f'core.midi_to_hz[{_sname}]', 'core', ELEMENTWISE,
-         lambda rng, s=_shape: {'x': _f32(rng.uniform(0, 127, s))},
-         lambda d, x, side: d.core.midi_to_hz(x['x']))
-    _add(f'core.hz_to_midi[{_sname}]', 'core', ELEMENTWISE,
-         lambda rng, s=_shape: {'x': _f32(np.exp(rng.uniform(np.log(20), np.log(8000), s)))},
-         lambda d, x, side: d.core.hz_to_midi(x['x']))
-    _add(f'core.exp_sigmoid[{_sname}]', 'core', ELEMENTWISE,
-         lambda rng, s=_shape: {'x': _f32(rng.normal(0, 4, s))},
-         lambda d, x, side: d.core.exp_sigmoid(x['x']))
-    _add(f'core.safe_log[{_sname}]', 'core', ELEMENTWISE,
-         lambda rng, s=_shape: {'x': _f32(rng.uniform(0, 3, s))},
-         lambda d, x, side: d.core.safe_log(x['x']))
+    _add(
+        f'core.midi_to_hz[{_sname}]',
+        'core',
+        ELEMENTWISE,
+        lambda rng, s=_shape: {'x': _f32(rng.uniform(0, 127, s))},
+        lambda d, x, side: d.core.midi_to_hz(x['x']),
+    )
+    _add(
+        f'core.hz_to_midi[{_sname}]',
+        'core',
+        ELEMENTWISE,
+        lambda rng, s=_shape: {'x': _f32(np.exp(rng.uniform(np.log(20), np.log(8000), s)))},
+        lambda d, x, side: d.core.hz_to_midi(x['x']),
+    )
+    _add(
+        f'core.exp_sigmoid[{_sname}]',
+        'core',
+        ELEMENTWISE,
+        lambda rng, s=_shape: {'x': _f32(rng.normal(0, 4, s))},
+        lambda d, x, side: d.core.exp_sigmoid(x['x']),
+    )
+    _add(
+        f'core.safe_log[{_sname}]',
+        'core',
+        ELEMENTWISE,
+        lambda rng, s=_shape: {'x': _f32(rng.uniform(0, 3, s))},
+        lambda d, x, side: d.core.safe_log(x['x']),
+    )
 
 
 def _with_zeros(rng, shape, lo, hi):
@@ -125,46 +144,84 @@ def _with_zeros(rng, shape, lo, hi):
     return _f32(x)
 
 
-_add('core.midi_to_hz[zero_silence]', 'core', ELEMENTWISE,
-     lambda rng: {'x': _with_zeros(rng, (3, 40), 0, 127)},
-     lambda d, x, side: d.core.midi_to_hz(x['x'], midi_zero_silence=True))
-_add('core.hz_to_midi[zeros]', 'core', ELEMENTWISE,
-     lambda rng: {'x': _with_zeros(rng, (3, 40, 1), 20, 4000)},
-     lambda d, x, side: d.core.hz_to_midi(x['x']))
-_add('core.exp_sigmoid[exponent=5,max=1.5,threshold=1e-3]', 'core', ELEMENTWISE,
-     lambda rng: {'x': _f32(rng.normal(0, 4, (2, 30, 8)))},
-     lambda d, x, side: d.core.exp_sigmoid(x['x'], exponent=5.0, max_value=1.5, threshold=1e-3))
-_add('core.safe_log[zeros,eps=1e-3]', 'core', ELEMENTWISE,
-     lambda rng: {'x': _with_zeros(rng, (2, 60), 0, 2)},
-     lambda d, x, side: d.core.safe_log(x['x'], eps=1e-3))
+_add(
+    'core.midi_to_hz[zero_silence]',
+    'core',
+    ELEMENTWISE,
+    lambda rng: {'x': _with_zeros(rng, (3, 40), 0, 127)},
+    lambda d, x, side: d.core.midi_to_hz(x['x'], midi_zero_silence=True),
+)
+_add(
+    'core.hz_to_midi[zeros]',
+    'core',
+    ELEMENTWISE,
+    lambda rng: {'x': _with_zeros(rng, (3, 40, 1), 20, 4000)},
+    lambda d, x, side: d.core.hz_to_midi(x['x']),
+)
+_add(
+    'core.exp_sigmoid[exponent=5,max=1.5,threshold=1e-3]',
+    'core',
+    ELEMENTWISE,
+    lambda rng: {'x': _f32(rng.normal(0, 4, (2, 30, 8)))},
+    lambda d, x, side: d.core.exp_sigmoid(x['x'], exponent=5.0, max_value=1.5, threshold=1e-3),
+)
+_add(
+    'core.safe_log[zeros,eps=1e-3]',
+    'core',
+    ELEMENTWISE,
+    lambda rng: {'x': _with_zeros(rng, (2, 60), 0, 2)},
+    lambda d, x, side: d.core.safe_log(x['x'], eps=1e-3),
+)
 
 _UNIT_CASES = {
-    'amplitude_to_db': (lambda rng: {'x': _with_zeros(rng, (2, 80), 0, 2)},
-                        lambda d, x, side: d.core.amplitude_to_db(x['x'])),
+    'amplitude_to_db': (
+        lambda rng: {'x': _with_zeros(rng, (2, 80), 0, 2)},
+        lambda d, x, side: d.core.amplitude_to_db(x['x']),
+    ),
     'amplitude_to_db[ref_db=10,range_db=60]': (
         lambda rng: {'x': _with_zeros(rng, (2, 80), 0, 2)},
-        lambda d, x, side: d.core.amplitude_to_db(x['x'], ref_db=10.0, range_db=60.0)),
-    'power_to_db': (lambda rng: {'x': _f32(rng.uniform(0, 1, (2, 80)) ** 6)},
-                    lambda d, x, side: d.core.power_to_db(x['x'])),
-    'power_to_db[use_tf=False]': (lambda rng: {'x': _f32(rng.uniform(0, 1, (2, 80)) ** 6)},
-                                  lambda d, x, side: d.core.power_to_db(x['x'], use_tf=False)),
-    'db_to_amplitude': (lambda rng: {'x': _f32(rng.uniform(-80, 10, (2, 80)))},
-                        lambda d, x, side: d.core.db_to_amplitude(x['x'])),
-    'db_to_power': (lambda rng: {'x': _f32(rng.uniform(-80, 10, (2, 80)))},
-                    lambda d, x, side: d.core.db_to_power(x['x'])),
-    'unit_to_midi[clip]': (lambda rng: {'x': _f32(rng.uniform(-0.2, 1.2, (2, 80)))},
-                           lambda d, x, side: d.core.unit_to_midi(x['x'], clip=True)),
-    'midi_to_unit': (lambda rng: {'x': _f32(rng.uniform(0, 127, (2, 80)))},
-                     lambda d, x, side: d.core.midi_to_unit(x['x'])),
-    'unit_to_hz': (lambda rng: {'x': _f32(rng.uniform(0, 1, (2, 80)))},
-                   lambda d, x, side: d.core.unit_to_hz(x['x'], hz_min=20.0, hz_max=8000.0)),
+        lambda d, x, side: d.core.amplitude_to_db(x['x'], ref_db=10.0, range_db=60.0),
+    ),
+    'power_to_db': (
+        lambda rng: {'x': _f32(rng.uniform(0, 1, (2, 80)) ** 6)},
+        lambda d, x, side: d.core.power_to_db(x['x']),
+    ),
+    'power_to_db[use_tf=False]': (
+        lambda rng: {'x': _f32(rng.uniform(0, 1, (2, 80)) ** 6)},
+        lambda d, x, side: d.core.power_to_db(x['x'], use_tf=False),
+    ),
+    'db_to_amplitude': (
+        lambda rng: {'x': _f32(rng.uniform(-80, 10, (2, 80)))},
+        lambda d, x, side: d.core.db_to_amplitude(x['x']),
+    ),
+    'db_to_power': (
+        lambda rng: {'x': _f32(rng.uniform(-80, 10, (2, 80)))},
+        lambda d, x, side: d.core.db_to_power(x['x']),
+    ),
+    'unit_to_midi[clip]': (
+        lambda rng: {'x': _f32(rng.uniform(-0.2, 1.2, (2, 80)))},
+        lambda d, x, side: d.core.unit_to_midi(x['x'], clip=True),
+    ),
+    'midi_to_unit': (
+        lambda rng: {'x': _f32(rng.uniform(0, 127, (2, 80)))},
+        lambda d, x, side: d.core.midi_to_unit(x['x']),
+    ),
+    'unit_to_hz': (
+        lambda rng: {'x': _f32(rng.uniform(0, 1, (2, 80)))},
+        lambda d, x, side: d.core.unit_to_hz(x['x'], hz_min=20.0, hz_max=8000.0),
+    ),
     'hz_to_unit[clip]': (
         lambda rng: {'x': _f32(rng.uniform(10, 9000, (2, 80)))},
-        lambda d, x, side: d.core.hz_to_unit(x['x'], hz_min=20.0, hz_max=8000.0, clip=True)),
-    'hz_to_mel': (lambda rng: {'x': _f32(rng.uniform(0, 8000, (2, 80)))},
-                  lambda d, x, side: d.core.hz_to_mel(x['x'])),
-    'mel_to_hz': (lambda rng: {'x': _f32(rng.uniform(0, 2800, (2, 80)))},
-                  lambda d, x, side: d.core.mel_to_hz(x['x'])),
+        lambda d, x, side: d.core.hz_to_unit(x['x'], hz_min=20.0, hz_max=8000.0, clip=True),
+    ),
+    'hz_to_mel': (
+        lambda rng: {'x': _f32(rng.uniform(0, 8000, (2, 80)))},
+        lambda d, x, side: d.core.hz_to_mel(x['x']),
+    ),
+    'mel_to_hz': (
+        lambda rng: {'x': _f32(rng.uniform(0, 2800, (2, 80)))},
+        lambda d, x, side: d.core.mel_to_hz(x['x']),
+    ),
 }
 for _uname, (_mk, _run) in _UNIT_CASES.items():
     _add(f'core.{_uname}', 'core', ELEMENTWISE, _mk, _run)
@@ -180,24 +237,39 @@ for _method in ('nearest', 'linear', 'cubic', 'window'):
         for _endpoint in (True, False):
             # 'window' needs n_timesteps divisible by n_frames (add_endpoint) or n_frames - 1.
             _n_out = 320 if _endpoint else 304
-            _add(f'core.resample[{_method},{_sname},add_endpoint={_endpoint}]', 'resample', ELEMENTWISE,
-                 lambda rng, s=_shape: {'x': _f32(rng.normal(0, 1, s))},
-                 lambda d, x, side, m=_method, n=_n_out, e=_endpoint: d.core.resample(
-                     x['x'], n, method=m, add_endpoint=e))
+            _add(
+                f'core.resample[{_method},{_sname},add_endpoint={_endpoint}]',
+                'resample',
+                ELEMENTWISE,
+                lambda rng, s=_shape: {'x': _f32(rng.normal(0, 1, s))},
+                lambda d, x, side, m=_method, n=_n_out, e=_endpoint: d.core.resample(
+                    x['x'], n, method=m, add_endpoint=e
+                ),
+            )
 for _method in ('nearest', 'linear', 'cubic'):
-    _add(f'core.resample[{_method},downsample]', 'resample', ELEMENTWISE,
-         lambda rng: {'x': _f32(rng.normal(0, 1, (2, 100, 2)))},
-         lambda d, x, side, m=_method: d.core.resample(x['x'], 37, method=m))
-_add('core.resample[default,f0-like]', 'resample', ELEMENTWISE,
-     lambda rng: {'x': _smooth(rng, (2, 250, 1), 80, 900)},
-     lambda d, x, side: d.core.resample(x['x'], 4000))
+    _add(
+        f'core.resample[{_method},downsample]',
+        'resample',
+        ELEMENTWISE,
+        lambda rng: {'x': _f32(rng.normal(0, 1, (2, 100, 2)))},
+        lambda d, x, side, m=_method: d.core.resample(x['x'], 37, method=m),
+    )
+_add(
+    'core.resample[default,f0-like]',
+    'resample',
+    ELEMENTWISE,
+    lambda rng: {'x': _smooth(rng, (2, 250, 1), 80, 900)},
+    lambda d, x, side: d.core.resample(x['x'], 4000),
+)
 
 for _endpoint, _frames, _n_out in ((True, 20, 320), (False, 21, 320), (True, 50, 3200)):
-    _add(f'core.upsample_with_windows[{_frames}->{_n_out},add_endpoint={_endpoint}]', 'resample',
-         ELEMENTWISE,
-         lambda rng, f=_frames: {'x': _f32(rng.uniform(0, 1, (2, f, 4)))},
-         lambda d, x, side, n=_n_out, e=_endpoint: d.core.upsample_with_windows(
-             x['x'], n, add_endpoint=e))
+    _add(
+        f'core.upsample_with_windows[{_frames}->{_n_out},add_endpoint={_endpoint}]',
+        'resample',
+        ELEMENTWISE,
+        lambda rng, f=_frames: {'x': _f32(rng.uniform(0, 1, (2, f, 4)))},
+        lambda d, x, side, n=_n_out, e=_endpoint: d.core.upsample_with_windows(x['x'], n, add_endpoint=e),
+    )
 
 # ---------------------------------------------------------------------------------------------------
 # Synth controls and harmonic bookkeeping (<= 1e-5).
@@ -221,38 +293,68 @@ def _harmonic_cls(d, side, additive):
 for _additive in (False, True):
     _cname = 'Additive' if _additive else 'Harmonic'
     for _norm in (True, False):
-        _add(f'synths.{_cname}.get_controls[normalize_below_nyquist={_norm}]', 'controls',
-             ELEMENTWISE, _harmonic_inputs,
-             lambda d, x, side, a=_additive, n=_norm: _harmonic_cls(d, side, a)(
-                 n_samples=4000, normalize_below_nyquist=n).get_controls(
-                     x['amps'], x['harmonic_distribution'], x['f0_hz']))
-_add('synths.Harmonic.get_controls[scale_fn=None]', 'controls', ELEMENTWISE,
-     lambda rng: {k: np.abs(v) for k, v in _harmonic_inputs(rng).items()},
-     lambda d, x, side: d.synths.Harmonic(n_samples=4000, scale_fn=None).get_controls(
-         x['amps'], x['harmonic_distribution'], x['f0_hz']))
+        _add(
+            f'synths.{_cname}.get_controls[normalize_below_nyquist={_norm}]',
+            'controls',
+            ELEMENTWISE,
+            _harmonic_inputs,
+            lambda d, x, side, a=_additive, n=_norm: _harmonic_cls(d, side, a)(
+                n_samples=4000, normalize_below_nyquist=n
+            ).get_controls(x['amps'], x['harmonic_distribution'], x['f0_hz']),
+        )
+_add(
+    'synths.Harmonic.get_controls[scale_fn=None]',
+    'controls',
+    ELEMENTWISE,
+    lambda rng: {k: np.abs(v) for k, v in _harmonic_inputs(rng).items()},
+    lambda d, x, side: d.synths.Harmonic(n_samples=4000, scale_fn=None).get_controls(
+        x['amps'], x['harmonic_distribution'], x['f0_hz']
+    ),
+)
 
 for _bias in (-5.0, 0.0):
-    _add(f'synths.FilteredNoise.get_controls[initial_bias={_bias}]', 'controls', ELEMENTWISE,
-         lambda rng: {'mags': _f32(rng.normal(0, 3, (2, 50, 65)))},
-         lambda d, x, side, b=_bias: d.synths.FilteredNoise(
-             n_samples=4000, initial_bias=b).get_controls(x['mags']))
-_add('synths.FilteredNoise.get_controls[scale_fn=None]', 'controls', ELEMENTWISE,
-     lambda rng: {'mags': _f32(rng.uniform(0, 1, (2, 50, 65)))},
-     lambda d, x, side: d.synths.FilteredNoise(n_samples=4000, scale_fn=None).get_controls(
-         x['mags']))
+    _add(
+        f'synths.FilteredNoise.get_controls[initial_bias={_bias}]',
+        'controls',
+        ELEMENTWISE,
+        lambda rng: {'mags': _f32(rng.normal(0, 3, (2, 50, 65)))},
+        lambda d, x, side, b=_bias: d.synths.FilteredNoise(n_samples=4000, initial_bias=b).get_controls(
+            x['mags']
+        ),
+    )
+_add(
+    'synths.FilteredNoise.get_controls[scale_fn=None]',
+    'controls',
+    ELEMENTWISE,
+    lambda rng: {'mags': _f32(rng.uniform(0, 1, (2, 50, 65)))},
+    lambda d, x, side: d.synths.FilteredNoise(n_samples=4000, scale_fn=None).get_controls(x['mags']),
+)
 
-_add('core.normalize_harmonics[plain]', 'controls', ELEMENTWISE,
-     lambda rng: {'hd': _f32(rng.uniform(0, 1, (2, 50, 30)))},
-     lambda d, x, side: d.core.normalize_harmonics(x['hd']))
-_add('core.normalize_harmonics[nyquist]', 'controls', ELEMENTWISE,
-     lambda rng: {'hd': _f32(rng.uniform(0, 1, (2, 50, 30))),
-                  'f0': _smooth(rng, (2, 50, 1), 50, 1200)},
-     lambda d, x, side: d.core.normalize_harmonics(x['hd'], x['f0'], SAMPLE_RATE))
+_add(
+    'core.normalize_harmonics[plain]',
+    'controls',
+    ELEMENTWISE,
+    lambda rng: {'hd': _f32(rng.uniform(0, 1, (2, 50, 30)))},
+    lambda d, x, side: d.core.normalize_harmonics(x['hd']),
+)
+_add(
+    'core.normalize_harmonics[nyquist]',
+    'controls',
+    ELEMENTWISE,
+    lambda rng: {'hd': _f32(rng.uniform(0, 1, (2, 50, 30))), 'f0': _smooth(rng, (2, 50, 1), 50, 1200)},
+    lambda d, x, side: d.core.normalize_harmonics(x['hd'], x['f0'], SAMPLE_RATE),
+)
 for _sr in (16000, 8000):
-    _add(f'core.remove_above_nyquist[sample_rate={_sr}]', 'controls', ELEMENTWISE,
-         lambda rng: {'f': _f32(rng.uniform(0, 12000, (2, 100, 10))),
-                      'a': _f32(rng.uniform(0, 1, (2, 100, 10)))},
-         lambda d, x, side, s=_sr: d.core.remove_above_nyquist(x['f'], x['a'], s))
+    _add(
+        f'core.remove_above_nyquist[sample_rate={_sr}]',
+        'controls',
+        ELEMENTWISE,
+        lambda rng: {
+            'f': _f32(rng.uniform(0, 12000, (2, 100, 10))),
+            'a': _f32(rng.uniform(0, 1, (2, 100, 10))),
+        },
+        lambda d, x, side, s=_sr: d.core.remove_above_nyquist(x['f'], x['a'], s),
+    )
 
 # ---------------------------------------------------------------------------------------------------
 # Filters, convolution, reverb (<= 1e-4).
@@ -264,83 +366,135 @@ def _audio(rng, shape=(2, 4000)):
 
 for _shape_name, _mshape in (('3d', (2, 10, 65)), ('2d', (2, 65))):
     for _window in (0, 33, 64, 257):
-        _add(f'core.frequency_impulse_response[{_shape_name},window_size={_window}]', 'filter', FILTER,
-             lambda rng, s=_mshape: {'mags': _f32(rng.uniform(0, 1, s))},
-             lambda d, x, side, w=_window: d.core.frequency_impulse_response(x['mags'], window_size=w))
+        _add(
+            f'core.frequency_impulse_response[{_shape_name},window_size={_window}]',
+            'filter',
+            FILTER,
+            lambda rng, s=_mshape: {'mags': _f32(rng.uniform(0, 1, s))},
+            lambda d, x, side, w=_window: d.core.frequency_impulse_response(x['mags'], window_size=w),
+        )
 
 # ddsp 3.7.0's 'valid' crop breaks for time-varying filters whose fft_size - frame_size - ir_size + 1
 # is below the group-delay crop (50 frames over 4000 samples, ir 128: it returns shape [2, 0]); 'valid'
 # is compared where ddsp's output is defined (10 frames, or one filter).
-for _mshape, _paddings in (((2, 50, 65), ('same',)), ((2, 10, 65), ('same', 'valid')),
-                           ((2, 65), ('same', 'valid'))):
+for _mshape, _paddings in (
+    ((2, 50, 65), ('same',)),
+    ((2, 10, 65), ('same', 'valid')),
+    ((2, 65), ('same', 'valid')),
+):
     for _window in (0, 64, 257):
         for _padding in _paddings:
-            _add(f'core.frequency_filter[mags={list(_mshape)},window_size={_window},padding={_padding}]',
-                 'filter', FILTER,
-                 lambda rng, s=_mshape: {'audio': _audio(rng), 'mags': _f32(rng.uniform(0, 1, s))},
-                 lambda d, x, side, w=_window, p=_padding: d.core.frequency_filter(
-                     x['audio'], x['mags'], window_size=w, padding=p))
+            _add(
+                f'core.frequency_filter[mags={list(_mshape)},window_size={_window},padding={_padding}]',
+                'filter',
+                FILTER,
+                lambda rng, s=_mshape: {'audio': _audio(rng), 'mags': _f32(rng.uniform(0, 1, s))},
+                lambda d, x, side, w=_window, p=_padding: d.core.frequency_filter(
+                    x['audio'], x['mags'], window_size=w, padding=p
+                ),
+            )
 
 for _irshape in ((2, 300), (1, 300), (2, 20, 129), (2, 1, 64)):
     for _padding in ('same', 'valid'):
         for _delay in (-1, 0, 17):
-            _add(f'core.fft_convolve[ir={list(_irshape)},padding={_padding},delay_compensation={_delay}]',
-                 'filter', FILTER,
-                 lambda rng, s=_irshape: {'audio': _audio(rng), 'ir': _f32(rng.normal(0, 0.1, s))},
-                 lambda d, x, side, p=_padding, c=_delay: d.core.fft_convolve(
-                     x['audio'], x['ir'], padding=p, delay_compensation=c))
+            _add(
+                f'core.fft_convolve[ir={list(_irshape)},padding={_padding},delay_compensation={_delay}]',
+                'filter',
+                FILTER,
+                lambda rng, s=_irshape: {'audio': _audio(rng), 'ir': _f32(rng.normal(0, 0.1, s))},
+                lambda d, x, side, p=_padding, c=_delay: d.core.fft_convolve(
+                    x['audio'], x['ir'], padding=p, delay_compensation=c
+                ),
+            )
 
 for _irshape in ((2, 1000), (2, 1000, 1)):
     for _dry in (True, False):
-        _add(f'effects.Reverb[given ir={list(_irshape)},add_dry={_dry}]', 'filter', FILTER,
-             lambda rng, s=_irshape: {'audio': _audio(rng), 'ir': _f32(rng.normal(0, 0.05, s))},
-             lambda d, x, side, a=_dry: d.effects.Reverb(trainable=False, add_dry=a)(
-                 x['audio'], x['ir']))
+        _add(
+            f'effects.Reverb[given ir={list(_irshape)},add_dry={_dry}]',
+            'filter',
+            FILTER,
+            lambda rng, s=_irshape: {'audio': _audio(rng), 'ir': _f32(rng.normal(0, 0.05, s))},
+            lambda d, x, side, a=_dry: d.effects.Reverb(trainable=False, add_dry=a)(x['audio'], x['ir']),
+        )
 
 
 def _trainable_reverb(d, x, add_dry, n_ir):
     reverb = d.effects.Reverb(trainable=True, reverb_length=n_ir, add_dry=add_dry)
     reverb(x['audio'])  # builds the IR variable
     reverb.set_weights([x['ir']])
-    return {'signal': reverb(x['audio']),
-            'controls': reverb.get_controls(x['audio'])}
+    return {'signal': reverb(x['audio']), 'controls': reverb.get_controls(x['audio'])}
 
 
 for _dry in (True, False):
-    _add(f'effects.Reverb[trainable,add_dry={_dry}]', 'filter', FILTER,
-         lambda rng: {'audio': _audio(rng), 'ir': _f32(rng.normal(0, 0.05, (2000,)))},
-         lambda d, x, side, a=_dry: _trainable_reverb(d, x, a, 2000))
+    _add(
+        f'effects.Reverb[trainable,add_dry={_dry}]',
+        'filter',
+        FILTER,
+        lambda rng: {'audio': _audio(rng), 'ir': _f32(rng.normal(0, 0.05, (2000,)))},
+        lambda d, x, side, a=_dry: _trainable_reverb(d, x, a, 2000),
+    )
 
 # ---------------------------------------------------------------------------------------------------
 # Spectral ops (<= 1e-4).
 
-for _size, _overlap, _pad_end in ((2048, 0.75, True), (1024, 0.75, True), (256, 0.75, True),
-                                  (64, 0.75, True), (512, 0.5, False)):
-    _add(f'spectral_ops.compute_mag[size={_size},overlap={_overlap},pad_end={_pad_end}]', 'spectral',
-         FILTER, lambda rng: {'audio': _audio(rng)},
-         lambda d, x, side, s=_size, o=_overlap, p=_pad_end: d.spectral_ops.compute_mag(
-             x['audio'], size=s, overlap=o, pad_end=p))
-_add('spectral_ops.compute_mag[audio=[2,4000,1]]', 'spectral', FILTER,
-     lambda rng: {'audio': _audio(rng, (2, 4000, 1))},
-     lambda d, x, side: d.spectral_ops.compute_mag(x['audio'], size=512))
+for _size, _overlap, _pad_end in (
+    (2048, 0.75, True),
+    (1024, 0.75, True),
+    (256, 0.75, True),
+    (64, 0.75, True),
+    (512, 0.5, False),
+):
+    _add(
+        f'spectral_ops.compute_mag[size={_size},overlap={_overlap},pad_end={_pad_end}]',
+        'spectral',
+        FILTER,
+        lambda rng: {'audio': _audio(rng)},
+        lambda d, x, side, s=_size, o=_overlap, p=_pad_end: d.spectral_ops.compute_mag(
+            x['audio'], size=s, overlap=o, pad_end=p
+        ),
+    )
+_add(
+    'spectral_ops.compute_mag[audio=[2,4000,1]]',
+    'spectral',
+    FILTER,
+    lambda rng: {'audio': _audio(rng, (2, 4000, 1))},
+    lambda d, x, side: d.spectral_ops.compute_mag(x['audio'], size=512),
+)
 for _size in (1024, 64):
-    _add(f'spectral_ops.compute_logmag[size={_size}]', 'spectral', FILTER,
-         lambda rng: {'audio': _audio(rng)},
-         lambda d, x, side, s=_size: d.spectral_ops.compute_logmag(x['audio'], size=s))
-_MEL_KW = {'default': {}, 'fft=512,bins=32,50-7000Hz': dict(fft_size=512, bins=32, lo_hz=50.0,
-                                                            hi_hz=7000.0)}
+    _add(
+        f'spectral_ops.compute_logmag[size={_size}]',
+        'spectral',
+        FILTER,
+        lambda rng: {'audio': _audio(rng)},
+        lambda d, x, side, s=_size: d.spectral_ops.compute_logmag(x['audio'], size=s),
+    )
+_MEL_KW = {'default': {}, 'fft=512,bins=32,50-7000Hz': dict(fft_size=512, bins=32, lo_hz=50.0, hi_hz=7000.0)}
 for _kname, _kw in _MEL_KW.items():
-    _add(f'spectral_ops.compute_mel[{_kname}]', 'spectral', FILTER,
-         lambda rng: {'audio': _audio(rng)},
-         lambda d, x, side, k=_kw: d.spectral_ops.compute_mel(x['audio'], **k))
-    _add(f'spectral_ops.compute_logmel[{_kname}]', 'spectral', FILTER,
-         lambda rng: {'audio': _audio(rng)},
-         lambda d, x, side, k=_kw: d.spectral_ops.compute_logmel(x['audio'], **k))
-for _kname, _kw in {'default': {}, 'fft=512,mel=64,mfcc=20': dict(fft_size=512, mel_bins=64,
-                                                                    mfcc_bins=20)}.items():
-    _add(f'spectral_ops.compute_mfcc[{_kname}]', 'spectral', FILTER,
-         lambda rng: {'audio': _audio(rng)},
-         lambda d, x, side, k=_kw: d.spectral_ops.compute_mfcc(x['audio'], **k))
+    _add(
+        f'spectral_ops.compute_mel[{_kname}]',
+        'spectral',
+        FILTER,
+        lambda rng: {'audio': _audio(rng)},
+        lambda d, x, side, k=_kw: d.spectral_ops.compute_mel(x['audio'], **k),
+    )
+    _add(
+        f'spectral_ops.compute_logmel[{_kname}]',
+        'spectral',
+        FILTER,
+        lambda rng: {'audio': _audio(rng)},
+        lambda d, x, side, k=_kw: d.spectral_ops.compute_logmel(x['audio'], **k),
+    )
+for _kname, _kw in {
+    'default': {},
+    'fft=512,mel=64,mfcc=20': dict(fft_size=512, mel_bins=64, mfcc_bins=20),
+}.items():
+    _add(
+        f'spectral_ops.compute_mfcc[{_kname}]',
+        'spectral',
+        FILTER,
+        lambda rng: {'audio': _audio(rng)},
+        lambda d, x, side, k=_kw: d.spectral_ops.compute_mfcc(x['audio'], **k),
+    )
 
 
 def _loudness_audio(rng, shape=(2, 4000)):
@@ -352,28 +506,52 @@ def _loudness_audio(rng, shape=(2, 4000)):
 
 for _use_tf in (True, False):
     for _padding in ('center', 'same', 'valid'):
-        _add(f'spectral_ops.compute_loudness[use_tf={_use_tf},padding={_padding}]', 'loudness', FILTER,
-             lambda rng: {'audio': _loudness_audio(rng)},
-             lambda d, x, side, u=_use_tf, p=_padding: d.spectral_ops.compute_loudness(
-                 x['audio'], use_tf=u, padding=p))
-    _add(f'spectral_ops.compute_loudness[use_tf={_use_tf},1d,n_fft=2048,frame_rate=50,ref_db=-10]',
-         'loudness', FILTER,
-         lambda rng: {'audio': _loudness_audio(rng, (8000,))},
-         lambda d, x, side, u=_use_tf: d.spectral_ops.compute_loudness(
-             x['audio'], n_fft=2048, frame_rate=50, ref_db=-10.0, use_tf=u))
+        _add(
+            f'spectral_ops.compute_loudness[use_tf={_use_tf},padding={_padding}]',
+            'loudness',
+            FILTER,
+            lambda rng: {'audio': _loudness_audio(rng)},
+            lambda d, x, side, u=_use_tf, p=_padding: d.spectral_ops.compute_loudness(
+                x['audio'], use_tf=u, padding=p
+            ),
+        )
+    _add(
+        f'spectral_ops.compute_loudness[use_tf={_use_tf},1d,n_fft=2048,frame_rate=50,ref_db=-10]',
+        'loudness',
+        FILTER,
+        lambda rng: {'audio': _loudness_audio(rng, (8000,))},
+        lambda d, x, side, u=_use_tf: d.spectral_ops.compute_loudness(
+            x['audio'], n_fft=2048, frame_rate=50, ref_db=-10.0, use_tf=u
+        ),
+    )
 
-_FRAMED = [(n, f, h, p) for n in (4000, 64000, 1001) for f, h in ((512, 64), (1024, 256), (64, 64))
-           for p in ('valid', 'same', 'center')]
-_add('spectral_ops.get_framed_lengths[27 combos]', 'spectral', FILTER,
-     lambda rng: {'x': np.array(_FRAMED[0][:3], dtype=np.int64)},
-     lambda d, x, side: np.array([d.spectral_ops.get_framed_lengths(n, f, h, p)
-                                  for n, f, h, p in _FRAMED], dtype=np.float64))
+_FRAMED = [
+    (n, f, h, p)
+    for n in (4000, 64000, 1001)
+    for f, h in ((512, 64), (1024, 256), (64, 64))
+    for p in ('valid', 'same', 'center')
+]
+_add(
+    'spectral_ops.get_framed_lengths[27 combos]',
+    'spectral',
+    FILTER,
+    lambda rng: {'x': np.array(_FRAMED[0][:3], dtype=np.int64)},
+    lambda d, x, side: np.array(
+        [d.spectral_ops.get_framed_lengths(n, f, h, p) for n, f, h, p in _FRAMED], dtype=np.float64
+    ),
+)
 
 # ---------------------------------------------------------------------------------------------------
 # SpectralLoss (<= 1e-4).
 
-_LOSS_WEIGHTS = ('mag_weight', 'delta_time_weight', 'delta_freq_weight', 'cumsum_freq_weight',
-                 'logmag_weight', 'loudness_weight')
+_LOSS_WEIGHTS = (
+    'mag_weight',
+    'delta_time_weight',
+    'delta_freq_weight',
+    'cumsum_freq_weight',
+    'logmag_weight',
+    'loudness_weight',
+)
 
 
 def _loss_inputs(rng):
@@ -385,33 +563,65 @@ for _loss_type in ('L1', 'L2', 'COSINE'):
     for _weight in _LOSS_WEIGHTS:
         _kw = {w: 0.0 for w in _LOSS_WEIGHTS}
         _kw[_weight] = 1.0
-        _add(f'losses.SpectralLoss[{_loss_type},{_weight}]', 'loss', FILTER, _loss_inputs,
-             lambda d, x, side, t=_loss_type, k=dict(_kw): d.losses.SpectralLoss(
-                 fft_sizes=(1024, 256, 64), loss_type=t, **k)(x['target'], x['audio']))
-_add('losses.SpectralLoss[default]', 'loss', FILTER, _loss_inputs,
-     lambda d, x, side: d.losses.SpectralLoss()(x['target'], x['audio']))
-_add('losses.SpectralLoss[L1,all weights]', 'loss', FILTER, _loss_inputs,
-     lambda d, x, side: d.losses.SpectralLoss(
-         fft_sizes=(2048, 512, 128), mag_weight=1.0, delta_time_weight=0.5, delta_freq_weight=0.25,
-         cumsum_freq_weight=0.1, logmag_weight=1.0, loudness_weight=0.01)(x['target'], x['audio']))
+        _add(
+            f'losses.SpectralLoss[{_loss_type},{_weight}]',
+            'loss',
+            FILTER,
+            _loss_inputs,
+            lambda d, x, side, t=_loss_type, k=dict(_kw): d.losses.SpectralLoss(
+                fft_sizes=(1024, 256, 64), loss_type=t, **k
+            )(x['target'], x['audio']),
+        )
+_add(
+    'losses.SpectralLoss[default]',
+    'loss',
+    FILTER,
+    _loss_inputs,
+    lambda d, x, side: d.losses.SpectralLoss()(x['target'], x['audio']),
+)
+_add(
+    'losses.SpectralLoss[L1,all weights]',
+    'loss',
+    FILTER,
+    _loss_inputs,
+    lambda d, x, side: d.losses.SpectralLoss(
+        fft_sizes=(2048, 512, 128),
+        mag_weight=1.0,
+        delta_time_weight=0.5,
+        delta_freq_weight=0.25,
+        cumsum_freq_weight=0.1,
+        logmag_weight=1.0,
+        loudness_weight=0.01,
+    )(x['target'], x['audio']),
+)
 
 # The training recipe's loss on 4 s examples: ae.gin's SpectralLoss (L1, mag + logmag, 2048..64).
 
 
 def _long_loss_inputs(rng):
     target = _audio(rng, (2, 64000)) * _f32(np.linspace(0.05, 1.0, 64000))
-    return {'target': target,
-            'audio': _f32(0.8 * target + 0.1 * rng.uniform(-1, 1, target.shape))}
+    return {'target': target, 'audio': _f32(0.8 * target + 0.1 * rng.uniform(-1, 1, target.shape))}
 
 
-_add('losses.SpectralLoss[ae.gin_recipe,64000_samples]', 'loss', FILTER, _long_loss_inputs,
-     lambda d, x, side: d.losses.SpectralLoss(loss_type='L1', mag_weight=1.0, logmag_weight=1.0)(
-         x['target'], x['audio']))
+_add(
+    'losses.SpectralLoss[ae.gin_recipe,64000_samples]',
+    'loss',
+    FILTER,
+    _long_loss_inputs,
+    lambda d, x, side: d.losses.SpectralLoss(loss_type='L1', mag_weight=1.0, logmag_weight=1.0)(
+        x['target'], x['audio']
+    ),
+)
 for _padding in ('same', 'center'):
-    _add(f'spectral_ops.compute_loudness[64000_samples,prepare_tfrecord,padding={_padding}]',
-         'loudness', FILTER, lambda rng: {'audio': _loudness_audio(rng, (64000,))},
-         lambda d, x, side, p=_padding: d.spectral_ops.compute_loudness(
-             x['audio'], 16000, 250, 512, padding=p))
+    _add(
+        f'spectral_ops.compute_loudness[64000_samples,prepare_tfrecord,padding={_padding}]',
+        'loudness',
+        FILTER,
+        lambda rng: {'audio': _loudness_audio(rng, (64000,))},
+        lambda d, x, side, p=_padding: d.spectral_ops.compute_loudness(
+            x['audio'], 16000, 250, 512, padding=p
+        ),
+    )
 
 # ---------------------------------------------------------------------------------------------------
 # Oscillators on ~4000 samples (<= 2e-3).
@@ -436,8 +646,9 @@ def _osc_truth(freq_env, amp_env, sample_rate=SAMPLE_RATE, sum_sinusoids=True):
 
 def _harmonic_truth(d, f0, amps, hd=None, shifts=None, n_samples=4000, amp_method='window'):
     """ddsp's harmonic_synthesis with the phase summed in float64 (envelopes from d.core)."""
-    n_harmonics = int(hd.shape[-1]) if hd is not None else (
-        int(shifts.shape[-1]) if shifts is not None else 1)
+    n_harmonics = (
+        int(hd.shape[-1]) if hd is not None else (int(shifts.shape[-1]) if shifts is not None else 1)
+    )
     freqs = np.asarray(d.core.get_harmonic_frequencies(f0, n_harmonics))
     if shifts is not None:
         freqs = freqs * (1.0 + np.asarray(shifts))
@@ -463,37 +674,55 @@ def _phase_as_waves(tf, phase):
 def _angular_cumsum_case(d, x, side, chunk):
     tf = _tf()
     phase64 = np.cumsum(x['omega'].astype(np.float64), axis=1)
-    return _with_truth(side, _phase_as_waves(tf, d.core.angular_cumsum(x['omega'], chunk_size=chunk)),
-                       lambda: {'sin': np.sin(phase64), 'cos': np.cos(phase64)})
+    return _with_truth(
+        side,
+        _phase_as_waves(tf, d.core.angular_cumsum(x['omega'], chunk_size=chunk)),
+        lambda: {'sin': np.sin(phase64), 'cos': np.cos(phase64)},
+    )
 
 
 for _chunk in (1000, 300):
-    _add(f'core.angular_cumsum[chunk_size={_chunk}]', 'oscillator', OSC_SHORT,
-         lambda rng: {'omega': _smooth(rng, (2, 4000, 3), 0.01, 1.2)},
-         lambda d, x, side, c=_chunk: _angular_cumsum_case(d, x, side, c))
+    _add(
+        f'core.angular_cumsum[chunk_size={_chunk}]',
+        'oscillator',
+        OSC_SHORT,
+        lambda rng: {'omega': _smooth(rng, (2, 4000, 3), 0.01, 1.2)},
+        lambda d, x, side, c=_chunk: _angular_cumsum_case(d, x, side, c),
+    )
 
 
 def _osc_inputs(rng):
-    return {'f': _smooth(rng, (2, 4000, 8), 50, 9500),  # some above Nyquist
-            'a': _smooth(rng, (2, 4000, 8), 0, 0.3)}
+    return {
+        'f': _smooth(rng, (2, 4000, 8), 50, 9500),  # some above Nyquist
+        'a': _smooth(rng, (2, 4000, 8), 0, 0.3),
+    }
 
 
 for _sum in (True, False):
     for _ang in (False, True):
-        _add(f'core.oscillator_bank[sum_sinusoids={_sum},use_angular_cumsum={_ang}]', 'oscillator',
-             OSC_SHORT, _osc_inputs,
-             lambda d, x, side, s=_sum, a=_ang: _with_truth(side, d.core.oscillator_bank(
-                 x['f'], x['a'], sample_rate=SAMPLE_RATE, sum_sinusoids=s, use_angular_cumsum=a),
-                                                            lambda: {'out': _osc_truth(
-                                                                x['f'], x['a'], sum_sinusoids=s)}))
+        _add(
+            f'core.oscillator_bank[sum_sinusoids={_sum},use_angular_cumsum={_ang}]',
+            'oscillator',
+            OSC_SHORT,
+            _osc_inputs,
+            lambda d, x, side, s=_sum, a=_ang: _with_truth(
+                side,
+                d.core.oscillator_bank(
+                    x['f'], x['a'], sample_rate=SAMPLE_RATE, sum_sinusoids=s, use_angular_cumsum=a
+                ),
+                lambda: {'out': _osc_truth(x['f'], x['a'], sum_sinusoids=s)},
+            ),
+        )
 
 
 def _synth_inputs(rng, n_frames=50, n_harmonics=20, batch=2):
     hd = rng.uniform(0, 1, (batch, n_frames, n_harmonics))
-    return {'f0': _smooth(rng, (batch, n_frames, 1), 100, 600),
-            'amps': _smooth(rng, (batch, n_frames, 1), 0.05, 0.5),
-            'hd': _f32(hd / hd.sum(-1, keepdims=True)),
-            'shifts': _f32(rng.uniform(-0.02, 0.02, (batch, n_frames, n_harmonics)))}
+    return {
+        'f0': _smooth(rng, (batch, n_frames, 1), 100, 600),
+        'amps': _smooth(rng, (batch, n_frames, 1), 0.05, 0.5),
+        'hd': _f32(hd / hd.sum(-1, keepdims=True)),
+        'shifts': _f32(rng.uniform(-0.02, 0.02, (batch, n_frames, n_harmonics))),
+    }
 
 
 _HS_VARIANTS = {  # name: (use hd, use shifts, amp_resample_method, use_angular_cumsum)
@@ -509,17 +738,29 @@ def _harmonic_synthesis_case(d, x, side, variant, n_samples=4000):
     use_hd, use_shifts, method, angular = _HS_VARIANTS[variant]
     hd = x['hd'] if use_hd else None
     shifts = x['shifts'] if use_shifts else None
-    audio = d.core.harmonic_synthesis(x['f0'], x['amps'], harmonic_shifts=shifts,
-                                      harmonic_distribution=hd, n_samples=n_samples,
-                                      sample_rate=SAMPLE_RATE, amp_resample_method=method,
-                                      use_angular_cumsum=angular)
-    return _with_truth(side, audio, lambda: {'out': _harmonic_truth(
-        d, x['f0'], x['amps'], hd, shifts, n_samples, method)})
+    audio = d.core.harmonic_synthesis(
+        x['f0'],
+        x['amps'],
+        harmonic_shifts=shifts,
+        harmonic_distribution=hd,
+        n_samples=n_samples,
+        sample_rate=SAMPLE_RATE,
+        amp_resample_method=method,
+        use_angular_cumsum=angular,
+    )
+    return _with_truth(
+        side, audio, lambda: {'out': _harmonic_truth(d, x['f0'], x['amps'], hd, shifts, n_samples, method)}
+    )
 
 
 for _vname in _HS_VARIANTS:
-    _add(f'core.harmonic_synthesis[{_vname}]', 'oscillator', OSC_SHORT, _synth_inputs,
-         lambda d, x, side, v=_vname: _harmonic_synthesis_case(d, x, side, v))
+    _add(
+        f'core.harmonic_synthesis[{_vname}]',
+        'oscillator',
+        OSC_SHORT,
+        _synth_inputs,
+        lambda d, x, side, v=_vname: _harmonic_synthesis_case(d, x, side, v),
+    )
 
 
 def _harmonic_synth_case(d, x, side, additive, angular, n_samples=4000):
@@ -528,21 +769,36 @@ def _harmonic_synth_case(d, x, side, additive, angular, n_samples=4000):
 
     def truth():
         c = synth.get_controls(x['amps'], x['harmonic_distribution'], x['f0_hz'])
-        return {'out': _harmonic_truth(d, c['f0_hz'], c['amplitudes'], c['harmonic_distribution'],
-                                       n_samples=n_samples)}
+        return {
+            'out': _harmonic_truth(
+                d, c['f0_hz'], c['amplitudes'], c['harmonic_distribution'], n_samples=n_samples
+            )
+        }
+
     return _with_truth(side, audio, truth)
 
 
 for _additive in (False, True):
     _cname = 'Additive' if _additive else 'Harmonic'
     for _ang in (False, True):
-        _add(f'synths.{_cname}[get_signal,use_angular_cumsum={_ang}]', 'oscillator', OSC_SHORT,
-             lambda rng: _harmonic_inputs(rng, n_harmonics=20, f0_hi=700.0),
-             lambda d, x, side, a=_additive, u=_ang: _harmonic_synth_case(d, x, side, a, u))
-_add('synths.Harmonic.get_signal[controls given]', 'oscillator', OSC_SHORT, _synth_inputs,
-     lambda d, x, side: _with_truth(
-         side, d.synths.Harmonic(n_samples=4000).get_signal(x['amps'], x['hd'], x['f0']),
-         lambda: {'out': _harmonic_truth(d, x['f0'], x['amps'], x['hd'])}))
+        _add(
+            f'synths.{_cname}[get_signal,use_angular_cumsum={_ang}]',
+            'oscillator',
+            OSC_SHORT,
+            lambda rng: _harmonic_inputs(rng, n_harmonics=20, f0_hi=700.0),
+            lambda d, x, side, a=_additive, u=_ang: _harmonic_synth_case(d, x, side, a, u),
+        )
+_add(
+    'synths.Harmonic.get_signal[controls given]',
+    'oscillator',
+    OSC_SHORT,
+    _synth_inputs,
+    lambda d, x, side: _with_truth(
+        side,
+        d.synths.Harmonic(n_samples=4000).get_signal(x['amps'], x['hd'], x['f0']),
+        lambda: {'out': _harmonic_truth(d, x['f0'], x['amps'], x['hd'])},
+    ),
+)
 
 # ---------------------------------------------------------------------------------------------------
 # Oscillators on 64000 samples: STFT magnitudes (<= 5e-2).
@@ -553,18 +809,29 @@ def _long_mags(d, audio):
 
 
 def _long_synthesis_case(d, x, side, angular):
-    audio = d.core.harmonic_synthesis(x['f0'], x['amps'], harmonic_distribution=x['hd'],
-                                      n_samples=64000, sample_rate=SAMPLE_RATE,
-                                      use_angular_cumsum=angular)
-    return _with_truth(side, _long_mags(d, audio), lambda: _long_mags(d, _f32(_harmonic_truth(
-        d, x['f0'], x['amps'], x['hd'], n_samples=64000))))
+    audio = d.core.harmonic_synthesis(
+        x['f0'],
+        x['amps'],
+        harmonic_distribution=x['hd'],
+        n_samples=64000,
+        sample_rate=SAMPLE_RATE,
+        use_angular_cumsum=angular,
+    )
+    return _with_truth(
+        side,
+        _long_mags(d, audio),
+        lambda: _long_mags(d, _f32(_harmonic_truth(d, x['f0'], x['amps'], x['hd'], n_samples=64000))),
+    )
 
 
 for _ang in (False, True):
-    _add(f'core.harmonic_synthesis[64000 samples,60 harmonics,use_angular_cumsum={_ang}]',
-         'oscillator-long', OSC_LONG_MAG,
-         lambda rng: _synth_inputs(rng, n_frames=1000, n_harmonics=60, batch=1),
-         lambda d, x, side, a=_ang: _long_synthesis_case(d, x, side, a))
+    _add(
+        f'core.harmonic_synthesis[64000 samples,60 harmonics,use_angular_cumsum={_ang}]',
+        'oscillator-long',
+        OSC_LONG_MAG,
+        lambda rng: _synth_inputs(rng, n_frames=1000, n_harmonics=60, batch=1),
+        lambda d, x, side, a=_ang: _long_synthesis_case(d, x, side, a),
+    )
 
 
 def _long_harmonic_case(d, x, side):
@@ -573,14 +840,23 @@ def _long_harmonic_case(d, x, side):
 
     def truth():
         c = synth.get_controls(x['amps'], x['harmonic_distribution'], x['f0_hz'])
-        return _long_mags(d, _f32(_harmonic_truth(d, c['f0_hz'], c['amplitudes'],
-                                                  c['harmonic_distribution'], n_samples=64000)))
+        return _long_mags(
+            d,
+            _f32(
+                _harmonic_truth(d, c['f0_hz'], c['amplitudes'], c['harmonic_distribution'], n_samples=64000)
+            ),
+        )
+
     return _with_truth(side, _long_mags(d, audio), truth)
 
 
-_add('synths.Harmonic[64000 samples,60 harmonics]', 'oscillator-long', OSC_LONG_MAG,
-     lambda rng: _harmonic_inputs(rng, n_frames=1000, n_harmonics=60, f0_hi=800.0, batch=1),
-     _long_harmonic_case)
+_add(
+    'synths.Harmonic[64000 samples,60 harmonics]',
+    'oscillator-long',
+    OSC_LONG_MAG,
+    lambda rng: _harmonic_inputs(rng, n_frames=1000, n_harmonics=60, f0_hi=800.0, batch=1),
+    _long_harmonic_case,
+)
 
 # ---------------------------------------------------------------------------------------------------
 # FilteredNoise: its filter path on fixed noise (<= 1e-4), its random output statistically.
@@ -593,9 +869,13 @@ def _noise_filter_path(d, x, window_size):
 
 
 for _window in (257, 0):
-    _add(f'synths.FilteredNoise[filter path,fixed noise,window_size={_window}]', 'filter', FILTER,
-         lambda rng: {'mags': _f32(rng.normal(0, 3, (2, 50, 65))), 'noise': _audio(rng)},
-         lambda d, x, side, w=_window: _noise_filter_path(d, x, w))
+    _add(
+        f'synths.FilteredNoise[filter path,fixed noise,window_size={_window}]',
+        'filter',
+        FILTER,
+        lambda rng: {'mags': _f32(rng.normal(0, 3, (2, 50, 65))), 'noise': _audio(rng)},
+        lambda d, x, side, w=_window: _noise_filter_path(d, x, w),
+    )
 
 
 def _noise_spectrum(d, x, side):
@@ -605,10 +885,17 @@ def _noise_spectrum(d, x, side):
     return tf.reduce_mean(mag, axis=[0, 1])  # [n_bins], averaged over 8 x 500 frames
 
 
-_add('synths.FilteredNoise[random output,mean magnitude spectrum]', 'noise-stat', NOISE_STAT,
-     lambda rng: {'mags': _f32(np.broadcast_to(
-         np.linspace(3, -3, 65) + 0.3 * rng.normal(0, 1, (8, 1, 65)), (8, 250, 65)))},
-     _noise_spectrum)
+_add(
+    'synths.FilteredNoise[random output,mean magnitude spectrum]',
+    'noise-stat',
+    NOISE_STAT,
+    lambda rng: {
+        'mags': _f32(
+            np.broadcast_to(np.linspace(3, -3, 65) + 0.3 * rng.normal(0, 1, (8, 1, 65)), (8, 250, 65))
+        )
+    },
+    _noise_spectrum,
+)
 
 # ---------------------------------------------------------------------------------------------------
 # ProcessorGroup with the solo_instrument DAG, noise turned down so the output is deterministic.
@@ -639,11 +926,17 @@ def _solo_instrument_group(d, x, side, additive=False):
     flat = {k: v for k, v in flat.items() if k not in GROUP_RANDOM_KEYS}
     if side == 'ref':
         c = outputs[synth_name]['controls']
-        harm = _f32(_harmonic_truth(d, c['f0_hz'], c['amplitudes'], c['harmonic_distribution'],
-                                    n_samples=n_samples))
+        harm = _f32(
+            _harmonic_truth(d, c['f0_hz'], c['amplitudes'], c['harmonic_distribution'], n_samples=n_samples)
+        )
         wet = np.asarray(reverb.get_signal(harm, reverb.get_controls(harm)['ir']))
-        for k in (f'{synth_name}/signal', 'add/signal', 'add/controls/signal_two', 'reverb/controls/audio',
-                  'out/controls/audio'):
+        for k in (
+            f'{synth_name}/signal',
+            'add/signal',
+            'add/controls/signal_two',
+            'reverb/controls/audio',
+            'out/controls/audio',
+        ):
             flat[f'{TRUTH}/{k}'] = harm
         for k in ('reverb/signal', 'out/signal', 'signal', '__call__'):
             flat[f'{TRUTH}/{k}'] = wet
@@ -658,12 +951,22 @@ def _group_inputs(rng):
     return x
 
 
-_add('processors.ProcessorGroup[solo_instrument dag]', 'group', OSC_SHORT, _group_inputs,
-     _solo_instrument_group)
+_add(
+    'processors.ProcessorGroup[solo_instrument dag]',
+    'group',
+    OSC_SHORT,
+    _group_inputs,
+    _solo_instrument_group,
+)
 # The write-up's (seed-era) DAG: synths.Additive named 'additive' ('additive/signal'); in ddsp 3.7.0
 # the same synth is Harmonic, given that name.
-_add('processors.ProcessorGroup[seed-era dag,synths.Additive]', 'group', OSC_SHORT, _group_inputs,
-     lambda d, x, side: _solo_instrument_group(d, x, side, additive=True))
+_add(
+    'processors.ProcessorGroup[seed-era dag,synths.Additive]',
+    'group',
+    OSC_SHORT,
+    _group_inputs,
+    lambda d, x, side: _solo_instrument_group(d, x, side, additive=True),
+)
 
 # ---------------------------------------------------------------------------------------------------
 # Gradients (what training sees): d(sum(w * f(x))) / dx with a fixed random w, through both libraries.
@@ -683,61 +986,138 @@ def _grad(fn, inputs, weights_key='w'):
             if weights_key in x:
                 y = tf.reduce_sum(tf.constant(x[weights_key]) * y)
         grads = tape.gradient(y, list(xs.values()))
-        return {f'd/d{k}': (tf.zeros_like(v) if g is None else g)
-                for (k, v), g in zip(xs.items(), grads)}
+        return {f'd/d{k}': (tf.zeros_like(v) if g is None else g) for (k, v), g in zip(xs.items(), grads)}
+
     return run
 
 
-_add('grad:core.exp_sigmoid', 'gradient', ELEMENTWISE,
-     lambda rng: {'x': _f32(rng.normal(0, 4, (2, 50, 8))), 'w': _f32(rng.normal(0, 1, (2, 50, 8)))},
-     _grad(lambda d, xs, x: d.core.exp_sigmoid(xs['x']), ['x']))
-_add('grad:core.resample[window]', 'gradient', ELEMENTWISE,
-     lambda rng: {'x': _f32(rng.uniform(0, 1, (2, 20, 4))), 'w': _f32(rng.normal(0, 1, (2, 320, 4)))},
-     _grad(lambda d, xs, x: d.core.resample(xs['x'], 320, method='window'), ['x']))
-_add('grad:core.resample[linear]', 'gradient', ELEMENTWISE,
-     lambda rng: {'x': _f32(rng.uniform(0, 1, (2, 20, 4))), 'w': _f32(rng.normal(0, 1, (2, 320, 4)))},
-     _grad(lambda d, xs, x: d.core.resample(xs['x'], 320), ['x']))
-_add('grad:core.normalize_harmonics[nyquist]', 'gradient', ELEMENTWISE,
-     lambda rng: {'hd': _f32(rng.uniform(0.1, 1, (2, 50, 30))),
-                  'f0': _smooth(rng, (2, 50, 1), 50, 1200),
-                  'w': _f32(rng.normal(0, 1, (2, 50, 30)))},
-     _grad(lambda d, xs, x: d.core.normalize_harmonics(xs['hd'], x['f0'], SAMPLE_RATE), ['hd']))
-_add('grad:core.oscillator_bank', 'gradient', OSC_SHORT,
-     lambda rng: dict(_osc_inputs(rng), w=_f32(rng.normal(0, 1, (2, 4000)))),
-     _grad(lambda d, xs, x: d.core.oscillator_bank(xs['f'], xs['a']), ['f', 'a']))
-_add('grad:core.harmonic_synthesis', 'gradient', OSC_SHORT,
-     lambda rng: dict(_synth_inputs(rng), w=_f32(rng.normal(0, 1, (2, 4000)))),
-     _grad(lambda d, xs, x: d.core.harmonic_synthesis(
-         xs['f0'], xs['amps'], harmonic_distribution=xs['hd'], n_samples=4000), ['f0', 'amps', 'hd']))
-_add('grad:synths.Harmonic[raw controls]', 'gradient', OSC_SHORT,
-     lambda rng: dict(_harmonic_inputs(rng, n_harmonics=20, f0_hi=700.0),
-                      w=_f32(rng.normal(0, 1, (2, 4000)))),
-     _grad(lambda d, xs, x: d.synths.Harmonic(n_samples=4000)(
-         xs['amps'], xs['harmonic_distribution'], x['f0_hz']), ['amps', 'harmonic_distribution']))
-_add('grad:core.frequency_filter', 'gradient', FILTER,
-     lambda rng: {'audio': _audio(rng), 'mags': _f32(rng.uniform(0, 1, (2, 50, 65))),
-                  'w': _f32(rng.normal(0, 1, (2, 4000)))},
-     _grad(lambda d, xs, x: d.core.frequency_filter(xs['audio'], xs['mags'], window_size=257),
-           ['audio', 'mags']))
-_add('grad:synths.FilteredNoise[filter path,fixed noise]', 'gradient', FILTER,
-     lambda rng: {'mags': _f32(rng.normal(0, 3, (2, 50, 65))), 'noise': _audio(rng),
-                  'w': _f32(rng.normal(0, 1, (2, 4000)))},
-     _grad(lambda d, xs, x: _noise_filter_path(d, dict(x, mags=xs['mags']), 257), ['mags']))
-_add('grad:effects.Reverb[given ir]', 'gradient', FILTER,
-     lambda rng: {'audio': _audio(rng), 'ir': _f32(rng.normal(0, 0.05, (2, 1000))),
-                  'w': _f32(rng.normal(0, 1, (2, 4000)))},
-     _grad(lambda d, xs, x: d.effects.Reverb()(xs['audio'], xs['ir']), ['audio', 'ir']))
-for _weight in ('mag_weight', 'logmag_weight', 'delta_time_weight', 'delta_freq_weight',
-                'cumsum_freq_weight', 'loudness_weight'):
+_add(
+    'grad:core.exp_sigmoid',
+    'gradient',
+    ELEMENTWISE,
+    lambda rng: {'x': _f32(rng.normal(0, 4, (2, 50, 8))), 'w': _f32(rng.normal(0, 1, (2, 50, 8)))},
+    _grad(lambda d, xs, x: d.core.exp_sigmoid(xs['x']), ['x']),
+)
+_add(
+    'grad:core.resample[window]',
+    'gradient',
+    ELEMENTWISE,
+    lambda rng: {'x': _f32(rng.uniform(0, 1, (2, 20, 4))), 'w': _f32(rng.normal(0, 1, (2, 320, 4)))},
+    _grad(lambda d, xs, x: d.core.resample(xs['x'], 320, method='window'), ['x']),
+)
+_add(
+    'grad:core.resample[linear]',
+    'gradient',
+    ELEMENTWISE,
+    lambda rng: {'x': _f32(rng.uniform(0, 1, (2, 20, 4))), 'w': _f32(rng.normal(0, 1, (2, 320, 4)))},
+    _grad(lambda d, xs, x: d.core.resample(xs['x'], 320), ['x']),
+)
+_add(
+    'grad:core.normalize_harmonics[nyquist]',
+    'gradient',
+    ELEMENTWISE,
+    lambda rng: {
+        'hd': _f32(rng.uniform(0.1, 1, (2, 50, 30))),
+        'f0': _smooth(rng, (2, 50, 1), 50, 1200),
+        'w': _f32(rng.normal(0, 1, (2, 50, 30))),
+    },
+    _grad(lambda d, xs, x: d.core.normalize_harmonics(xs['hd'], x['f0'], SAMPLE_RATE), ['hd']),
+)
+_add(
+    'grad:core.oscillator_bank',
+    'gradient',
+    OSC_SHORT,
+    lambda rng: dict(_osc_inputs(rng), w=_f32(rng.normal(0, 1, (2, 4000)))),
+    _grad(lambda d, xs, x: d.core.oscillator_bank(xs['f'], xs['a']), ['f', 'a']),
+)
+_add(
+    'grad:core.harmonic_synthesis',
+    'gradient',
+    OSC_SHORT,
+    lambda rng: dict(_synth_inputs(rng), w=_f32(rng.normal(0, 1, (2, 4000)))),
+    _grad(
+        lambda d, xs, x: d.core.harmonic_synthesis(
+            xs['f0'], xs['amps'], harmonic_distribution=xs['hd'], n_samples=4000
+        ),
+        ['f0', 'amps', 'hd'],
+    ),
+)
+_add(
+    'grad:synths.Harmonic[raw controls]',
+    'gradient',
+    OSC_SHORT,
+    lambda rng: dict(_harmonic_inputs(rng, n_harmonics=20, f0_hi=700.0), w=_f32(rng.normal(0, 1, (2, 4000)))),
+    _grad(
+        lambda d, xs, x: d.synths.Harmonic(n_samples=4000)(
+            xs['amps'], xs['harmonic_distribution'], x['f0_hz']
+        ),
+        ['amps', 'harmonic_distribution'],
+    ),
+)
+_add(
+    'grad:core.frequency_filter',
+    'gradient',
+    FILTER,
+    lambda rng: {
+        'audio': _audio(rng),
+        'mags': _f32(rng.uniform(0, 1, (2, 50, 65))),
+        'w': _f32(rng.normal(0, 1, (2, 4000))),
+    },
+    _grad(
+        lambda d, xs, x: d.core.frequency_filter(xs['audio'], xs['mags'], window_size=257), ['audio', 'mags']
+    ),
+)
+_add(
+    'grad:synths.FilteredNoise[filter path,fixed noise]',
+    'gradient',
+    FILTER,
+    lambda rng: {
+        'mags': _f32(rng.normal(0, 3, (2, 50, 65))),
+        'noise': _audio(rng),
+        'w': _f32(rng.normal(0, 1, (2, 4000))),
+    },
+    _grad(lambda d, xs, x: _noise_filter_path(d, dict(x, mags=xs['mags']), 257), ['mags']),
+)
+_add(
+    'grad:effects.Reverb[given ir]',
+    'gradient',
+    FILTER,
+    lambda rng: {
+        'audio': _audio(rng),
+        'ir': _f32(rng.normal(0, 0.05, (2, 1000))),
+        'w': _f32(rng.normal(0, 1, (2, 4000))),
+    },
+    _grad(lambda d, xs, x: d.effects.Reverb()(xs['audio'], xs['ir']), ['audio', 'ir']),
+)
+for _weight in (
+    'mag_weight',
+    'logmag_weight',
+    'delta_time_weight',
+    'delta_freq_weight',
+    'cumsum_freq_weight',
+    'loudness_weight',
+):
     _kw = {w: 0.0 for w in _LOSS_WEIGHTS}
     _kw[_weight] = 1.0
-    _add(f'grad:losses.SpectralLoss[L1,{_weight}]', 'gradient', FILTER, _loss_inputs,
-         _grad(lambda d, xs, x, k=dict(_kw): d.losses.SpectralLoss(fft_sizes=(1024, 256, 64), **k)(
-             x['target'], xs['audio']), ['audio']))
-_add('grad:spectral_ops.compute_loudness', 'gradient', FILTER,
-     lambda rng: {'audio': _loudness_audio(rng), 'w': _f32(rng.normal(0, 1, (2, 63)))},
-     _grad(lambda d, xs, x: d.spectral_ops.compute_loudness(xs['audio'], padding='same'),
-           ['audio']))
+    _add(
+        f'grad:losses.SpectralLoss[L1,{_weight}]',
+        'gradient',
+        FILTER,
+        _loss_inputs,
+        _grad(
+            lambda d, xs, x, k=dict(_kw): d.losses.SpectralLoss(fft_sizes=(1024, 256, 64), **k)(
+                x['target'], xs['audio']
+            ),
+            ['audio'],
+        ),
+    )
+_add(
+    'grad:spectral_ops.compute_loudness',
+    'gradient',
+    FILTER,
+    lambda rng: {'audio': _loudness_audio(rng), 'w': _f32(rng.normal(0, 1, (2, 63)))},
+    _grad(lambda d, xs, x: d.spectral_ops.compute_loudness(xs['audio'], padding='same'), ['audio']),
+)
 
 # ---------------------------------------------------------------------------------------------------
 # compute_f0's framing (CREPE cannot run in the reference process: tests/parity/ref_stubs holds a
@@ -758,8 +1138,13 @@ def _standin_crepe_predict(audio, sr=16000, viterbi=False, step_size=10, center=
     hop = int(sr * step_size / 1000)
     n_frames = 1 + int((len(audio) - 1024) / hop)
     window = np.hanning(1024)
-    f0 = np.array([np.argmax(np.abs(np.fft.rfft(audio[i * hop:i * hop + 1024] * window, 8192)))
-                   * sr / 8192 for i in range(n_frames)], np.float32)
+    f0 = np.array(
+        [
+            np.argmax(np.abs(np.fft.rfft(audio[i * hop : i * hop + 1024] * window, 8192))) * sr / 8192
+            for i in range(n_frames)
+        ],
+        np.float32,
+    )
     return np.arange(n_frames) * step_size / 1000, f0, np.ones(n_frames, np.float32), None
 
 
@@ -768,7 +1153,8 @@ def _f0_framing(d, x, side):
     cancels the estimator's own bias on mixed frames (CREPE favours the lower pitch by ~2 frames here;
     the FFT peak has none)."""
     if side == 'ref':
-        import crepe  # pylint: disable=g-import-not-at-top  # the harness's placeholder
+        import crepe  # the harness's placeholder
+
         crepe.predict = _standin_crepe_predict
     kwargs = {'model_capacity': 'tiny'} if side == 'ours' else {}
     n_frames, step_frames = [], []
@@ -776,8 +1162,9 @@ def _f0_framing(d, x, side):
         for length in _F0_LENGTHS:
             switches = []
             for key in ('up', 'down'):
-                f0, _ = d.spectral_ops.compute_f0(x[key][:length], 250, viterbi=False, padding=padding,
-                                                  **kwargs)
+                f0, _ = d.spectral_ops.compute_f0(
+                    x[key][:length], 250, viterbi=False, padding=padding, **kwargs
+                )
                 f0 = np.asarray(f0)
                 switches.append(int(np.argmax(f0 > 311.0 if key == 'up' else f0 < 311.0)))
                 if key == 'up':
@@ -796,8 +1183,18 @@ def _f0_audio(rng):
     return audio
 
 
-_add('spectral_ops.compute_f0[framing,n_frames]', 'f0-framing', FILTER, _f0_audio,
-     lambda d, x, side: {'n_frames': _f0_framing(d, x, side)['n_frames']})
+_add(
+    'spectral_ops.compute_f0[framing,n_frames]',
+    'f0-framing',
+    FILTER,
+    _f0_audio,
+    lambda d, x, side: {'n_frames': _f0_framing(d, x, side)['n_frames']},
+)
 # +-1 frame of jitter at the step (CREPE vs FFT peak on mixed frames) is ~4e-3 of these indices.
-_add('spectral_ops.compute_f0[framing,step_frame]', 'f0-framing', 2e-2, _f0_audio,
-     lambda d, x, side: {'step_frame': _f0_framing(d, x, side)['step_frame']})
+_add(
+    'spectral_ops.compute_f0[framing,step_frame]',
+    'f0-framing',
+    2e-2,
+    _f0_audio,
+    lambda d, x, side: {'step_frame': _f0_framing(d, x, side)['step_frame']},
+)

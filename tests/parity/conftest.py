@@ -12,7 +12,7 @@ import pathlib
 import subprocess
 import sys
 import time
-from typing import Dict, List, Optional, Sequence
+from collections.abc import Sequence
 
 import numpy as np
 import pytest
@@ -32,10 +32,9 @@ def parse_our_gin(gin_files: Sequence[str], bindings: Sequence[str] = ()) -> Non
     Through clarinet_ddsp.training.gin_paths, not clarinet_ddsp.cli.run: a CLI module defines absl
     flags at import, and two CLIs imported into one test process can collide.
     """
-    import gin  # pylint: disable=g-import-not-at-top
-    import clarinet_ddsp  # pylint: disable=g-import-not-at-top,unused-import
-    import clarinet_ddsp.training  # pylint: disable=g-import-not-at-top,unused-import
-    from clarinet_ddsp.training import gin_paths  # pylint: disable=g-import-not-at-top
+    import gin
+    from clarinet_ddsp.training import gin_paths
+
     gin.clear_config()
     search_paths = gin_paths.add_search_paths()
     with gin.unlock_config():
@@ -54,7 +53,9 @@ def reference_python() -> str:
         pytest.fail(
             f'Parity tier: the magenta/ddsp 3.7.0 reference interpreter is missing ({where}). '
             f'Run `make refenv` (or `make test`, which builds it) in {REPO_ROOT}, or point '
-            f'{REF_PYTHON_ENV} at a python with ddsp==3.7.0 installed.', pytrace=False)
+            f'{REF_PYTHON_ENV} at a python with ddsp==3.7.0 installed.',
+            pytrace=False,
+        )
     return str(path)
 
 
@@ -63,45 +64,59 @@ _TF_NOISE = ('I0000 ', 'W0000 ', 'E0000 ', 'WARNING: All log messages')
 
 def stderr_tail(stderr: str, n_lines: int) -> str:
     """The last n_lines of a process's stderr, without TensorFlow's start-up chatter."""
-    lines = [l for l in stderr.strip().splitlines() if not l.startswith(_TF_NOISE)]
+    lines = [line for line in stderr.strip().splitlines() if not line.startswith(_TF_NOISE)]
     return '\n'.join(lines[-n_lines:])
 
 
-def run_reference(script: str, args: Sequence[str], timeout: float = 900.0,
-                  extra_env: Optional[Dict[str, str]] = None) -> subprocess.CompletedProcess:
+def run_reference(
+    script: str, args: Sequence[str], timeout: float = 900.0, extra_env: dict[str, str] | None = None
+) -> subprocess.CompletedProcess:
     """Runs tests/parity/<script> in the reference environment; fails the test with its stderr tail."""
     env = dict(os.environ)
-    env.update({'TF_USE_LEGACY_KERAS': '1', 'PYTHONPATH': str(REF_STUBS),
-                'TF_CPU_ALLOCATOR_USE_BFC': 'true',  # ddsp's model pass: 5x faster on CPU
-                'TF_CPP_MIN_LOG_LEVEL': '2', 'CUDA_VISIBLE_DEVICES': '-1',
-                'PYTHONHASHSEED': '0'})
+    env.update(
+        {
+            'TF_USE_LEGACY_KERAS': '1',
+            'PYTHONPATH': str(REF_STUBS),
+            'TF_CPU_ALLOCATOR_USE_BFC': 'true',  # ddsp's model pass: 5x faster on CPU
+            'TF_CPP_MIN_LOG_LEVEL': '2',
+            'CUDA_VISIBLE_DEVICES': '-1',
+            'PYTHONHASHSEED': '0',
+        }
+    )
     env.update(extra_env or {})
     cmd = [reference_python(), str(PARITY_DIR / script), *args]
-    proc = subprocess.run(cmd, env=env, cwd=str(REPO_ROOT), capture_output=True, text=True,
-                          timeout=timeout, check=False)
+    proc = subprocess.run(
+        cmd, env=env, cwd=str(REPO_ROOT), capture_output=True, text=True, timeout=timeout, check=False
+    )
     if proc.returncode != 0:
         tail = stderr_tail(proc.stderr, 40)
         hint = ''
         if 'No module named' in proc.stderr:
             hint = ' The reference environment looks incomplete: rerun `make refenv`.'
-        pytest.fail(f'Reference process failed (exit {proc.returncode}): {" ".join(cmd)}{hint}\n{tail}',
-                    pytrace=False)
+        pytest.fail(
+            f'Reference process failed (exit {proc.returncode}): {" ".join(cmd)}{hint}\n{tail}', pytrace=False
+        )
     return proc
 
 
 class ReferenceRun:
     """Inputs and magenta/ddsp outputs of every case, from one reference process."""
 
-    def __init__(self, inputs: Dict[str, Dict[str, np.ndarray]],
-                 outputs: Dict[str, Dict[str, np.ndarray]], meta: dict, model_info: dict,
-                 wall_secs: float):
+    def __init__(
+        self,
+        inputs: dict[str, dict[str, np.ndarray]],
+        outputs: dict[str, dict[str, np.ndarray]],
+        meta: dict,
+        model_info: dict,
+        wall_secs: float,
+    ):
         self.inputs = inputs
         self.outputs = outputs
         self.meta = meta
         self.model_info = model_info
         self.wall_secs = wall_secs
 
-    def reference(self, case_name: str) -> Dict[str, np.ndarray]:
+    def reference(self, case_name: str) -> dict[str, np.ndarray]:
         error = self.meta['errors'].get(case_name)
         if error:
             pytest.fail(f'magenta/ddsp 3.7.0 raised on parity case {case_name}:\n{error}', pytrace=False)
@@ -110,7 +125,7 @@ class ReferenceRun:
         return self.outputs[case_name]
 
 
-def _selected_case_names(session) -> List[str]:
+def _selected_case_names(session) -> list[str]:
     names = []
     for item in session.items:
         callspec = getattr(item, 'callspec', None)
@@ -125,15 +140,16 @@ def reference_run(request, tmp_path_factory) -> ReferenceRun:
     wanted = set(_selected_case_names(request.session)) | HARNESS_CASES
     work = tmp_path_factory.mktemp('parity')
     inputs = {name: case.inputs() for name, case in _cases.CASES.items() if name in wanted}
-    np.savez(work / 'inputs.npz', **{f'{c}::{k}': v for c, arrays in inputs.items()
-                                      for k, v in arrays.items()})
+    np.savez(
+        work / 'inputs.npz', **{f'{c}::{k}': v for c, arrays in inputs.items() for k, v in arrays.items()}
+    )
     args = ['--inputs', str(work / 'inputs.npz'), '--outputs', str(work / 'outputs.npz')]
     if _model_tests_selected(request.session):
         args += ['--model_info', str(work / 'model_info.json')]
     start = time.perf_counter()
     run_reference('reference_cases.py', args)
     wall = time.perf_counter() - start
-    outputs: Dict[str, Dict[str, np.ndarray]] = {}
+    outputs: dict[str, dict[str, np.ndarray]] = {}
     with np.load(work / 'outputs.npz', allow_pickle=False) as data:
         for key in data.files:
             case, name = key.split('::', 1)
@@ -142,8 +158,10 @@ def reference_run(request, tmp_path_factory) -> ReferenceRun:
     model_info = {}
     if (work / 'model_info.json').exists():
         model_info = json.loads((work / 'model_info.json').read_text())
-    sys.stderr.write(f'\n[parity] reference process: {len(inputs)} cases in {wall:.1f} s '
-                     f'(ddsp {meta["ddsp_version"]}, TF {meta["tf_version"]})\n')
+    sys.stderr.write(
+        f'\n[parity] reference process: {len(inputs)} cases in {wall:.1f} s '
+        f'(ddsp {meta["ddsp_version"]}, TF {meta["tf_version"]})\n'
+    )
     return ReferenceRun(inputs, outputs, meta, model_info, wall)
 
 
@@ -167,8 +185,9 @@ def relative_error(ours: np.ndarray, ref: np.ndarray) -> float:
 
 def record_parity(request, case: str, error: float, bound: float, note: str = '') -> None:
     """Adds a row to the session's parity table (printed by tests/conftest.py)."""
-    request.node.user_properties.append(('parity', {'case': case, 'error': float(error),
-                                                    'bound': float(bound), 'note': note}))
+    request.node.user_properties.append(
+        ('parity', {'case': case, 'error': float(error), 'bound': float(bound), 'note': note})
+    )
 
 
 @pytest.fixture

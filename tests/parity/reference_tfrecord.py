@@ -25,7 +25,8 @@ import numpy as np
 def _standin_compute_f0(audio, frame_rate, viterbi=True, padding='center'):
     """ddsp.spectral_ops.compute_f0's framing with an FFT-peak pitch instead of CREPE."""
     del viterbi
-    from ddsp import spectral_ops  # pylint: disable=g-import-not-at-top
+    from ddsp import spectral_ops
+
     sample_rate = spectral_ops.CREPE_SAMPLE_RATE
     frame_size = spectral_ops.CREPE_FRAME_SIZE
     hop_size = sample_rate // frame_rate
@@ -36,8 +37,8 @@ def _standin_compute_f0(audio, frame_rate, viterbi=True, padding='center'):
     window = np.hanning(frame_size)
     n_fft = 8192
     for i in range(n_frames):
-        frame = padded[i * hop_size:i * hop_size + frame_size]
-        if np.sqrt(np.mean(frame ** 2)) < 1e-3:
+        frame = padded[i * hop_size : i * hop_size + frame_size]
+        if np.sqrt(np.mean(frame**2)) < 1e-3:
             continue
         spectrum = np.abs(np.fft.rfft(frame * window, n_fft))
         f0_hz[i] = np.argmax(spectrum) * sample_rate / n_fft
@@ -47,7 +48,8 @@ def _standin_compute_f0(audio, frame_rate, viterbi=True, padding='center'):
 
 def _soundfile_load_audio_as_array(audio_path, sample_rate):
     """prepare_tfrecord_lib._load_audio_as_array for WAVs already at `sample_rate`, without ffmpeg."""
-    import soundfile  # pylint: disable=g-import-not-at-top
+    import soundfile
+
     audio, file_rate = soundfile.read(audio_path, dtype='float32', always_2d=True)
     if file_rate != sample_rate:
         raise ValueError(f'{audio_path}: sample rate {file_rate} Hz; the harness writes {sample_rate} Hz.')
@@ -56,28 +58,46 @@ def _soundfile_load_audio_as_array(audio_path, sample_rate):
 
 def _read(pattern, example_secs, batch_size, n_batches, centered):
     """ddsp's TFRecordProvider over `pattern`: shapes, dtypes and ranges of a few batches."""
-    from ddsp.training import data  # pylint: disable=g-import-not-at-top
+    from ddsp.training import data
+
     provider = data.TFRecordProvider(pattern, example_secs=example_secs, centered=centered)
     dataset = provider.get_batch(batch_size, shuffle=False, repeats=1)
     batches = []
     for batch in dataset.take(n_batches):
-        batches.append({k: {'shape': [int(s) for s in v.shape], 'dtype': v.dtype.name,
-                            'min': float(np.min(v)), 'max': float(np.max(v)),
-                            'finite': bool(np.all(np.isfinite(v)))}
-                        for k, v in batch.items()})
+        batches.append(
+            {
+                k: {
+                    'shape': [int(s) for s in v.shape],
+                    'dtype': v.dtype.name,
+                    'min': float(np.min(v)),
+                    'max': float(np.max(v)),
+                    'finite': bool(np.all(np.isfinite(v))),
+                }
+                for k, v in batch.items()
+            }
+        )
     return {'n_files': len(glob.glob(pattern)), 'batches': batches}
 
 
 def _write(wavs, output_tfrecord_path, example_secs, hop_secs, num_shards, center):
     """ddsp's prepare_tfrecord on the WAVs (compute_f0 replaced by the stand-in)."""
-    from ddsp import spectral_ops  # pylint: disable=g-import-not-at-top
-    from ddsp.training.data_preparation import prepare_tfrecord_lib  # pylint: disable=g-import-not-at-top
+    from ddsp import spectral_ops
+    from ddsp.training.data_preparation import prepare_tfrecord_lib
+
     spectral_ops.compute_f0 = _standin_compute_f0  # prepare_tfrecord_lib calls spectral_ops.compute_f0
-    prepare_tfrecord_lib._load_audio_as_array = _soundfile_load_audio_as_array  # pylint: disable=protected-access
+    prepare_tfrecord_lib._load_audio_as_array = _soundfile_load_audio_as_array
     prepare_tfrecord_lib.prepare_tfrecord(
-        wavs, output_tfrecord_path, num_shards=num_shards, sample_rate=16000, frame_rate=250,
-        example_secs=example_secs, hop_secs=hop_secs, chunk_secs=0, center=center,
-        pipeline_options=['--runner=DirectRunner', '--direct_num_workers=1'])
+        wavs,
+        output_tfrecord_path,
+        num_shards=num_shards,
+        sample_rate=16000,
+        frame_rate=250,
+        example_secs=example_secs,
+        hop_secs=hop_secs,
+        chunk_secs=0,
+        center=center,
+        pipeline_options=['--runner=DirectRunner', '--direct_num_workers=1'],
+    )
     return sorted(glob.glob(output_tfrecord_path + '*'))
 
 
@@ -97,22 +117,33 @@ def main():
     parser.add_argument('--write_center', action='store_true')
     args = parser.parse_args()
 
-    import ddsp  # pylint: disable=g-import-not-at-top
+    import ddsp
+
     report = {'ddsp_version': ddsp.__version__}
     if args.write_wavs:
         try:
-            report['written'] = _write(args.write_wavs, args.write_output_tfrecord_path,
-                                       args.write_example_secs, args.write_hop_secs,
-                                       args.write_num_shards, args.write_center)
-        except Exception:  # pylint: disable=broad-except
+            report['written'] = _write(
+                args.write_wavs,
+                args.write_output_tfrecord_path,
+                args.write_example_secs,
+                args.write_hop_secs,
+                args.write_num_shards,
+                args.write_center,
+            )
+        except Exception:
             report['write_error'] = traceback.format_exc()[-4000:]
     report['read'], report['read_error'] = {}, {}
     for spec in args.read:
         name, pattern = spec.split('=', 1)
         try:
-            report['read'][name] = _read(pattern, args.read_example_secs, args.batch_size, args.n_batches,
-                                         name in args.read_centered_names)
-        except Exception:  # pylint: disable=broad-except
+            report['read'][name] = _read(
+                pattern,
+                args.read_example_secs,
+                args.batch_size,
+                args.n_batches,
+                name in args.read_centered_names,
+            )
+        except Exception:
             report['read_error'][name] = traceback.format_exc()[-4000:]
     with open(args.report, 'w') as f:
         json.dump(report, f, indent=1)

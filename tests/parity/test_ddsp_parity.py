@@ -14,10 +14,13 @@ import pytest
 from . import _cases
 from .conftest import relative_error
 
+
 @pytest.fixture(scope='module')
 def ours():
-    import importlib  # pylint: disable=g-import-not-at-top
-    import clarinet_ddsp  # pylint: disable=g-import-not-at-top
+    import importlib
+
+    import clarinet_ddsp
+
     # `import clarinet_ddsp as ddsp` should expose these itself (tested elsewhere); importing them here
     # keeps each case's failure about its own op.
     for name in ('core', 'spectral_ops', 'processors', 'synths', 'effects', 'losses'):
@@ -34,17 +37,21 @@ def _errors(case_name, mine, ref):
     compared = {k: v for k, v in ref.items() if not k.startswith(truth_prefix)}
     assert sorted(mine) == sorted(compared), (
         f'{case_name}: output keys differ from ddsp 3.7.0: only ours {sorted(set(mine) - set(compared))}'
-        f', only ddsp {sorted(set(compared) - set(mine))}')
+        f', only ddsp {sorted(set(compared) - set(mine))}'
+    )
     rows = {}
     for key, ref_value in compared.items():
         if ref_value.dtype.kind in 'US':  # names, e.g. the ProcessorGroup's output keys
             assert mine[key].tolist() == ref_value.tolist(), (
-                f'{case_name}/{key}: ours {mine[key].tolist()} vs ddsp {ref_value.tolist()}')
+                f'{case_name}/{key}: ours {mine[key].tolist()} vs ddsp {ref_value.tolist()}'
+            )
             continue
         truth = ref.get(truth_prefix + key)
-        rows[key] = (relative_error(mine[key], ref_value),
-                     None if truth is None else relative_error(mine[key], truth),
-                     None if truth is None else relative_error(ref_value, truth))
+        rows[key] = (
+            relative_error(mine[key], ref_value),
+            None if truth is None else relative_error(mine[key], truth),
+            None if truth is None else relative_error(ref_value, truth),
+        )
     return rows
 
 
@@ -73,22 +80,30 @@ def test_matches_ddsp_reference(case_name, ours, reference_run, parity_record):
         note += ' [over the bound vs ddsp; accepted: ours is nearer the float64 phase]'
     parity_record(case_name, vs_ref, case.bound, note)
     failing = {k: r for k, r in rows.items() if not _within(case.bound, *r)}
-    assert not failing, (
-        f'{case_name}: relative L2 error vs ddsp 3.7.0 over {case.bound:g} on '
-        + '; '.join(f'{k!r}: {r[0]:.3g}' + ('' if r[1] is None else
-                                            f' (vs float64-phase truth: ours {r[1]:.3g}, ddsp {r[2]:.3g})')
-                    for k, r in failing.items()))
+    assert not failing, f'{case_name}: relative L2 error vs ddsp 3.7.0 over {case.bound:g} on ' + '; '.join(
+        f'{k!r}: {r[0]:.3g}'
+        + ('' if r[1] is None else f' (vs float64-phase truth: ours {r[1]:.3g}, ddsp {r[2]:.3g})')
+        for k, r in failing.items()
+    )
 
 
 def test_import_clarinet_ddsp_as_ddsp_exposes_ddsps_modules():
     # ddsp-style code does `import ddsp` then ddsp.core..., ddsp.synths...: no submodule imports.
     # A fresh interpreter, since this session has imported the submodules already.
-    code = ('import clarinet_ddsp as ddsp\n'
-            'for name in ("core", "spectral_ops", "processors", "synths", "effects", "losses"):\n'
-            '    assert hasattr(ddsp, name), name\n'
-            'ddsp.core.midi_to_hz; ddsp.synths.Harmonic; ddsp.synths.Additive; '
-            'ddsp.synths.FilteredNoise; ddsp.effects.Reverb; ddsp.processors.ProcessorGroup; '
-            'ddsp.processors.Add; ddsp.losses.SpectralLoss; ddsp.spectral_ops.compute_loudness\n')
-    proc = subprocess.run([sys.executable, '-c', code], capture_output=True, text=True, timeout=300,
-                          check=False, env={**os.environ, 'TF_CPP_MIN_LOG_LEVEL': '2'})
+    code = (
+        'import clarinet_ddsp as ddsp\n'
+        'for name in ("core", "spectral_ops", "processors", "synths", "effects", "losses"):\n'
+        '    assert hasattr(ddsp, name), name\n'
+        'ddsp.core.midi_to_hz; ddsp.synths.Harmonic; ddsp.synths.Additive; '
+        'ddsp.synths.FilteredNoise; ddsp.effects.Reverb; ddsp.processors.ProcessorGroup; '
+        'ddsp.processors.Add; ddsp.losses.SpectralLoss; ddsp.spectral_ops.compute_loudness\n'
+    )
+    proc = subprocess.run(
+        [sys.executable, '-c', code],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
+        env={**os.environ, 'TF_CPP_MIN_LOG_LEVEL': '2'},
+    )
     assert proc.returncode == 0, proc.stderr[-2000:]

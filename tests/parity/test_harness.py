@@ -7,15 +7,13 @@ import numpy as np
 import pytest
 
 from . import _cases
-from .conftest import REF_PYTHON_ENV
-from .conftest import REPO_ROOT
-from .conftest import reference_python
-from .conftest import relative_error
+from .conftest import REF_PYTHON_ENV, REPO_ROOT, reference_python, relative_error
 
 
 def _root_conftest():
-    spec = importlib.util.spec_from_file_location('_clarinet_tests_root_conftest',
-                                                  REPO_ROOT / 'tests' / 'conftest.py')
+    spec = importlib.util.spec_from_file_location(
+        '_clarinet_tests_root_conftest', REPO_ROOT / 'tests' / 'conftest.py'
+    )
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
     return module
@@ -46,11 +44,13 @@ def test_case_inputs_are_reproducible_and_float32():
 
 
 def test_parity_table_reports_count_and_worst_relative_to_bound():
-    table = _root_conftest().format_parity_table([
-        {'case': 'a', 'error': 1e-6, 'bound': 1e-5, 'outcome': 'passed'},
-        {'case': 'b', 'error': 3e-2, 'bound': 5e-2, 'outcome': 'passed'},
-        {'case': 'c', 'error': 5e-5, 'bound': 1e-4, 'outcome': 'passed'},
-    ])
+    table = _root_conftest().format_parity_table(
+        [
+            {'case': 'a', 'error': 1e-6, 'bound': 1e-5, 'outcome': 'passed'},
+            {'case': 'b', 'error': 3e-2, 'bound': 5e-2, 'outcome': 'passed'},
+            {'case': 'c', 'error': 5e-5, 'bound': 1e-4, 'outcome': 'passed'},
+        ]
+    )
     assert 'parity cases run: 3 (0 over bound or failed)' in table
     assert 'worst error relative to its bound: 3.000e-02 / 5e-02 = 0.600 (b)' in table
 
@@ -67,7 +67,8 @@ def test_reference_outputs_are_ddsps_answers_to_our_inputs(reference_run):
 @pytest.mark.parity
 def test_a_small_deviation_is_caught(reference_run):
     # A pitch 0.001 semitone sharp is a 5.8e-5 relative error: over the elementwise bound.
-    import clarinet_ddsp.core  # pylint: disable=g-import-not-at-top
+    import clarinet_ddsp.core
+
     name = 'core.midi_to_hz[2d]'
     sharp = np.asarray(clarinet_ddsp.core.midi_to_hz(reference_run.inputs[name]['x'] + 1e-3))
     error = relative_error(sharp, reference_run.reference(name)['out'])

@@ -17,9 +17,7 @@ import sys
 import numpy as np
 import pytest
 
-from .conftest import REPO_ROOT
-from .conftest import parse_our_gin
-from .conftest import run_reference
+from .conftest import REPO_ROOT, parse_our_gin, run_reference
 from .conftest import stderr_tail as _stderr_tail
 
 pytestmark = [pytest.mark.parity, pytest.mark.slow]
@@ -30,7 +28,8 @@ TONE_SECS = 5.0  # 2 windows of 4 s at hop 1 s per file
 
 
 def _write_tones(directory):
-    import soundfile  # pylint: disable=g-import-not-at-top
+    import soundfile
+
     os.makedirs(directory, exist_ok=True)
     t = np.arange(int(TONE_SECS * SAMPLE_RATE)) / SAMPLE_RATE
     paths = []
@@ -46,14 +45,22 @@ def _write_tones(directory):
 
 def _prepare_ours(wav_glob, output_path, center):
     """Runs our CLI; returns (glob of the shards, '' or the failure to report in the (a) tests)."""
-    cmd = [sys.executable, '-m', 'clarinet_ddsp.cli.prepare_tfrecord',
-           f'--input_audio_filepatterns={wav_glob}', f'--output_tfrecord_path={output_path}',
-           '--num_shards=2', '--crepe_model=tiny', '--pipeline_options=--runner=DirectRunner']
+    cmd = [
+        sys.executable,
+        '-m',
+        'clarinet_ddsp.cli.prepare_tfrecord',
+        f'--input_audio_filepatterns={wav_glob}',
+        f'--output_tfrecord_path={output_path}',
+        '--num_shards=2',
+        '--crepe_model=tiny',
+        '--pipeline_options=--runner=DirectRunner',
+    ]
     if center:
         cmd.append('--center')
     env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL='2', CUDA_VISIBLE_DEVICES='-1')
-    proc = subprocess.run(cmd, cwd=str(REPO_ROOT), env=env, capture_output=True, text=True,
-                          timeout=900, check=False)
+    proc = subprocess.run(
+        cmd, cwd=str(REPO_ROOT), env=env, capture_output=True, text=True, timeout=900, check=False
+    )
     if proc.returncode != 0:
         tail = _stderr_tail(proc.stderr, 30)
         return '', f'our prepare_tfrecord failed (exit {proc.returncode}): {" ".join(cmd)}\n{tail}'
@@ -67,25 +74,48 @@ def crossread(tmp_path_factory):
     wavs = _write_tones(str(work / 'wavs'))
     ours, ours_errors = {}, {}
     for name, center in (('default', False), ('center', True)):
-        pattern, error = _prepare_ours(str(work / 'wavs' / '*.wav'),
-                                       str(work / f'ours_{name}' / 'train.tfrecord'), center)
+        pattern, error = _prepare_ours(
+            str(work / 'wavs' / '*.wav'), str(work / f'ours_{name}' / 'train.tfrecord'), center
+        )
         if error:
             ours_errors[name] = error  # (b) still runs; the (a) tests report this
         else:
             ours[name] = pattern
     ddsp_prefix = str(work / 'ddsp' / 'train.tfrecord')
     report_path = work / 'report.json'
-    args = ['--report', str(report_path), '--write_wavs', *wavs,
-            '--write_output_tfrecord_path', ddsp_prefix, '--write_example_secs', '4',
-            '--write_hop_secs', '1', '--write_num_shards', '2',
-            '--read_example_secs', '4', '--batch_size', '2', '--n_batches', '2',
-            '--read_centered_names', 'center']
+    args = [
+        '--report',
+        str(report_path),
+        '--write_wavs',
+        *wavs,
+        '--write_output_tfrecord_path',
+        ddsp_prefix,
+        '--write_example_secs',
+        '4',
+        '--write_hop_secs',
+        '1',
+        '--write_num_shards',
+        '2',
+        '--read_example_secs',
+        '4',
+        '--batch_size',
+        '2',
+        '--n_batches',
+        '2',
+        '--read_centered_names',
+        'center',
+    ]
     for name, pattern in ours.items():
         args += ['--read', f'{name}={pattern}']
     run_reference('reference_tfrecord.py', args)
     report = json.loads(report_path.read_text())
-    return {'work': work, 'ours': ours, 'ours_errors': ours_errors, 'ddsp_pattern': ddsp_prefix + '*',
-            'report': report}
+    return {
+        'work': work,
+        'ours': ours,
+        'ours_errors': ours_errors,
+        'ddsp_pattern': ddsp_prefix + '*',
+        'report': report,
+    }
 
 
 @pytest.mark.parametrize('variant,n_frames', [('default', 1000), ('center', 1001)])
@@ -94,12 +124,18 @@ def test_our_shards_read_in_ddsp_tfrecord_provider(crossread, variant, n_frames)
         pytest.fail(crossread['ours_errors'][variant], pytrace=False)
     report = crossread['report']
     assert variant not in report['read_error'], (
-        f'ddsp 3.7.0 TFRecordProvider failed on our {variant} shards:\n{report["read_error"][variant]}')
+        f'ddsp 3.7.0 TFRecordProvider failed on our {variant} shards:\n{report["read_error"][variant]}'
+    )
     read = report['read'][variant]
     assert read['n_files'] == 2
     assert len(read['batches']) == 2  # 4 examples, batch 2
-    expected = {'audio': [2, 64000], 'audio_16k': [2, 64000], 'f0_hz': [2, n_frames],
-                'f0_confidence': [2, n_frames], 'loudness_db': [2, n_frames]}
+    expected = {
+        'audio': [2, 64000],
+        'audio_16k': [2, 64000],
+        'f0_hz': [2, n_frames],
+        'f0_confidence': [2, n_frames],
+        'loudness_db': [2, n_frames],
+    }
     for batch in read['batches']:
         assert {k: v['shape'] for k, v in batch.items()} == expected
         assert all(v['dtype'] == 'float32' and v['finite'] for v in batch.values())
@@ -114,7 +150,8 @@ def test_ddsp_shards_read_in_our_tfrecord_provider(crossread):
     report = crossread['report']
     assert 'write_error' not in report, f'ddsp prepare_tfrecord failed:\n{report["write_error"]}'
     assert len(report['written']) == 2
-    from clarinet_ddsp.training import data  # pylint: disable=g-import-not-at-top
+    from clarinet_ddsp.training import data
+
     provider = data.TFRecordProvider(crossread['ddsp_pattern'])
     examples = list(provider.get_dataset(shuffle=False).as_numpy_iterator())
     assert len(examples) == 4  # 2 files x 2 windows of 4 s at hop 1 s
@@ -130,23 +167,33 @@ def test_ddsp_shards_read_in_our_tfrecord_provider(crossread):
 
 
 def test_ddsp_shards_train_a_step_with_ours(crossread, tmp_path):
-    import gin  # pylint: disable=g-import-not-at-top
-    from clarinet_ddsp.training import models  # pylint: disable=g-import-not-at-top
-    from clarinet_ddsp.training import train_util  # pylint: disable=g-import-not-at-top
-    from clarinet_ddsp.training import trainers  # pylint: disable=g-import-not-at-top
+    import gin
+    from clarinet_ddsp.training import (
+        models,
+        train_util,
+        trainers,
+    )
+
     save_dir = str(tmp_path / 'run')
-    shrink = [f"TFRecordProvider.file_pattern = '{crossread['ddsp_pattern']}'",
-              'RnnFcDecoder.rnn_channels = 16', 'RnnFcDecoder.ch = 16',
-              'RnnFcDecoder.layers_per_stack = 1', 'Reverb.reverb_length = 1000',
-              'SpectralLoss.fft_sizes = (1024, 256, 64)', 'batch_size = 2',
-              'train_util.train.num_steps = 1', 'train_util.train.steps_per_summary = 1',
-              'train_util.train.steps_per_save = 1']
+    shrink = [
+        f"TFRecordProvider.file_pattern = '{crossread['ddsp_pattern']}'",
+        'RnnFcDecoder.rnn_channels = 16',
+        'RnnFcDecoder.ch = 16',
+        'RnnFcDecoder.layers_per_stack = 1',
+        'Reverb.reverb_length = 1000',
+        'SpectralLoss.fft_sizes = (1024, 256, 64)',
+        'batch_size = 2',
+        'train_util.train.num_steps = 1',
+        'train_util.train.steps_per_summary = 1',
+        'train_util.train.steps_per_save = 1',
+    ]
     gin.clear_config()
     try:
         parse_our_gin(['models/solo_instrument.gin', 'datasets/tfrecord.gin'], shrink)
         trainer = trainers.Trainer(models.get_model())
-        losses = train_util.train(data_provider=gin.REQUIRED, trainer=trainer, save_dir=save_dir,
-                                  restore_dir=save_dir)
+        losses = train_util.train(
+            data_provider=gin.REQUIRED, trainer=trainer, save_dir=save_dir, restore_dir=save_dir
+        )
     finally:
         gin.clear_config()
     assert int(trainer.step.numpy()) == 1

@@ -10,8 +10,9 @@ FRAME_RATE = 250
 HOP = SAMPLE_RATE // FRAME_RATE
 
 
-def tone(f0_hz: float, kind: str = 'sine', secs: float = 0.5, vibrato_cents: float = 20.0,
-         vibrato_hz: float = 5.0):
+def tone(
+    f0_hz: float, kind: str = 'sine', secs: float = 0.5, vibrato_cents: float = 20.0, vibrato_hz: float = 5.0
+):
     """A test tone and its instantaneous f0 per sample.
 
     kind: 'sine'; 'odd' (odd harmonics 1/k below Nyquist: clarinet-like); 'vibrato' (odd harmonics with

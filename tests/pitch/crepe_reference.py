@@ -14,8 +14,8 @@ import types
 
 import h5py
 import numpy as np
-from numpy.lib.stride_tricks import as_strided
 import tensorflow as tf
+from numpy.lib.stride_tricks import as_strided
 
 keras = tf.keras  # tf-keras (Keras 2) under TF_USE_LEGACY_KERAS=1
 
@@ -28,10 +28,13 @@ def build_crepe(capacity, weights_path):
     x = keras.layers.Input(shape=(1024,), name='input', dtype='float32')
     y = keras.layers.Reshape(target_shape=(1024, 1, 1), name='input-reshape')(x)
     for layer, (f, w, s) in enumerate(zip(filters, widths, strides), 1):
-        y = keras.layers.Conv2D(f, (w, 1), strides=s, padding='same', activation='relu', name=f'conv{layer}')(y)
+        y = keras.layers.Conv2D(f, (w, 1), strides=s, padding='same', activation='relu', name=f'conv{layer}')(
+            y
+        )
         y = keras.layers.BatchNormalization(name=f'conv{layer}-BN')(y)
-        y = keras.layers.MaxPool2D(pool_size=(2, 1), strides=None, padding='valid',
-                                   name=f'conv{layer}-maxpool')(y)
+        y = keras.layers.MaxPool2D(
+            pool_size=(2, 1), strides=None, padding='valid', name=f'conv{layer}-maxpool'
+        )(y)
         y = keras.layers.Dropout(0.25, name=f'conv{layer}-dropout')(y)
     y = keras.layers.Permute((2, 1, 3), name='transpose')(y)
     y = keras.layers.Flatten(name='flatten')(y)
@@ -41,10 +44,10 @@ def build_crepe(capacity, weights_path):
         for layer in model.layers:
             if layer.name not in h5 or not layer.weights:
                 continue
-            stored = {}
-            h5[layer.name].visititems(
-                lambda n, o: stored.__setitem__(n.rsplit('/', 1)[-1].split(':')[0], o[()])
-                if isinstance(o, h5py.Dataset) else None)
+            stored = {
+                path.rsplit('/', 1)[-1].split(':')[0]: node[()]
+                for path, node in _datasets_under(h5[layer.name])
+            }
             values = []
             for weight in layer.weights:
                 name = weight.name.rsplit('/', 1)[-1].split(':')[0]
@@ -67,7 +70,9 @@ def make_crepe_module(model):
         audio = audio.astype(np.float32)
         hop_length = int(16000 * step_size / 1000)
         n_frames = 1 + int((len(audio) - 1024) / hop_length)
-        frames = as_strided(audio, shape=(1024, n_frames), strides=(audio.itemsize, hop_length * audio.itemsize))
+        frames = as_strided(
+            audio, shape=(1024, n_frames), strides=(audio.itemsize, hop_length * audio.itemsize)
+        )
         frames = frames.transpose().copy()
         frames -= np.mean(frames, axis=1)[:, np.newaxis]
         frames /= np.clip(np.std(frames, axis=1)[:, np.newaxis], 1e-8, None)
@@ -84,7 +89,8 @@ def make_crepe_module(model):
 
 
 def main(capacity, weights_path, in_path, out_path):
-    from ddsp import spectral_ops  # pylint: disable=g-import-not-at-top
+    from ddsp import spectral_ops
+
     model = build_crepe(capacity, weights_path)
     spectral_ops.crepe = make_crepe_module(model)
     inputs = np.load(in_path)
@@ -99,3 +105,12 @@ def main(capacity, weights_path, in_path, out_path):
 
 if __name__ == '__main__':
     main(*sys.argv[1:5])
+
+
+def _datasets_under(group: 'h5py.Group') -> list:
+    """(path, dataset) for every dataset below an HDF5 group."""
+    found = []
+    group.visititems(
+        lambda path, node: found.append((path, node)) if isinstance(node, h5py.Dataset) else None
+    )
+    return found

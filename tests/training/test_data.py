@@ -52,12 +52,14 @@ def test_records_of_another_length_raise_naming_the_settings(tmp_path):
 
 
 def test_centered_records_read_only_with_centered_true(tmp_path):
-    pattern = tiny.write_tfrecords(str(tmp_path / 'c.tfrecord'), n_examples=1, n_shards=1,
-                                   n_frames=tiny.N_FRAMES + 1)
+    pattern = tiny.write_tfrecords(
+        str(tmp_path / 'c.tfrecord'), n_examples=1, n_shards=1, n_frames=tiny.N_FRAMES + 1
+    )
     with pytest.raises(ValueError, match='centered'):
         data.TFRecordProvider(pattern, example_secs=tiny.EXAMPLE_SECS).get_dataset()
-    example = next(iter(data.TFRecordProvider(pattern, example_secs=tiny.EXAMPLE_SECS,
-                                              centered=True).get_dataset()))
+    example = next(
+        iter(data.TFRecordProvider(pattern, example_secs=tiny.EXAMPLE_SECS, centered=True).get_dataset())
+    )
     assert example['f0_hz'].shape == (tiny.N_FRAMES + 1,)
 
 

@@ -14,8 +14,10 @@ def _fake_gpus(n):
 
 def test_allow_memory_growth_sets_every_gpu():
     gpus = _fake_gpus(3)
-    with mock.patch.object(tf.config, 'list_physical_devices', return_value=gpus) as listing, \
-            mock.patch.object(tf.config.experimental, 'set_memory_growth') as set_growth:
+    with (
+        mock.patch.object(tf.config, 'list_physical_devices', return_value=gpus) as listing,
+        mock.patch.object(tf.config.experimental, 'set_memory_growth') as set_growth,
+    ):
         names = distribution.allow_memory_growth()
     listing.assert_called_with('GPU')
     assert set_growth.call_args_list == [mock.call(g, True) for g in gpus]
@@ -23,16 +25,23 @@ def test_allow_memory_growth_sets_every_gpu():
 
 
 def test_allow_memory_growth_after_gpu_init_explains_the_fix():
-    with mock.patch.object(tf.config, 'list_physical_devices', return_value=_fake_gpus(1)), \
-            mock.patch.object(tf.config.experimental, 'set_memory_growth',
-                              side_effect=RuntimeError('Physical devices cannot be modified')):
+    with (
+        mock.patch.object(tf.config, 'list_physical_devices', return_value=_fake_gpus(1)),
+        mock.patch.object(
+            tf.config.experimental,
+            'set_memory_growth',
+            side_effect=RuntimeError('Physical devices cannot be modified'),
+        ),
+    ):
         with pytest.raises(RuntimeError, match='before any TensorFlow work'):
             distribution.allow_memory_growth()
 
 
 def test_allow_memory_growth_without_gpus_is_a_no_op():
-    with mock.patch.object(tf.config, 'list_physical_devices', return_value=[]), \
-            mock.patch.object(tf.config.experimental, 'set_memory_growth') as set_growth:
+    with (
+        mock.patch.object(tf.config, 'list_physical_devices', return_value=[]),
+        mock.patch.object(tf.config.experimental, 'set_memory_growth') as set_growth,
+    ):
         assert distribution.allow_memory_growth() == []
     set_growth.assert_not_called()
 
@@ -46,8 +55,10 @@ def test_one_device_uses_the_default_strategy(n_gpus):
 
 
 def test_several_gpus_use_mirrored_strategy():
-    with mock.patch.object(tf.config, 'list_physical_devices', return_value=_fake_gpus(2)), \
-            mock.patch.object(tf.distribute, 'MirroredStrategy', return_value='mirrored') as mirrored:
+    with (
+        mock.patch.object(tf.config, 'list_physical_devices', return_value=_fake_gpus(2)),
+        mock.patch.object(tf.distribute, 'MirroredStrategy', return_value='mirrored') as mirrored,
+    ):
         assert distribution.get_strategy() == 'mirrored'
     mirrored.assert_called_once_with()
 

@@ -6,18 +6,15 @@ import sys
 import threading
 import time
 
-import gin
 import numpy as np
 import pytest
 import soundfile as sf
-import tensorflow as tf
 
-from clarinet_ddsp.training import eval_util
-from clarinet_ddsp.training import evaluators
-from clarinet_ddsp.training import metrics
+import gin
+from clarinet_ddsp.training import eval_util, evaluators, metrics
 
 sys.path.insert(0, os.path.dirname(__file__))
-import eval_helpers as h  # noqa: E402
+import eval_helpers as h
 
 EVALUATORS = [evaluators.BasicEvaluator, evaluators.F0LdEvaluator]
 
@@ -44,8 +41,9 @@ def _provider():
 
 def test_evaluate_logs_real_nonzero_losses_and_metrics_of_newest_checkpoint(run_dir, fake_features):
     model = h.SineModel(gain=0.0, pitch_ratio=2 ** (1 / 12))  # Restored gain: 1.0 (step 20).
-    results = eval_util.evaluate(_provider(), model, EVALUATORS, save_dir=str(run_dir),
-                                 batch_size=2, num_batches=2, run_once=True)
+    results = eval_util.evaluate(
+        _provider(), model, EVALUATORS, save_dir=str(run_dir), batch_size=2, num_batches=2, run_once=True
+    )
     data = h.tone_examples(f0s=(440.0, 330.0), amp=0.5)
     n = np.arange(1, h.N_SAMPLES + 1)  # The stand-in's phase is a cumsum: sample n at n + 1.
     gen = np.stack([np.sin(2 * np.pi * f * 2 ** (1 / 12) * n / h.SAMPLE_RATE) for f in (440, 330)])
@@ -61,8 +59,13 @@ def test_evaluate_logs_real_nonzero_losses_and_metrics_of_newest_checkpoint(run_
     assert json.loads((run_dir / 'eval_results' / 'latest.json').read_text()) == on_disk
 
     acc, tags = h.read_events(run_dir / 'summaries' / 'eval')
-    for tag in ('losses/total_loss', 'losses/l1_loss', 'metrics/loudness/loudness_db',
-                'metrics/f0_crepe/f0_dist', 'metrics/f0_crepe/outlier_ratio'):
+    for tag in (
+        'losses/total_loss',
+        'losses/l1_loss',
+        'metrics/loudness/loudness_db',
+        'metrics/f0_crepe/f0_dist',
+        'metrics/f0_crepe/outlier_ratio',
+    ):
         assert tag in tags['tensors'], tag
     assert list(h.scalar_values(acc, 'losses/total_loss')) == [20]  # run_once: newest only.
     assert h.scalar_values(acc, 'losses/total_loss')[20] == pytest.approx(expected_l1, rel=1e-3)
@@ -72,12 +75,19 @@ def test_evaluate_logs_real_nonzero_losses_and_metrics_of_newest_checkpoint(run_
 
 def test_sample_writes_tensorboard_audio_images_and_wav_png_files(run_dir, fake_features):
     model = h.SineModel(gain=0.0)
-    eval_util.sample(_provider(), model, EVALUATORS, save_dir=str(run_dir), batch_size=2,
-                     num_batches=1, run_once=True)
+    eval_util.sample(
+        _provider(), model, EVALUATORS, save_dir=str(run_dir), batch_size=2, num_batches=1, run_once=True
+    )
     acc, tags = h.read_events(run_dir / 'summaries' / 'eval')
     assert sorted(h.plugin_tags(acc, tags, 'audio')) == ['audio_generated', 'audio_original']
-    assert {'spectrogram/1', 'spectrogram/2', 'waveform/full_1', 'waveform/125ms_2',
-            'f0_midi/f0_harmonic_1', 'f0_midi/f0_crepe_2'} <= set(tags['images'])
+    assert {
+        'spectrogram/1',
+        'spectrogram/2',
+        'waveform/full_1',
+        'waveform/125ms_2',
+        'f0_midi/f0_harmonic_1',
+        'f0_midi/f0_crepe_2',
+    } <= set(tags['images'])
     assert all(e.step == 20 for e in acc.Images('spectrogram/1'))
     out = run_dir / 'samples' / 'step_20'
     for i in (1, 2):
@@ -103,9 +113,16 @@ def test_evaluate_follows_new_checkpoints_until_run_until_step(tmp_path, fake_fe
     trainer = threading.Thread(target=train_later)
     trainer.start()
     try:
-        eval_util.evaluate(_provider(), h.SineModel(), [evaluators.BasicEvaluator],
-                           save_dir=str(tmp_path), batch_size=2, num_batches=1,
-                           run_until_step=3, timeout_secs=30)
+        eval_util.evaluate(
+            _provider(),
+            h.SineModel(),
+            [evaluators.BasicEvaluator],
+            save_dir=str(tmp_path),
+            batch_size=2,
+            num_batches=1,
+            run_until_step=3,
+            timeout_secs=30,
+        )
     finally:
         trainer.join()
     acc, _ = h.read_events(tmp_path / 'summaries' / 'eval')
@@ -116,9 +133,16 @@ def test_evaluate_follows_new_checkpoints_until_run_until_step(tmp_path, fake_fe
 
 def test_evaluate_stops_after_timeout_without_new_checkpoints(run_dir, fake_features):
     start = time.time()
-    eval_util.evaluate(_provider(), h.SineModel(), [evaluators.BasicEvaluator],
-                       save_dir=str(run_dir / 'eval'), restore_dir=str(run_dir), batch_size=2,
-                       num_batches=1, timeout_secs=1.0)
+    eval_util.evaluate(
+        _provider(),
+        h.SineModel(),
+        [evaluators.BasicEvaluator],
+        save_dir=str(run_dir / 'eval'),
+        restore_dir=str(run_dir),
+        batch_size=2,
+        num_batches=1,
+        timeout_secs=1.0,
+    )
     assert time.time() - start < 20
     acc, _ = h.read_events(run_dir / 'eval' / 'summaries' / 'eval')
     assert list(h.scalar_values(acc, 'losses/total_loss')) == [20]
@@ -126,8 +150,14 @@ def test_evaluate_stops_after_timeout_without_new_checkpoints(run_dir, fake_feat
 
 def test_run_once_without_checkpoint_names_restore_dir(tmp_path):
     with pytest.raises(ValueError, match=f'restore_dir=.*{tmp_path.name}.*no checkpoint'):
-        eval_util.evaluate(_provider(), h.SineModel(), [evaluators.BasicEvaluator],
-                           save_dir=str(tmp_path), batch_size=2, run_once=True)
+        eval_util.evaluate(
+            _provider(),
+            h.SineModel(),
+            [evaluators.BasicEvaluator],
+            save_dir=str(tmp_path),
+            batch_size=2,
+            run_once=True,
+        )
 
 
 def test_missing_evaluators_and_bad_mode_are_explained(tmp_path):
@@ -145,13 +175,15 @@ def test_checkpoint_step_parses_prefix_and_rejects_others():
 
 def test_gin_configures_evaluate_and_sample_under_eval_util(run_dir, fake_features):
     gin.clear_config()
-    gin.parse_config([
-        'evaluators = [@evaluators.BasicEvaluator]',
-        'evaluate.evaluator_classes = %evaluators',
-        'sample.evaluator_classes = %evaluators',
-        'evaluate.batch_size = 1',
-        'evaluate.num_batches = 3',
-    ])
+    gin.parse_config(
+        [
+            'evaluators = [@evaluators.BasicEvaluator]',
+            'evaluate.evaluator_classes = %evaluators',
+            'sample.evaluator_classes = %evaluators',
+            'evaluate.batch_size = 1',
+            'evaluate.num_batches = 3',
+        ]
+    )
     try:
         model = h.SineModel()
         eval_util.evaluate(_provider(), model, save_dir=str(run_dir), run_once=True)
@@ -164,25 +196,40 @@ def test_writeup_eval_and_sample_on_trained_tiny_solo_instrument(tmp_path):
     """Train 1 step of the shrunk solo_instrument recipe, then eval and sample it as the CLI does:
     real SpectralLoss, package loudness, CREPE tiny on the generated audio."""
     from clarinet_ddsp.cli import run
-    from clarinet_ddsp.training import models
-    from clarinet_ddsp.training import train_util
-    from clarinet_ddsp.training import trainers
+    from clarinet_ddsp.training import models, train_util, trainers
     from tests.training import tiny
 
-    pattern = tiny.write_tfrecords(str(tmp_path / 'data' / 'train.tfrecord'), n_examples=2,
-                                   n_shards=1)
+    pattern = tiny.write_tfrecords(str(tmp_path / 'data' / 'train.tfrecord'), n_examples=2, n_shards=1)
     run_dir = str(tmp_path / 'run')
     gin.clear_config()
     try:
-        run.parse_gin(run_dir, ['papers/iclr2020/solo_instrument.gin'], tiny.SHRINK_PARAMS + [
-            f"TFRecordProvider.file_pattern = '{pattern}'", "F0LdEvaluator.crepe_model = 'tiny'"],
-            [])
-        train_util.train(data_provider=gin.REQUIRED, trainer=trainers.Trainer(models.get_model()),
-                         save_dir=run_dir, restore_dir=run_dir)
-        results = eval_util.evaluate(data_provider=gin.REQUIRED, model=models.get_model(),
-                                     save_dir=run_dir, restore_dir=run_dir, run_once=True)
-        eval_util.sample(data_provider=gin.REQUIRED, model=models.get_model(), save_dir=run_dir,
-                         restore_dir=run_dir, run_once=True)
+        run.parse_gin(
+            run_dir,
+            ['papers/iclr2020/solo_instrument.gin'],
+            tiny.SHRINK_PARAMS
+            + [f"TFRecordProvider.file_pattern = '{pattern}'", "F0LdEvaluator.crepe_model = 'tiny'"],
+            [],
+        )
+        train_util.train(
+            data_provider=gin.REQUIRED,
+            trainer=trainers.Trainer(models.get_model()),
+            save_dir=run_dir,
+            restore_dir=run_dir,
+        )
+        results = eval_util.evaluate(
+            data_provider=gin.REQUIRED,
+            model=models.get_model(),
+            save_dir=run_dir,
+            restore_dir=run_dir,
+            run_once=True,
+        )
+        eval_util.sample(
+            data_provider=gin.REQUIRED,
+            model=models.get_model(),
+            save_dir=run_dir,
+            restore_dir=run_dir,
+            run_once=True,
+        )
     finally:
         gin.clear_config()
 
@@ -196,8 +243,7 @@ def test_writeup_eval_and_sample_on_trained_tiny_solo_instrument(tmp_path):
     f0_tags = {'metrics/f0_crepe/outlier_ratio', 'metrics/f0_crepe/f0_dist'} & set(tags['tensors'])
     assert 'metrics/f0_crepe/outlier_ratio' in f0_tags
     assert sorted(h.plugin_tags(acc, tags, 'audio')) == ['audio_generated', 'audio_original']
-    assert {'spectrogram/1', 'spectrogram/2', 'waveform/full_1', 'f0_midi/f0_crepe_1'} <= set(
-        tags['images'])
+    assert {'spectrogram/1', 'spectrogram/2', 'waveform/full_1', 'f0_midi/f0_crepe_1'} <= set(tags['images'])
     out = os.path.join(run_dir, 'samples', 'step_1')
     for i in (1, 2):
         gen, rate = sf.read(os.path.join(out, f'{i}_generated.wav'), dtype='float32')

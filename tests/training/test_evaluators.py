@@ -3,17 +3,16 @@
 import os
 import sys
 
-import gin
 import numpy as np
 import pytest
 import soundfile as sf
 import tensorflow as tf
 
-from clarinet_ddsp.training import evaluators
-from clarinet_ddsp.training import metrics
+import gin
+from clarinet_ddsp.training import evaluators, metrics
 
 sys.path.insert(0, os.path.dirname(__file__))
-import eval_helpers as h  # noqa: E402
+import eval_helpers as h
 
 
 @pytest.fixture
@@ -43,8 +42,8 @@ def test_basic_evaluator_sample_writes_wav_and_png_files_numbered_across_batches
         ev.sample({'audio': audio[:1]}, {'audio_gen': 0.25 * audio[:1]}, 30)
     out = tmp_path / 'samples' / 'step_30'
     assert sorted(os.listdir(out)) == sorted(
-        f'{i}_{kind}' for i in (1, 2, 3)
-        for kind in ('original.wav', 'generated.wav', 'spectrogram.png'))
+        f'{i}_{kind}' for i in (1, 2, 3) for kind in ('original.wav', 'generated.wav', 'spectrogram.png')
+    )
     gen, rate = sf.read(out / '3_generated.wav', dtype='float32')
     assert rate == 16000
     np.testing.assert_array_equal(gen, 0.25 * audio[0])
@@ -59,9 +58,10 @@ def test_basic_evaluator_sample_writes_wav_and_png_files_numbered_across_batches
 def test_f0ld_evaluator_measures_generated_audio_not_input_f0(tmp_path, fake_features):
     batch = h.tone_examples(f0s=(440.0, 330.0))
     # The model's outputs carry the input f0 (as ddsp's do), but the audio is 1 semitone sharp.
-    outputs = {'f0_hz': batch['f0_hz'][..., None],
-               'audio_gen': np.stack([h.tone(440.0 * 2 ** (1 / 12)),
-                                      h.tone(330.0 * 2 ** (1 / 12))]) * 2.0}
+    outputs = {
+        'f0_hz': batch['f0_hz'][..., None],
+        'audio_gen': np.stack([h.tone(440.0 * 2 ** (1 / 12)), h.tone(330.0 * 2 ** (1 / 12))]) * 2.0,
+    }
     ev = evaluators.F0LdEvaluator(16000, 250)
     ev.evaluate(batch, outputs, {})
     with tf.summary.create_file_writer(str(tmp_path)).as_default():
@@ -86,8 +86,12 @@ def test_f0ld_evaluator_sample_plots_input_vs_crepe_f0_and_saves_png(tmp_path, f
         ev.sample(batch, outputs, 2)
         ev.sample(batch, outputs, 2)
     acc, tags = h.read_events(tmp_path / 'tb')
-    assert sorted(tags['images']) == ['f0_midi/f0_crepe_1', 'f0_midi/f0_crepe_2',
-                                      'f0_midi/f0_harmonic_1', 'f0_midi/f0_harmonic_2']
+    assert sorted(tags['images']) == [
+        'f0_midi/f0_crepe_1',
+        'f0_midi/f0_crepe_2',
+        'f0_midi/f0_harmonic_1',
+        'f0_midi/f0_harmonic_2',
+    ]
     saved = (tmp_path / 'samples' / 'step_2' / '2_f0.png').read_bytes()
     assert saved == acc.Images('f0_midi/f0_crepe_2')[0].encoded_image_string
 
@@ -116,11 +120,13 @@ def _collect_evaluators(evaluator_classes=None):
 
 def test_evaluators_are_gin_configurable_under_ddsp_names():
     gin.clear_config()
-    gin.parse_config([
-        "F0LdEvaluator.crepe_model = 'tiny'",
-        'evaluators = [@evaluators.BasicEvaluator, @evaluators.F0LdEvaluator]',
-        '_collect_evaluators.evaluator_classes = %evaluators',
-    ])
+    gin.parse_config(
+        [
+            "F0LdEvaluator.crepe_model = 'tiny'",
+            'evaluators = [@evaluators.BasicEvaluator, @evaluators.F0LdEvaluator]',
+            '_collect_evaluators.evaluator_classes = %evaluators',
+        ]
+    )
     try:
         built = [cls(16000, 250) for cls in _collect_evaluators()]
     finally:
@@ -132,6 +138,7 @@ def test_evaluators_are_gin_configurable_under_ddsp_names():
 
 def test_f0ld_evaluator_with_real_crepe_tiny_loads_it_once_and_measures_a_semitone(monkeypatch):
     from clarinet_ddsp.pitch import model as crepe_model
+
     built = []
 
     class CountingCrepe(crepe_model.CrepeModel):

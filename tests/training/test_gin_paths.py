@@ -53,21 +53,59 @@ def test_installed_wheel_finds_its_gin_files(tmp_path):
     import subprocess
     import sys
     import zipfile
-    subprocess.run([sys.executable, '-m', 'pip', 'wheel', '--no-deps', '--no-build-isolation', '-q',
-                    '-w', str(tmp_path / 'dist'), str(REPO)], check=True, timeout=600,
-                   cwd=str(tmp_path))
+
+    subprocess.run(
+        [
+            sys.executable,
+            '-m',
+            'pip',
+            'wheel',
+            '--no-deps',
+            '--no-build-isolation',
+            '-q',
+            '-w',
+            str(tmp_path / 'dist'),
+            str(REPO),
+        ],
+        check=True,
+        timeout=600,
+        cwd=str(tmp_path),
+    )
     wheel = next((tmp_path / 'dist').glob('clarinet_ddsp-*.whl'))
     names = zipfile.ZipFile(wheel).namelist()
     assert any(n.endswith('data/share/clarinet_ddsp/gin/models/solo_instrument.gin') for n in names)
     prefix = tmp_path / 'prefix'
-    subprocess.run([sys.executable, '-m', 'pip', 'install', '--no-deps', '--ignore-installed', '-q', '--prefix', str(prefix),
-                    str(wheel)], check=True, timeout=600)
+    subprocess.run(
+        [
+            sys.executable,
+            '-m',
+            'pip',
+            'install',
+            '--no-deps',
+            '--ignore-installed',
+            '-q',
+            '--prefix',
+            str(prefix),
+            str(wheel),
+        ],
+        check=True,
+        timeout=600,
+    )
     site = next(prefix.glob('lib/python*/site-packages'))
     out = subprocess.run(
-        [sys.executable, '-c', 'from clarinet_ddsp.training import gin_paths, data; '
-         'import clarinet_ddsp.training.gin_paths as g; print(g.__file__); print(gin_paths.get_gin_dir())'],
-        env=dict(os.environ, PYTHONPATH=str(site)), cwd=str(tmp_path), capture_output=True, text=True,
-        timeout=300, check=True).stdout.split()
+        [
+            sys.executable,
+            '-c',
+            'from clarinet_ddsp.training import gin_paths, data; '
+            'import clarinet_ddsp.training.gin_paths as g; print(g.__file__); print(gin_paths.get_gin_dir())',
+        ],
+        env=dict(os.environ, PYTHONPATH=str(site)),
+        cwd=str(tmp_path),
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=True,
+    ).stdout.split()
     assert out[0].startswith(str(site))
     assert out[1] == str(prefix / 'share' / 'clarinet_ddsp' / 'gin')
     assert (pathlib.Path(out[1]) / 'models' / 'solo_instrument.gin').is_file()

@@ -10,14 +10,15 @@ import tensorflow as tf
 from clarinet_ddsp.training import metrics
 
 sys.path.insert(0, os.path.dirname(__file__))
-import eval_helpers as h  # noqa: E402
+import eval_helpers as h
 
 SEMITONE_440_466 = 12 * np.log2(466.16 / 440.0)  # 0.99998 semitones
 
 
 def test_hz_to_midi_known_notes_and_unvoiced_zero():
-    np.testing.assert_allclose(metrics.hz_to_midi([440.0, 880.0, 261.6256, 0.0]),
-                               [69.0, 81.0, 60.0, 0.0], atol=1e-4)
+    np.testing.assert_allclose(
+        metrics.hz_to_midi([440.0, 880.0, 261.6256, 0.0]), [69.0, 81.0, 60.0, 0.0], atol=1e-4
+    )
 
 
 def test_f0_dist_is_one_semitone_between_440_and_466_hz_curves():
@@ -68,9 +69,13 @@ def test_loudness_metric_measures_6db_gain_change(tmp_path):
 
 def test_loudness_metric_with_package_loudness_sees_6db():
     from clarinet_ddsp import spectral_ops
+
     audio = np.stack([h.tone(440.0, amp=0.3), h.tone(523.25, amp=0.2)])
-    loudness = np.asarray(spectral_ops.compute_loudness(audio, sample_rate=h.SAMPLE_RATE,
-                                                         frame_rate=h.FRAME_RATE, padding='same'))
+    loudness = np.asarray(
+        spectral_ops.compute_loudness(
+            audio, sample_rate=h.SAMPLE_RATE, frame_rate=h.FRAME_RATE, padding='same'
+        )
+    )
     # The package's loudness agrees with the numpy A-weighted reference on a steady tone.
     np.testing.assert_allclose(loudness[:, 8:-8], h.numpy_loudness(audio)[:, 8:-8], atol=0.5)
     m = metrics.LoudnessMetrics(h.SAMPLE_RATE, h.FRAME_RATE)
@@ -128,7 +133,7 @@ def test_raw_pitch_accuracy_counts_frames_within_50_cents():
 
 
 # --------------------------------------------------------------------------- parity with ddsp 3.7.0
-_REFERENCE_SCRIPT = r'''
+_REFERENCE_SCRIPT = r"""
 import sys
 import numpy as np
 from ddsp.training import metrics, summaries
@@ -152,52 +157,85 @@ m.update_state({'f0_hz': d['f0'], 'f0_confidence': d['conf']}, d['audio_gen'])
 out['crepe_f0_dist'] = np.array(float(m.metrics['f0_dist'].result()))
 out['crepe_outlier_ratio'] = np.array(float(m.metrics['outlier_ratio'].result()))
 np.savez(sys.argv[2], **out)
-'''
+"""
 
 
 def _reference_python():
     import pathlib
+
     configured = os.environ.get('CLARINET_DDSP_REF_PYTHON', '')
     root = pathlib.Path(__file__).resolve().parents[2]
     path = pathlib.Path(configured) if configured else root / '.venv-ref' / 'bin' / 'python'
     if not path.exists():
-        pytest.fail(f'Parity: the ddsp 3.7.0 reference interpreter {path} is missing; run '
-                    '`make refenv` or set CLARINET_DDSP_REF_PYTHON.', pytrace=False)
+        pytest.fail(
+            f'Parity: the ddsp 3.7.0 reference interpreter {path} is missing; run '
+            '`make refenv` or set CLARINET_DDSP_REF_PYTHON.',
+            pytrace=False,
+        )
     return str(path), root
 
 
 @pytest.mark.parity
 def test_metrics_and_spectrogram_match_ddsp_reference(tmp_path):
     import subprocess
+
     rng = np.random.default_rng(3)
     n, t = 6, 50
     f0 = rng.uniform(100, 1000, (n, t))
-    semitones = np.stack([np.full(t, 1.0), rng.normal(0, 0.3, t), np.full(t, 20.0),
-                          rng.normal(0, 2, t), np.full(t, -3.0), np.zeros(t)])
+    semitones = np.stack(
+        [
+            np.full(t, 1.0),
+            rng.normal(0, 0.3, t),
+            np.full(t, 20.0),
+            rng.normal(0, 2, t),
+            np.full(t, -3.0),
+            np.zeros(t),
+        ]
+    )
     f0_gen = f0 * 2 ** (semitones / 12)
     f0_gen[3, :10] = 0.0  # Unvoiced generated frames (hz_to_midi -> 0).
     conf = rng.uniform(0.5, 1.0, (n, t))
     conf[5] = 0.3  # An input that is never confident.
-    inputs = {'f0': f0, 'f0_gen': f0_gen, 'conf': conf,
-              'ld': rng.uniform(-80, 0, (n, t)), 'ld_gen': rng.uniform(-80, 0, (n, t + 1)),
-              'audio': rng.normal(0, 0.3, (2, 3000)).astype(np.float32),
-              'audio_gen': rng.normal(0, 0.3, (n, 1000)).astype(np.float32)}
+    inputs = {
+        'f0': f0,
+        'f0_gen': f0_gen,
+        'conf': conf,
+        'ld': rng.uniform(-80, 0, (n, t)),
+        'ld_gen': rng.uniform(-80, 0, (n, t + 1)),
+        'audio': rng.normal(0, 0.3, (2, 3000)).astype(np.float32),
+        'audio_gen': rng.normal(0, 0.3, (n, 1000)).astype(np.float32),
+    }
     np.savez(tmp_path / 'in.npz', **inputs)
     python, root = _reference_python()
-    env = dict(os.environ, TF_USE_LEGACY_KERAS='1', CUDA_VISIBLE_DEVICES='-1',
-               TF_CPP_MIN_LOG_LEVEL='2', PYTHONPATH=str(root / 'tests' / 'parity' / 'ref_stubs'))
-    proc = subprocess.run([python, '-c', _REFERENCE_SCRIPT, str(tmp_path / 'in.npz'),
-                           str(tmp_path / 'out.npz')], env=env, capture_output=True, text=True,
-                          timeout=600, check=False)
+    env = dict(
+        os.environ,
+        TF_USE_LEGACY_KERAS='1',
+        CUDA_VISIBLE_DEVICES='-1',
+        TF_CPP_MIN_LOG_LEVEL='2',
+        PYTHONPATH=str(root / 'tests' / 'parity' / 'ref_stubs'),
+    )
+    proc = subprocess.run(
+        [python, '-c', _REFERENCE_SCRIPT, str(tmp_path / 'in.npz'), str(tmp_path / 'out.npz')],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=600,
+        check=False,
+    )
     assert proc.returncode == 0, proc.stderr[-3000:]
     ref = np.load(tmp_path / 'out.npz')
 
-    ours = np.array([np.nan if r is None else r for r in (
-        metrics.f0_dist_conf_thresh(f0[i], f0_gen[i], conf[i]) for i in range(n))])
+    ours = np.array(
+        [
+            np.nan if r is None else r
+            for r in (metrics.f0_dist_conf_thresh(f0[i], f0_gen[i], conf[i]) for i in range(n))
+        ]
+    )
     np.testing.assert_allclose(ours, ref['f0_dist'], rtol=1e-6, equal_nan=True)
     ld = [metrics.loudness_l1_db(inputs['ld'][i], inputs['ld_gen'][i]) for i in range(n)]
     np.testing.assert_allclose(ld, ref['ld_l1'], rtol=1e-6)
     from clarinet_ddsp.training import summaries
+
     spec = summaries.log_magnitude_spectrogram(inputs['audio'], size=768)
     np.testing.assert_allclose(spec, ref['logmag'], atol=1e-4)  # ddsp's plotted spectrogram
 
@@ -207,5 +245,4 @@ def test_metrics_and_spectrogram_match_ddsp_reference(tmp_path):
     # ddsp runs CREPE on every example, we skip unreliable inputs: the one unreliable input is
     # last, so both consume the same generated curves in the same order.
     assert m.metrics['f0_dist'].result() == pytest.approx(float(ref['crepe_f0_dist']), rel=1e-6)
-    assert m.metrics['outlier_ratio'].result() == pytest.approx(
-        float(ref['crepe_outlier_ratio']), rel=1e-6)
+    assert m.metrics['outlier_ratio'].result() == pytest.approx(float(ref['crepe_outlier_ratio']), rel=1e-6)

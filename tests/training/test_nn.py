@@ -37,8 +37,9 @@ def test_split_to_dict_splits_last_axis_in_order():
     np.testing.assert_array_equal(out['c'].numpy()[0, 1], [9, 10, 11])
 
 
-@pytest.mark.parametrize('rnn_type,n_params', [('gru', 3 * (3 * 4 + 4 * 4 + 2 * 4)),
-                                               ('lstm', 4 * (3 * 4 + 4 * 4 + 4))])
+@pytest.mark.parametrize(
+    'rnn_type,n_params', [('gru', 3 * (3 * 4 + 4 * 4 + 2 * 4)), ('lstm', 4 * (3 * 4 + 4 * 4 + 4))]
+)
 def test_rnn_wrapper_has_keras_parameter_counts(rnn_type, n_params):
     rnn = nn.Rnn(4, rnn_type)
     y = rnn(tf.zeros([2, 7, 3]))

@@ -18,13 +18,13 @@ def test_scaling_matches_midi_and_db_formulas(cls):
 
 
 def test_invert_scaling_round_trips():
-    f0, ld = preprocessing.F0LoudnessPreprocessor.invert_scaling(
-        np.float32(69.0 / 127.0), np.float32(0.75))
+    f0, ld = preprocessing.F0LoudnessPreprocessor.invert_scaling(np.float32(69.0 / 127.0), np.float32(0.75))
     np.testing.assert_allclose([float(f0), float(ld)], [440.0, -20.0], rtol=1e-5)
 
 
 def test_resamples_to_time_steps():
     out = preprocessing.F0LoudnessPreprocessor(time_steps=8, compute_loudness=False)(
-        {'f0_hz': np.full([2, 4], 440.0, np.float32), 'loudness_db': np.full([2, 4], -30.0, np.float32)})
+        {'f0_hz': np.full([2, 4], 440.0, np.float32), 'loudness_db': np.full([2, 4], -30.0, np.float32)}
+    )
     assert out['f0_hz'].shape == (2, 8, 1)
     np.testing.assert_allclose(out['f0_hz'].numpy(), 440.0, rtol=1e-5)

@@ -18,14 +18,14 @@ def _rel(a, b) -> float:
 def _pair(kind: str, units: int, in_shape, seed: int = 0, **kwargs):
     """(Keras layer, our layer) built on in_shape with identical random weights."""
     reference = {'gru': keras.layers.GRU, 'lstm': keras.layers.LSTM}[kind](
-        units, return_sequences=True, **kwargs)
+        units, return_sequences=True, **kwargs
+    )
     fast = rnn.get_rnn_class(kind)(units, return_sequences=True, **kwargs)
     reference.build(in_shape)
     fast.build(in_shape)
     rng = np.random.default_rng(seed)
     # Non-zero biases so every gradient path is exercised.
-    weights = [rng.normal(scale=0.3, size=w.shape).astype(np.float32)
-               for w in reference.get_weights()]
+    weights = [rng.normal(scale=0.3, size=w.shape).astype(np.float32) for w in reference.get_weights()]
     reference.set_weights(weights)
     fast.set_weights(weights)
     return reference, fast
@@ -42,8 +42,7 @@ def _forward_and_grads(layer, x, initial_state=None):
         else:
             y = layer(x)
         # A loss whose gradient differs per element and per timestep.
-        weights = tf.sin(tf.reshape(tf.range(tf.size(y), dtype=tf.float32),
-                                    y.shape))
+        weights = tf.sin(tf.reshape(tf.range(tf.size(y), dtype=tf.float32), y.shape))
         loss = tf.reduce_sum(weights * y + 0.5 * tf.square(y))
     sources = [x] + list(initial_state or []) + list(layer.trainable_variables)
     return y.numpy(), [g.numpy() for g in tape.gradient(loss, sources)]
@@ -109,9 +108,15 @@ def test_fast_gru_has_keras_parameter_shapes_names_and_count():
     fast.build((None, None, 1024))
     ref_vars = {v.path.split('/', 1)[1]: tuple(v.shape) for v in reference.weights}
     fast_vars = {v.path.split('/', 1)[1]: tuple(v.shape) for v in fast.weights}
-    assert fast_vars == ref_vars == {'gru_cell/kernel': (1024, 1536),
-                                     'gru_cell/recurrent_kernel': (512, 1536),
-                                     'gru_cell/bias': (2, 1536)}
+    assert (
+        fast_vars
+        == ref_vars
+        == {
+            'gru_cell/kernel': (1024, 1536),
+            'gru_cell/recurrent_kernel': (512, 1536),
+            'gru_cell/bias': (2, 1536),
+        }
+    )
     # 3 gates x 512 x (1024 + 512) + 2 x 3 x 512 biases.
     assert fast.count_params() == reference.count_params() == 2_362_368
 
@@ -163,8 +168,7 @@ def test_fast_gru_saved_model_round_trip_any_length(tmp_path):
     reference, fast = _pair('gru', 8, x.shape)
     module = tf.Module()
     module.layer = fast
-    module.forward = tf.function(
-        fast, input_signature=[tf.TensorSpec([None, None, 3], tf.float32)])
+    module.forward = tf.function(fast, input_signature=[tf.TensorSpec([None, None, 3], tf.float32)])
     module.forward(x)
     tf.saved_model.save(module, str(tmp_path / 'gru'))
     loaded = tf.saved_model.load(str(tmp_path / 'gru'))

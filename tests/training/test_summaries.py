@@ -10,7 +10,7 @@ import tensorflow as tf
 from clarinet_ddsp.training import summaries
 
 sys.path.insert(0, os.path.dirname(__file__))
-import eval_helpers as h  # noqa: E402
+import eval_helpers as h
 
 PNG_MAGIC = b'\x89PNG\r\n\x1a\n'
 
@@ -22,8 +22,10 @@ def _write(tmp_path, fn):
 
 
 def test_scalar_and_text_summaries_are_read_back(tmp_path):
-    _, (acc, tags) = _write(tmp_path, lambda: (summaries.scalar_summary('losses/x', 2.5, 3),
-                                                summaries.text_summary('config', 'a = 1', 3)))
+    _, (acc, tags) = _write(
+        tmp_path,
+        lambda: (summaries.scalar_summary('losses/x', 2.5, 3), summaries.text_summary('config', 'a = 1', 3)),
+    )
     assert h.scalar_values(acc, 'losses/x') == {3: 2.5}
     assert h.plugin_tags(acc, tags, 'text') == ['config']
 
@@ -37,7 +39,7 @@ def test_audio_summary_holds_each_example_as_wav(tmp_path):
     assert event.step == 5 and clips.shape[0] == 2
     decoded, rate = tf.audio.decode_wav(clips[1, 0])
     assert int(rate) == 16000
-    np.testing.assert_allclose(decoded.numpy()[:, 0], audio[1], atol=1 / 2 ** 14)
+    np.testing.assert_allclose(decoded.numpy()[:, 0], audio[1], atol=1 / 2**14)
 
 
 def test_spectrogram_waveform_f0_summaries_are_png_images_with_ddsp_tags(tmp_path):
@@ -51,9 +53,18 @@ def test_spectrogram_waveform_f0_summaries_are_png_images_with_ddsp_tags(tmp_pat
         return pngs
 
     pngs, (acc, tags) = _write(tmp_path, write)
-    assert sorted(tags['images']) == sorted([
-        'spectrogram/1', 'spectrogram/2', 'waveform/full_1', 'waveform/125ms_1',
-        'waveform/full_2', 'waveform/125ms_2', 'f0_midi/f0_harmonic_1', 'f0_midi/f0_harmonic_2'])
+    assert sorted(tags['images']) == sorted(
+        [
+            'spectrogram/1',
+            'spectrogram/2',
+            'waveform/full_1',
+            'waveform/125ms_1',
+            'waveform/full_2',
+            'waveform/125ms_2',
+            'f0_midi/f0_harmonic_1',
+            'f0_midi/f0_harmonic_2',
+        ]
+    )
     image = acc.Images('spectrogram/2')[0]
     assert image.step == 9 and image.encoded_image_string == pngs[1]
     assert pngs[0].startswith(PNG_MAGIC) and image.width == 800 and image.height == 800

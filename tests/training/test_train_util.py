@@ -3,45 +3,45 @@
 import glob
 import os
 
-from absl import logging
-import gin
 import numpy as np
 import pytest
 import tensorflow as tf
+from absl import logging
 from tensorboard.backend.event_processing import event_accumulator
 
-from clarinet_ddsp import effects
+from clarinet_ddsp import effects, processors, synths
 from clarinet_ddsp import losses as ddsp_losses
-from clarinet_ddsp import processors
-from clarinet_ddsp import synths
-from clarinet_ddsp.training import data
-from clarinet_ddsp.training import decoders
-from clarinet_ddsp.training import models
-from clarinet_ddsp.training import preprocessing
-from clarinet_ddsp.training import train_util
-from clarinet_ddsp.training import trainers
+from clarinet_ddsp.training import data, decoders, models, preprocessing, train_util, trainers
 from tests.training import tiny
 
 
 def _model():
     n = tiny.N_SAMPLES
-    dag = [(synths.Harmonic(n_samples=n, name='harmonic'), ['amps', 'harmonic_distribution', 'f0_hz']),
-           (synths.FilteredNoise(n_samples=n, name='filtered_noise'), ['noise_magnitudes']),
-           (processors.Add(name='add'), ['filtered_noise/signal', 'harmonic/signal']),
-           (effects.Reverb(trainable=True, reverb_length=64, name='reverb'), ['add/signal'])]
+    dag = [
+        (synths.Harmonic(n_samples=n, name='harmonic'), ['amps', 'harmonic_distribution', 'f0_hz']),
+        (synths.FilteredNoise(n_samples=n, name='filtered_noise'), ['noise_magnitudes']),
+        (processors.Add(name='add'), ['filtered_noise/signal', 'harmonic/signal']),
+        (effects.Reverb(trainable=True, reverb_length=64, name='reverb'), ['add/signal']),
+    ]
     return models.Autoencoder(
         preprocessor=preprocessing.F0LoudnessPreprocessor(time_steps=tiny.N_FRAMES),
-        decoder=decoders.RnnFcDecoder(rnn_channels=8, ch=8, layers_per_stack=1,
-                                      input_keys=('ld_scaled', 'f0_scaled'),
-                                      output_splits=(('amps', 1), ('harmonic_distribution', 4),
-                                                     ('noise_magnitudes', 5))),
+        decoder=decoders.RnnFcDecoder(
+            rnn_channels=8,
+            ch=8,
+            layers_per_stack=1,
+            input_keys=('ld_scaled', 'f0_scaled'),
+            output_splits=(('amps', 1), ('harmonic_distribution', 4), ('noise_magnitudes', 5)),
+        ),
         processor_group=processors.ProcessorGroup(dag=dag),
-        losses=[ddsp_losses.SpectralLoss(fft_sizes=(256, 64))])
+        losses=[ddsp_losses.SpectralLoss(fft_sizes=(256, 64))],
+    )
 
 
 def _provider():
-    examples = {k: np.stack([tiny.make_example(seed=i, f0_hz=200.0 + 20 * i)[k] for i in range(4)])
-                for k in tiny.make_example()}
+    examples = {
+        k: np.stack([tiny.make_example(seed=i, f0_hz=200.0 + 20 * i)[k] for i in range(4)])
+        for k in tiny.make_example()
+    }
     return data.InMemoryProvider(examples)
 
 
@@ -49,8 +49,15 @@ def _train(save_dir, num_steps, restore_dir=None, trainer=None, **kwargs):
     trainer = trainer or trainers.Trainer(_model(), learning_rate=1e-3)
     kwargs.setdefault('steps_per_summary', 2)
     kwargs.setdefault('steps_per_save', 2)
-    losses = train_util.train(_provider(), trainer, batch_size=2, num_steps=num_steps,
-                              save_dir=str(save_dir), restore_dir=str(restore_dir or save_dir), **kwargs)
+    losses = train_util.train(
+        _provider(),
+        trainer,
+        batch_size=2,
+        num_steps=num_steps,
+        save_dir=str(save_dir),
+        restore_dir=str(restore_dir or save_dir),
+        **kwargs,
+    )
     return trainer, losses
 
 
@@ -126,13 +133,16 @@ def test_progress_lines_and_tensorboard_tags(tmp_path):
     finally:
         logging.info = original
     assert trainer._train_step.experimental_get_tracing_count() == 1  # No retracing per step.
-    progress = [l for l in lines if l.startswith('step: ')]
-    assert [l.split('\t')[0] for l in progress] == ['step: 1/4', 'step: 2/4', 'step: 4/4']
-    assert all('spectral_loss:' in l and 'total_loss:' in l and 'steps/sec:' in l and 'ETA:' in l
-               for l in progress)
-    assert any('Trainable params:' in l for l in lines)
-    acc = event_accumulator.EventAccumulator(str(tmp_path / 'summaries' / 'train'),
-                                             size_guidance={event_accumulator.TENSORS: 0})
+    progress = [line for line in lines if line.startswith('step: ')]
+    assert [line.split('\t')[0] for line in progress] == ['step: 1/4', 'step: 2/4', 'step: 4/4']
+    assert all(
+        'spectral_loss:' in line and 'total_loss:' in line and 'steps/sec:' in line and 'ETA:' in line
+        for line in progress
+    )
+    assert any('Trainable params:' in line for line in lines)
+    acc = event_accumulator.EventAccumulator(
+        str(tmp_path / 'summaries' / 'train'), size_guidance={event_accumulator.TENSORS: 0}
+    )
     acc.Reload()
     tags = set(acc.Tags()['tensors'])
     assert {'losses/spectral_loss', 'losses/total_loss', 'steps_per_sec', 'gin/operative_config-0'} <= tags
@@ -164,11 +174,16 @@ def test_resuming_a_different_model_names_the_way_out(tmp_path):
     model = _model()
     other = models.Autoencoder(
         preprocessor=model.preprocessor,
-        decoder=decoders.RnnFcDecoder(rnn_channels=16, ch=8, layers_per_stack=1,
-                                      input_keys=('ld_scaled', 'f0_scaled'),
-                                      output_splits=(('amps', 1), ('harmonic_distribution', 4),
-                                                     ('noise_magnitudes', 5))),
-        processor_group=model.processor_group, losses=model.loss_objs)
+        decoder=decoders.RnnFcDecoder(
+            rnn_channels=16,
+            ch=8,
+            layers_per_stack=1,
+            input_keys=('ld_scaled', 'f0_scaled'),
+            output_splits=(('amps', 1), ('harmonic_distribution', 4), ('noise_magnitudes', 5)),
+        ),
+        processor_group=model.processor_group,
+        losses=model.loss_objs,
+    )
     trainer = trainers.Trainer(other)
     trainer.build(next(iter(_provider().get_batch(2))))
     with pytest.raises(ValueError, match='--save_dir'):
@@ -181,5 +196,6 @@ def test_a_record_of_another_length_mid_run_is_a_value_error(tmp_path):
     provider = data.TFRecordProvider(str(tmp_path / '*.tfrecord*'), example_secs=tiny.EXAMPLE_SECS)
     provider.check_first_record = lambda files: None  # Let the bad file through the eager check.
     with pytest.raises(ValueError, match='TFRecordProvider.example_secs'):
-        train_util.train(provider, trainers.Trainer(_model()), batch_size=2, num_steps=5,
-                         save_dir='', restore_dir='')
+        train_util.train(
+            provider, trainers.Trainer(_model()), batch_size=2, num_steps=5, save_dir='', restore_dir=''
+        )

@@ -14,8 +14,9 @@ N_SAMPLES = int(SAMPLE_RATE * EXAMPLE_SECS)
 N_FRAMES = int(FRAME_RATE * EXAMPLE_SECS)
 
 
-def make_example(n_samples: int = N_SAMPLES, n_frames: int = N_FRAMES, f0_hz: float = 220.0,
-                 seed: int = 0) -> dict[str, np.ndarray]:
+def make_example(
+    n_samples: int = N_SAMPLES, n_frames: int = N_FRAMES, f0_hz: float = 220.0, seed: int = 0
+) -> dict[str, np.ndarray]:
     """One example with ddsp's keys: a sine at f0_hz with a little noise, constant features."""
     rng = np.random.default_rng(seed)
     t = np.arange(n_samples) / SAMPLE_RATE

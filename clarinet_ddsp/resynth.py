@@ -15,7 +15,8 @@ from typing import Any
 import numpy as np
 from absl import logging
 
-from clarinet_ddsp.training import dataset_stats, metrics
+from clarinet_ddsp import core
+from clarinet_ddsp.training import dataset_stats
 
 # The notebook's defaults.
 NOTE_THRESHOLD = 1.0
@@ -230,7 +231,7 @@ def auto_adjust(
 
     # Octave shift toward the training data's pitch (its note-on mean when known).
     target = stats.get('mean_pitch_note', stats['mean_pitch'])
-    pitch = metrics.hz_to_midi(features['f0_hz'])
+    pitch = core.hz_to_midi_np(features['f0_hz'])
     # The nearest whole octave. (The notebook rounds up below 1.5 octaves, so a voice one
     # semitone below the data went up a whole octave, away from it; we round to nearest.)
     octaves = np.round((target - np.mean(pitch[mask_on])) / 12.0, 6)  # no float-noise flips
@@ -260,7 +261,7 @@ def shift_features(
     """Pitch shift in semitones and loudness shift in dB; f0 clipped to [0, midi_to_hz(110)]."""
     features = dict(features)
     f0_hz = np.asarray(features['f0_hz'], dtype=np.float64) * 2.0 ** (semitones / 12.0)
-    features['f0_hz'] = np.clip(f0_hz, 0.0, dataset_stats.midi_to_hz(MAX_MIDI)).astype(np.float32)
+    features['f0_hz'] = np.clip(f0_hz, 0.0, core.midi_to_hz_np(MAX_MIDI)).astype(np.float32)
     features['loudness_db'] = (np.asarray(features['loudness_db']) + loudness_shift_db).astype(np.float32)
     return features
 
@@ -378,7 +379,7 @@ def sung_vowel(
         onset = min(1.0, 0.4 / max(note_secs, 1e-3))  # vibrato fades in
         depth = vibrato_cents * np.clip(t / (onset * note_secs + 1e-9), 0.0, 1.0)
         cents = depth * np.sin(2 * np.pi * vibrato_hz * t + rng.uniform(0, 2 * np.pi))
-        f0_parts.append(midi_to_hz_np(note) * 2.0 ** (cents / 1200.0))
+        f0_parts.append(core.midi_to_hz_np(note) * 2.0 ** (cents / 1200.0))
         ramp = min(n_note // 4, int(0.04 * sample_rate))
         env = np.ones(n_note)
         env[:ramp] = np.linspace(0.0, 1.0, ramp)
@@ -406,10 +407,6 @@ def sung_vowel(
         audio = signal.lfilter([1.0 - r], a, audio)
     audio = 0.5 * audio / np.max(np.abs(audio))
     return audio.astype(np.float32), f0
-
-
-def midi_to_hz_np(notes) -> np.ndarray:
-    return dataset_stats.midi_to_hz(notes)
 
 
 def write_wav(path: str, audio: np.ndarray, sample_rate: int) -> float:

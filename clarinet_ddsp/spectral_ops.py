@@ -156,7 +156,7 @@ def compute_mfcc(
 
 
 def get_framed_lengths(
-    input_length: int, frame_size: int, hop_size: int, padding: str = 'center'
+    input_length: int, frame_size: int, hop_size: float, padding: str = 'center'
 ) -> tuple[int, int]:
     """Number of frames and padded length for strided framing (tf.signal.frame).
 

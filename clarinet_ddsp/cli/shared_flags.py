@@ -9,6 +9,8 @@ from __future__ import annotations
 
 from absl import flags
 
+from clarinet_ddsp.pitch import SHIPPED_CAPACITIES
+
 FLAGS = flags.FLAGS
 
 
@@ -52,7 +54,7 @@ def define_crepe_model() -> None:
         lambda: flags.DEFINE_enum(
             'crepe_model',
             'full',
-            ['full', 'tiny'],
+            list(SHIPPED_CAPACITIES),
             'CREPE capacity for f0: full (as ddsp) or tiny (many times faster, a little less accurate).',
         ),
     )

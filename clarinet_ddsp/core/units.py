@@ -99,6 +99,21 @@ def hz_to_midi(frequencies: Number) -> tf.Tensor:
     return tf.where(tf.less_equal(frequencies, 0.0), 0.0, notes)
 
 
+def midi_to_hz_np(notes, midi_zero_silence: bool = False) -> np.ndarray:
+    """midi_to_hz in float64 numpy, for callers outside a graph (statistics, file names, test signals)."""
+    notes = np.asarray(notes, dtype=np.float64)
+    hz = 440.0 * 2.0 ** ((notes - 69.0) / 12.0)
+    return np.where(notes == 0.0, 0.0, hz) if midi_zero_silence else hz
+
+
+def hz_to_midi_np(frequencies) -> np.ndarray:
+    """hz_to_midi in float64 numpy: exact log2, 0 Hz (and below) maps to MIDI 0."""
+    f = np.asarray(frequencies, dtype=np.float64)
+    with np.errstate(divide='ignore', invalid='ignore'):
+        notes = 12.0 * (np.log2(f) - np.log2(440.0)) + 69.0
+    return np.where(f <= 0.0, 0.0, notes)
+
+
 def unit_to_midi(
     unit: Number, midi_min: Number = 20.0, midi_max: Number = 90.0, clip: bool = False
 ) -> Number:

@@ -12,7 +12,8 @@ from collections.abc import Callable, Iterable, Iterator, Sequence
 
 import numpy as np
 
-CREPE_SAMPLE_RATE = 16000
+from clarinet_ddsp.spectral_ops import CREPE_SAMPLE_RATE, get_framed_lengths
+
 FEATURE_KEYS = ('audio', 'audio_16k', 'f0_hz', 'f0_confidence', 'loudness_db')
 Example = dict[str, np.ndarray]
 
@@ -137,7 +138,11 @@ def _windows(
 ) -> list[np.ndarray]:
     window = int(example_secs * rate) + extra
     hop = int(hop_secs * rate)
-    n = int(np.floor((len(sequence) - window) / hop)) + 1 if hop > 0 else int(len(sequence) >= window)
+    n = (
+        get_framed_lengths(len(sequence), window, hop, 'valid')[0]
+        if hop > 0
+        else int(len(sequence) >= window)
+    )
     return [sequence[i * hop : i * hop + window] for i in range(max(n, 0))]
 
 

@@ -11,6 +11,7 @@ import numpy as np
 import soundfile as sf
 from absl import logging
 
+from clarinet_ddsp.core import midi_to_hz_np
 from clarinet_ddsp.data_prep import clarinet_model
 
 _PITCH_CLASSES = ('c', 'csharp', 'd', 'dsharp', 'e', 'f', 'fsharp', 'g', 'gsharp', 'a', 'asharp', 'b')
@@ -32,10 +33,6 @@ def note_to_midi(name: str) -> int:
 def midi_to_name(midi: int) -> str:
     """50 -> 'd3', 51 -> 'dsharp3' (the MTG pack's spelling)."""
     return f'{_PITCH_CLASSES[midi % 12]}{midi // 12 - 1}'
-
-
-def midi_to_hz(midi: float) -> float:
-    return 440.0 * 2.0 ** ((midi - 69) / 12)
 
 
 def midi_from_filename(path: str) -> int | None:
@@ -98,7 +95,7 @@ def write_notes(
         note_secs,
     )
     start = time.time()
-    notes = [clarinet_model.NoteSpec(midi_to_hz(m), d) for m, d in plan]
+    notes = [clarinet_model.NoteSpec(float(midi_to_hz_np(m)), d) for m, d in plan]
     audio = clarinet_model.render_notes(notes, secs=note_secs, sample_rate=sample_rate, seed=seed)
     logging.info('Rendered in %.1f s.', time.time() - start)
     paths = []

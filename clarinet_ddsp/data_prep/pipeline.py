@@ -21,9 +21,11 @@ from apache_beam.io.filesystems import FileSystems
 
 from clarinet_ddsp.data_prep import audio_io
 from clarinet_ddsp.data_prep import examples as ex_lib
+from clarinet_ddsp.pitch import CAPACITIES as CREPE_CAPACITIES
+from clarinet_ddsp.pitch import weights_path as crepe_weights_path
+from clarinet_ddsp.spectral_ops import CREPE_SAMPLE_RATE
 
 COUNTERS = 'prepare-tfrecord'
-CREPE_MODELS = ('full', 'tiny')
 
 
 def _counter(name: str):
@@ -36,10 +38,10 @@ def load_chunks(
     """Beam FlatMap: streams one file into chunk examples {'audio', 'audio_16k', 'key'}."""
     logging.info("Loading '%s'.", path)
     _counter('files-loaded').inc()
-    if int(sample_rate) == ex_lib.CREPE_SAMPLE_RATE:
+    if int(sample_rate) == CREPE_SAMPLE_RATE:
         blocks = ((b[0], b[0]) for b in audio_io.iter_audio_blocks(path, [sample_rate]))
     else:
-        blocks = audio_io.iter_audio_blocks(path, [sample_rate, ex_lib.CREPE_SAMPLE_RATE])
+        blocks = audio_io.iter_audio_blocks(path, [sample_rate, CREPE_SAMPLE_RATE])
     for index, (audio, audio_16k) in enumerate(
         ex_lib.chunk_blocks(blocks, sample_rate, chunk_secs, example_secs, hop_secs)
     ):
@@ -84,7 +86,7 @@ class AddF0(beam.DoFn):
         _counter('f0-chunks').inc()
         start = time.time()
         out = ex_lib.add_f0(ex, self._frame_rate, self._center, self._viterbi, f0_fn=self._f0)
-        secs = ex['audio_16k'].shape[0] / ex_lib.CREPE_SAMPLE_RATE
+        secs = ex['audio_16k'].shape[0] / CREPE_SAMPLE_RATE
         logging.info(
             'f0 (CREPE %s) of a %.1f s chunk in %.1f s (%.2fx realtime).',
             self._crepe_model,
@@ -208,7 +210,7 @@ def _validate_args(
         bad('num_shards', num_shards, 'must be a positive number of shards (or left unset for automatic).')
     if int(sample_rate) <= 0:
         bad('sample_rate', sample_rate, 'must be a positive rate in Hz, e.g. 16000.')
-    if not frame_rate or int(frame_rate) <= 0 or ex_lib.CREPE_SAMPLE_RATE % int(frame_rate):
+    if not frame_rate or int(frame_rate) <= 0 or CREPE_SAMPLE_RATE % int(frame_rate):
         bad('frame_rate', frame_rate, "must divide 16000 (integer hop at CREPE's rate), e.g. 250 or 100.")
     if example_secs < 0:
         bad('example_secs', example_secs, 'must be >= 0 (0 keeps chunks unsplit).')
@@ -218,8 +220,12 @@ def _validate_args(
         bad('eval_split_fraction', eval_split_fraction, 'must be in [0, 1), e.g. 0.1 (0: no eval split).')
     if chunk_secs < 0 or (chunk_secs and example_secs and chunk_secs < example_secs):
         bad('chunk_secs', chunk_secs, f'must be 0 (no chunking) or at least --example_secs={example_secs:g}.')
-    if crepe_model not in CREPE_MODELS:
-        bad('crepe_model', crepe_model, f'must be one of {CREPE_MODELS}.')
+    if crepe_model not in CREPE_CAPACITIES:
+        bad('crepe_model', crepe_model, f'must be one of {CREPE_CAPACITIES}.')
+    try:  # On the driver, before any worker starts: a capacity whose weights are not installed.
+        crepe_weights_path(crepe_model)
+    except ValueError as e:
+        bad('crepe_model', crepe_model, str(e))
 
 
 def _check_files(paths, min_secs, skip_bad_files):
@@ -290,7 +296,7 @@ def prepare_tfrecord(
         center: 'center' padding (one more frame per window) instead of 'same'.
         viterbi: Viterbi decoding of CREPE's salience.
         pipeline_options: Beam flags; a DirectRunner uses multi-processing workers on every core.
-        crepe_model: 'full' or 'tiny'.
+        crepe_model: CREPE capacity (pitch.CAPACITIES); 'full' and 'tiny' ship with the package.
         skip_bad_files: skip (and report) files that cannot be prepared instead of failing up front.
         allow_memory_growth: set GPU memory growth in each worker before CREPE loads.
 

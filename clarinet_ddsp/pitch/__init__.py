@@ -5,18 +5,19 @@ model = clarinet_ddsp.pitch.get_model('tiny')   # load once, reuse (e.g. in a Be
 """
 
 from clarinet_ddsp.pitch.decoding import cents_to_hz, to_local_average_cents, to_viterbi_cents, viterbi_path
-from clarinet_ddsp.pitch.f0 import CREPE_FRAME_SIZE, CREPE_SAMPLE_RATE, compute_f0, framed_lengths
+from clarinet_ddsp.pitch.f0 import CREPE_FRAME_SIZE, CREPE_SAMPLE_RATE, compute_f0
 from clarinet_ddsp.pitch.model import CrepeModel, clear_cache, get_model, normalize_frames
-from clarinet_ddsp.pitch.weights import load_weights, weights_path
+from clarinet_ddsp.pitch.weights import CAPACITIES, SHIPPED_CAPACITIES, load_weights, weights_path
 
 __all__ = [
+    'CAPACITIES',
     'CREPE_FRAME_SIZE',
     'CREPE_SAMPLE_RATE',
     'CrepeModel',
+    'SHIPPED_CAPACITIES',
     'cents_to_hz',
     'clear_cache',
     'compute_f0',
-    'framed_lengths',
     'get_model',
     'load_weights',
     'normalize_frames',

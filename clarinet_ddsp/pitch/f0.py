@@ -6,29 +6,7 @@ import numpy as np
 
 from clarinet_ddsp.pitch import decoding
 from clarinet_ddsp.pitch import model as model_lib
-
-CREPE_SAMPLE_RATE = 16000
-CREPE_FRAME_SIZE = model_lib.FRAME_SIZE
-PADDINGS = ('valid', 'same', 'center')
-
-
-def framed_lengths(
-    input_length: int, frame_size: int, hop_size: int, padding: str = 'center'
-) -> tuple[int, int]:
-    """(n_frames, padded_length) of a strided framing, as ddsp.spectral_ops.get_framed_lengths."""
-    if padding not in PADDINGS:
-        raise ValueError(f'padding={padding!r} is not one of {PADDINGS}.')
-
-    def n_frames_of(length):
-        return int(np.floor((length - frame_size) / hop_size)) + 1
-
-    if padding == 'valid':
-        return n_frames_of(input_length), input_length
-    if padding == 'center':
-        padded_length = input_length + frame_size
-        return n_frames_of(padded_length), padded_length
-    n_frames = int(np.ceil(input_length / hop_size))
-    return n_frames, (n_frames - 1) * hop_size + frame_size
+from clarinet_ddsp.spectral_ops import CREPE_FRAME_SIZE, CREPE_SAMPLE_RATE, PADDING_MODES, get_framed_lengths
 
 
 def pad_for_framing(audio: np.ndarray, frame_size: int, hop_size: int, padding: str = 'center') -> np.ndarray:
@@ -37,8 +15,8 @@ def pad_for_framing(audio: np.ndarray, frame_size: int, hop_size: int, padding: 
     'same' pads at the end; 'center' pads frame_size // 2 on each side.
     """
     audio = np.asarray(audio, dtype=np.float32)
-    if padding not in PADDINGS:
-        raise ValueError(f'padding={padding!r} is not one of {PADDINGS}.')
+    if padding not in PADDING_MODES:
+        raise ValueError(f'padding={padding!r} is not one of {PADDING_MODES}.')
     if padding == 'valid':
         return audio
     if hop_size > frame_size:
@@ -49,7 +27,7 @@ def pad_for_framing(audio: np.ndarray, frame_size: int, hop_size: int, padding: 
     if padding == 'center':
         before = after = frame_size // 2
     else:
-        _, padded_length = framed_lengths(audio.shape[0], frame_size, hop_size, padding)
+        _, padded_length = get_framed_lengths(audio.shape[0], frame_size, hop_size, padding)
         before, after = 0, padded_length - audio.shape[0]
     return np.pad(audio, (before, after))
 
@@ -113,8 +91,8 @@ def compute_f0(
             f'compute_f0: frame_rate={frame_rate!r} must be positive and at most '
             f'{CREPE_SAMPLE_RATE} (one frame per sample).'
         )
-    if padding not in PADDINGS:
-        raise ValueError(f'compute_f0: padding={padding!r} is not one of {PADDINGS}.')
+    if padding not in PADDING_MODES:
+        raise ValueError(f'compute_f0: padding={padding!r} is not one of {PADDING_MODES}.')
 
     pad_hop = int(CREPE_SAMPLE_RATE // frame_rate)  # ddsp's hop for padding.
     audio = pad_for_framing(audio, CREPE_FRAME_SIZE, pad_hop, padding)
@@ -133,7 +111,7 @@ def compute_f0(
                 f'({CREPE_FRAME_SIZE}) with padding="valid"; use padding="center" or "same".'
             )
         return np.zeros([0], np.float32), np.zeros([0], np.float32)  # only empty audio, 'same'
-    n_frames = 1 + int((audio.shape[0] - CREPE_FRAME_SIZE) / hop)
+    n_frames, _ = get_framed_lengths(audio.shape[0], CREPE_FRAME_SIZE, hop, 'valid')
 
     model = model or model_lib.get_model(model_capacity)
     skip = None

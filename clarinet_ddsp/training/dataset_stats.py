@@ -16,15 +16,10 @@ import numpy as np
 import tensorflow as tf
 from absl import logging
 
-from clarinet_ddsp.training.metrics import hz_to_midi
+from clarinet_ddsp.core import DB_RANGE, hz_to_midi_np
 
 STATS_FILENAME = 'dataset_statistics.json'
-DB_RANGE = 80.0  # dB; ddsp's spectral_ops.DB_RANGE, the loudness floor is -DB_RANGE.
 _FORMAT_VERSION = 1
-
-
-def midi_to_hz(notes: np.ndarray) -> np.ndarray:
-    return 440.0 * 2.0 ** ((np.asarray(notes, dtype=np.float64) - 69.0) / 12.0)
 
 
 def smooth(x: np.ndarray, filter_size: int = 3) -> np.ndarray:
@@ -233,7 +228,7 @@ def statistics_from_features(
         )
     if trim_end and f0_hz.shape[1] > trim_end:
         f0_hz, f0_confidence, loudness_db = (a[:, :-trim_end] for a in (f0_hz, f0_confidence, loudness_db))
-    pitch = hz_to_midi(f0_hz)
+    pitch = hz_to_midi_np(f0_hz)
     mask_on, _ = detect_notes(loudness_db, f0_confidence)
     # Examples without any detected note count as all note-on (as ddsp).
     mask_on = np.logical_or(mask_on, ~np.any(mask_on, axis=1, keepdims=True))

@@ -15,9 +15,8 @@ import numpy as np
 from absl import logging
 
 import gin
+from clarinet_ddsp.pitch import CAPACITIES as CREPE_CAPACITIES
 from clarinet_ddsp.training import metrics, summaries
-
-CREPE_MODELS = ('full', 'large', 'medium', 'small', 'tiny')
 
 
 class BaseEvaluator:
@@ -166,10 +165,10 @@ class F0LdEvaluator(BaseEvaluator):
         self, sample_rate: int, frame_rate: int, run_f0_crepe: bool = True, crepe_model: str = 'full'
     ):
         super().__init__(sample_rate, frame_rate)
-        if crepe_model not in CREPE_MODELS:
+        if crepe_model not in CREPE_CAPACITIES:
             raise ValueError(
                 f'F0LdEvaluator: crepe_model={crepe_model!r} is not a CREPE capacity; '
-                f'use one of {CREPE_MODELS} (e.g. F0LdEvaluator.crepe_model = "tiny").'
+                f'use one of {CREPE_CAPACITIES} (e.g. F0LdEvaluator.crepe_model = "tiny").'
             )
         self._run_f0_crepe = run_f0_crepe
         self._crepe_model = crepe_model

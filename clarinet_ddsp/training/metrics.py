@@ -12,23 +12,17 @@ import numpy as np
 import tensorflow as tf
 from absl import logging
 
+from clarinet_ddsp.core import hz_to_midi_np
+from clarinet_ddsp.spectral_ops import CREPE_FRAME_SIZE, CREPE_SAMPLE_RATE, get_framed_lengths
+
 # ddsp's thresholds: frames whose input f0 confidence is below MIN_F0_CONFIDENCE are not compared;
 # a generated example whose mean f0 error exceeds OUTLIER_MIDI_THRESH semitones (or that has no
 # trackable frame) counts as an outlier.
 MIN_F0_CONFIDENCE = 0.85
 OUTLIER_MIDI_THRESH = 12.0
-CREPE_SAMPLE_RATE = 16000
 
 
 # ------------------------------------------------------------------------------------- functions
-def hz_to_midi(frequencies: np.ndarray) -> np.ndarray:
-    """Hz -> MIDI note numbers (float); 0 Hz (unvoiced) maps to 0, as ddsp.core.hz_to_midi."""
-    f = np.asarray(frequencies, dtype=np.float64)
-    with np.errstate(divide='ignore', invalid='ignore'):
-        notes = 12.0 * (np.log2(f) - np.log2(440.0)) + 69.0
-    return np.where(f <= 0.0, 0.0, notes)
-
-
 def squeeze_1d(x) -> np.ndarray:
     """A tensor/array of one example -> 1-D numpy array (drops size-1 axes, e.g. [n_frames, 1])."""
     x = np.asarray(x)
@@ -71,7 +65,7 @@ def f0_dist_conf_thresh(
     keep = conf[:n] >= f0_confidence_thresh
     if not np.any(keep):
         return None
-    delta = l1_distance(hz_to_midi(f0_hz[:n]), hz_to_midi(f0_hz_gen[:n]))
+    delta = l1_distance(hz_to_midi_np(f0_hz[:n]), hz_to_midi_np(f0_hz_gen[:n]))
     return float(np.mean(delta[keep]))
 
 
@@ -81,7 +75,8 @@ def padding_for_frames(n_samples: int, n_frames: int, hop_size: int) -> str:
     ddsp's prepare_tfrecord writes n_samples / hop frames ('same') or one more ('center'); features
     of the generated audio are computed with the same padding so frames line up in time.
     """
-    return 'center' if n_frames == n_samples // hop_size + 1 else 'same'
+    n_frames_center, _ = get_framed_lengths(n_samples, CREPE_FRAME_SIZE, hop_size, 'center')
+    return 'center' if n_frames == n_frames_center else 'same'
 
 
 # ----------------------------------------------------------------------------------- accumulators

@@ -9,7 +9,6 @@ from clarinet_ddsp import core, spectral_ops
 from clarinet_ddsp.training import nn
 
 F0_RANGE = 127.0  # MIDI notes.
-DB_RANGE = 80.0  # dB.
 
 
 def at_least_3d(x: tf.Tensor) -> tf.Tensor:
@@ -26,11 +25,11 @@ def at_least_3d(x: tf.Tensor) -> tf.Tensor:
 
 def scale_db(db: tf.Tensor) -> tf.Tensor:
     """[-80, 0] dB -> [0, 1]."""
-    return db / DB_RANGE + 1.0
+    return db / core.DB_RANGE + 1.0
 
 
 def inv_scale_db(db_scaled: tf.Tensor) -> tf.Tensor:
-    return (db_scaled - 1.0) * DB_RANGE
+    return (db_scaled - 1.0) * core.DB_RANGE
 
 
 def scale_f0_hz(f0_hz: tf.Tensor) -> tf.Tensor:

@@ -16,7 +16,7 @@ import matplotlib.pyplot as plt
 import numpy as np
 import tensorflow as tf
 
-from clarinet_ddsp import spectral_ops
+from clarinet_ddsp import core, spectral_ops
 from clarinet_ddsp.training import metrics
 
 
@@ -112,8 +112,8 @@ def waveform_figure(audio, audio_gen, length: int | None = None):
 
 def f0_figure(f0_hz, f0_hz_predict):
     """Figure comparing two f0 curves in MIDI: both overlaid (left), the prediction (right)."""
-    f0_midi = metrics.hz_to_midi(metrics.squeeze_1d(f0_hz))
-    f0_midi_predict = metrics.hz_to_midi(metrics.squeeze_1d(f0_hz_predict))
+    f0_midi = core.hz_to_midi_np(metrics.squeeze_1d(f0_hz))
+    f0_midi_predict = core.hz_to_midi_np(metrics.squeeze_1d(f0_hz_predict))
     fig, (ax0, ax1) = plt.subplots(1, 2, figsize=(6.0, 2.0))
     ax0.plot(f0_midi)
     ax0.plot(f0_midi_predict)

@@ -23,6 +23,23 @@ def test_hz_to_midi_inverts_midi_to_hz_and_maps_zero_hz_to_zero():
     np.testing.assert_allclose(core.hz_to_midi(hz).numpy(), expected, atol=1e-4)
 
 
+def test_numpy_midi_conversions_hit_known_notes_in_float64():
+    # A4 = 440 Hz, C4 = 261.6256 Hz (equal temperament), A0 = 27.5 Hz; 0 Hz is unvoiced -> MIDI 0.
+    hz = core.midi_to_hz_np([21.0, 60.0, 69.0, 81.0])
+    assert hz.dtype == np.float64
+    np.testing.assert_allclose(hz, [27.5, 261.6255653, 440.0, 880.0], rtol=1e-9)
+    np.testing.assert_array_equal(core.midi_to_hz_np([0.0, 69.0], midi_zero_silence=True), [0.0, 440.0])
+    midi = core.hz_to_midi_np([440.0, 880.0, 261.6255653, 0.0, -1.0])
+    np.testing.assert_allclose(midi, [69.0, 81.0, 60.0, 0.0, 0.0], atol=1e-7)
+
+
+def test_numpy_and_tensorflow_midi_conversions_agree():
+    notes = np.linspace(1.0, 127.0, 50)
+    np.testing.assert_allclose(core.midi_to_hz_np(notes), core.midi_to_hz(notes).numpy(), rtol=1e-6)
+    hz = core.midi_to_hz_np(notes)
+    np.testing.assert_allclose(core.hz_to_midi_np(hz), core.hz_to_midi(hz).numpy(), atol=1e-4)
+
+
 def test_exp_sigmoid_matches_formula_and_bounds():
     x = np.linspace(-20.0, 20.0, 41)
     expected = 2.0 * (1.0 / (1.0 + np.exp(-x))) ** np.log(10.0) + 1e-7

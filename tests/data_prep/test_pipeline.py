@@ -8,6 +8,7 @@ import pytest
 import soundfile as sf
 import tensorflow as tf
 
+from clarinet_ddsp import core
 from clarinet_ddsp.data_prep import audio_io, clarinet_model, notes, pipeline
 from clarinet_ddsp.data_prep import examples as ex_lib
 from tests.data_prep import audio_files
@@ -19,7 +20,7 @@ def write_clarinet_notes(directory, plan, secs=2.0):
     """Physical-model notes [(midi, dynamic)] as MTG-named WAVs; returns {path: samples}."""
     os.makedirs(directory, exist_ok=True)
     audio = clarinet_model.render_notes(
-        [clarinet_model.NoteSpec(notes.midi_to_hz(m), d) for m, d in plan], secs=secs
+        [clarinet_model.NoteSpec(float(core.midi_to_hz_np(m)), d) for m, d in plan], secs=secs
     )
     out = {}
     for i, ((midi, dynamic), x) in enumerate(zip(plan, audio)):
@@ -105,7 +106,7 @@ def test_each_examples_median_confident_f0_is_within_20_cents_of_its_note(defaul
     sources, prefix, _ = default_run
     for ex in read_examples(prefix + '*'):
         path = source_of(ex, sources)
-        cents = median_confident_cents(ex, notes.midi_to_hz(notes.midi_from_filename(path)))
+        cents = median_confident_cents(ex, float(core.midi_to_hz_np(notes.midi_from_filename(path))))
         assert abs(cents) < 20, (path, cents)
 
 
@@ -262,7 +263,9 @@ def test_full_crepe_on_default_notes_is_within_20_cents(tmp_path):
     assert len(examples) == 2 * len(plan)
     for ex in examples:
         path = source_of(ex, sources)
-        assert abs(median_confident_cents(ex, notes.midi_to_hz(notes.midi_from_filename(path)))) < 20, path
+        assert (
+            abs(median_confident_cents(ex, float(core.midi_to_hz_np(notes.midi_from_filename(path))))) < 20
+        ), path
 
 
 def test_f0_dofn_loads_crepe_once_per_worker_in_setup(monkeypatch):

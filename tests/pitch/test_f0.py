@@ -3,7 +3,7 @@
 import numpy as np
 import pytest
 
-from clarinet_ddsp import pitch
+from clarinet_ddsp import pitch, spectral_ops
 
 # Sweeps from 50 Hz to 1760 Hz (A6). Above ~1.8 kHz the pretrained models degrade: CREPE's top bin is
 # centred at 2005.5 Hz, and on 1975.5 Hz (B6) tones the full model locks onto f0 / 3 (-1900 cents,
@@ -103,7 +103,7 @@ def test_output_lengths_follow_ddsp_framing(tiny_model, padding, n_samples, fram
     f0, confidence = pitch.compute_f0(audio, frame_rate, padding=padding, model=tiny_model)
     expected = _ddsp_n_frames(n_samples, int(16000 // frame_rate) and frame_rate, padding)
     assert f0.shape == confidence.shape == (expected,)
-    assert pitch.framed_lengths(n_samples, 1024, int(16000 // frame_rate), padding)[0] == expected
+    assert spectral_ops.get_framed_lengths(n_samples, 1024, int(16000 // frame_rate), padding)[0] == expected
 
 
 def test_center_frames_are_centred_on_their_timestamps(tiny_model, make_tone):

@@ -146,3 +146,95 @@ class ExpDecayReverb(Reverb):
         if self.trainable:
             ir = self._match_dimensions(audio, ir)
         return {'audio': audio, 'ir': ir}
+
+
+@gin.register(module='effects')
+class FilteredNoiseReverb(Reverb):
+    """Reverb whose impulse response is filtered noise: time-varying magnitudes shape white noise.
+
+    With trainable=True one [n_frames, n_filter_banks] magnitudes weight is learned for the whole
+    dataset (the DDSP-VST recipe); otherwise magnitudes are an input. The noise is drawn anew on every
+    call, as the FilteredNoise synth does.
+    """
+
+    def __init__(
+        self,
+        trainable: bool = False,
+        reverb_length: int = 48000,
+        window_size: int = 257,
+        n_frames: int = 1000,
+        n_filter_banks: int = 16,
+        scale_fn: Callable | None = core.exp_sigmoid,
+        initial_bias: float = -3.0,
+        add_dry: bool = True,
+        name: str = 'filtered_noise_reverb',
+    ):
+        """Builds the effect.
+
+        Args:
+            trainable: learn the magnitudes (a weight named 'magnitudes', [n_frames, n_filter_banks]).
+            reverb_length: impulse response length in samples.
+            window_size: the noise filters' impulse response length (see synths.FilteredNoise).
+            n_frames: time resolution of the learned magnitudes (trainable only).
+            n_filter_banks: frequency resolution of the learned magnitudes (trainable only).
+            scale_fn: applied to magnitudes + initial_bias (None: magnitudes used as given).
+            initial_bias: added before scale_fn, so the impulse response starts quiet.
+            add_dry: add the dry signal to the reverberated one.
+            name: layer name.
+
+        Raises:
+            ValueError: for a non-positive reverb_length, n_frames or n_filter_banks.
+        """
+        from clarinet_ddsp import synths  # synths imports processors, as this module does
+
+        for arg, value in (
+            ('reverb_length', reverb_length),
+            ('n_frames', n_frames),
+            ('n_filter_banks', n_filter_banks),
+        ):
+            if not isinstance(value, numbers.Integral) or value <= 0:
+                raise ValueError(
+                    f'{type(self).__name__}: {arg}={value!r} must be a positive integer '
+                    '(models/vst/vst.gin: reverb_length=24000, n_frames=500, n_filter_banks=32).'
+                )
+        processors.Processor.__init__(self, name=name, trainable=trainable)
+        self._reverb_length = reverb_length
+        self._add_dry = add_dry
+        self._n_frames = n_frames
+        self._n_filter_banks = n_filter_banks
+        self._synth = synths.FilteredNoise(
+            n_samples=reverb_length,
+            window_size=window_size,
+            scale_fn=scale_fn,
+            initial_bias=initial_bias,
+            name='ir_noise',
+        )
+        if trainable:
+            self._magnitudes = self.add_weight(
+                name='magnitudes',
+                shape=(n_frames, n_filter_banks),
+                dtype='float32',
+                initializer=keras.initializers.RandomNormal(mean=0.0, stddev=1e-2),
+            )
+
+    def get_controls(self, audio: tf.Tensor, magnitudes: tf.Tensor | None = None) -> TensorDict:
+        """Dry audio and an impulse response [batch, reverb_length] drawn from the magnitudes.
+
+        Args:
+            audio: [batch, n_samples].
+            magnitudes: [batch, n_frames, n_filter_banks] network outputs; required unless trainable.
+
+        Raises:
+            ValueError: if trainable=False and no magnitudes are given.
+        """
+        if self.trainable:
+            magnitudes = tf.convert_to_tensor(self._magnitudes)[tf.newaxis, :]
+        elif magnitudes is None:
+            raise ValueError(
+                f'{type(self).__name__} {self.name!r}: trainable=False needs a magnitudes input '
+                '([batch, n_frames, n_filter_banks]); pass one, or use trainable=True to learn them.'
+            )
+        ir = self._synth(magnitudes)
+        if self.trainable:
+            ir = self._match_dimensions(audio, ir)
+        return {'audio': audio, 'ir': ir}

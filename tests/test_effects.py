@@ -70,3 +70,26 @@ def test_exp_decay_reverb_learns_gain_and_decay_and_decays():
     impulse[0, 0] = 1.0
     tail = reverb(impulse).numpy()[0]
     assert np.abs(tail[:1000]).max() > 10 * np.abs(tail[3000:4000]).max() > 0
+
+
+def test_filtered_noise_reverb_learns_magnitudes_and_shapes_its_noise():
+    reverb = effects.FilteredNoiseReverb(
+        trainable=True, reverb_length=8000, n_frames=10, n_filter_banks=33, add_dry=False
+    )
+    assert [(w.name, tuple(w.shape)) for w in reverb.trainable_weights] == [('magnitudes', (10, 33))]
+    # Low bands loud, high bands silent: the impulse response's energy sits below 4 kHz.
+    mags = np.where(np.arange(33) < 16, 5.0, -30.0).astype(np.float32)
+    reverb.trainable_weights[0].assign(np.tile(mags, (10, 1)))
+    ir = reverb.get_controls(np.zeros([3, 100], np.float32))['ir'].numpy()
+    assert ir.shape == (3, 8000)
+    np.testing.assert_array_equal(ir[0], ir[2])  # one impulse response for the whole batch
+    power = np.abs(np.fft.rfft(ir[0])) ** 2
+    freqs = np.fft.rfftfreq(8000, 1 / 16000)
+    assert power[freqs < 3500].sum() > 1e4 * power[freqs > 4500].sum()
+
+
+def test_filtered_noise_reverb_without_magnitudes_names_the_fix():
+    with pytest.raises(ValueError, match='trainable=False needs a magnitudes input'):
+        effects.FilteredNoiseReverb()(np.ones([1, 10], np.float32))
+    with pytest.raises(ValueError, match='n_frames=0 must be a positive integer'):
+        effects.FilteredNoiseReverb(n_frames=0)

@@ -16,7 +16,8 @@ class RnnFcDecoder(nn.DictLayer):
     """An Fc stack per input, a GRU/LSTM over their concatenation, an Fc stack, a Dense split to controls.
 
     Inputs: the tensors named by input_keys, each [batch, time, ch]. Returns {name: [batch, time, size]}
-    for each (name, size) in output_splits.
+    for each (name, size) in output_splits. With stateless=True the RNN state is an input and an output
+    under the key 'state' ([batch, rnn_channels] for a GRU), for streaming one frame at a time.
     """
 
     def __init__(
@@ -25,26 +26,57 @@ class RnnFcDecoder(nn.DictLayer):
         rnn_type: str = 'gru',
         ch: int = 512,
         layers_per_stack: int = 3,
+        stateless: bool = False,
         input_keys: Sequence[str] = ('ld_scaled', 'f0_scaled', 'z'),
         output_splits: Sequence[tuple[str, int]] = (('amps', 1), ('harmonic_distribution', 40)),
         **kwargs,
     ):
+        """Builds the decoder.
+
+        Args:
+            rnn_channels: RNN units (the state size).
+            rnn_type: 'gru' or 'lstm'.
+            ch: width of the fully connected layers.
+            layers_per_stack: Fc layers per stack.
+            stateless: take the RNN state as the last input ('state') and return the new one under
+                'state' (ddsp's stateless decoder, used by the DDSP-VST export).
+            input_keys: the conditioning features, one Fc stack each.
+            output_splits: (name, size) of each output.
+
+        Raises:
+            ValueError: for empty input_keys.
+        """
         output_splits = tuple((str(k), int(v)) for k, v in output_splits)
-        super().__init__(input_keys=input_keys, output_keys=[k for k, _ in output_splits], **kwargs)
         if not input_keys:
             raise ValueError("RnnFcDecoder: input_keys is empty; give e.g. ('ld_scaled', 'f0_scaled').")
+        output_keys = [k for k, _ in output_splits]
+        feature_keys = list(input_keys)
+        if stateless:
+            input_keys, output_keys = feature_keys + ['state'], output_keys + ['state']
+        super().__init__(input_keys=input_keys, output_keys=output_keys, **kwargs)
+        self.stateless = bool(stateless)
         self.output_splits = output_splits
-        nn.set_layer_list(self, 'input_stack', [nn.FcStack(ch, layers_per_stack) for _ in self.input_keys])
-        self.rnn = nn.Rnn(rnn_channels, rnn_type)
+        self._n_stacks = len(feature_keys)
+        nn.set_layer_list(self, 'input_stack', [nn.FcStack(ch, layers_per_stack) for _ in feature_keys])
+        self.rnn = (nn.StatelessRnn if stateless else nn.Rnn)(rnn_channels, rnn_type)
         self.out_stack = nn.FcStack(ch, layers_per_stack)
         self.dense_out = keras.layers.Dense(sum(size for _, size in output_splits))
 
     @property
     def input_stacks(self) -> list:
-        return nn.get_layer_list(self, 'input_stack', len(self.input_keys))
+        return nn.get_layer_list(self, 'input_stack', self._n_stacks)
 
     def call(self, inputs, training=False):
+        inputs = list(inputs)
+        state = inputs.pop() if self.stateless else None
         inputs = [stack(x) for stack, x in zip(self.input_stacks, inputs)]
-        x = self.rnn(tf.concat(inputs, axis=-1))
+        x = tf.concat(inputs, axis=-1)
+        if self.stateless:
+            x, new_state = self.rnn(x, state)
+        else:
+            x = self.rnn(x)
         x = self.out_stack(tf.concat(inputs + [x], axis=-1))
-        return nn.split_to_dict(self.dense_out(x), self.output_splits)
+        outputs = nn.split_to_dict(self.dense_out(x), self.output_splits)
+        if self.stateless:
+            outputs['state'] = new_state
+        return outputs

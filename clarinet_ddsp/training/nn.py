@@ -22,13 +22,22 @@ class DictLayer(keras.layers.Layer):
     """A layer called with a features dict: reads `input_keys`, returns {output_key: tensor}.
 
     Subclasses implement `call(self, inputs, training=False)` where `inputs` is the list of tensors
-    for `input_keys` (in order) and return a dict or a tuple matching `output_keys`.
+    for `input_keys` (in order) and return a dict or a tuple matching `output_keys`. Keys listed in
+    `optional_input_keys` may be missing from the features: their place in `inputs` holds None (ddsp's
+    call arguments with a default).
     """
 
-    def __init__(self, input_keys: Sequence[str] = (), output_keys: Sequence[str] = (), **kwargs):
+    def __init__(
+        self,
+        input_keys: Sequence[str] = (),
+        output_keys: Sequence[str] = (),
+        optional_input_keys: Sequence[str] = (),
+        **kwargs,
+    ):
         super().__init__(**kwargs)
         self.input_keys = list(input_keys)
         self.output_keys = list(output_keys)
+        self.optional_input_keys = list(optional_input_keys)
 
     def __call__(self, *inputs, **kwargs):
         features = {}
@@ -39,13 +48,16 @@ class DictLayer(keras.layers.Layer):
             else:
                 tensors.append(value)
         if not tensors:
-            missing = [k for k in self.input_keys if not _has_key(k, features)]
+            optional = set(self.optional_input_keys)
+            missing = [k for k in self.input_keys if k not in optional and not _has_key(k, features)]
             if missing:
                 raise KeyError(
                     f'{type(self).__name__} ({self.name}): input keys {missing} are not in the '
                     f'features {sorted(features)}; check its input_keys.'
                 )
-            tensors = [_nested_lookup(k, features) for k in self.input_keys]
+            tensors = [
+                _nested_lookup(k, features) if _has_key(k, features) else None for k in self.input_keys
+            ]
         outputs = super().__call__(list(tensors), **kwargs)
         if isinstance(outputs, dict):
             return outputs
@@ -170,6 +182,41 @@ class Rnn(keras.layers.Layer):
 
     def call(self, x):
         return self.rnn(x)
+
+
+@gin.register(module='nn')
+class StatelessRnn(keras.layers.Layer):
+    """One GRU/LSTM layer with its state passed in and out explicitly (for streaming and TFLite).
+
+    call(x [batch, time, ch_in], state) -> (y [batch, time, dims], new_state). The state is
+    [batch, dims] for a GRU and [batch, 2 * dims] (h then c) for an LSTM. A one-frame input (static
+    time axis of 1) runs the recurrent cell once, without a loop: the same weights and math, in ops
+    that TFLite's builtin operators cover.
+    """
+
+    def __init__(self, dims: int, rnn_type: str, fast: bool | None = None, **kwargs):
+        super().__init__(**kwargs)
+        fast = FAST_RNN_DEFAULT if fast is None else fast
+        self.dims = int(dims)
+        self.rnn_type = rnn_type
+        self.rnn = _rnn_class(rnn_type, fast)(dims, return_sequences=True, return_state=True)
+
+    def _split_state(self, state: tf.Tensor) -> list:
+        if self.rnn_type == 'lstm':
+            return list(tf.split(state, 2, axis=-1))
+        return [state]
+
+    def call(self, x, state):
+        states = self._split_state(state)
+        if x.shape[1] == 1:
+            if not self.rnn.built:
+                self.rnn.build(x.shape)
+            y, new_states = self.rnn.cell(x[:, 0], states)
+            y = y[:, tf.newaxis]
+        else:
+            y, *new_states = self.rnn(x, initial_state=states)
+        new_states = new_states if isinstance(new_states, (list, tuple)) else [new_states]
+        return y, tf.concat(list(new_states), axis=-1) if len(new_states) > 1 else new_states[0]
 
 
 def ensure_4d(x: tf.Tensor) -> tf.Tensor:

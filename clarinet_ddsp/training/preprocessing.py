@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import numpy as np
 import tensorflow as tf
 
 import gin
@@ -94,3 +95,182 @@ class F0LoudnessPreprocessor(nn.DictLayer):
 @gin.register(module='preprocessing')
 class DefaultPreprocessor(F0LoudnessPreprocessor):
     """The seed-era (ddsp 0.x) name of F0LoudnessPreprocessor; same arguments and behaviour."""
+
+
+@gin.register(module='preprocessing')
+class F0PowerPreprocessor(F0LoudnessPreprocessor):
+    """Resamples 'f0_hz' and frame power to `time_steps` frames and adds f0_scaled, pw_scaled.
+
+    Power is read from 'power_db' when the features have it, else computed from 'audio'
+    (spectral_ops.compute_power with frame_size). Outputs: f0_hz, pw_db [batch, time_steps, 1];
+    f0_scaled = hz_to_midi(f0_hz) / 127; pw_scaled = pw_db / 80 + 1.
+    """
+
+    def __init__(
+        self,
+        time_steps: int = 1000,
+        frame_rate: int = 250,
+        sample_rate: int = 16000,
+        frame_size: int = 64,
+        **kwargs,
+    ):
+        super().__init__(time_steps=time_steps, frame_rate=frame_rate, sample_rate=sample_rate, **kwargs)
+        self.input_keys = ['f0_hz', 'power_db', 'audio']
+        self.optional_input_keys = ['power_db', 'audio']
+        self.output_keys = ['f0_hz', 'pw_db', 'f0_scaled', 'pw_scaled']
+        self.frame_size = frame_size
+
+    def call(self, inputs, training=False):
+        f0_hz, power_db, audio = inputs
+        f0_hz = self.resample(f0_hz)
+        if power_db is not None:
+            pw_db = power_db
+        elif audio is not None:
+            pw_db = spectral_ops.compute_power(
+                audio, sample_rate=self.sample_rate, frame_rate=self.frame_rate, frame_size=self.frame_size
+            )
+        else:
+            raise ValueError(
+                "F0PowerPreprocessor: the features have neither 'power_db' nor 'audio'; give one of "
+                'them (TFRecords from clarinet_ddsp_prepare_tfrecord hold audio).'
+            )
+        pw_db = self.resample(pw_db)
+        return f0_hz, pw_db, scale_f0_hz(f0_hz), scale_db(pw_db)
+
+    @staticmethod
+    def invert_scaling(f0_scaled: tf.Tensor, pw_scaled: tf.Tensor) -> tuple[tf.Tensor, tf.Tensor]:
+        """(f0_scaled, pw_scaled) -> (f0_hz, power_db)."""
+        return inv_scale_f0_hz(f0_scaled), inv_scale_db(pw_scaled)
+
+
+@gin.register(module='preprocessing')
+class OnlineF0PowerPreprocessor(nn.DictLayer):
+    """Frame power computed from the audio at 16 kHz, f0 read from the features (or CREPE); no resampling.
+
+    The DDSP-VST recipe's preprocessor: power and f0 frames line up with the synthesis frames, one per
+    hop of 16000 / frame_rate samples at 16 kHz ('audio_16k' is used when the features have it, so
+    32 and 48 kHz models analyse the same signal). With padding='center' a 4 s example gives
+    4 * frame_rate + 1 frames. Outputs: f0_hz, pw_db, f0_scaled, pw_scaled [batch, n_frames, 1] and
+    f0_confidence as given ([batch, n_frames]).
+    """
+
+    def __init__(
+        self,
+        frame_rate: int = 250,
+        frame_size: int = 1024,
+        padding: str = 'center',
+        compute_power: bool = True,
+        compute_f0: bool = True,
+        crepe_saved_model_path: str | None = 'full',
+        viterbi: bool = False,
+        **kwargs,
+    ):
+        """Builds the preprocessor.
+
+        Args:
+            frame_rate: frames per second; the hop is 16000 // frame_rate samples of 16 kHz audio.
+            frame_size: power analysis window in samples.
+            padding: 'center', 'same' or 'valid' (spectral_ops.get_framed_lengths).
+            compute_power: compute pw_db from the audio (False: read 'pw_db' from the features).
+            compute_f0: track f0 with CREPE (clarinet_ddsp.pitch) instead of reading 'f0_hz' and
+                'f0_confidence' from the features.
+            crepe_saved_model_path: CREPE capacity for compute_f0 ('full', 'tiny', ...). ddsp takes a
+                SavedModel path here; this package ships CREPE's weights by capacity instead.
+            viterbi: Viterbi decoding of CREPE's pitch.
+
+        Raises:
+            ValueError: for an unknown padding, or a frame_rate that does not divide 16000.
+        """
+        super().__init__(
+            input_keys=['audio', 'f0_hz', 'f0_confidence', 'audio_16k', 'pw_db'],
+            optional_input_keys=['f0_hz', 'f0_confidence', 'audio_16k', 'pw_db'],
+            output_keys=['f0_hz', 'pw_db', 'f0_scaled', 'pw_scaled', 'f0_confidence'],
+            **kwargs,
+        )
+        if padding not in spectral_ops.PADDING_MODES:
+            raise ValueError(
+                f'OnlineF0PowerPreprocessor: padding={padding!r} is not one of '
+                f'{list(spectral_ops.PADDING_MODES)}.'
+            )
+        self.sample_rate = spectral_ops.CREPE_SAMPLE_RATE  # CREPE's rate: power and f0 share its frames.
+        if frame_rate <= 0 or self.sample_rate % frame_rate:
+            raise ValueError(
+                f'OnlineF0PowerPreprocessor: frame_rate={frame_rate} must divide {self.sample_rate} '
+                '(whole hops at 16 kHz), e.g. 50 (models/vst/vst.gin) or 250.'
+            )
+        self.frame_rate = int(frame_rate)
+        self.frame_size = int(frame_size)
+        self.hop_size = self.sample_rate // self.frame_rate
+        self.padding = padding
+        self.compute_power = compute_power
+        self.compute_f0 = compute_f0
+        self.crepe_model = crepe_saved_model_path or 'full'
+        self.viterbi = viterbi
+
+    def n_frames(self, n_samples_16k: int) -> int:
+        """Frames for an input of n_samples_16k samples at 16 kHz."""
+        return spectral_ops.get_framed_lengths(n_samples_16k, self.frame_size, self.hop_size, self.padding)[0]
+
+    def _crepe(self, audio: tf.Tensor) -> tuple[tf.Tensor, tf.Tensor]:
+        from clarinet_ddsp import pitch  # Lazy: CREPE loads only when a config asks for it.
+
+        def track(batch):
+            results = [
+                pitch.compute_f0(
+                    a,
+                    self.frame_rate,
+                    viterbi=self.viterbi,
+                    padding=self.padding,
+                    model_capacity=self.crepe_model,
+                )
+                for a in batch
+            ]
+            return np.stack([r[0] for r in results]), np.stack([r[1] for r in results])
+
+        f0_hz, f0_confidence = tf.numpy_function(track, [audio], (tf.float32, tf.float32), stateful=False)
+        n_frames = self.n_frames(audio.shape[1]) if audio.shape[1] is not None else None
+        for t in (f0_hz, f0_confidence):
+            t.set_shape([audio.shape[0], n_frames])
+        return tf.stop_gradient(f0_hz), tf.stop_gradient(f0_confidence)
+
+    def call(self, inputs, training=False):
+        audio, f0_hz, f0_confidence, audio_16k, pw_db = inputs
+        if audio_16k is not None:
+            audio = audio_16k
+        audio = core.tf_float32(audio)
+        if self.compute_power:
+            pw_db = spectral_ops.compute_power(
+                audio,
+                sample_rate=self.sample_rate,
+                frame_rate=self.frame_rate,
+                frame_size=self.frame_size,
+                padding=self.padding,
+            )
+        elif pw_db is None:
+            raise ValueError(
+                "OnlineF0PowerPreprocessor: compute_power=False but the features have no 'pw_db'; "
+                'set compute_power=True (as models/vst/vst.gin does).'
+            )
+        if self.compute_f0:
+            f0_hz, f0_confidence = self._crepe(audio)
+        elif f0_hz is None or f0_confidence is None:
+            raise ValueError(
+                "OnlineF0PowerPreprocessor: compute_f0=False needs 'f0_hz' and 'f0_confidence' in the "
+                'features (TFRecords from clarinet_ddsp_prepare_tfrecord have them); or set compute_f0=True.'
+            )
+        # f0_confidence keeps its [batch, n_frames] shape, as ddsp's does.
+        pw_db, f0_hz = at_least_3d(pw_db), at_least_3d(f0_hz)
+        outputs = (f0_hz, pw_db, scale_f0_hz(f0_hz), scale_db(pw_db), f0_confidence)
+        time_steps = self.n_frames(audio.shape[1])
+        for key, value in zip(self.output_keys, outputs):
+            if value.shape[1] != time_steps:
+                raise ValueError(
+                    f'OnlineF0PowerPreprocessor: {key} has {value.shape[1]} frames, but '
+                    f'{audio.shape[1] / self.sample_rate:g} s of 16 kHz audio at '
+                    f'frame_rate={self.frame_rate} '
+                    f"with padding='{self.padding}' gives {time_steps}. Prepare the TFRecords with "
+                    f'--frame_rate={self.frame_rate}'
+                    + (' --center' if self.padding == 'center' else '')
+                    + ' and set TFRecordProvider.frame_rate/centered to match.'
+                )
+        return outputs

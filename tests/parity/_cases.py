@@ -1198,3 +1198,177 @@ _add(
     _f0_audio,
     lambda d, x, side: {'step_frame': _f0_framing(d, x, side)['step_frame']},
 )
+
+# ---------------------------------------------------------------------------------------------------
+# The DDSP-VST recipe's pieces (models/vst/vst.gin): frame power, the power preprocessors, the
+# filtered-noise reverb and the stateless decoder.
+
+
+def _training(d):
+    import importlib
+
+    return importlib.import_module(f'{d.__name__}.training')
+
+
+for _fr, _fs in ((250, 512), (50, 1024)):
+    for _padding in ('center', 'same', 'valid'):
+        _add(
+            f'spectral_ops.compute_power[frame_rate={_fr},frame_size={_fs},padding={_padding}]',
+            'vst',
+            FILTER,
+            lambda rng: {'audio': _loudness_audio(rng, (2, 16000))},
+            lambda d, x, side, r=_fr, s=_fs, p=_padding: d.spectral_ops.compute_power(
+                x['audio'], frame_rate=r, frame_size=s, padding=p
+            ),
+        )
+_add(
+    'spectral_ops.compute_power[1d,ref_db=-10,range_db=60]',
+    'vst',
+    FILTER,
+    lambda rng: {'audio': _loudness_audio(rng, (8000,))},
+    lambda d, x, side: d.spectral_ops.compute_power(
+        x['audio'], frame_rate=50, frame_size=1024, ref_db=-10.0, range_db=60.0
+    ),
+)
+_add(
+    'core.power_to_db[ref_db=10,range_db=60]',
+    'core',
+    ELEMENTWISE,
+    lambda rng: {'x': _f32(rng.uniform(0, 1, (2, 80)) ** 8)},
+    lambda d, x, side: d.core.power_to_db(x['x'], ref_db=10.0, range_db=60.0),
+)
+
+
+def _vst_features(rng, n_frames=201, n_samples=64000, batch=2):
+    return {
+        'audio': _loudness_audio(rng, (batch, n_samples)),
+        'f0_hz': _smooth(rng, (batch, n_frames, 1), 100, 900)[..., 0],
+        'f0_confidence': _f32(rng.uniform(0, 1, (batch, n_frames))),
+    }
+
+
+def _f0_power(d, x, side, with_power):
+    features = {'f0_hz': x['f0_hz'], 'audio': x['audio']}
+    if with_power:
+        features['power_db'] = x['power_db']
+    pre = _training(d).preprocessing.F0PowerPreprocessor(time_steps=250, frame_rate=50, frame_size=1024)
+    return pre(features)
+
+
+for _with_power in (False, True):
+    _add(
+        f'training.preprocessing.F0PowerPreprocessor[power_db={"given" if _with_power else "computed"}]',
+        'vst',
+        FILTER,
+        lambda rng: dict(_vst_features(rng), power_db=_f32(rng.uniform(-80, 0, (2, 201)))),
+        lambda d, x, side, w=_with_power: _f0_power(d, x, side, w),
+    )
+
+
+def _online_f0_power(d, x, side, audio_16k, padding):
+    features = {k: x[k] for k in ('audio', 'f0_hz', 'f0_confidence')}
+    if audio_16k:  # 32 kHz audio; the features are computed on its 16 kHz version
+        features['audio_16k'] = features['audio']
+        features['audio'] = np.repeat(features['audio'], 2, axis=-1)
+    pre = _training(d).preprocessing.OnlineF0PowerPreprocessor(
+        frame_rate=50, frame_size=1024, padding=padding, compute_f0=False, crepe_saved_model_path=None
+    )
+    return pre(features)
+
+
+# 4 s at 16 kHz: 201 frames with center padding, 200 with 'same'.
+for _audio_16k, _padding, _n_frames in ((False, 'center', 201), (True, 'center', 201), (False, 'same', 200)):
+    _add(
+        f'training.preprocessing.OnlineF0PowerPreprocessor[audio_16k={_audio_16k},padding={_padding}]',
+        'vst',
+        FILTER,
+        lambda rng, n=_n_frames: _vst_features(rng, n_frames=n),
+        lambda d, x, side, a=_audio_16k, p=_padding: _online_f0_power(d, x, side, a, p),
+    )
+
+
+def _filtered_noise_reverb(d, x, side, trainable):
+    """Seeded: both libraries draw the noise with one tf.random.uniform([batch, n]) after set_seed."""
+    tf = _tf()
+    reverb = d.effects.FilteredNoiseReverb(
+        trainable=trainable, reverb_length=2000, n_frames=20, n_filter_banks=16, window_size=257
+    )
+    if trainable:
+        if side == 'ref':
+            reverb.build(None)  # ddsp makes its weight in build(), ours in __init__
+        reverb.set_weights([x['mags'][0]])
+        tf.random.set_seed(20261)
+        controls = reverb.get_controls(x['audio'])
+    else:
+        tf.random.set_seed(20261)
+        controls = reverb.get_controls(x['audio'], x['mags'])
+    return {'ir': controls['ir'], 'signal': reverb.get_signal(x['audio'], controls['ir'])}
+
+
+for _trainable in (True, False):
+    _add(
+        f'effects.FilteredNoiseReverb[trainable={_trainable},seeded noise]',
+        'vst',
+        FILTER,
+        lambda rng, t=_trainable: {
+            'audio': _audio(rng, (1 if t else 2, 4000)),
+            'mags': _f32(rng.normal(0, 2, (1 if t else 2, 20, 16))),
+        },
+        lambda d, x, side, t=_trainable: _filtered_noise_reverb(d, x, side, t),
+    )
+
+
+def _reverb_ir_spectrum(d, x, side):
+    tf = _tf()
+    reverb = d.effects.FilteredNoiseReverb(
+        trainable=False, reverb_length=8000, n_frames=25, n_filter_banks=32
+    )
+    ir = reverb.get_controls(np.zeros((8, 100), np.float32), x['mags'])['ir']
+    return tf.reduce_mean(d.spectral_ops.compute_mag(ir, size=256), axis=[0, 1])
+
+
+_add(
+    'effects.FilteredNoiseReverb[random ir,mean magnitude spectrum]',
+    'noise-stat',
+    NOISE_STAT,
+    lambda rng: {
+        'mags': _f32(
+            np.broadcast_to(np.linspace(2, -2, 32) + 0.3 * rng.normal(0, 1, (8, 1, 32)), (8, 25, 32))
+        )
+    },
+    _reverb_ir_spectrum,
+)
+
+
+def _stateless_decoder(d, x, side):
+    """Same random weights by position (both libraries order them alike), inputs and state in, controls
+    and the new state out."""
+    decoder = _training(d).decoders.RnnFcDecoder(
+        rnn_channels=8,
+        rnn_type='gru',
+        ch=6,
+        layers_per_stack=2,
+        stateless=True,
+        input_keys=('pw_scaled', 'f0_scaled'),
+        output_splits=(('amps', 1), ('harmonic_distribution', 5), ('noise_magnitudes', 4)),
+    )
+    tf = _tf()
+    features = {k: tf.constant(x[k]) for k in ('pw_scaled', 'f0_scaled', 'state')}
+    decoder(features)
+    rng = np.random.default_rng(20263)
+    decoder.set_weights([_f32(rng.normal(0, 0.5, w.shape)) for w in decoder.get_weights()])
+    one = {k: (v[:, :1] if k != 'state' else v) for k, v in features.items()}
+    return {'sequence': decoder(features), 'one_frame': decoder(one)}
+
+
+_add(
+    'training.decoders.RnnFcDecoder[stateless=True]',
+    'vst',
+    FILTER,  # float32 dense, LayerNorm and GRU over 7 frames
+    lambda rng: {
+        'pw_scaled': _f32(rng.uniform(0, 1, (2, 7, 1))),
+        'f0_scaled': _f32(rng.uniform(0.3, 0.6, (2, 7, 1))),
+        'state': _f32(rng.normal(0, 0.5, (2, 8))),
+    },
+    _stateless_decoder,
+)

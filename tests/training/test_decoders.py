@@ -38,3 +38,24 @@ def test_decoder_reads_only_its_input_keys_and_is_causal():
     y2 = decoder({'a': a2, 'b': b})['x'].numpy()
     np.testing.assert_allclose(y1[0, :4], y2[0, :4], rtol=1e-6)
     assert not np.allclose(y1[0, 4:], y2[0, 4:])
+
+
+def test_stateless_decoder_carries_state_and_matches_the_stateful_one():
+    kwargs = dict(rnn_channels=8, ch=6, layers_per_stack=1, input_keys=('pw_scaled', 'f0_scaled'))
+    stateful = decoders.RnnFcDecoder(**kwargs)
+    stateless = decoders.RnnFcDecoder(stateless=True, **kwargs)
+    features = {
+        'pw_scaled': tf.random.stateless_uniform([1, 12, 1], seed=[0, 1]),
+        'f0_scaled': tf.random.stateless_uniform([1, 12, 1], seed=[0, 2]),
+    }
+    expected = stateful(features)
+    stateless(dict(features, state=tf.zeros([1, 8])))
+    stateless.set_weights(stateful.get_weights())  # same layers, same order: checkpoints carry over
+    assert stateless.input_keys == ['pw_scaled', 'f0_scaled', 'state']
+    state = tf.zeros([1, 8])
+    for t in range(12):
+        out = stateless({k: v[:, t : t + 1] for k, v in features.items()} | {'state': state})
+        state = out['state']
+        for key in ('amps', 'harmonic_distribution'):
+            np.testing.assert_allclose(out[key][:, 0], expected[key][:, t], atol=1e-5)
+    assert state.shape == (1, 8)

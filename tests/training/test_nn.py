@@ -61,3 +61,22 @@ def test_fast_rnn_has_the_same_weights_and_outputs_as_keras():
     for a, b in zip(slow.weights, fast.weights):
         b.assign(a)
     np.testing.assert_allclose(slow(x).numpy(), fast(x).numpy(), rtol=1e-5, atol=1e-6)
+
+
+@pytest.mark.parametrize('rnn_type', ['gru', 'lstm'])
+def test_stateless_rnn_one_frame_at_a_time_equals_the_whole_sequence(rnn_type):
+    rnn = nn.StatelessRnn(6, rnn_type)
+    x = tf.random.stateless_normal([2, 9, 4], seed=[1, 2])
+    state_size = 12 if rnn_type == 'lstm' else 6
+    state0 = tf.random.stateless_normal([2, state_size], seed=[3, 4])
+    y, state = rnn(x, state0)
+    # The one-frame path (the recurrent cell, no loop) carried over 9 frames gives the same outputs.
+    s = state0
+    steps = []
+    for t in range(9):
+        y_t, s = rnn(x[:, t : t + 1], s)
+        steps.append(y_t)
+    np.testing.assert_allclose(tf.concat(steps, axis=1), y, atol=1e-5)
+    np.testing.assert_allclose(s, state, atol=1e-5)
+    # And the state is the GRU's (LSTM's) own: the last output (h then c).
+    np.testing.assert_allclose(state[:, :6], y[:, -1], atol=1e-6)

@@ -28,3 +28,53 @@ def test_resamples_to_time_steps():
     )
     assert out['f0_hz'].shape == (2, 8, 1)
     np.testing.assert_allclose(out['f0_hz'].numpy(), 440.0, rtol=1e-5)
+
+
+def test_online_f0_power_preprocessor_frames_power_as_numpy():
+    import tensorflow as tf
+
+    audio = np.zeros([1, 16000], np.float32)
+    audio[0, 8000:] = 0.5  # a step: -80 dB floor, then 20 log10(0.5) = -6.02 dB
+    pre = preprocessing.OnlineF0PowerPreprocessor(frame_rate=50, compute_f0=False)
+    out = pre(
+        {'audio': tf.constant(audio), 'f0_hz': np.full([1, 51], 440.0), 'f0_confidence': np.ones([1, 51])}
+    )
+    assert out['pw_db'].shape == (1, 51, 1) and out['f0_confidence'].shape == (1, 51)
+    padded = np.pad(audio[0], 512)
+    frames = np.stack([padded[i * 320 : i * 320 + 1024] for i in range(51)])
+    expected = np.maximum(10 * np.log10(np.maximum(np.mean(frames**2, axis=1), 1e-8)), -80.0)
+    np.testing.assert_allclose(out['pw_db'][0, :, 0], expected, atol=1e-4)
+    np.testing.assert_allclose(out['pw_scaled'][0, :, 0], expected / 80 + 1, atol=1e-5)
+    np.testing.assert_allclose(out['f0_scaled'][0, :, 0], 69 / 127, atol=1e-6)
+
+
+def test_online_f0_power_preprocessor_names_the_data_flags_on_a_frame_mismatch():
+    pre = preprocessing.OnlineF0PowerPreprocessor(frame_rate=50, compute_f0=False)
+    with pytest.raises(ValueError, match='--frame_rate=50 --center'):
+        pre(
+            {
+                'audio': np.zeros([1, 16000], np.float32),
+                'f0_hz': np.ones([1, 250]),
+                'f0_confidence': np.ones([1, 250]),
+            }
+        )
+    with pytest.raises(ValueError, match='frame_rate=60 must divide 16000'):
+        preprocessing.OnlineF0PowerPreprocessor(frame_rate=60)
+
+
+def test_online_f0_power_preprocessor_tracks_f0_with_crepe_when_asked():
+    t = np.arange(16000) / 16000
+    audio = (0.5 * np.sin(2 * np.pi * 330.0 * t)).astype(np.float32)[np.newaxis]
+    pre = preprocessing.OnlineF0PowerPreprocessor(frame_rate=50, crepe_saved_model_path='tiny')
+    out = pre({'audio': audio})
+    assert out['f0_hz'].shape == (1, 51, 1)
+    cents = 1200 * np.log2(out['f0_hz'][0, 5:-5, 0].numpy() / 330.0)
+    assert np.max(np.abs(cents)) < 20
+
+
+def test_f0_power_preprocessor_prefers_given_power():
+    pre = preprocessing.F0PowerPreprocessor(time_steps=10, frame_rate=50, frame_size=1024)
+    out = pre({'f0_hz': np.full([1, 5], 440.0), 'power_db': np.full([1, 5], -40.0)})
+    np.testing.assert_allclose(out['pw_db'], -40.0)
+    np.testing.assert_allclose(out['pw_scaled'], 0.5)
+    assert out['f0_hz'].shape == (1, 10, 1)

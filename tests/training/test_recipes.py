@@ -49,17 +49,50 @@ def test_recipe_list_covers_the_ddsp_tree():
         'models/solo_instrument.gin',
         'papers/iclr2020/solo_instrument.gin',
         'papers/iclr2020/tiny_instrument.gin',
+        'models/vst/vst.gin',
+        'models/vst/vst_32k.gin',
+        'models/vst/vst_48k.gin',
     } <= set(MODEL_RECIPES)
+
+
+def test_vst_has_ddsps_1889278_trainable_parameters(tmp_path):
+    # ddsp 3.7.0's models/vst/vst.gin built in the reference environment: 1,889,278, in the same order
+    # and shapes (two Fc stacks of 1 -> 256, GRU 512 -> 512, Fc 1024 -> 256, Dense 256 -> 126,
+    # reverb magnitudes 500 x 32).
+    run.parse_gin(str(tmp_path), ['models/vst/vst.gin'], [], [])
+    model = models.get_model()
+    batch = {
+        'audio': tf.zeros([1, 64000]),
+        'f0_hz': tf.fill([1, 201], 440.0),
+        'f0_confidence': tf.ones([1, 201]),
+    }
+    outputs = model(batch, training=False)
+    assert outputs['audio_synth'].shape == (1, 64000)  # 201 hops synthesised, the last cropped
+    assert [tuple(v.shape) for v in model.trainable_variables] == [
+        (1, 256), (256,), (256,), (256,), (1, 256), (256,), (256,), (256,),
+        (512, 1536), (512, 1536), (2, 1536),
+        (1024, 256), (256,), (256,), (256,), (256, 126), (126,), (500, 32),
+    ]  # fmt: skip
+    assert train_util.log_model_summary(model) == 1_889_278
+
+
+def _recipe_data(recipe: str, tmp_path) -> tuple[str, list[str]]:
+    """(TFRecord glob, shrinking bindings) for a recipe: the VST recipes read 50 Hz centred frames."""
+    data = str(tmp_path / 'data' / 'train.tfrecord')
+    if recipe.startswith('models/vst/'):
+        sample_rate = {'vst.gin': 16000, 'vst_32k.gin': 32000, 'vst_48k.gin': 48000}[recipe.split('/')[-1]]
+        return tiny.write_vst_tfrecords(data, sample_rate), tiny.vst_shrink_params(sample_rate)
+    return tiny.write_tfrecords(data, n_examples=2, n_shards=1), tiny.SHRINK_PARAMS
 
 
 @pytest.mark.parametrize('recipe', MODEL_RECIPES)
 def test_recipe_builds_and_takes_a_training_step(recipe, tmp_path):
-    pattern = tiny.write_tfrecords(str(tmp_path / 'data' / 'train.tfrecord'), n_examples=2, n_shards=1)
+    pattern, shrink = _recipe_data(recipe, tmp_path)
     files = [recipe] if recipe.startswith('papers') else ['datasets/tfrecord.gin', recipe]
     run.parse_gin(
         str(tmp_path / 'run'),
         files,
-        tiny.SHRINK_PARAMS + [f"TFRecordProvider.file_pattern = '{pattern}'"],
+        shrink + [f"TFRecordProvider.file_pattern = '{pattern}'"],
         [],
     )
     model = models.get_model()

@@ -69,3 +69,42 @@ SHRINK_PARAMS = [
     'sample.num_batches = 1',
     'sample.ckpt_delay_secs = 0',
 ]
+
+
+# The DDSP-VST recipes (models/vst/*.gin) on 0.2 s examples: 50 frames/s with centred frames, so
+# 3200 samples at 16 kHz give 11 frames and the synths make 11 hops before Crop drops the last one.
+VST_EXAMPLE_SECS = 0.2
+VST_FRAME_RATE = 50
+
+
+def write_vst_tfrecords(prefix: str, sample_rate: int = 16000, n_examples: int = 2) -> str:
+    """TFRecords as clarinet_ddsp_prepare_tfrecord --frame_rate=50 --center writes them; returns a glob."""
+    n_16k = int(SAMPLE_RATE * VST_EXAMPLE_SECS)
+    n_frames = n_16k // (SAMPLE_RATE // VST_FRAME_RATE) + 1
+    os.makedirs(os.path.dirname(prefix), exist_ok=True)
+    with tf.io.TFRecordWriter(f'{prefix}-00000-of-00001') as writer:
+        for i in range(n_examples):
+            example = make_example(n_samples=n_16k, n_frames=n_frames, f0_hz=220.0 * (1 + 0.1 * i), seed=i)
+            t = np.arange(int(sample_rate * VST_EXAMPLE_SECS)) / sample_rate
+            example['audio'] = (0.3 * np.sin(2 * np.pi * example['f0_hz'][0] * t)).astype(np.float32)
+            features = {
+                k: tf.train.Feature(float_list=tf.train.FloatList(value=v)) for k, v in example.items()
+            }
+            writer.write(tf.train.Example(features=tf.train.Features(feature=features)).SerializeToString())
+    return prefix + '*'
+
+
+def vst_shrink_params(sample_rate: int = 16000) -> list[str]:
+    """SHRINK_PARAMS for a models/vst recipe at sample_rate, on write_vst_tfrecords' data."""
+    hop = sample_rate // VST_FRAME_RATE
+    n_samples = int(sample_rate * VST_EXAMPLE_SECS) + hop
+    return SHRINK_PARAMS + [
+        f'TFRecordProvider.example_secs = {VST_EXAMPLE_SECS}',
+        f'TFRecordProvider.sample_rate = {sample_rate}',
+        f'TFRecordProvider.frame_rate = {VST_FRAME_RATE}',
+        'TFRecordProvider.centered = True',
+        f'Harmonic.n_samples = {n_samples}',
+        f'FilteredNoise.n_samples = {n_samples}',
+        'FilteredNoiseReverb.reverb_length = 256',
+        'FilteredNoiseReverb.n_frames = 8',
+    ]

@@ -15,7 +15,7 @@ $(VENV)/.installed: pyproject.toml
 	@echo "==> creating $(VENV) and installing clarinet_ddsp (first run only: a few minutes)"
 	$(PYTHON) -m venv $(VENV)
 	$(VENV)/bin/pip install --progress-bar on --upgrade pip
-	$(VENV)/bin/pip install --progress-bar on -e '.[test]'
+	$(VENV)/bin/pip install --progress-bar on -e '.[test,dask]'
 	@touch $@
 
 # The magenta/ddsp 3.7.0 reference, for the parity tier only (never imported by the package).

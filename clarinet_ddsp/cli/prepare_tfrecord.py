@@ -7,6 +7,7 @@ clarinet_ddsp_prepare_tfrecord \
   --alsologtostderr
 
 On Dataflow: --pipeline_options=--runner=DataflowRunner,--project=P,--region=R,--temp_location=gs://B/tmp
+On a Dask cluster: --pipeline_options=--runner=DaskRunner,--dask_client_address=SCHEDULER_HOST:8786
 """
 
 from __future__ import annotations

@@ -132,17 +132,54 @@ def set_gpu_memory_growth() -> None:
         logging.warning('%s', error)
 
 
+DASK_RUNNER = 'apache_beam.runners.dask.dask_runner.DaskRunner'
+
+
 def runner_options(pipeline_options: Sequence[str]) -> list[str]:
     """Pipeline flags for Beam; a DirectRunner (the default) gets multi-processing workers on every core.
 
-    The workers are added only when the flags say nothing about them; other runners get the flags as given.
+    The workers are added only when the flags say nothing about them. `--runner=DaskRunner` (or `dask`)
+    becomes Beam's full class name, which Beam needs for it. Other runners get the flags as given.
+
+    Raises:
+        ValueError: a --runner that is neither one of Beam's runners nor a dotted class name, or the Dask
+            runner without dask.distributed installed.
     """
-    flags = [f for f in pipeline_options if f]
+    flags = [_resolve_runner(f) for f in pipeline_options if f]
     direct = _is_direct(flags)
     mentioned = any(re.match(r'--?direct_(num_workers|running_mode)', f) for f in flags)
     if direct and not mentioned:
         flags += ['--direct_num_workers=0', '--direct_running_mode=multi_processing']
     return flags
+
+
+def _resolve_runner(flag: str) -> str:
+    """A --runner=NAME flag checked against Beam's runners, the short Dask names mapped to the class."""
+    match = re.fullmatch(r'--?runner=(.*)', flag)
+    if not match:
+        return flag
+    from apache_beam.options.pipeline_options import StandardOptions
+
+    name = match.group(1)
+    known = {path.rsplit('.', 1)[-1].lower(): path for path in StandardOptions.ALL_KNOWN_RUNNERS}
+    known['daskrunner'] = DASK_RUNNER
+    path = known.get(name.lower(), known.get(name.lower() + 'runner'))
+    if path is None and '.' not in name:
+        names = sorted({p.rsplit('.', 1)[-1] for p in known.values()})
+        raise ValueError(
+            f'--pipeline_options: --runner={name!r} is not a Beam runner; use one of {", ".join(names)}, '
+            'or the full dotted name of a PipelineRunner class (e.g. --runner=' + DASK_RUNNER + ').'
+        )
+    if (path or name) == DASK_RUNNER:
+        import importlib.util
+
+        if importlib.util.find_spec('distributed') is None:
+            raise ValueError(
+                f'--pipeline_options: --runner={name} needs dask.distributed, which is not installed; '
+                "install it with: pip install 'clarinet_ddsp[dask]'."
+            )
+        return f'--runner={DASK_RUNNER}'
+    return flag
 
 
 def _is_direct(flags: Sequence[str]) -> bool:
@@ -318,6 +355,12 @@ def prepare_tfrecord(
         chunk_secs,
         crepe_model,
     )
+    options = runner_options(list(pipeline_options))
+    if eval_split_fraction and f'--runner={DASK_RUNNER}' in options:
+        raise ValueError(
+            f'--eval_split_fraction={eval_split_fraction!r}: the eval split needs a Beam side input, which '
+            "Beam's DaskRunner cannot send to its workers; prepare with another runner, or without the split."
+        )
     paths = list(input_audio_paths)
     if not paths:
         raise ValueError('no input audio files were given; check --input_audio_filepatterns.')
@@ -337,7 +380,6 @@ def prepare_tfrecord(
     tmp_dir = FileSystems.join(out_dir, f'.{basename}.tmp-{uuid.uuid4().hex[:8]}')
     FileSystems.mkdirs(tmp_dir)
     tmp_prefix = FileSystems.join(tmp_dir, basename)
-    options = runner_options(list(pipeline_options))
     logging.info('Beam pipeline options: %s', options)
 
     try:
@@ -361,7 +403,10 @@ def prepare_tfrecord(
         start = time.time()
         with _package_on_worker_path(_is_direct(options)):
             result = pipeline.run()
-            result.wait_until_finish()
+            try:
+                result.wait_until_finish()
+            finally:
+                _close_client(result)
         counters = _counters(result)
         logging.info('Pipeline finished in %.1f s; counters: %s', time.time() - start, counters)
         prefixes = [f'{basename}-train', f'{basename}-eval'] if eval_split_fraction else [basename]
@@ -398,6 +443,14 @@ def _package_on_worker_path(enabled: bool):
             os.environ.pop('PYTHONPATH', None)
         else:
             os.environ['PYTHONPATH'] = before
+
+
+def _close_client(result) -> None:
+    """Closes the client the Dask runner opened for this run (Beam leaves it open; a cluster it started
+    itself, without --dask_client_address, goes with it). Other runners' results have no client."""
+    client = getattr(result, 'client', None)
+    if client is not None:
+        client.close()
 
 
 def _counters(result) -> dict[str, int]:

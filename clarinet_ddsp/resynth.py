@@ -430,13 +430,11 @@ def write_wav(path: str, audio: np.ndarray, sample_rate: int) -> float:
 
 def write_plot(path: str, result: dict[str, Any], f0_out_hz: np.ndarray | None = None) -> None:
     """Spectrograms of input and output and the f0 tracks (input, used, and the output's if given)."""
-    import matplotlib
-
-    matplotlib.use('Agg')
-    import matplotlib.pyplot as plt
+    from clarinet_ddsp.training import summaries
 
     sr = result['sample_rate']
-    fig, axes = plt.subplots(3, 1, figsize=(10, 9))
+    fig = summaries.new_figure((10, 9))
+    axes = fig.subplots(3, 1)
     for ax, audio, title in (
         (axes[0], result['features']['audio'], 'input'),
         (axes[1], result['audio'], 'resynthesis'),
@@ -460,4 +458,3 @@ def write_plot(path: str, result: dict[str, Any], f0_out_hz: np.ndarray | None =
     fig.tight_layout()
     os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
     fig.savefig(path, dpi=80)
-    plt.close(fig)

@@ -50,18 +50,16 @@ def synthesize():
 
 def write_outputs(audio, output_dir: str) -> tuple[str, str]:
     """Writes the WAV (16-bit PCM) and the spectrogram PNG; returns their paths."""
-    import matplotlib
-
-    matplotlib.use('Agg')
-    import matplotlib.pyplot as plt
     import soundfile
+    from matplotlib.figure import Figure
 
     os.makedirs(output_dir, exist_ok=True)
     wav_path = os.path.join(output_dir, WAV_NAME)
     png_path = os.path.join(output_dir, PNG_NAME)
     soundfile.write(wav_path, audio, SAMPLE_RATE)
 
-    fig, ax = plt.subplots(figsize=(8, 4))
+    fig = Figure(figsize=(8, 4))  # Agg renders it on savefig; pyplot's backend is left alone.
+    ax = fig.subplots()
     _, _, _, im = ax.specgram(audio, Fs=SAMPLE_RATE, NFFT=1024, noverlap=256)
     fig.colorbar(im, ax=ax, label='dB')
     ax.set_xlabel('Time (s)')
@@ -69,7 +67,6 @@ def write_outputs(audio, output_dir: str) -> tuple[str, str]:
     ax.set_title('DDSP additive synth: 440 Hz, 20 harmonics, decaying amplitude')
     fig.tight_layout()
     fig.savefig(png_path, dpi=100)
-    plt.close(fig)
     return wav_path, png_path
 
 

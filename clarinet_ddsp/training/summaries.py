@@ -1,8 +1,9 @@
-"""TensorBoard summaries (scalars, audio, images, text) and the plots behind them, with matplotlib Agg.
+"""TensorBoard summaries (scalars, audio, images, text) and the plots behind them, rendered with Agg.
 
 Tags follow ddsp's: `audio_original`, `audio_generated`, `spectrogram/<i>`, `waveform/full_<i>`,
 `waveform/125ms_<i>`, `f0_midi/<name>_<i>` (i counts from 1). Images are written as PNG image
-summaries; the same PNG bytes can be saved to disk.
+summaries; the same PNG bytes can be saved to disk. Figures are built with matplotlib's object API
+(Figure + FigureCanvasAgg), so importing or calling this module never touches pyplot or its backend.
 """
 
 from __future__ import annotations
@@ -10,11 +11,10 @@ from __future__ import annotations
 import io
 
 import matplotlib
-
-matplotlib.use('Agg')  # No display on servers; never open windows.
-import matplotlib.pyplot as plt
 import numpy as np
 import tensorflow as tf
+from matplotlib.backends.backend_agg import FigureCanvasAgg
+from matplotlib.figure import Figure
 
 from clarinet_ddsp import core, spectral_ops
 from clarinet_ddsp.training import metrics
@@ -31,11 +31,17 @@ def text_summary(tag: str, text: str, step: int) -> None:
     tf.summary.text(tag, text, step=step)
 
 
-def figure_to_png(fig) -> bytes:
-    """Renders a matplotlib figure to PNG bytes and closes it."""
+def new_figure(figsize: tuple[float, float]) -> Figure:
+    """A matplotlib Figure drawn by Agg, outside pyplot (no window, no global figure list)."""
+    fig = Figure(figsize=figsize)
+    FigureCanvasAgg(fig)
+    return fig
+
+
+def figure_to_png(fig: Figure) -> bytes:
+    """Renders a matplotlib figure to PNG bytes."""
     buffer = io.BytesIO()
     fig.savefig(buffer, format='png')
-    plt.close(fig)
     return buffer.getvalue()
 
 
@@ -51,7 +57,7 @@ def png_summary(tag: str, png: bytes, step: int) -> None:
     tf.summary.experimental.write_raw_pb(tf.constant(summary.SerializeToString()), step=step, name=tag)
 
 
-def fig_summary(tag: str, fig, step: int) -> bytes:
+def fig_summary(tag: str, fig: Figure, step: int) -> bytes:
     """Writes a matplotlib figure as an image summary; returns its PNG bytes."""
     png = figure_to_png(fig)
     png_summary(tag, png, step)
@@ -88,33 +94,36 @@ def log_magnitude_spectrogram(audio, size: int = 768, overlap: float = 0.75) -> 
 
 
 def _plot_spectrogram(ax, log_mag: np.ndarray, title: str) -> None:
-    ax.matshow(np.rot90(log_mag), vmin=-5, vmax=1, aspect='auto', cmap=plt.cm.magma)
+    ax.matshow(np.rot90(log_mag), vmin=-5, vmax=1, aspect='auto', cmap=matplotlib.colormaps['magma'])
     ax.set_title(title)
     ax.set_xticks([])
     ax.set_yticks([])
 
 
-def spectrogram_figure(audio, audio_gen, size: int = 768):
+def spectrogram_figure(audio, audio_gen, size: int = 768) -> Figure:
     """Figure with the original (top) and generated (bottom) log-magnitude spectrograms."""
-    fig, axs = plt.subplots(2, 1, figsize=(8, 8))
+    fig = new_figure((8, 8))
+    axs = fig.subplots(2, 1)
     _plot_spectrogram(axs[0], log_magnitude_spectrogram(metrics.squeeze_1d(audio), size), 'original')
     _plot_spectrogram(axs[1], log_magnitude_spectrogram(metrics.squeeze_1d(audio_gen), size), 'synthesized')
     return fig
 
 
-def waveform_figure(audio, audio_gen, length: int | None = None):
+def waveform_figure(audio, audio_gen, length: int | None = None) -> Figure:
     """Figure with the original (top) and generated (bottom) waveform, first `length` samples."""
-    fig, (ax0, ax1) = plt.subplots(2, 1, figsize=(2.5, 2.5))
+    fig = new_figure((2.5, 2.5))
+    ax0, ax1 = fig.subplots(2, 1)
     ax0.plot(metrics.squeeze_1d(audio)[:length])
     ax1.plot(metrics.squeeze_1d(audio_gen)[:length])
     return fig
 
 
-def f0_figure(f0_hz, f0_hz_predict):
+def f0_figure(f0_hz, f0_hz_predict) -> Figure:
     """Figure comparing two f0 curves in MIDI: both overlaid (left), the prediction (right)."""
     f0_midi = core.hz_to_midi_np(metrics.squeeze_1d(f0_hz))
     f0_midi_predict = core.hz_to_midi_np(metrics.squeeze_1d(f0_hz_predict))
-    fig, (ax0, ax1) = plt.subplots(1, 2, figsize=(6.0, 2.0))
+    fig = new_figure((6.0, 2.0))
+    ax0, ax1 = fig.subplots(1, 2)
     ax0.plot(f0_midi)
     ax0.plot(f0_midi_predict)
     ax0.set_title('original vs. predicted')

@@ -1,6 +1,7 @@
 """Summary helpers: TensorBoard's own reader finds scalars, text, audio and PNG images."""
 
 import os
+import subprocess
 import sys
 
 import numpy as np
@@ -77,3 +78,18 @@ def test_log_magnitude_spectrogram_peaks_at_tone_bin():
     assert np.argmax(spec[10]) == 64  # 1000 Hz / (16000 Hz / 1024)
     window_sum = 0.5 * 768  # Hann window: |X| peak = amp * sum(w) / 2
     assert spec[10].max() == pytest.approx(np.log(window_sum / 2), abs=0.05)
+
+
+def test_importing_training_leaves_matplotlibs_backend_alone():
+    # A fresh interpreter with a non-Agg backend chosen by the user (as a notebook would): importing
+    # the training package must not switch it, and neither must drawing a summary figure.
+    code = (
+        'import matplotlib; before = matplotlib.get_backend(); '
+        'import clarinet_ddsp.training; from clarinet_ddsp.training import summaries; '
+        'summaries.figure_to_png(summaries.f0_figure([440.0, 441.0], [440.0, 442.0])); '
+        'assert matplotlib.get_backend() == before == "svg", (before, matplotlib.get_backend())'
+    )
+    env = {**os.environ, 'MPLBACKEND': 'svg', 'TF_CPP_MIN_LOG_LEVEL': '2'}
+    command = [sys.executable, '-c', code]
+    result = subprocess.run(command, env=env, capture_output=True, text=True, timeout=300)
+    assert result.returncode == 0, result.stderr[-3000:]

@@ -4,6 +4,11 @@
 effects, losses); training lives in clarinet_ddsp.training and is imported on demand.
 """
 
+import importlib.metadata
+
 from clarinet_ddsp import core, dags, effects, losses, processors, spectral_ops, synths
 
-__version__ = '0.1.0'
+try:  # The version is written once, in pyproject.toml; the installed metadata carries it.
+    __version__ = importlib.metadata.version('clarinet_ddsp')
+except importlib.metadata.PackageNotFoundError:  # A source tree on sys.path, not installed.
+    __version__ = '0+unknown'

@@ -111,3 +111,20 @@ def test_crepe_capacities_are_listed_once():
                 if {'tiny', 'full'} <= names:
                     found.append(f'{module}:{node.lineno}')
     assert found == [], f'CREPE capacity lists outside {CAPACITIES_HOME} (use pitch.CAPACITIES): {found}'
+
+
+def test_version_is_written_once_in_pyproject():
+    import tomllib
+
+    import clarinet_ddsp
+
+    with open(PACKAGE.parent / 'pyproject.toml', 'rb') as f:
+        declared = tomllib.load(f)['project']['version']
+    assert clarinet_ddsp.__version__ == declared
+    literal_versions = [
+        f'{module}:{line}'
+        for module, tree in MODULES.items()
+        for target, _, line in _module_level_literals(tree)
+        if target == '__version__'
+    ]
+    assert literal_versions == [], f'__version__ comes from package metadata: {literal_versions}'

@@ -52,14 +52,6 @@ class Reverb(processors.Processor):
                 initializer=keras.initializers.RandomNormal(mean=0.0, stddev=1e-6),
             )
 
-    def _mask_dry_ir(self, ir: tf.Tensor) -> tf.Tensor:
-        """Zeroes the first tap (the dry path) of a [batch, ir_size] impulse response."""
-        if len(ir.shape) == 1:
-            ir = ir[tf.newaxis, :]
-        if len(ir.shape) == 3:
-            ir = ir[:, :, 0]
-        return tf.concat([tf.zeros_like(ir[:, :1]), ir[:, 1:]], axis=1)
-
     def _match_dimensions(self, audio: tf.Tensor, ir: tf.Tensor) -> tf.Tensor:
         """Tiles the impulse response to the audio's batch size."""
         ir = tf.convert_to_tensor(ir)
@@ -87,12 +79,52 @@ class Reverb(processors.Processor):
             )
         return {'audio': audio, 'ir': ir}
 
-    def get_signal(self, audio: tf.Tensor, ir: tf.Tensor) -> tf.Tensor:
-        """Convolves audio with the (dry-masked) impulse response, [batch, n_samples]."""
-        audio, ir = tf_float32(audio), tf_float32(ir)
-        ir = self._mask_dry_ir(ir)
-        wet = core.fft_convolve(audio, ir, padding='same', delay_compensation=0)
-        return (wet + audio) if self._add_dry else wet
+    @property
+    def add_dry(self) -> bool:
+        """Whether get_signal adds the dry signal to the reverberated one."""
+        return bool(self._add_dry)
+
+    def impulse_response(self, ir: tf.Tensor | None = None) -> tf.Tensor:
+        """The impulse response get_signal convolves with: the first tap (the dry path) zeroed.
+
+        Args:
+            ir: a given impulse response, [batch, ir_size] or [batch, ir_size, 1]; None for a
+                trainable reverb's own (batch 1).
+
+        Returns:
+            [batch, ir_size].
+
+        Raises:
+            ValueError: ir is None and the reverb is not trainable.
+        """
+        if ir is None:
+            ir = self.get_controls(tf.zeros([1, 1]))['ir']
+        ir = tf_float32(ir)
+        if len(ir.shape) == 1:
+            ir = ir[tf.newaxis, :]
+        if len(ir.shape) == 3:
+            ir = ir[:, :, 0]
+        return tf.concat([tf.zeros_like(ir[:, :1]), ir[:, 1:]], axis=1)
+
+    def get_signal(self, audio: tf.Tensor, ir: tf.Tensor, padding: str = 'same') -> tf.Tensor:
+        """Convolves audio with the (dry-masked) impulse response, adding the dry signal if add_dry.
+
+        Args:
+            audio: [batch, n_samples]; n_samples may be unknown until run time.
+            ir: [batch, ir_size] or [batch, ir_size, 1].
+            padding: 'same' ([batch, n_samples]) or 'valid' (the tail kept: [batch, n_samples +
+                ir_size - 1]; pieces reverberated separately overlap-add to the whole signal's).
+
+        Raises:
+            ValueError: for an unknown padding.
+        """
+        audio = tf_float32(audio)
+        wet = core.fft_convolve(audio, self.impulse_response(ir), padding=padding, delay_compensation=0)
+        if not self._add_dry:
+            return wet
+        if padding == 'valid':
+            audio = tf.pad(audio, [[0, 0], [0, tf.shape(wet)[1] - tf.shape(audio)[1]]])
+        return wet + audio
 
 
 @gin.register(module='effects')

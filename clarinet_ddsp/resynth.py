@@ -147,57 +147,6 @@ def compute_features(
     return {'audio': audio, 'f0_hz': f0_hz, 'f0_confidence': f0_confidence, 'loudness_db': loudness_db}
 
 
-def synthesize_pieces(
-    synth, f0_hz: np.ndarray, loudness_db: np.ndarray, piece_frames: int, warmup_frames: int = 500
-) -> np.ndarray:
-    """Audio for controls of any length in pieces (memory grows with piece_frames, not the input).
-
-    Each piece continues the previous one's oscillator phase; the decoder first runs over
-    warmup_frames before the piece so its recurrent state has settled; the reverb's tails are
-    overlap-added across pieces (exact). With one piece this is the whole-signal synthesis.
-
-    Args:
-      synth: an inference.ControlsToAudio.
-      f0_hz, loudness_db: [n_frames].
-      piece_frames: frames per piece.
-      warmup_frames: decoder frames before each piece (after the first).
-
-    Returns:
-      audio [n_frames * hop] float32.
-    """
-    from scipy import signal
-
-    hop = synth.hop_size
-    n_frames = int(np.size(f0_hz))
-    ir = synth.impulse_response()
-    out = np.zeros(n_frames * hop + (ir.size if ir is not None else 0), np.float32)
-    phase = None
-    for index, start in enumerate(range(0, n_frames, max(1, piece_frames))):
-        stop = min(n_frames, start + piece_frames)
-        warmup = min(warmup_frames, start)
-        synth.noise_seed = index  # a new noise stretch per piece
-        # One frame after the piece: the envelopes of its last frame ramp toward it.
-        after = 1 if stop < n_frames else 0
-        frames = slice(start - warmup, stop + after)
-        result = synth.synthesize(
-            f0_hz[np.newaxis, frames].astype(np.float32),
-            loudness_db[np.newaxis, frames].astype(np.float32),
-            initial_phase=phase,
-            skip_frames=warmup,
-            context_after=after,
-            reverb=False,
-        )
-        phase = result['final_phase']
-        dry = result['dry'].numpy()[0]
-        begin = start * hop
-        if ir is None or synth.reverb_adds_dry:
-            out[begin : begin + dry.size] += dry
-        if ir is not None:
-            wet = signal.fftconvolve(dry, ir).astype(np.float32)
-            out[begin : begin + wet.size] += wet
-    return out[: n_frames * hop]
-
-
 def auto_adjust(
     features: dict[str, np.ndarray],
     stats: dict[str, Any],
@@ -331,7 +280,7 @@ def resynthesize(
     synth = inference.ControlsToAudio(restored.model, sample_rate, hop, include_reverb=include_reverb)
     logging.info('Synthesising %d frames...', used['f0_hz'].size)
     piece_frames = max(1, int(round(piece_secs * sample_rate / hop)))
-    audio_out = synthesize_pieces(synth, used['f0_hz'], used['loudness_db'], piece_frames)
+    audio_out = inference.synthesize_pieces(synth, used['f0_hz'], used['loudness_db'], piece_frames)
     return {
         'audio': audio_out,
         'sample_rate': sample_rate,

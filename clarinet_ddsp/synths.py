@@ -9,6 +9,7 @@ import gin
 from clarinet_ddsp import core, processors
 
 TensorDict = processors.TensorDict
+tf_float32 = core.tf_float32
 
 
 def _n_frames(t: tf.Tensor) -> int | None:
@@ -135,6 +136,44 @@ class Harmonic(processors.Processor):
             precise_phase=self.precise_phase,
         )
 
+    def get_signal_streaming(
+        self,
+        amplitudes: tf.Tensor,
+        harmonic_distribution: tf.Tensor,
+        f0_hz: tf.Tensor,
+        hop_size: int,
+        block_frames: int = 500,
+        initial_phase: tf.Tensor | None = None,
+        context_frames: int = 0,
+    ) -> tuple[tf.Tensor, tf.Tensor]:
+        """get_signal for controls of any length, block by block, continuing a previous piece.
+
+        Equals get_signal with precise_phase over all the frames (up to float rounding), without
+        this synth's fixed n_samples (see core.streaming_harmonic_synthesis).
+
+        Args:
+            amplitudes, harmonic_distribution, f0_hz: controls from get_controls,
+                [batch, n_frames, ...]; n_frames may be unknown until run time.
+            hop_size: samples per frame.
+            block_frames: frames synthesised at a time (memory ~ block_frames * hop * n_harmonics).
+            initial_phase: the previous piece's final_phase; None starts at 0.
+            context_frames: trailing frames that only shape the envelopes (the next piece's first).
+
+        Returns:
+            audio [batch, (n_frames - context_frames) * hop_size] and the final f0 phase, float64
+            [batch, 1, 1].
+        """
+        return core.streaming_harmonic_synthesis(
+            f0_hz,
+            tf_float32(amplitudes) * tf_float32(harmonic_distribution),
+            initial_phase=initial_phase,
+            sample_rate=self.sample_rate,
+            amp_resample_method=self.amp_resample_method,
+            hop_size=hop_size,
+            block_frames=block_frames,
+            context_frames=context_frames,
+        )
+
 
 @gin.register(module='synths')
 class Additive(Harmonic):
@@ -217,6 +256,31 @@ class FilteredNoise(processors.Processor):
             batch_size = tf.shape(magnitudes)[0]
         signal = tf.random.uniform([batch_size, self.n_samples], minval=-1.0, maxval=1.0)
         return core.frequency_filter(signal, magnitudes, window_size=self.window_size)
+
+    def get_signal_streaming(
+        self, magnitudes: tf.Tensor, hop_size: int, block_frames: int = 500, seed: int = 0
+    ) -> tf.Tensor:
+        """get_signal for magnitudes of any length, filtered block by block, with seeded noise.
+
+        The noise is stateless (tf.random.stateless_uniform): the same seed and shape give the same
+        audio. The filter equals get_signal's over all the frames (core.blockwise_frequency_filter).
+
+        Args:
+            magnitudes: from get_controls, [batch, n_frames, n_filter_banks]; n_frames may be
+                unknown until run time.
+            hop_size: samples per frame.
+            block_frames: frames filtered at a time.
+            seed: the noise's seed.
+
+        Returns:
+            [batch, n_frames * hop_size].
+        """
+        magnitudes = tf_float32(magnitudes)
+        shape = tf.stack([tf.shape(magnitudes)[0], tf.shape(magnitudes)[1] * hop_size])
+        signal = tf.random.stateless_uniform(shape, seed=[seed, 0], minval=-1.0, maxval=1.0)
+        return core.blockwise_frequency_filter(
+            signal, magnitudes, hop_size, block_frames=block_frames, window_size=self.window_size
+        )
 
 
 @gin.register(module='synths')

@@ -93,3 +93,26 @@ def test_filtered_noise_reverb_without_magnitudes_names_the_fix():
         effects.FilteredNoiseReverb()(np.ones([1, 10], np.float32))
     with pytest.raises(ValueError, match='n_frames=0 must be a positive integer'):
         effects.FilteredNoiseReverb(n_frames=0)
+
+
+@pytest.mark.parametrize('add_dry', [True, False])
+def test_reverb_impulse_response_and_tail_equal_scipy_full_convolution(add_dry):
+    rs = np.random.RandomState(2)
+    reverb = effects.Reverb(trainable=True, reverb_length=300, add_dry=add_dry)
+    ir = (0.1 * rs.randn(300)).astype(np.float32)
+    reverb.trainable_weights[0].assign(ir)
+    assert reverb.add_dry is add_dry
+    expected_ir = np.r_[0.0, ir[1:]]
+    np.testing.assert_array_equal(reverb.impulse_response().numpy(), expected_ir[np.newaxis])
+    audio = rs.randn(2, 800).astype(np.float32)
+    got = reverb.get_signal(audio, reverb.get_controls(audio)['ir'], padding='valid').numpy()
+    expected = np.stack([scipy.signal.fftconvolve(audio[b], expected_ir) for b in range(2)])
+    if add_dry:
+        expected[:, :800] += audio
+    assert got.shape == (2, 800 + 300 - 1)
+    np.testing.assert_allclose(got, expected, atol=1e-4)
+
+
+def test_reverb_impulse_response_of_a_given_ir_zeroes_the_dry_tap():
+    ir = np.arange(1.0, 7.0, dtype=np.float32).reshape(2, 3, 1)
+    np.testing.assert_array_equal(effects.Reverb().impulse_response(ir).numpy(), [[0, 2, 3], [0, 5, 6]])

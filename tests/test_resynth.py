@@ -268,8 +268,8 @@ def test_synthesis_in_pieces_continues_phase_and_reverb(tmp_path):
     n = 600
     f0 = (300.0 * 2 ** (np.sin(np.linspace(0, 6, n)) / 6)).astype(np.float32)
     ld = np.full(n, -25.0, np.float32)
-    whole = resynth.synthesize_pieces(synth, f0, ld, piece_frames=n)
-    pieces = resynth.synthesize_pieces(synth, f0, ld, piece_frames=170, warmup_frames=100)
+    whole = inference.synthesize_pieces(synth, f0, ld, piece_frames=n)
+    pieces = inference.synthesize_pieces(synth, f0, ld, piece_frames=170, warmup_frames=100)
     assert whole.shape == pieces.shape == (n * 64,)
     rel = np.sqrt(np.mean((whole - pieces) ** 2) / np.mean(whole**2))
     assert rel < 1e-4, rel  # a phase jump or a lost reverb tail would be ~1

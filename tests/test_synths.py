@@ -9,7 +9,7 @@ import pytest
 import soundfile
 
 import gin
-from clarinet_ddsp import processors, synths
+from clarinet_ddsp import core, processors, synths
 
 SR = 16000
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -136,3 +136,29 @@ def test_sinusoidal_with_given_frequencies_matches_numpy():
 def test_tensor_to_audio_drops_the_channel_axis():
     samples = np.random.RandomState(0).randn(2, 100, 1).astype(np.float32)
     np.testing.assert_array_equal(synths.TensorToAudio()(samples).numpy(), samples[..., 0])
+
+
+def test_harmonic_streaming_equals_get_signal_with_precise_phase():
+    rs = np.random.RandomState(6)
+    synth = synths.Harmonic(n_samples=30 * 64, precise_phase=True)
+    controls = synth.get_controls(
+        rs.randn(1, 30, 1).astype(np.float32),
+        rs.randn(1, 30, 12).astype(np.float32),
+        (300.0 + 30.0 * rs.rand(1, 30, 1)).astype(np.float32),
+    )
+    whole = synth.get_signal(**controls).numpy()
+    streamed, final_phase = synth.get_signal_streaming(**controls, hop_size=64, block_frames=7)
+    np.testing.assert_allclose(streamed.numpy(), whole, atol=2e-6)
+    assert final_phase.shape == (1, 1, 1) and final_phase.dtype == np.float64
+
+
+def test_filtered_noise_streaming_filters_seeded_noise_like_get_signal():
+    import tensorflow as tf
+
+    synth = synths.FilteredNoise(n_samples=20 * 64, window_size=129)
+    mags = synth.get_controls(np.random.RandomState(7).randn(2, 20, 33).astype(np.float32))['magnitudes']
+    noise = tf.random.stateless_uniform([2, 20 * 64], seed=[3, 0], minval=-1.0, maxval=1.0)
+    expected = core.frequency_filter(noise, mags, window_size=129).numpy()
+    got = synth.get_signal_streaming(mags, hop_size=64, block_frames=6, seed=3).numpy()
+    np.testing.assert_allclose(got, expected, atol=1e-6)
+    assert not np.allclose(synth.get_signal_streaming(mags, hop_size=64, seed=4).numpy(), got)

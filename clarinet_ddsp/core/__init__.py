@@ -2,6 +2,7 @@
 
 from clarinet_ddsp.core.filtering import (
     apply_window_to_impulse_response,
+    blockwise_frequency_filter,
     crop_and_compensate_delay,
     fft_convolve,
     frequency_filter,
@@ -28,6 +29,7 @@ from clarinet_ddsp.core.tensors import (
     check_matching_axes,
     copy_if_tf_function,
     diff,
+    frame_blocks,
     leaf_key,
     make_iterable,
     map_shape,

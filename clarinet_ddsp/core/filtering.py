@@ -3,7 +3,7 @@
 import numpy as np
 import tensorflow as tf
 
-from clarinet_ddsp.core.tensors import tf_float32
+from clarinet_ddsp.core.tensors import frame_blocks, tf_float32
 
 
 def _next_5_smooth(n: int) -> int:
@@ -74,7 +74,8 @@ def fft_convolve(
     convolved with its impulse response by FFT, and the results are overlap-added.
 
     Args:
-        audio: [batch, audio_size].
+        audio: [batch, audio_size]; audio_size may be unknown until run time (a SavedModel's
+            input) for a time-invariant impulse response.
         impulse_response: [batch, ir_size] (time-invariant) or [batch, n_ir_frames, ir_size];
             a batch of 1 broadcasts.
         padding: 'same' or 'valid', see crop_and_compensate_delay.
@@ -98,6 +99,8 @@ def fft_convolve(
             f'fft_convolve: impulse_response has shape {impulse_response.shape}; '
             'give [batch, ir_size] or [batch, n_frames, ir_size].'
         )
+    if audio_size is None:
+        return _convolve_unknown_length(audio, impulse_response, padding, delay_compensation)
     if impulse_response.shape[0] == 1 and batch_size is not None and batch_size > 1:
         impulse_response = tf.tile(impulse_response, [batch_size, 1, 1])
 
@@ -127,6 +130,35 @@ def fft_convolve(
     audio_frames_out = tf.signal.irfft(audio_fft * ir_fft)
     audio_out = tf.signal.overlap_and_add(audio_frames_out, hop_size)
     return crop_and_compensate_delay(audio_out, audio_size, ir_size, padding, delay_compensation)
+
+
+def _convolve_unknown_length(
+    audio: tf.Tensor, impulse_response: tf.Tensor, padding: str, delay_compensation: int
+) -> tf.Tensor:
+    """fft_convolve with one impulse response [batch, 1, ir_size] for audio whose length is known only
+    at run time (a SavedModel's input): one FFT of the next power of 2, cropped as
+    crop_and_compensate_delay does."""
+    if impulse_response.shape[1] != 1:
+        raise ValueError(
+            f'fft_convolve: audio of unknown length with {impulse_response.shape[1]} impulse-response '
+            'frames; a time-varying filter needs a known length (see blockwise_frequency_filter).'
+        )
+    if padding not in ('same', 'valid'):
+        raise ValueError(f"padding={padding!r} is not supported; use 'same' or 'valid'.")
+    impulse_response = impulse_response[:, 0, :]
+    audio_size = tf.shape(audio)[1]
+    ir_size = tf.shape(impulse_response)[1]
+    full_size = audio_size + ir_size - 1
+    log2_size = tf.math.log(tf.cast(full_size, tf.float64)) / np.log(2.0)
+    fft_size = tf.cast(2.0 ** tf.math.ceil(log2_size), tf.int32)
+    fft_size = tf.where(fft_size // 2 >= full_size, fft_size // 2, fft_size)  # log rounding up
+    fft_size = tf.where(fft_size < full_size, fft_size * 2, fft_size)  # log rounding down
+    audio_out = tf.signal.irfft(
+        tf.signal.rfft(audio, [fft_size]) * tf.signal.rfft(impulse_response, [fft_size]), [fft_size]
+    )
+    start = (ir_size - 1) // 2 - 1 if delay_compensation < 0 else delay_compensation
+    crop_size = audio_size if padding == 'same' else full_size
+    return audio_out[:, start : start + crop_size]
 
 
 def apply_window_to_impulse_response(
@@ -207,6 +239,60 @@ def frequency_filter(
     """
     impulse_response = frequency_impulse_response(magnitudes, window_size=window_size)
     return fft_convolve(audio, impulse_response, padding=padding)
+
+
+def blockwise_frequency_filter(
+    audio: tf.Tensor, magnitudes: tf.Tensor, hop_size: int, block_frames: int = 500, window_size: int = 0
+) -> tf.Tensor:
+    """frequency_filter(audio, magnitudes, window_size) computed block by block, for any length.
+
+    Memory grows with block_frames, not with the input, and the number of frames may be unknown
+    until run time. Each block is filtered with enough frames of context either side for every
+    impulse response that reaches into it (audio zero beyond the signal, the edge frames'
+    magnitudes repeated), so the blocks join into the whole-signal filter's output up to float
+    rounding.
+
+    Args:
+        audio: [batch, n_frames * hop_size].
+        magnitudes: [batch, n_frames, n_frequencies], see frequency_filter.
+        hop_size: samples per frame.
+        block_frames: frames filtered at a time.
+        window_size: impulse response length, see frequency_filter.
+
+    Returns:
+        [batch, n_frames * hop_size].
+
+    Raises:
+        ValueError: a non-positive hop_size or block_frames.
+    """
+    for name, value in (('hop_size', hop_size), ('block_frames', block_frames)):
+        if int(value) < 1:
+            raise ValueError(f'blockwise_frequency_filter: {name}={value} must be a positive integer.')
+    audio, magnitudes = tf_float32(audio), tf_float32(magnitudes)
+    k, hop = int(block_frames), int(hop_size)
+    n_frequencies = int(magnitudes.shape[-1])
+    ir_size = window_size if window_size and window_size > 0 else 2 * (n_frequencies - 1)
+    context = int(np.ceil(ir_size / hop)) + 2  # frames either side whose filters reach into a block
+    batch, n_frames = tf.shape(magnitudes)[0], tf.shape(magnitudes)[1]
+    n_blocks = (n_frames + k - 1) // k
+    audio = tf.pad(audio, [[0, 0], [context * hop, (n_blocks * k - n_frames + context) * hop]])
+    span = k + 2 * context
+    audio_blocks = tf.transpose(tf.signal.frame(audio, span * hop, k * hop, axis=1), [1, 0, 2])
+    magnitude_blocks = frame_blocks(magnitudes, k, n_blocks, context, context)
+
+    def filter_block(args):
+        block_audio, block_magnitudes = args
+        filtered = frequency_filter(block_audio, block_magnitudes, window_size=window_size)
+        return filtered[:, context * hop : (context + k) * hop]
+
+    filtered = tf.map_fn(
+        filter_block,
+        (audio_blocks, magnitude_blocks),
+        parallel_iterations=1,
+        fn_output_signature=tf.TensorSpec([None, k * hop], tf.float32),
+    )
+    filtered = tf.reshape(tf.transpose(filtered, [1, 0, 2]), [batch, -1])
+    return filtered[:, : n_frames * hop]
 
 
 def sinc(x, threshold: float = 1e-20) -> tf.Tensor:

@@ -4,7 +4,7 @@ import numpy as np
 import tensorflow as tf
 
 from clarinet_ddsp.core.resampling import resample
-from clarinet_ddsp.core.tensors import check_matching_axes, pad_axis, tf_float32
+from clarinet_ddsp.core.tensors import check_matching_axes, frame_blocks, pad_axis, tf_float32
 from clarinet_ddsp.core.units import safe_divide
 
 _TWO_PI = 2.0 * np.pi
@@ -284,6 +284,43 @@ def harmonic_synthesis(
     return tf.reduce_sum(amplitude_envelopes * tf.sin(phases), axis=-1)
 
 
+def _continued_phase(
+    f0_envelope: tf.Tensor, sample_rate: float, initial_phase: tf.Tensor | None, n_out
+) -> tuple[tf.Tensor, tf.Tensor]:
+    """f0 phase of [batch, n_samples] sample-wise f0 (Hz), summed in float64 from initial_phase.
+
+    Returns:
+        The phase wrapped to [0, 2pi) in float32 [batch, n_samples], and the float64 phase at
+        sample n_out - 1, [batch, 1, 1] (where the next piece continues).
+    """
+    omegas = tf.cast(f0_envelope, tf.float64) * (_TWO_PI / float(sample_rate))  # rad / sample
+    phase = tf.cumsum(omegas, axis=1)
+    if initial_phase is not None:
+        phase += tf.reshape(tf.cast(initial_phase, tf.float64), [-1, 1])
+    phase = tf.math.floormod(phase, _TWO_PI)
+    final_phase = phase[:, n_out - 1 : n_out, tf.newaxis]
+    return tf.cast(phase, tf.float32), final_phase
+
+
+def _harmonic_bank(
+    f0_envelope: tf.Tensor, amplitude_envelopes: tf.Tensor, phase: tf.Tensor, sample_rate: float
+) -> tf.Tensor:
+    """sum_k a_k sin(k phase) over harmonics k = 1..n_harmonics, silencing those at or above Nyquist.
+
+    Args:
+        f0_envelope: Hz, [batch, n_samples].
+        amplitude_envelopes: [batch, n_samples, n_harmonics].
+        phase: f0 phase, rad, [batch, n_samples] (float32).
+    """
+    n_harmonics = int(amplitude_envelopes.shape[-1])
+    ratios = tf.linspace(1.0, float(n_harmonics), n_harmonics)[tf.newaxis, tf.newaxis, :]
+    frequencies = f0_envelope[:, :, tf.newaxis] * ratios
+    amplitude_envelopes = tf.where(
+        frequencies >= sample_rate / 2.0, tf.zeros_like(amplitude_envelopes), amplitude_envelopes
+    )
+    return tf.reduce_sum(amplitude_envelopes * tf.sin(phase[:, :, tf.newaxis] * ratios), axis=-1)
+
+
 def streaming_harmonic_synthesis(
     frequencies: tf.Tensor,
     amplitudes: tf.Tensor,
@@ -292,24 +329,104 @@ def streaming_harmonic_synthesis(
     n_samples: int = 64000,
     sample_rate: int = 16000,
     amp_resample_method: str = 'linear',
+    hop_size: int | None = None,
+    block_frames: int | None = None,
+    context_frames: int = 0,
 ) -> tuple[tf.Tensor, tf.Tensor]:
-    """Harmonic synthesis that returns the final phase so blocks can be chained.
+    """Harmonic synthesis of one piece of a longer signal, continuing the previous piece's phase.
+
+    Feeding each call the final_phase of the one before joins the pieces without phase jumps. The
+    phase is summed in float64 (accurate at any length; ddsp sums float32). With hop_size, the
+    synthesis also runs block by block (memory grows with block_frames, not with the input; the
+    number of frames may be unknown until run time, as in a SavedModel) and context_frames makes
+    piece joins exact: the output then equals one whole-signal synthesis of all the frames
+    (harmonic_synthesis with precise_phase) up to float rounding.
+
+    Args:
+        frequencies: f0 in Hz, [batch, n_frames, 1].
+        amplitudes: [batch, n_frames, 1]; or, with harmonic_distribution None, the harmonic
+            amplitudes [batch, n_frames, n_harmonics] (used as given).
+        harmonic_distribution: [batch, n_frames, n_harmonics]; harmonics at or above Nyquist are
+            dropped and the rest normalised to sum to 1 (as ddsp).
+        initial_phase: f0 phase (rad) at the sample before the first, [batch, 1, 1] or [batch, 1]
+            (any float dtype), e.g. the previous call's final_phase; None starts at 0.
+        n_samples: output length without hop_size (the frames are resampled to it, as ddsp).
+        sample_rate: Hz.
+        amp_resample_method: see `resample`.
+        hop_size: samples per frame; the output is (n_frames - context_frames) * hop_size samples.
+        block_frames: frames synthesised at a time (needs hop_size); None: all at once (n_frames
+            must then be known when the graph is built).
+        context_frames: trailing frames (needs hop_size) that only shape the envelopes of the
+            frames before them, e.g. the next piece's first frame; not synthesised.
 
     Returns:
-        audio [batch, n_samples] and final_phase [batch, 1, 1].
+        audio [batch, n_out] and final_phase, the float64 f0 phase at the last output sample,
+        [batch, 1, 1].
+
+    Raises:
+        ValueError: block_frames or context_frames without hop_size, or a non-positive
+            block_frames or hop_size.
     """
     frequencies = tf_float32(frequencies)
-    amplitudes = tf_float32(amplitudes)
+    harmonic_amplitudes = tf_float32(amplitudes)
     if harmonic_distribution is not None:
         harmonic_distribution = normalize_harmonics(
             tf_float32(harmonic_distribution), frequencies, sample_rate
         )
-        harmonic_amplitudes = amplitudes * harmonic_distribution
-    else:
-        harmonic_amplitudes = amplitudes
-    frequencies = resample(frequencies, n_samples)
-    amplitude_envelopes = resample(harmonic_amplitudes, n_samples, method=amp_resample_method)
-    return harmonic_oscillator_bank(frequencies, amplitude_envelopes, initial_phase, sample_rate=sample_rate)
+        harmonic_amplitudes = harmonic_amplitudes * harmonic_distribution
+
+    if hop_size is None:
+        if block_frames is not None or context_frames:
+            raise ValueError(
+                f'streaming_harmonic_synthesis: block_frames={block_frames} and '
+                f'context_frames={context_frames} need hop_size (samples per frame); give hop_size, '
+                'or leave both unset to resample the frames to n_samples.'
+            )
+        f0_envelope = resample(frequencies, n_samples)[:, :, 0]
+        amplitude_envelopes = resample(harmonic_amplitudes, n_samples, method=amp_resample_method)
+        phase, final_phase = _continued_phase(f0_envelope, sample_rate, initial_phase, n_samples)
+        return _harmonic_bank(f0_envelope, amplitude_envelopes, phase, sample_rate), final_phase
+
+    if block_frames is None:
+        block_frames = frequencies.shape[1]
+        if block_frames is None:
+            raise ValueError(
+                'streaming_harmonic_synthesis: the number of frames is unknown until run time; '
+                'give block_frames (e.g. 500) to synthesise block by block.'
+            )
+    for name, value in (('hop_size', hop_size), ('block_frames', block_frames)):
+        if int(value) < 1:
+            raise ValueError(f'streaming_harmonic_synthesis: {name}={value} must be a positive integer.')
+    k, hop = int(block_frames), int(hop_size)
+    batch, n_frames = tf.shape(frequencies)[0], tf.shape(frequencies)[1]
+    n_blocks = (n_frames + k - 1) // k
+    block_samples = k * hop
+    n_out = (n_frames - context_frames) * hop
+
+    # Each block with the next frame: sample-rate envelopes between frames i and i + 1 need both.
+    f0_blocks = frame_blocks(frequencies, k, n_blocks, context_after=1)  # [nb, batch, k + 1, 1]
+    f0_envelope = resample(tf.reshape(f0_blocks, [-1, k + 1, 1]), (k + 1) * hop)
+    f0_envelope = tf.reshape(f0_envelope[:, :block_samples], [n_blocks, batch, block_samples])
+    # One phase sum over the whole piece: blocks join exactly.
+    phase, final_phase = _continued_phase(
+        tf.reshape(tf.transpose(f0_envelope, [1, 0, 2]), [batch, -1]), sample_rate, initial_phase, n_out
+    )
+    phase = tf.transpose(tf.reshape(phase, [batch, n_blocks, block_samples]), [1, 0, 2])
+    amplitude_blocks = frame_blocks(harmonic_amplitudes, k, n_blocks, context_after=1)
+
+    def synthesize_block(args):
+        block_amplitudes, block_f0, block_phase = args
+        amplitude_envelopes = resample(block_amplitudes, (k + 1) * hop, method=amp_resample_method)
+        return _harmonic_bank(block_f0, amplitude_envelopes[:, :block_samples], block_phase, sample_rate)
+
+    audio = tf.map_fn(
+        synthesize_block,
+        (amplitude_blocks, f0_envelope, phase),
+        parallel_iterations=1,
+        fn_output_signature=tf.TensorSpec([None, block_samples], tf.float32),
+    )
+    audio = tf.reshape(tf.transpose(audio, [1, 0, 2]), [batch, -1])
+    return audio[:, :n_out], final_phase
 
 
 def sinusoidal_to_harmonic(

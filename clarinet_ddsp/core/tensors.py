@@ -138,3 +138,29 @@ def check_matching_axes(
                 f'(axis {axis}): {desc}; give every control the same size there (or size 1 to '
                 'broadcast), e.g. [batch, n_frames, channels] for all of them.'
             )
+
+
+def frame_blocks(
+    x: tf.Tensor, block_frames: int, n_blocks: tf.Tensor, context_before: int = 0, context_after: int = 0
+) -> tf.Tensor:
+    """Cuts frames into blocks with context, for block-by-block synthesis at any length.
+
+    Block b holds frames [b * block_frames - context_before, (b + 1) * block_frames + context_after);
+    frames before the first and after the last repeat the first and last frame.
+
+    Args:
+        x: [batch, n_frames, channels]; n_frames may be unknown until run time.
+        block_frames: frames per block.
+        n_blocks: number of blocks (at least ceil(n_frames / block_frames)); an int or a scalar tensor.
+        context_before: frames of context before each block.
+        context_after: frames of context after each block.
+
+    Returns:
+        [n_blocks, batch, context_before + block_frames + context_after, channels].
+    """
+    n_frames = tf.shape(x)[1]
+    first = tf.repeat(x[:, :1], context_before, axis=1)
+    last = tf.repeat(x[:, -1:], n_blocks * block_frames - n_frames + context_after, axis=1)
+    x = tf.concat([first, x, last], axis=1)
+    blocks = tf.signal.frame(x, context_before + block_frames + context_after, block_frames, axis=1)
+    return tf.transpose(blocks, [1, 0, 2, 3])

@@ -1,25 +1,20 @@
 """Controls of any length -> audio with a trained solo-instrument model, in bounded memory.
 
 The training-time synths have a fixed n_samples. Here f0_hz and loudness_db of any number of frames
-go through the model's decoder and the synths' own get_controls (their scaling), then the audio is
-made block by block with static block shapes inside a tf.while_loop (tf.map_fn): the harmonic
-oscillators with one phase summed over the whole signal (float64, so blocks join without clicks),
-the filtered noise with enough context frames around each block that every block equals the
-whole-signal filter's output, and the trainable reverb as one FFT convolution. All shapes are
-dynamic, so the same graph serves a SavedModel for inputs of any length.
+go through the model's decoder and the synths' own get_controls (their scaling), then through the
+same Processors' streaming methods (core.streaming_harmonic_synthesis and
+core.blockwise_frequency_filter: block by block, static block shapes, dynamic lengths) and the
+Reverb's get_signal, so the same graph serves a SavedModel for inputs of any length.
+synthesize_pieces runs long inputs piece by piece, continuing phase and reverb tails.
 """
 
 from __future__ import annotations
-
-import math
 
 import numpy as np
 import tensorflow as tf
 
 from clarinet_ddsp import core
 from clarinet_ddsp.training import preprocessing
-
-_TWO_PI = 2.0 * np.pi
 
 
 class _Hidden:
@@ -36,13 +31,6 @@ def _dag_inputs(group, processor) -> list[str]:
         if module is processor:
             return list(node[1])
     raise ValueError(f"processor {processor.name!r} is not in the processor group's dag.")
-
-
-def _edge_pad(x: tf.Tensor, before, after) -> tf.Tensor:
-    """Pads axis 1 by repeating the first / last frame."""
-    first = tf.repeat(x[:, :1], before, axis=1)
-    last = tf.repeat(x[:, -1:], after, axis=1)
-    return tf.concat([first, x, last], axis=1)
 
 
 class ControlsToAudio(tf.Module):
@@ -146,139 +134,47 @@ class ControlsToAudio(tf.Module):
         return out
 
     # ------------------------------------------------------------------------------------ synths
-    def _blocks(self, x: tf.Tensor, n_blocks, context_before: int, context_after: int):
-        """[batch, T, ch] -> [n_blocks, batch, block + before + after, ch] frames (edge padded)."""
-        k = self.block_frames
-        n_frames = tf.shape(x)[1]
-        x = _edge_pad(x, context_before, n_blocks * k - n_frames + context_after)
-        frames = tf.signal.frame(x, k + context_before + context_after, k, axis=1)
-        return tf.transpose(frames, [1, 0, 2, 3])
-
     def harmonic_audio(
         self, controls: dict[str, tf.Tensor], initial_phase=None, context_after: int = 0
     ) -> tuple[tf.Tensor, tf.Tensor]:
-        """Harmonic oscillators.
+        """The Harmonic synth, block by block (Harmonic.get_signal_streaming).
 
         Args:
           controls: from `controls`.
-          initial_phase: f0 phase (rad, float64 [batch, 1]) at the sample before the first, to
+          initial_phase: f0 phase (rad, float64 [batch, 1, 1]) at the sample before the first, to
             continue a previous piece; None starts at 0.
           context_after: trailing frames that only shape the envelopes of the frames before them
             (a piece's next frame); not synthesised.
 
         Returns:
           audio [batch, (n_frames - context_after) * hop] and the f0 phase at its last sample
-          (float64 [batch, 1]).
+          (float64 [batch, 1, 1]).
         """
-        harmonic = self._layers.harmonic
-        f0_hz = controls['f0_hz']
-        harm_amps = controls['amplitudes'] * controls['harmonic_distribution']
-        n_harmonics = int(harm_amps.shape[-1])
-        k, hop = self.block_frames, self.hop_size
-        n_frames = tf.shape(f0_hz)[1]
-        batch = tf.shape(f0_hz)[0]
-        n_blocks = (n_frames + k - 1) // k
-        block_samples = k * hop
-
-        # One frame of right context: sample-rate envelopes between frame i and i + 1 need both.
-        f0_blocks = self._blocks(f0_hz, n_blocks, 0, 1)  # [nb, batch, k + 1, 1]
-        f0_env = core.resample(tf.reshape(f0_blocks, [-1, k + 1, 1]), (k + 1) * hop)
-        f0_env = tf.reshape(f0_env[:, :block_samples], [n_blocks, batch, block_samples])
-        # Phase summed over the whole signal in float64 and wrapped: blocks join seamlessly.
-        omegas = tf.reshape(tf.transpose(f0_env, [1, 0, 2]), [batch, -1])
-        omegas = tf.cast(omegas, tf.float64) * (_TWO_PI / self.sample_rate)  # rad / sample
-        phase = tf.cumsum(omegas, axis=1)
-        if initial_phase is not None:
-            phase += tf.cast(initial_phase, tf.float64)
-        phase = tf.math.floormod(phase, _TWO_PI)
-        n_out = (n_frames - context_after) * hop
-        final_phase = phase[:, n_out - 1 : n_out]
-        phase = tf.cast(phase, tf.float32)
-        phase = tf.transpose(tf.reshape(phase, [batch, n_blocks, block_samples]), [1, 0, 2])
-
-        amp_blocks = self._blocks(harm_amps, n_blocks, 0, 1)  # [nb, batch, k + 1, n_harmonics]
-        ratios = tf.linspace(1.0, float(n_harmonics), n_harmonics)[tf.newaxis, tf.newaxis, :]
-        nyquist = self.sample_rate / 2.0
-        method = harmonic.amp_resample_method
-
-        def synth_block(args):
-            amps, f0_block, phase_block = args
-            amp_env = core.resample(amps, (k + 1) * hop, method=method)[:, :block_samples]
-            freqs = f0_block[:, :, tf.newaxis] * ratios
-            amp_env = tf.where(freqs >= nyquist, tf.zeros_like(amp_env), amp_env)
-            return tf.reduce_sum(amp_env * tf.sin(phase_block[:, :, tf.newaxis] * ratios), axis=-1)
-
-        audio = tf.map_fn(
-            synth_block,
-            (amp_blocks, f0_env, phase),
-            parallel_iterations=1,
-            fn_output_signature=tf.TensorSpec([None, block_samples], tf.float32),
+        return self._layers.harmonic.get_signal_streaming(
+            controls['amplitudes'],
+            controls['harmonic_distribution'],
+            controls['f0_hz'],
+            hop_size=self.hop_size,
+            block_frames=self.block_frames,
+            initial_phase=initial_phase,
+            context_frames=context_after,
         )
-        audio = tf.reshape(tf.transpose(audio, [1, 0, 2]), [batch, -1])
-        return audio[:, :n_out], final_phase
 
     def noise_audio(self, controls: dict[str, tf.Tensor]) -> tf.Tensor:
-        """Filtered noise, [batch, n_frames * hop]; each block equals the whole-signal filter's."""
-        noise = self._layers.noise
-        magnitudes = controls['noise_magnitudes']
-        n_bands = int(magnitudes.shape[-1])
-        k, hop = self.block_frames, self.hop_size
-        ir_size = noise.window_size if noise.window_size and noise.window_size > 0 else 2 * (n_bands - 1)
-        context = int(math.ceil(ir_size / hop)) + 2  # frames each side that reach into a block
-        batch = tf.shape(magnitudes)[0]
-        n_frames = tf.shape(magnitudes)[1]
-        n_blocks = (n_frames + k - 1) // k
-        n_samples = n_frames * hop
-
-        signal = tf.random.stateless_uniform(
-            tf.stack([batch, n_samples]), seed=[self.noise_seed, 0], minval=-1.0, maxval=1.0
+        """The FilteredNoise synth, block by block, [batch, n_frames * hop] (seeded by noise_seed)."""
+        return self._layers.noise.get_signal_streaming(
+            controls['noise_magnitudes'], self.hop_size, block_frames=self.block_frames, seed=self.noise_seed
         )
-        # Zero audio outside the signal: padded frames then add nothing, as in the whole filter.
-        signal = tf.pad(signal, [[0, 0], [context * hop, (n_blocks * k - n_frames + context) * hop]])
-        span = k + 2 * context
-        signal_blocks = tf.transpose(tf.signal.frame(signal, span * hop, k * hop, axis=1), [1, 0, 2])
-        mag_blocks = self._blocks(magnitudes, n_blocks, context, context)
-        window_size = noise.window_size
-
-        def filter_block(args):
-            audio, mags = args
-            filtered = core.frequency_filter(audio, mags, window_size=window_size)
-            return filtered[:, context * hop : (context + k) * hop]
-
-        audio = tf.map_fn(
-            filter_block,
-            (signal_blocks, mag_blocks),
-            parallel_iterations=1,
-            fn_output_signature=tf.TensorSpec([None, k * hop], tf.float32),
-        )
-        audio = tf.reshape(tf.transpose(audio, [1, 0, 2]), [batch, -1])
-        return audio[:, :n_samples]
-
-    def impulse_response(self) -> np.ndarray | None:
-        """The learned reverb's impulse response with its dry tap zeroed [ir_size], None if none."""
-        reverb = self._layers.reverb
-        if reverb is None:
-            return None
-        ir = reverb.get_controls(tf.zeros([1, 1]))['ir']
-        return reverb._mask_dry_ir(ir).numpy()[0]
 
     @property
-    def reverb_adds_dry(self) -> bool:
-        return self._layers.reverb is None or bool(self._layers.reverb._add_dry)
+    def reverb(self):
+        """The model's Reverb used here, None if there is none (or include_reverb was False)."""
+        return self._layers.reverb
 
-    def reverb_audio(self, audio: tf.Tensor) -> tf.Tensor:
-        """The trainable reverb (dry tap masked, dry added as configured), as one FFT convolution."""
+    def reverb_audio(self, audio: tf.Tensor, padding: str = 'same') -> tf.Tensor:
+        """The trainable Reverb's get_signal on [batch, n_samples] audio ('valid' keeps the tail)."""
         reverb = self._layers.reverb
-        ir = reverb.get_controls(audio)['ir']
-        ir = reverb._mask_dry_ir(ir)
-        n = tf.shape(audio)[1]
-        ir_size = tf.shape(ir)[1]
-        n_full = tf.cast(n + ir_size - 1, tf.float64)
-        fft_size = tf.cast(2.0 ** tf.math.ceil(tf.math.log(n_full) / math.log(2.0)), tf.int32)
-        wet = tf.signal.irfft(tf.signal.rfft(audio, [fft_size]) * tf.signal.rfft(ir, [fft_size]), [fft_size])[
-            :, :n
-        ]
-        return wet + audio if reverb._add_dry else wet
+        return reverb.get_signal(audio, reverb.get_controls(audio)['ir'], padding=padding)
 
     def synthesize(
         self,
@@ -303,7 +199,7 @@ class ControlsToAudio(tf.Module):
         Returns:
           {'audio', 'harmonic', 'noise' (if any), 'dry'} [batch, n_synth_frames * hop], the
           controls 'amplitudes', 'harmonic_distribution', 'noise_magnitudes' [batch, n_frames, ...]
-          and 'final_phase' (float64 [batch, 1]).
+          and 'final_phase' (float64 [batch, 1, 1]).
         """
         controls = self.controls(f0_hz, loudness_db)
         if skip_frames:
@@ -337,3 +233,54 @@ class ControlsToAudio(tf.Module):
         if is_1d:
             out = {k: v[0] for k, v in out.items()}
         return out
+
+
+def synthesize_pieces(
+    synth: ControlsToAudio,
+    f0_hz: np.ndarray,
+    loudness_db: np.ndarray,
+    piece_frames: int,
+    warmup_frames: int = 500,
+) -> np.ndarray:
+    """Audio for controls of any length in pieces (memory grows with piece_frames, not the input).
+
+    Each piece continues the previous one's oscillator phase; the decoder first runs over
+    warmup_frames before the piece so its recurrent state has settled; the reverb's tails are
+    overlap-added across pieces (exact). With one piece this is the whole-signal synthesis.
+
+    Args:
+      synth: the model wrapped for synthesis.
+      f0_hz: [n_frames] Hz.
+      loudness_db: [n_frames] dB.
+      piece_frames: frames per piece.
+      warmup_frames: decoder frames before each piece (after the first).
+
+    Returns:
+      audio [n_frames * hop] float32.
+    """
+    hop = synth.hop_size
+    n_frames = int(np.size(f0_hz))
+    reverb = synth.reverb
+    tail = int(reverb.impulse_response().shape[-1]) if reverb is not None else 0
+    out = np.zeros(n_frames * hop + tail, np.float32)
+    phase = None
+    for index, start in enumerate(range(0, n_frames, max(1, piece_frames))):
+        stop = min(n_frames, start + piece_frames)
+        warmup = min(warmup_frames, start)
+        synth.noise_seed = index  # a new noise stretch per piece
+        # One frame after the piece: the envelopes of its last frame ramp toward it.
+        after = 1 if stop < n_frames else 0
+        frames = slice(start - warmup, stop + after)
+        result = synth.synthesize(
+            f0_hz[np.newaxis, frames].astype(np.float32),
+            loudness_db[np.newaxis, frames].astype(np.float32),
+            initial_phase=phase,
+            skip_frames=warmup,
+            context_after=after,
+            reverb=False,
+        )
+        phase = result['final_phase']
+        piece = result['dry'] if reverb is None else synth.reverb_audio(result['dry'], padding='valid')
+        piece = piece.numpy()[0]
+        out[start * hop : start * hop + piece.size] += piece
+    return out[: n_frames * hop]

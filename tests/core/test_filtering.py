@@ -3,6 +3,7 @@
 import numpy as np
 import pytest
 import scipy.signal
+import tensorflow as tf
 
 from clarinet_ddsp import core
 
@@ -113,3 +114,37 @@ def test_get_fft_size_power_of_2_and_5_smooth():
 def test_crop_and_compensate_delay_rejects_unknown_padding():
     with pytest.raises(ValueError, match=r"padding='full'.*'same' or 'valid'"):
         core.crop_and_compensate_delay(np.zeros([1, 10]), 5, 3, 'full', 0)
+
+
+@pytest.mark.parametrize('padding', ['same', 'valid'])
+def test_fft_convolve_of_unknown_length_equals_scipy(audio, padding):
+    ir = np.random.RandomState(2).randn(1, 300).astype(np.float32)
+    convolve = tf.function(
+        lambda a: core.fft_convolve(a, ir, padding=padding, delay_compensation=0),
+        input_signature=[tf.TensorSpec([None, None], tf.float32)],
+    )
+    for n in (1000, 725):  # 725 + 300 - 1 = 1024: no FFT larger than needed
+        got = convolve(audio[:, :n]).numpy()
+        full = np.stack([scipy.signal.fftconvolve(audio[b, :n], ir[0]) for b in range(2)])
+        np.testing.assert_allclose(got, full[:, : n if padding == 'same' else None], atol=1e-4)
+
+
+@pytest.mark.parametrize('window_size', [257, 0])
+def test_blockwise_frequency_filter_equals_the_whole_signal_filter(window_size):
+    rng = np.random.RandomState(3)
+    mags = rng.uniform(0.0, 2.0, (2, 23, 65)).astype(np.float32)
+    noise = rng.uniform(-1.0, 1.0, (2, 23 * 64)).astype(np.float32)
+    whole = core.frequency_filter(noise, mags, window_size=window_size).numpy()
+    for block_frames in (1, 5, 23, 40):
+        got = core.blockwise_frequency_filter(
+            noise, mags, 64, block_frames=block_frames, window_size=window_size
+        )
+        np.testing.assert_allclose(got.numpy(), whole, atol=1e-6, err_msg=f'block_frames={block_frames}')
+    unknown_length = tf.function(  # as in a SavedModel
+        lambda a, m: core.blockwise_frequency_filter(a, m, 64, block_frames=5, window_size=window_size),
+        input_signature=[
+            tf.TensorSpec([None, None], tf.float32),
+            tf.TensorSpec([None, None, 65], tf.float32),
+        ],
+    )
+    np.testing.assert_allclose(unknown_length(noise, mags).numpy(), whole, atol=1e-6)

@@ -2,6 +2,7 @@
 
 import numpy as np
 import pytest
+import tensorflow as tf
 
 from clarinet_ddsp import core
 
@@ -168,3 +169,77 @@ def test_streaming_synthesis_in_two_blocks_equals_one_block():
         f0[:, 4:], amp[:, 4:], dist[:, 4:], initial_phase=phase, n_samples=400
     )
     np.testing.assert_allclose(np.concatenate([first, second], axis=1), whole, atol=3e-3)
+
+
+def _numpy_harmonic_synthesis(f0, harm_amps, hop, sample_rate=16000):
+    """float64 reference: linear envelopes holding the last frame, one phase sum, Nyquist silenced."""
+    n_frames = f0.shape[1]
+    positions = np.arange(n_frames * hop) / hop
+    frames = np.arange(n_frames)
+    audio = []
+    for b in range(f0.shape[0]):
+        f0_env = np.interp(positions, frames, f0[b, :, 0].astype(np.float64))
+        phase = np.cumsum(2 * np.pi * f0_env / sample_rate)
+        out = np.zeros_like(phase)
+        for k in range(harm_amps.shape[-1]):
+            amp_env = np.interp(positions, frames, harm_amps[b, :, k].astype(np.float64))
+            out += np.where((k + 1) * f0_env >= sample_rate / 2, 0.0, amp_env) * np.sin((k + 1) * phase)
+        audio.append(out)
+    return np.stack(audio), phase
+
+
+def test_streaming_synthesis_in_blocks_and_pieces_of_unknown_length_equals_numpy():
+    rng = np.random.RandomState(4)
+    n_frames, hop = 40, 50
+    f0 = np.linspace(300.0, 1500.0, n_frames)[np.newaxis, :, np.newaxis] * np.array([[[1.0]], [[0.8]]])
+    f0 = (f0 * (1 + 0.02 * rng.randn(2, n_frames, 1))).astype(np.float32)  # harmonic 6 crosses Nyquist
+    harm_amps = rng.uniform(0.0, 0.2, (2, n_frames, 6)).astype(np.float32)
+    expected, phase = _numpy_harmonic_synthesis(f0, harm_amps, hop)
+
+    @tf.function(
+        input_signature=[
+            tf.TensorSpec([None, None, 1], tf.float32),
+            tf.TensorSpec([None, None, 6], tf.float32),
+            tf.TensorSpec([None, 1, 1], tf.float64),
+        ]
+    )
+    def last_piece(f, a, initial_phase):  # lengths unknown until run time, as in a SavedModel
+        return core.streaming_harmonic_synthesis(
+            f, a, initial_phase=initial_phase, amp_resample_method='linear', hop_size=hop, block_frames=5
+        )
+
+    first, first_phase = core.streaming_harmonic_synthesis(
+        f0[:, :15],  # frames 0-13, and frame 14 as context
+        harm_amps[:, :15],
+        amp_resample_method='linear',
+        hop_size=hop,
+        block_frames=5,
+        context_frames=1,
+    )
+    second, final_phase = last_piece(f0[:, 14:], harm_amps[:, 14:], first_phase)
+    got = np.concatenate([first.numpy(), second.numpy()], axis=1)
+    assert got.shape == expected.shape == (2, n_frames * hop)
+    np.testing.assert_allclose(got, expected, atol=2e-5)
+    np.testing.assert_allclose(np.cos(final_phase.numpy()[1, 0, 0]), np.cos(phase[-1]), atol=1e-5)
+    np.testing.assert_allclose(np.sin(final_phase.numpy()[1, 0, 0]), np.sin(phase[-1]), atol=1e-5)
+
+
+def test_streaming_synthesis_in_blocks_equals_precise_whole_signal_synthesis():
+    rng = np.random.RandomState(5)
+    f0 = (200.0 + 50.0 * rng.rand(1, 30, 1)).astype(np.float32)
+    amps = rng.uniform(0.1, 0.5, (1, 30, 1)).astype(np.float32)
+    dist = rng.uniform(0.0, 1.0, (1, 30, 8)).astype(np.float32)
+    dist /= dist.sum(-1, keepdims=True)
+    whole = core.harmonic_synthesis(
+        f0, amps, harmonic_distribution=dist, n_samples=30 * 64, precise_phase=True
+    ).numpy()
+    for block_frames in (1, 7, 30, 100):
+        blocks, _ = core.streaming_harmonic_synthesis(
+            f0, amps * dist, amp_resample_method='window', hop_size=64, block_frames=block_frames
+        )
+        np.testing.assert_allclose(blocks.numpy(), whole, atol=2e-6, err_msg=f'block_frames={block_frames}')
+
+
+def test_streaming_synthesis_names_what_needs_hop_size():
+    with pytest.raises(ValueError, match='block_frames=5 .* need hop_size'):
+        core.streaming_harmonic_synthesis(np.ones([1, 4, 1]), np.ones([1, 4, 1]), block_frames=5)

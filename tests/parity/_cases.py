@@ -86,6 +86,13 @@ def _smooth(rng, shape, lo, hi, knots=6):
     return _f32(out)
 
 
+def _dynamic(fn, *arrays):
+    """fn traced with every axis but the last unknown (as in a SavedModel), called on arrays."""
+    tf = _tf()
+    specs = [tf.TensorSpec([None] * (a.ndim - 1) + [a.shape[-1]], tf.float32) for a in arrays]
+    return tf.function(fn, input_signature=specs)(*arrays)
+
+
 def to_numpy_dict(result) -> Arrays:
     """Flattens a result (tensor, number, or nested dict of them) into {'a/b': ndarray}."""
     out = {}
@@ -418,11 +425,31 @@ for _irshape in ((2, 1000), (2, 1000, 1)):
         )
 
 
-def _trainable_reverb(d, x, add_dry, n_ir):
-    reverb = d.effects.Reverb(trainable=True, reverb_length=n_ir, add_dry=add_dry)
+def _trainable_reverb_layer(d, x, add_dry):
+    reverb = d.effects.Reverb(trainable=True, reverb_length=x['ir'].shape[0], add_dry=add_dry)
     reverb(x['audio'])  # builds the IR variable
     reverb.set_weights([x['ir']])
+    return reverb
+
+
+def _trainable_reverb(d, x, add_dry):
+    reverb = _trainable_reverb_layer(d, x, add_dry)
     return {'signal': reverb(x['audio']), 'controls': reverb.get_controls(x['audio'])}
+
+
+def _reverb_in_pieces(d, x, side, add_dry):
+    """Ours: the audio in three pieces of unknown length, each reverberated with its tail
+    (padding='valid'), overlap-added (as resynthesis does); ddsp: the whole signal at once."""
+    reverb = _trainable_reverb_layer(d, x, add_dry)
+    if side == 'ref':
+        return reverb(x['audio'])
+    n = x['audio'].shape[1]
+    out = np.zeros([x['audio'].shape[0], n + x['ir'].shape[0] - 1], np.float32)
+    for start, stop in ((0, 1234), (1234, 1300), (1300, n)):
+        piece = x['audio'][:, start:stop]
+        wet = _dynamic(lambda a: reverb.get_signal(a, reverb.get_controls(a)['ir'], padding='valid'), piece)
+        out[:, start : start + wet.shape[1]] += np.asarray(wet)
+    return out[:, :n]
 
 
 for _dry in (True, False):
@@ -431,7 +458,14 @@ for _dry in (True, False):
         'filter',
         FILTER,
         lambda rng: {'audio': _audio(rng), 'ir': _f32(rng.normal(0, 0.05, (2000,)))},
-        lambda d, x, side, a=_dry: _trainable_reverb(d, x, a, 2000),
+        lambda d, x, side, a=_dry: _trainable_reverb(d, x, a),
+    )
+    _add(  # streaming: what resynthesis and the SavedModel run
+        f'effects.Reverb[trainable,add_dry={_dry},pieces with tails,unknown length]',
+        'streaming',
+        FILTER,
+        lambda rng: {'audio': _audio(rng), 'ir': _f32(rng.normal(0, 0.05, (2000,)))},
+        lambda d, x, side, a=_dry: _reverb_in_pieces(d, x, side, a),
     )
 
 # ---------------------------------------------------------------------------------------------------
@@ -868,12 +902,16 @@ def _noise_filter_path(d, x, window_size):
     return d.core.frequency_filter(x['noise'], mags, window_size=window_size)
 
 
+def _noise_filter_inputs(rng):
+    return {'mags': _f32(rng.normal(0, 3, (2, 50, 65))), 'noise': _audio(rng)}
+
+
 for _window in (257, 0):
     _add(
         f'synths.FilteredNoise[filter path,fixed noise,window_size={_window}]',
         'filter',
         FILTER,
-        lambda rng: {'mags': _f32(rng.normal(0, 3, (2, 50, 65))), 'noise': _audio(rng)},
+        _noise_filter_inputs,
         lambda d, x, side, w=_window: _noise_filter_path(d, x, w),
     )
 
@@ -896,6 +934,171 @@ _add(
     },
     _noise_spectrum,
 )
+
+# ---------------------------------------------------------------------------------------------------
+# Streaming / blockwise synthesis (what inference, resynthesis and the SavedModel run) against ddsp's
+# whole-signal ops (harmonic_synthesis, Harmonic, frequency_filter; the Reverb's case is with the
+# filters): ours synthesises in blocks (and pieces that continue each other's phase, with lengths
+# unknown until run time), ddsp synthesises the whole signal at once. Our streaming phase is float64;
+# ddsp's side uses its more accurate phase option (use_angular_cumsum), and the harmonic cases carry
+# the float64-phase truth.
+
+_HOP = 80  # samples per frame: 50 frames -> 4000 samples
+_BLOCK_FRAMES = 7  # blocks that do not divide the 50 frames
+
+
+def _streaming_inputs(rng, n_frames=50, n_harmonics=20, batch=2):
+    x = _synth_inputs(rng, n_frames, n_harmonics, batch)
+    x['harm_amps'] = x['amps'] * x['hd']  # one harmonic amplitude per harmonic
+    return x
+
+
+def _streaming_pieces(d, f0, harm_amps, pieces, method, block_frames=_BLOCK_FRAMES, hop=_HOP):
+    """Harmonic audio in pieces of frames, each continuing the last one's phase (and seeing the next
+    piece's first frame), every piece synthesised block by block with unknown lengths."""
+    outputs, phase = [], None
+    bounds = list(pieces) + [f0.shape[1]]
+    for start, stop in zip(bounds[:-1], bounds[1:]):
+        context = 1 if stop < f0.shape[1] else 0
+
+        def piece(f, a, p, c=context):
+            return d.core.streaming_harmonic_synthesis(
+                f,
+                a,
+                initial_phase=p,
+                sample_rate=SAMPLE_RATE,
+                amp_resample_method=method,
+                hop_size=hop,
+                block_frames=block_frames,
+                context_frames=c,
+            )
+
+        p = np.zeros([f0.shape[0], 1, 1]) if phase is None else phase.numpy()
+        tf = _tf()
+        audio, phase = tf.function(piece)(
+            tf.constant(f0[:, start : stop + context]),
+            tf.constant(harm_amps[:, start : stop + context]),
+            tf.constant(p, tf.float64),
+        )
+        outputs.append(np.asarray(audio))
+    return np.concatenate(outputs, axis=1)
+
+
+def _streaming_harmonic_case(d, x, side, method, pieces):
+    n_samples = x['f0'].shape[1] * _HOP
+    if side == 'ref':
+        audio = d.core.harmonic_synthesis(
+            x['f0'],
+            x['amps'],
+            harmonic_distribution=x['hd'],
+            n_samples=n_samples,
+            sample_rate=SAMPLE_RATE,
+            amp_resample_method=method,
+            use_angular_cumsum=True,
+        )
+    elif pieces:
+        audio = _streaming_pieces(d, x['f0'], x['harm_amps'], pieces, method)
+    else:
+        audio, _ = _dynamic(
+            lambda f, a: d.core.streaming_harmonic_synthesis(
+                f,
+                a,
+                sample_rate=SAMPLE_RATE,
+                amp_resample_method=method,
+                hop_size=_HOP,
+                block_frames=_BLOCK_FRAMES,
+            ),
+            x['f0'],
+            x['harm_amps'],
+        )
+    return _with_truth(
+        side,
+        audio,
+        lambda: {'out': _harmonic_truth(d, x['f0'], x['amps'], x['hd'], None, n_samples, method)},
+    )
+
+
+for _method in ('window', 'linear'):
+    for _pname, _pieces in (('blocks', ()), ('pieces 0-17-31', (0, 17, 31))):
+        _add(
+            f'core.streaming_harmonic_synthesis[{_pname},amp_resample_method={_method}]',
+            'streaming',
+            OSC_SHORT,
+            _streaming_inputs,
+            lambda d, x, side, m=_method, p=_pieces: _streaming_harmonic_case(d, x, side, m, p),
+        )
+
+
+def _streaming_long_case(d, x, side):
+    if side == 'ref':  # the truth comes with ddsp's side
+        return _long_synthesis_case(d, x, side, angular=True)
+    pieces = (0, 400, 777)
+    return _long_mags(
+        d, _streaming_pieces(d, x['f0'], x['harm_amps'], pieces, 'window', block_frames=100, hop=64)
+    )
+
+
+_add(
+    'core.streaming_harmonic_synthesis[64000 samples,60 harmonics,pieces,blocks of 100]',
+    'streaming',
+    OSC_LONG_MAG,
+    lambda rng: _streaming_inputs(rng, n_frames=1000, n_harmonics=60, batch=1),
+    _streaming_long_case,
+)
+
+
+def _harmonic_streaming_synth_case(d, x, side):
+    synth = d.synths.Harmonic(n_samples=4000, use_angular_cumsum=True)
+    controls = synth.get_controls(x['amps'], x['harmonic_distribution'], x['f0_hz'])
+    if side == 'ref':
+        audio = synth(x['amps'], x['harmonic_distribution'], x['f0_hz'])
+    else:
+        audio, _ = _dynamic(
+            lambda a, h, f: synth.get_signal_streaming(a, h, f, hop_size=_HOP, block_frames=_BLOCK_FRAMES),
+            *(np.asarray(controls[k]) for k in ('amplitudes', 'harmonic_distribution', 'f0_hz')),
+        )
+    return _with_truth(
+        side,
+        audio,
+        lambda: {
+            'out': _harmonic_truth(
+                d, controls['f0_hz'], controls['amplitudes'], controls['harmonic_distribution']
+            )
+        },
+    )
+
+
+_add(
+    'synths.Harmonic.get_signal_streaming[blocks,unknown length]',
+    'streaming',
+    OSC_SHORT,
+    lambda rng: _harmonic_inputs(rng, n_harmonics=20, f0_hi=700.0),
+    _harmonic_streaming_synth_case,
+)
+
+
+def _blockwise_filter_case(d, x, side, window_size):
+    if side == 'ref':
+        return _noise_filter_path(d, x, window_size)
+    mags = d.synths.FilteredNoise(n_samples=4000, window_size=window_size).get_controls(x['mags'])
+    return _dynamic(
+        lambda a, m: d.core.blockwise_frequency_filter(
+            a, m, hop_size=_HOP, block_frames=_BLOCK_FRAMES, window_size=window_size
+        ),
+        x['noise'],
+        np.asarray(mags['magnitudes']),
+    )
+
+
+for _window in (257, 0):
+    _add(
+        f'core.blockwise_frequency_filter[FilteredNoise magnitudes,window_size={_window}]',
+        'streaming',
+        FILTER,
+        _noise_filter_inputs,
+        lambda d, x, side, w=_window: _blockwise_filter_case(d, x, side, w),
+    )
+
 
 # ---------------------------------------------------------------------------------------------------
 # ProcessorGroup with the solo_instrument DAG, noise turned down so the output is deterministic.

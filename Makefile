@@ -35,6 +35,7 @@ test: env refenv
 lint: env
 	$(VENV)/bin/ruff check clarinet_ddsp tests scripts
 	$(VENV)/bin/ruff format --check clarinet_ddsp tests scripts
+	$(VENV)/bin/mypy
 
 test-fast: env
 	$(PY) -m pytest -ra -m "not slow and not parity" tests

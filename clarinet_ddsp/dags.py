@@ -51,7 +51,7 @@ class DAGLayer(keras.layers.Layer):
     node's outputs also under 'out'.
     """
 
-    def __init__(self, dag: DAG, **kwarg_modules):
+    def __init__(self, dag: DAG, **kwarg_modules: Any) -> None:
         """Builds the layer.
 
         Args:
@@ -92,12 +92,12 @@ class DAGLayer(keras.layers.Layer):
         self.built = True
 
     @property
-    def modules(self) -> list:
+    def modules(self) -> list[Any]:
         """The modules, in the order they were registered."""
         return [getattr(self, name) for name in self.module_names]
 
     @staticmethod
-    def format_dag(dag: DAG) -> tuple[list, dict[str, Any]]:
+    def format_dag(dag: DAG) -> tuple[list[list[Any]], dict[str, Any]]:
         """Replaces module instances in the dag by their names; returns (dag, {name: module})."""
         modules = {}
         formatted = []
@@ -114,11 +114,11 @@ class DAGLayer(keras.layers.Layer):
             formatted.append(node)
         return formatted, modules
 
-    def call(self, inputs: TensorDict, **kwargs) -> TensorDict:
+    def call(self, inputs: TensorDict, **kwargs: Any) -> TensorDict:
         """Runs the dag on a dict of inputs."""
         return self.run_dag(inputs, **kwargs)
 
-    def run_dag(self, inputs: TensorDict, verbose: bool = False, **kwargs) -> TensorDict:
+    def run_dag(self, inputs: TensorDict, verbose: bool = False, **kwargs: Any) -> TensorDict:
         """Runs each node in order and returns the nested dict of all outputs.
 
         Args:

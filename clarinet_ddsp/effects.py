@@ -13,13 +13,15 @@ TensorDict = processors.TensorDict
 tf_float32 = core.tf_float32
 
 
-def _batch_size(audio: tf.Tensor):
+def _batch_size(audio: tf.Tensor) -> int | tf.Tensor:
     return audio.shape[0] if audio.shape[0] is not None else tf.shape(audio)[0]
 
 
 @gin.register(module='effects')
 class Reverb(processors.Processor):
     """Convolutional (FIR) reverb."""
+
+    _ir: tf.Variable  # The learned impulse response [reverb_length], when trainable.
 
     def __init__(
         self, trainable: bool = False, reverb_length: int = 48000, add_dry: bool = True, name: str = 'reverb'

@@ -23,12 +23,12 @@ def _check_loss_type(owner: str, loss_type: str) -> str:
 class Loss(keras.layers.Layer):
     """Base class. Duck typing: a loss implements get_losses_dict()."""
 
-    def __init__(self, name: str | None = None, **kwargs):
+    def __init__(self, name: str | None = None, **kwargs: Any) -> None:
         super().__init__(name=name, **kwargs)
         if type(self).build is keras.layers.Layer.build:
             self.built = True  # Nothing to build: skip Keras's symbolic build pass.
 
-    def get_losses_dict(self, *args, **kwargs) -> TensorDict:
+    def get_losses_dict(self, *args: Any, **kwargs: Any) -> TensorDict:
         """{name: scalar loss}."""
         return {self.name: self(*args, **kwargs)}
 
@@ -40,15 +40,16 @@ class LossGroup(dags.DAGLayer):
     The loss modules are available as `loss_modules` (Keras reserves `losses`).
     """
 
-    def __init__(self, dag: dags.DAG, **kwarg_losses):
+    def __init__(self, dag: dags.DAG, **kwarg_losses: Any) -> None:
         super().__init__(dag, **kwarg_losses)
         self.loss_names = self.module_names
 
     @property
-    def loss_modules(self) -> list:
+    def loss_modules(self) -> list[Any]:
         return [getattr(self, name) for name in self.loss_names]
 
-    def call(self, outputs: TensorDict, **kwargs) -> TensorDict:
+    # ddsp's parameter name (outputs) differs from DAGLayer.call's; Keras passes it by position.
+    def call(self, outputs: TensorDict, **kwargs: Any) -> TensorDict:  # type: ignore[override]
         """A flat {loss name: scalar} dict."""
         dag_outputs = self.run_dag(outputs, **kwargs)
         loss_outputs = {}
@@ -56,7 +57,7 @@ class LossGroup(dags.DAGLayer):
             loss_outputs.update(dag_outputs[k])
         return loss_outputs
 
-    def get_losses_dict(self, outputs: TensorDict, **kwargs) -> TensorDict:
+    def get_losses_dict(self, outputs: TensorDict, **kwargs: Any) -> TensorDict:
         return self(outputs, **kwargs)
 
 

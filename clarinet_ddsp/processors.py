@@ -28,7 +28,7 @@ class Processor(keras.layers.Layer):
     processor runs both; with `return_outputs_dict=True` it returns {'signal', 'controls'}.
     """
 
-    def __init__(self, name: str, trainable: bool = False):
+    def __init__(self, name: str, trainable: bool = False) -> None:
         super().__init__(name=name, trainable=trainable, autocast=False)
         # Controls may be passed positionally even when one is None or a python number.
         self._allow_non_tensor_positional_args = True
@@ -37,7 +37,7 @@ class Processor(keras.layers.Layer):
         if type(self).build is keras.layers.Layer.build:
             self.built = True
 
-    def call(self, *args, return_outputs_dict: bool = False, **kwargs):
+    def call(self, *args: Any, return_outputs_dict: bool = False, **kwargs: Any) -> tf.Tensor | TensorDict:
         """Runs get_controls then get_signal."""
         for k in ['training', 'mask']:
             kwargs.pop(k, None)
@@ -47,11 +47,11 @@ class Processor(keras.layers.Layer):
             return dict(signal=signal, controls=controls)
         return signal
 
-    def get_controls(self, *args, **kwargs) -> TensorDict:
+    def get_controls(self, *args: Any, **kwargs: Any) -> TensorDict:
         """Converts input tensors into a dict of controls."""
         raise NotImplementedError
 
-    def get_signal(self, *args, **kwargs) -> tf.Tensor:
+    def get_signal(self, *args: Any, **kwargs: Any) -> tf.Tensor:
         """Converts controls into a signal tensor."""
         raise NotImplementedError
 
@@ -65,16 +65,18 @@ class ProcessorGroup(dags.DAGLayer):
     under 'out'; get_signal(outputs) is outputs['out']['signal'].
     """
 
-    def __init__(self, dag: dags.DAG, **kwarg_processors):
+    def __init__(self, dag: dags.DAG, **kwarg_processors: Any) -> None:
         super().__init__(dag, **kwarg_processors)
         self.processor_names = self.module_names
 
     @property
-    def processors(self) -> list:
+    def processors(self) -> list[Any]:
         """The processors, in registration order."""
         return [getattr(self, name) for name in self.processor_names]
 
-    def call(self, inputs: TensorDict, return_outputs_dict: bool = False, **kwargs):
+    def call(
+        self, inputs: TensorDict, return_outputs_dict: bool = False, **kwargs: Any
+    ) -> tf.Tensor | TensorDict:
         """Runs the DAG; returns the output signal, or {'signal', 'controls'} (controls being the
         full nested outputs dict) when return_outputs_dict."""
         controls = self.get_controls(inputs, **kwargs)
@@ -83,7 +85,7 @@ class ProcessorGroup(dags.DAGLayer):
             return dict(signal=signal, controls=controls)
         return signal
 
-    def get_controls(self, inputs: TensorDict, **kwargs) -> TensorDict:
+    def get_controls(self, inputs: TensorDict, **kwargs: Any) -> TensorDict:
         """Runs the DAG and returns the nested dict of every node's outputs."""
         for k in ['training', 'mask']:
             kwargs.pop(k, None)

@@ -4,7 +4,7 @@ import numpy as np
 import tensorflow as tf
 
 from clarinet_ddsp import core
-from clarinet_ddsp.core import safe_log, tf_float32
+from clarinet_ddsp.core import TensorLike, safe_log, tf_float32
 
 CREPE_SAMPLE_RATE = 16000
 CREPE_FRAME_SIZE = 1024
@@ -22,7 +22,7 @@ def _check_padding(fn_name: str, padding: str) -> None:
         )
 
 
-def stft(audio, frame_size: int = 2048, overlap: float = 0.75, pad_end: bool = True) -> tf.Tensor:
+def stft(audio: TensorLike, frame_size: int = 2048, overlap: float = 0.75, pad_end: bool = True) -> tf.Tensor:
     """Differentiable STFT (periodic hann window, FFT size the enclosing power of 2).
 
     Args:
@@ -46,7 +46,9 @@ def stft(audio, frame_size: int = 2048, overlap: float = 0.75, pad_end: bool = T
     )
 
 
-def stft_np(audio, frame_size: int = 2048, overlap: float = 0.75, pad_end: bool = True) -> np.ndarray:
+def stft_np(
+    audio: TensorLike, frame_size: int = 2048, overlap: float = 0.75, pad_end: bool = True
+) -> np.ndarray:
     """Non-differentiable numpy STFT, same framing as librosa.stft(center=False).
 
     Args:
@@ -71,7 +73,7 @@ def stft_np(audio, frame_size: int = 2048, overlap: float = 0.75, pad_end: bool 
     audio = np.asarray(audio)
     window = 0.5 - 0.5 * np.cos(2.0 * np.pi * np.arange(frame_size) / frame_size)
 
-    def _stft_one(y):
+    def _stft_one(y: np.ndarray) -> np.ndarray:
         n_frames = 1 + (y.shape[-1] - frame_size) // hop_size
         frames = np.lib.stride_tricks.sliding_window_view(y, frame_size)[::hop_size][:n_frames]
         out_dtype = np.complex64 if y.dtype != np.float64 else np.complex128
@@ -82,14 +84,16 @@ def stft_np(audio, frame_size: int = 2048, overlap: float = 0.75, pad_end: bool 
     return _stft_one(audio)
 
 
-def compute_mag(audio, size: int = 2048, overlap: float = 0.75, pad_end: bool = True) -> tf.Tensor:
+def compute_mag(
+    audio: TensorLike, size: int = 2048, overlap: float = 0.75, pad_end: bool = True
+) -> tf.Tensor:
     """STFT magnitude, [batch, n_frames, n_bins]."""
     mag = tf.abs(stft(audio, frame_size=size, overlap=overlap, pad_end=pad_end))
     return tf_float32(mag)
 
 
 def compute_mel(
-    audio,
+    audio: TensorLike,
     lo_hz: float = 0.0,
     hi_hz: float = 8000.0,
     bins: int = 64,
@@ -109,13 +113,15 @@ def compute_mel(
     return mel
 
 
-def compute_logmag(audio, size: int = 2048, overlap: float = 0.75, pad_end: bool = True) -> tf.Tensor:
+def compute_logmag(
+    audio: TensorLike, size: int = 2048, overlap: float = 0.75, pad_end: bool = True
+) -> tf.Tensor:
     """Natural log of the STFT magnitude (safe_log), [batch, n_frames, n_bins]."""
     return safe_log(compute_mag(audio, size, overlap, pad_end))
 
 
 def compute_logmel(
-    audio,
+    audio: TensorLike,
     lo_hz: float = 80.0,
     hi_hz: float = 7600.0,
     bins: int = 64,
@@ -130,7 +136,7 @@ def compute_logmel(
 
 
 def compute_mfcc(
-    audio,
+    audio: TensorLike,
     lo_hz: float = 20.0,
     hi_hz: float = 8000.0,
     fft_size: int = 1024,
@@ -172,7 +178,7 @@ def get_framed_lengths(
     """
     _check_padding('get_framed_lengths', padding)
 
-    def get_n_frames(length):
+    def get_n_frames(length: float) -> int:
         return int(np.floor((length - frame_size) / hop_size)) + 1
 
     if padding == 'valid':
@@ -183,18 +189,18 @@ def get_framed_lengths(
         n_frames = get_n_frames(padded_length)
     else:
         n_frames = int(np.ceil(input_length / hop_size))
-        padded_length = (n_frames - 1) * hop_size + frame_size
+        padded_length = int((n_frames - 1) * hop_size) + frame_size
     return n_frames, padded_length
 
 
 def pad(
-    x,
+    x: TensorLike,
     frame_size: int,
     hop_size: int,
     padding: str = 'center',
     axis: int = 1,
     mode: str = 'CONSTANT',
-    constant_values=0,
+    constant_values: float = 0,
 ) -> tf.Tensor:
     """Pads a tensor for strided framing (see get_framed_lengths for the padding modes).
 
@@ -236,7 +242,11 @@ def pad(
 
 
 def compute_rms_energy(
-    audio, sample_rate: int = 16000, frame_rate: int = 250, frame_size: int = 512, padding: str = 'center'
+    audio: TensorLike,
+    sample_rate: int = 16000,
+    frame_rate: int = 250,
+    frame_size: int = 512,
+    padding: str = 'center',
 ) -> tf.Tensor:
     """Root-mean-square energy per frame, [batch, n_frames] or [n_frames]."""
     audio = tf_float32(audio)
@@ -247,7 +257,7 @@ def compute_rms_energy(
 
 
 def compute_power(
-    audio,
+    audio: TensorLike,
     sample_rate: int = 16000,
     frame_rate: int = 250,
     frame_size: int = 512,
@@ -277,7 +287,7 @@ def a_weighting_db(frequencies: np.ndarray, min_db: float = -80.0) -> np.ndarray
 
 
 def compute_loudness(
-    audio,
+    audio: TensorLike,
     sample_rate: int = 16000,
     frame_rate: int = 250,
     n_fft: int = 512,
@@ -285,7 +295,7 @@ def compute_loudness(
     ref_db: float = 0.0,
     use_tf: bool = True,
     padding: str = 'center',
-):
+) -> TensorLike:
     """Perceptual loudness in dB: mean A-weighted power over STFT bins, per frame.
 
     Args:
@@ -331,7 +341,11 @@ def compute_loudness(
 
 
 def compute_f0(
-    audio, frame_rate: int, viterbi: bool = True, padding: str = 'center', model_capacity: str = 'full'
+    audio: np.ndarray,
+    frame_rate: float,
+    viterbi: bool = True,
+    padding: str = 'center',
+    model_capacity: str = 'full',
 ) -> tuple[np.ndarray, np.ndarray]:
     """Fundamental frequency with CREPE (clarinet_ddsp.pitch, loaded on first use).
 
@@ -354,8 +368,12 @@ def compute_f0(
 
 
 def pad_or_trim_to_expected_length(
-    vector, expected_len: int, pad_value=0, len_tolerance: int = 20, use_tf: bool = False
-):
+    vector: TensorLike,
+    expected_len: int,
+    pad_value: float = 0,
+    len_tolerance: int = 20,
+    use_tf: bool = False,
+) -> TensorLike:
     """Pads (with pad_value) or trims the last axis of a feature vector to expected_len.
 
     Args:

@@ -2,6 +2,7 @@
 
 import numbers
 from collections.abc import Callable
+from typing import Any
 
 import tensorflow as tf
 
@@ -331,7 +332,7 @@ class Sinusoidal(processors.Processor):
         )
 
 
-def _check_positive(owner: str, **values) -> None:
+def _check_positive(owner: str, **values: Any) -> None:
     for name, value in values.items():
         if not isinstance(value, numbers.Integral) or isinstance(value, bool) or value <= 0:
             raise ValueError(f'{owner}: {name}={value!r} must be a positive integer.')

@@ -26,6 +26,7 @@ from clarinet_ddsp.core.oscillators import (
 )
 from clarinet_ddsp.core.resampling import RESAMPLE_METHODS, center_crop, resample, upsample_with_windows
 from clarinet_ddsp.core.tensors import (
+    TensorLike,
     check_matching_axes,
     copy_if_tf_function,
     diff,

@@ -3,7 +3,7 @@
 import numpy as np
 import tensorflow as tf
 
-from clarinet_ddsp.core.tensors import frame_blocks, tf_float32
+from clarinet_ddsp.core.tensors import TensorLike, frame_blocks, tf_float32
 
 
 def _next_5_smooth(n: int) -> int:
@@ -280,7 +280,7 @@ def blockwise_frequency_filter(
     audio_blocks = tf.transpose(tf.signal.frame(audio, span * hop, k * hop, axis=1), [1, 0, 2])
     magnitude_blocks = frame_blocks(magnitudes, k, n_blocks, context, context)
 
-    def filter_block(args):
+    def filter_block(args: tuple[tf.Tensor, tf.Tensor]) -> tf.Tensor:
         block_audio, block_magnitudes = args
         filtered = frequency_filter(block_audio, block_magnitudes, window_size=window_size)
         return filtered[:, context * hop : (context + k) * hop]
@@ -295,7 +295,7 @@ def blockwise_frequency_filter(
     return filtered[:, : n_frames * hop]
 
 
-def sinc(x, threshold: float = 1e-20) -> tf.Tensor:
+def sinc(x: TensorLike, threshold: float = 1e-20) -> tf.Tensor:
     """Normalised sinc, sin(pi x) / (pi x)."""
     x = tf_float32(x)
     x = tf.where(tf.abs(x) < threshold, threshold * tf.ones_like(x), x)
@@ -304,7 +304,10 @@ def sinc(x, threshold: float = 1e-20) -> tf.Tensor:
 
 
 def sinc_impulse_response(
-    cutoff_frequency, window_size: int = 512, sample_rate: int | None = None, high_pass: bool = False
+    cutoff_frequency: TensorLike,
+    window_size: int = 512,
+    sample_rate: int | None = None,
+    high_pass: bool = False,
 ) -> tf.Tensor:
     """Hamming-windowed sinc low-pass (or high-pass) impulse responses.
 

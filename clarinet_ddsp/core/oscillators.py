@@ -285,7 +285,7 @@ def harmonic_synthesis(
 
 
 def _continued_phase(
-    f0_envelope: tf.Tensor, sample_rate: float, initial_phase: tf.Tensor | None, n_out
+    f0_envelope: tf.Tensor, sample_rate: float, initial_phase: tf.Tensor | None, n_out: int | tf.Tensor
 ) -> tuple[tf.Tensor, tf.Tensor]:
     """f0 phase of [batch, n_samples] sample-wise f0 (Hz), summed in float64 from initial_phase.
 
@@ -414,7 +414,7 @@ def streaming_harmonic_synthesis(
     phase = tf.transpose(tf.reshape(phase, [batch, n_blocks, block_samples]), [1, 0, 2])
     amplitude_blocks = frame_blocks(harmonic_amplitudes, k, n_blocks, context_after=1)
 
-    def synthesize_block(args):
+    def synthesize_block(args: tuple[tf.Tensor, tf.Tensor, tf.Tensor]) -> tf.Tensor:
         block_amplitudes, block_f0, block_phase = args
         amplitude_envelopes = resample(block_amplitudes, (k + 1) * hop, method=amp_resample_method)
         return _harmonic_bank(block_f0, amplitude_envelopes[:, :block_samples], block_phase, sample_rate)

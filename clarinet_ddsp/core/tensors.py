@@ -8,6 +8,10 @@ from typing import Any
 import numpy as np
 import tensorflow as tf
 
+# What the ops take: a tensor, a numpy array or a number (nested lists work too, as tf.convert_to_tensor
+# takes them).
+TensorLike = tf.Tensor | np.ndarray | np.generic | float
+
 
 def tf_float32(x: Any) -> tf.Tensor:
     """Returns `x` as a float32 tf.Tensor (a no-op for float32 tensors)."""
@@ -16,16 +20,16 @@ def tf_float32(x: Any) -> tf.Tensor:
     return tf.convert_to_tensor(x, tf.float32)
 
 
-def make_iterable(x: Any) -> list:
-    """Wraps `x` in a list unless it is iterable; None gives []. Tensors are wrapped whole."""
+def make_iterable(x: Any) -> list[Any]:
+    """`x` as a list: its items if it is iterable, else [x]; None gives []. Tensors are wrapped whole."""
     if x is None:
         return []
     if isinstance(x, (np.ndarray, tf.Tensor)):
         return [x]
-    return x if isinstance(x, abc.Iterable) else [x]
+    return list(x) if isinstance(x, abc.Iterable) else [x]
 
 
-def to_dict(x: Any, keys: Sequence[str]) -> dict[str, Any]:
+def to_dict(x: Any, keys: Sequence[str] | None) -> dict[str, Any]:
     """Zips a value or list of values with `keys` into a dict (dicts pass through).
 
     Raises:
@@ -33,14 +37,14 @@ def to_dict(x: Any, keys: Sequence[str]) -> dict[str, Any]:
     """
     if isinstance(x, dict):
         return x
-    x = make_iterable(x)
-    keys = make_iterable(keys)
-    if len(keys) != len(x):
+    values = make_iterable(x)
+    names = make_iterable(keys)
+    if len(names) != len(values):
         raise ValueError(
-            f'to_dict: keys={list(keys)} has {len(keys)} names but the module returned {len(x)} '
+            f'to_dict: keys={names} has {len(names)} names but the module returned {len(values)} '
             'values; give one output key per returned value in the dag node.'
         )
-    return dict(zip(keys, x))
+    return dict(zip(names, values))
 
 
 def copy_if_tf_function(x: Any) -> Any:
@@ -88,7 +92,7 @@ def map_shape(x: Any) -> Any:
     return tf.nest.map_structure(lambda t: list(tf.shape(t).numpy()), x)
 
 
-def pad_axis(x: tf.Tensor, padding=(0, 0), axis: int = 0, **pad_kwargs) -> tf.Tensor:
+def pad_axis(x: tf.Tensor, padding: Sequence[int] = (0, 0), axis: int = 0, **pad_kwargs: Any) -> tf.Tensor:
     """Pads one axis of `x` by (before, after); other kwargs go to tf.pad."""
     n_end_dims = len(x.shape) - axis - 1
     n_end_dims = max(n_end_dims, 0)

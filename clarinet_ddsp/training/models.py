@@ -8,14 +8,7 @@ import keras
 import tensorflow as tf
 
 import gin
-
-
-def _make_iterable(x) -> list:
-    if x is None:
-        return []
-    if isinstance(x, (list, tuple)):
-        return list(x)
-    return [x]
+from clarinet_ddsp import core
 
 
 class _LossStore:
@@ -61,7 +54,7 @@ class Model(keras.Model):
 
     def _update_losses_dict(self, loss_objs, *args, **kwargs) -> None:
         """Runs each loss object on args and records its named losses."""
-        for loss_obj in _make_iterable(loss_objs):
+        for loss_obj in core.make_iterable(loss_objs):
             if hasattr(loss_obj, 'get_losses_dict'):
                 self._loss_store.losses.update(loss_obj.get_losses_dict(*args, **kwargs))
             else:
@@ -106,7 +99,7 @@ class Autoencoder(Model):
         self.encoder = encoder
         self.decoder = decoder
         self.processor_group = processor_group
-        self.loss_objs = _make_iterable(losses)
+        self.loss_objs = core.make_iterable(losses)
 
     def encode(self, features: dict, training: bool = True) -> dict:
         """Adds the preprocessor's and encoder's outputs to features."""

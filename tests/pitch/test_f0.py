@@ -4,6 +4,7 @@ import numpy as np
 import pytest
 
 from clarinet_ddsp import pitch, spectral_ops
+from tests.pitch.tolerances import F0_RTOL, SALIENCE_ATOL
 
 # Sweeps from 50 Hz to 1760 Hz (A6). Above ~1.8 kHz the pretrained models degrade: CREPE's top bin is
 # centred at 2005.5 Hz, and on 1975.5 Hz (B6) tones the full model locks onto f0 / 3 (-1900 cents,
@@ -65,6 +66,7 @@ def test_viterbi_and_local_average_agree_on_a_clean_tone(full_model, make_tone):
     audio, _ = make_tone(330.0, 'odd')
     f0_vit, conf_vit = pitch.compute_f0(audio, 250, viterbi=True, model=full_model)
     f0_avg, conf_avg = pitch.compute_f0(audio, 250, viterbi=False, model=full_model)
+    # Same frames in the same batches through the same network: the confidences are bit-identical.
     np.testing.assert_array_equal(conf_vit, conf_avg)  # confidence never depends on the decoding
     inner = slice(3, -3)
     np.testing.assert_allclose(f0_vit[inner], f0_avg[inner], rtol=1e-6)
@@ -127,8 +129,10 @@ def test_quiet_frames_are_skipped_only_when_asked(tiny_model, make_tone):
     np.testing.assert_array_equal(conf_skip[silent], 0.0)
     np.testing.assert_array_equal(f0_skip[silent], 0.0)
     loud = np.arange(len(f0_all)) * 64 >= 8000 + 512
-    np.testing.assert_array_equal(conf_skip[loud], conf_all[loud])
-    np.testing.assert_allclose(f0_skip[loud][3:-3], f0_all[loud][3:-3], rtol=1e-6)
+    # Skipping changes which frames share a network batch, so the loud frames' float32 sums run in
+    # other kernels: equal to rounding (tests/pitch/tolerances.py), not bit for bit.
+    np.testing.assert_allclose(conf_skip[loud], conf_all[loud], rtol=0, atol=SALIENCE_ATOL)
+    np.testing.assert_allclose(f0_skip[loud][3:-3], f0_all[loud][3:-3], rtol=F0_RTOL)
 
 
 @pytest.mark.parametrize(

@@ -100,6 +100,13 @@ def test_kill_9_while_saving_leaves_a_complete_latest_checkpoint(tmp_path):
             text=True,
         )
         assert proc.stdout.readline().strip() == 'ready'
+        # Saves follow each other back to back once the first one is written; wait for it (however slow
+        # the machine: ~0.1 s here), then kill at a point that depends on the delay, not on the speed.
+        before = checkpointing.latest_checkpoint_step(str(tmp_path)) or 0
+        deadline = time.monotonic() + 300
+        while (checkpointing.latest_checkpoint_step(str(tmp_path)) or 0) <= before:
+            assert proc.poll() is None and time.monotonic() < deadline, 'the saver wrote no checkpoint'
+            time.sleep(0.01)
         time.sleep(delay)
         proc.kill()  # SIGKILL, at whatever point of a save it is.
         proc.wait()

@@ -105,10 +105,14 @@ def test_evaluate_follows_new_checkpoints_until_run_until_step(tmp_path, fake_fe
     h.save_checkpoint(model, str(tmp_path), 1)
 
     def train_later():
-        time.sleep(1.5)
-        h.save_checkpoint(h.SineModel(gain=0.7), str(tmp_path), 2)
-        time.sleep(1.5)
-        h.save_checkpoint(h.SineModel(gain=0.9), str(tmp_path), 3)
+        # Each checkpoint once the previous one's results are written: evaluate picks the newest, so a
+        # fixed delay would skip step 2 on a machine slower than the delay.
+        for step, gain in ((2, 0.7), (3, 0.9)):
+            results = tmp_path / 'eval_results' / f'step_{step - 1}.json'
+            deadline = time.monotonic() + 300
+            while not results.exists() and time.monotonic() < deadline:
+                time.sleep(0.05)
+            h.save_checkpoint(h.SineModel(gain=gain), str(tmp_path), step)
 
     trainer = threading.Thread(target=train_later)
     trainer.start()
@@ -121,7 +125,7 @@ def test_evaluate_follows_new_checkpoints_until_run_until_step(tmp_path, fake_fe
             batch_size=2,
             num_batches=1,
             run_until_step=3,
-            timeout_secs=30,
+            timeout_secs=30,  # each checkpoint comes ~0.1 s after the previous results
         )
     finally:
         trainer.join()
@@ -132,7 +136,6 @@ def test_evaluate_follows_new_checkpoints_until_run_until_step(tmp_path, fake_fe
 
 
 def test_evaluate_stops_after_timeout_without_new_checkpoints(run_dir, fake_features):
-    start = time.time()
     eval_util.evaluate(
         _provider(),
         h.SineModel(),
@@ -143,7 +146,10 @@ def test_evaluate_stops_after_timeout_without_new_checkpoints(run_dir, fake_feat
         num_batches=1,
         timeout_secs=1.0,
     )
-    assert time.time() - start < 20
+    # The wait after the last evaluation (results written) is the 1 s timeout plus at most one 1 s poll;
+    # it is sleeping, not arithmetic, so 10 s holds on any machine.
+    waited = time.time() - os.path.getmtime(run_dir / 'eval' / 'eval_results' / 'step_20.json')
+    assert 1.0 <= waited < 10.0, waited
     acc, _ = h.read_events(run_dir / 'eval' / 'summaries' / 'eval')
     assert list(h.scalar_values(acc, 'losses/total_loss')) == [20]
 

@@ -24,9 +24,9 @@ def _spectral_f0(x, rate, f_guess):
 def rendered():
     plan = [(m, d) for m in (50, 57, 64, 69, 76, 81, 88) for d in ('pp', 'ff')]  # D3 .. E6
     specs = [clarinet_model.NoteSpec(float(core.midi_to_hz_np(m)), d) for m, d in plan]
-    start = time.time()
+    start = time.process_time()  # CPU time: the machine's load does not count, only its speed
     audio = clarinet_model.render_notes(specs, secs=2.0)
-    return plan, audio, time.time() - start
+    return plan, audio, time.process_time() - start
 
 
 def test_sounded_pitch_is_within_10_cents_of_the_note(rendered):
@@ -62,7 +62,10 @@ def test_notes_are_steady_finite_and_in_range(rendered):
 
 def test_rendering_takes_seconds(rendered):
     _, audio, secs = rendered
-    assert secs < 30, f'{len(audio)} notes x 2 s took {secs:.1f} s'
+    # 2-2.5 s of CPU on a Sapphire Rapids Xeon (wall time under a load of 15 on 2 cores: 45 s); a Zen 1
+    # at 2.0 GHz is ~3x slower, so 25 s leaves 3x over the slowest machine, and a per-sample Python
+    # loop (100x) still fails.
+    assert secs < 25, f'{len(audio)} notes x 2 s took {secs:.1f} s of CPU time'
 
 
 def test_bad_dynamic_or_pitch_is_named():

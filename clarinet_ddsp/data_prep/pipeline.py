@@ -12,6 +12,7 @@ import os
 import re
 import time
 import uuid
+import zlib
 from collections.abc import Iterator, Sequence
 
 import apache_beam as beam
@@ -122,6 +123,53 @@ def to_tfexample(ex):
     return ex_lib.to_tfexample(ex)
 
 
+class WriteShards(beam.PTransform):
+    """tf.train.Examples -> exactly num_shards TFRecord files <prefix>-NNNNN-of-MMMMM, without side inputs.
+
+    Beam's WriteToTFRecord finalises through side inputs, which Beam's DaskRunner recomputes from the
+    start of the pipeline for each use (all of CREPE twice) and, with several input partitions, for each
+    partition, each time with a new temporary directory (the run then fails). Here each example goes to a
+    shard by a checksum of its bytes (the same on a retry), one task writes each shard, and empty shards
+    are written too.
+    """
+
+    def __init__(self, prefix: str, num_shards: int):
+        super().__init__()
+        self._prefix = prefix
+        self._num_shards = int(num_shards)
+
+    def expand(self, examples):
+        n = self._num_shards
+        keyed = examples | 'to_shard' >> beam.Map(_shard_record, n)
+        every_shard = examples.pipeline | 'every_shard' >> beam.Create([(i, None) for i in range(n)])
+        return (
+            (keyed, every_shard)
+            | 'flatten' >> beam.Flatten()
+            | 'group' >> beam.GroupByKey()
+            | 'write_shard' >> beam.Map(_write_shard, self._prefix, n)
+        )
+
+
+def _shard_record(example, num_shards: int) -> tuple[int, bytes]:
+    record = example.SerializeToString()
+    return zlib.crc32(record) % num_shards, record
+
+
+def _write_shard(item, prefix: str, num_shards: int) -> str:
+    """One shard's records into a hidden file, renamed into place whole (a retried task overwrites it)."""
+    from apache_beam.io.tfrecordio import _TFRecordUtil
+
+    index, records = item
+    path = f'{prefix}-{index:05d}-of-{num_shards:05d}'
+    partial = FileSystems.join(os.path.dirname(prefix), f'.partial-{uuid.uuid4().hex}')
+    with FileSystems.create(partial) as f:
+        for record in records:
+            if record is not None:  # the marker that makes an empty shard exist
+                _TFRecordUtil.write_record(f, record)
+    FileSystems.rename([partial], [path])
+    return path
+
+
 def set_gpu_memory_growth() -> None:
     """GPU memory growth for a pipeline process; a reused worker whose GPU is already set up keeps it."""
     from clarinet_ddsp.training import distribution
@@ -139,7 +187,10 @@ def runner_options(pipeline_options: Sequence[str]) -> list[str]:
     """Pipeline flags for Beam; a DirectRunner (the default) gets multi-processing workers on every core.
 
     The workers are added only when the flags say nothing about them. `--runner=DaskRunner` (or `dask`)
-    becomes Beam's full class name, which Beam needs for it. Other runners get the flags as given.
+    becomes Beam's full class name, which Beam needs for it, with one input file per Dask partition unless
+    --dask_npartitions or --dask_partition_size is given (Beam's default puts up to 128 files in one
+    partition, i.e. on one worker thread, and Reshuffle does not move data on Dask). Other runners get the
+    flags as given.
 
     Raises:
         ValueError: a --runner that is neither one of Beam's runners nor a dotted class name, or the Dask
@@ -150,6 +201,9 @@ def runner_options(pipeline_options: Sequence[str]) -> list[str]:
     mentioned = any(re.match(r'--?direct_(num_workers|running_mode)', f) for f in flags)
     if direct and not mentioned:
         flags += ['--direct_num_workers=0', '--direct_running_mode=multi_processing']
+    dask_partitions = any(re.match(r'--?dask_(npartitions|partition_size)', f) for f in flags)
+    if f'--runner={DASK_RUNNER}' in flags and not dask_partitions:
+        flags += ['--dask_partition_size=1']
     return flags
 
 
@@ -356,6 +410,11 @@ def prepare_tfrecord(
         crepe_model,
     )
     options = runner_options(list(pipeline_options))
+    if num_shards is None and f'--runner={DASK_RUNNER}' in options:
+        raise ValueError(
+            '--num_shards=None: on the DaskRunner give the number of shards, e.g. --num_shards=16 '
+            '(about one per 100 MB of examples; a 4 s example is ~0.5 MB).'
+        )
     if eval_split_fraction and f'--runner={DASK_RUNNER}' in options:
         raise ValueError(
             f'--eval_split_fraction={eval_split_fraction!r}: the eval split needs a Beam side input, which '
@@ -399,6 +458,7 @@ def prepare_tfrecord(
             viterbi,
             crepe_model,
             allow_memory_growth,
+            on_dask=f'--runner={DASK_RUNNER}' in options,
         )
         start = time.time()
         with _package_on_worker_path(_is_direct(options)):
@@ -479,6 +539,7 @@ def _build(
     viterbi,
     crepe_model,
     allow_memory_growth,
+    on_dask=False,
 ):
     import tensorflow as tf
 
@@ -508,15 +569,17 @@ def _build(
             hop_secs=hop_secs,
             center=center,
         )
-        _ = (
+        records = (
             examples
             | f'split_examples_{split}' >> beam.FlatMap(split_example, split=split, **window_args)
             | f'reshuffle_{split}' >> beam.Reshuffle()
             | f'make_tfexample_{split}' >> beam.Map(to_tfexample)
-            | f'write_{split}'
-            >> beam.io.tfrecordio.WriteToTFRecord(
-                prefix, num_shards=num_shards or 0, coder=beam.coders.ProtoCoder(tf.train.Example)
-            )
+        )
+        if on_dask:
+            _ = records | f'write_{split}' >> WriteShards(prefix, num_shards)
+            return
+        _ = records | f'write_{split}' >> beam.io.tfrecordio.WriteToTFRecord(
+            prefix, num_shards=num_shards or 0, coder=beam.coders.ProtoCoder(tf.train.Example)
         )
 
     if not eval_split_fraction:

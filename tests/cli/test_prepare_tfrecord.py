@@ -113,6 +113,21 @@ def test_bad_file_exits_naming_it_and_writes_nothing(parse, tmp_path):
     assert not glob.glob(str(tmp_path / 'out' / '*'))
 
 
+def test_unknown_runner_exits_with_one_line_naming_the_known_ones(parse, tmp_path):
+    audio_files.write_tone(str(tmp_path / 'note.wav'), 440.0, 1.0)
+    parse(
+        f'--input_audio_filepatterns={tmp_path}/*.wav',
+        f'--output_tfrecord_path={tmp_path}/out/t',
+        '--pipeline_options=--runner=Dusk,--dask_client_address=127.0.0.1:8786',
+    )
+    with pytest.raises(SystemExit) as info:
+        prepare_tfrecord.main(['clarinet_ddsp_prepare_tfrecord'])
+    message = str(info.value.code)
+    assert "--runner='Dusk' is not a Beam runner" in message and '\n' not in message
+    assert 'DaskRunner' in message and 'DirectRunner' in message and 'DataflowRunner' in message
+    assert not (tmp_path / 'out').exists()
+
+
 def test_python_m_form_reports_errors_without_traceback(tmp_path):
     proc = subprocess.run(
         [

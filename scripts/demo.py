@@ -292,8 +292,8 @@ class Demo:
             'resynth',
             '-c',
             [
-                'import soundfile as sf; from clarinet_ddsp import resynth; '
-                'audio, _ = resynth.sung_vowel((60, 62, 64, 60, 60, 62, 64, 60, 64, 65, 67, 67), '
+                'import soundfile as sf; from clarinet_ddsp.data_prep import voice_model; '
+                'audio, _ = voice_model.sung_vowel((60, 62, 64, 60, 60, 62, 64, 60, 64, 65, 67, 67), '
                 f'note_secs=0.45, vowel="a"); sf.write({voice!r}, audio, 16000)'
             ],
         )

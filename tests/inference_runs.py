@@ -34,6 +34,11 @@ SHRINK_PARAMS = [
 ]
 
 
+def cents(a_hz, b_hz):
+    """Pitch distance in cents (frequencies floored at 1 mHz, so unvoiced zeros stay finite)."""
+    return 1200.0 * np.log2(np.maximum(a_hz, 1e-3) / np.maximum(b_hz, 1e-3))
+
+
 def clarinet_like_tone(f0_hz: float, n_samples: int, level: float, seed: int = 0) -> np.ndarray:
     """Odd harmonics strong, even weak, a little vibrato and breath: a crude clarinet."""
     rng = np.random.RandomState(seed)

@@ -37,7 +37,7 @@ def main(argv=()) -> None:
             )
     if FLAGS.block_frames < 1:
         raise ValueError(f'--block_frames={FLAGS.block_frames} must be >= 1.')
-    from clarinet_ddsp import export
+    from clarinet_ddsp.inference import export
 
     path = export.export_saved_model(
         FLAGS.save_dir,

@@ -8,7 +8,9 @@ from __future__ import annotations
 
 import os
 import time
+from typing import Any
 
+import numpy as np
 from absl import app, flags, logging
 
 from clarinet_ddsp.cli import entry, shared_flags
@@ -40,6 +42,57 @@ flags.DEFINE_float(
 flags.DEFINE_string('plot', None, 'Also write a PNG with input/output spectrograms and f0 tracks.')
 
 
+def write_wav(path: str, audio: np.ndarray, sample_rate: int) -> float:
+    """Writes 16-bit PCM; scales down (and says so) only if the peak exceeds full scale.
+
+    Returns:
+      The peak of the written audio.
+    """
+    import soundfile as sf
+
+    peak = float(np.max(np.abs(audio))) if audio.size else 0.0
+    if peak > 1.0:
+        logging.warning('Output peak %.2f exceeds full scale; scaled to 0.99 to avoid clipping.', peak)
+        audio = audio * (0.99 / peak)
+        peak = 0.99
+    directory = os.path.dirname(os.path.abspath(path))
+    os.makedirs(directory, exist_ok=True)
+    sf.write(path, audio, sample_rate, subtype='PCM_16')
+    return peak
+
+
+def write_plot(path: str, result: dict[str, Any], f0_out_hz: np.ndarray | None = None) -> None:
+    """Spectrograms of input and output and the f0 tracks (input, used, and the output's if given)."""
+    from clarinet_ddsp.training import summaries
+
+    sr = result['sample_rate']
+    fig = summaries.new_figure((10, 9))
+    axes = fig.subplots(3, 1)
+    for ax, audio, title in (
+        (axes[0], result['features']['audio'], 'input'),
+        (axes[1], result['audio'], 'resynthesis'),
+    ):
+        ax.specgram(audio, Fs=sr, NFFT=1024, noverlap=768, cmap='magma')
+        ax.set_ylim(0, min(sr / 2, 5000))
+        ax.set_title(title)
+        ax.set_ylabel('Hz')
+    hop_secs = len(result['features']['audio']) / sr / max(1, result['features']['f0_hz'].size)
+    times = np.arange(result['features']['f0_hz'].size) * hop_secs
+    axes[2].plot(times, result['features']['f0_hz'], label='input f0 (CREPE)', lw=1)
+    axes[2].plot(times, result['features_used']['f0_hz'], label='f0 used', lw=1)
+    if f0_out_hz is not None:
+        axes[2].plot(
+            times[: len(f0_out_hz)], f0_out_hz[: len(times)], label='output f0 (CREPE)', lw=1, ls='--'
+        )
+    axes[2].set_yscale('log')
+    axes[2].set_xlabel('s')
+    axes[2].set_ylabel('Hz')
+    axes[2].legend(loc='upper right')
+    fig.tight_layout()
+    os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
+    fig.savefig(path, dpi=80)
+
+
 def main(argv=()) -> None:
     if len(argv) > 1:
         raise app.UsageError(f'Unexpected arguments: {argv[1:]}')
@@ -53,7 +106,7 @@ def main(argv=()) -> None:
         raise ValueError(f'--piece_secs={FLAGS.piece_secs} must be >= 1 second.')
     if not os.path.isfile(FLAGS.input):
         raise ValueError(f'--input={FLAGS.input}: no such file.')
-    from clarinet_ddsp import resynth
+    from clarinet_ddsp.inference import resynth
 
     start = time.time()
     result = resynth.resynthesize(
@@ -68,9 +121,9 @@ def main(argv=()) -> None:
         include_reverb=FLAGS.reverb,
         piece_secs=FLAGS.piece_secs,
     )
-    peak = resynth.write_wav(FLAGS.output, result['audio'], result['sample_rate'])
+    peak = write_wav(FLAGS.output, result['audio'], result['sample_rate'])
     if FLAGS.plot:
-        resynth.write_plot(FLAGS.plot, result)
+        write_plot(FLAGS.plot, result)
         logging.info('Wrote %s', FLAGS.plot)
     adj = result['adjustment']
     logging.info(

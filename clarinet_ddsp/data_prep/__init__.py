@@ -14,7 +14,18 @@ from clarinet_ddsp.data_prep.audio_io import (
     load_audio,
     validate_audio_file,
 )
-from clarinet_ddsp.data_prep.pipeline import PrepareResult, prepare_tfrecord, runner_options
+
+_PIPELINE_NAMES = ('PrepareResult', 'prepare_tfrecord', 'runner_options')
+
+
+def __getattr__(name: str):
+    # The Beam pipeline is imported when first used: audio loading (inference) needs no Apache Beam.
+    if name in _PIPELINE_NAMES:
+        from clarinet_ddsp.data_prep import pipeline
+
+        return getattr(pipeline, name)
+    raise AttributeError(f'module {__name__!r} has no attribute {name!r}')
+
 
 __all__ = [
     'AudioFileInfo',

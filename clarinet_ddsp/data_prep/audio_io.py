@@ -238,6 +238,23 @@ def iter_audio_blocks(
 
 
 def load_audio(path: str, sample_rate: int = 16000) -> np.ndarray:
-    """Whole file as mono float32 [int(duration * sample_rate)] (convenience; the pipeline streams)."""
-    blocks = [b[0] for b in iter_audio_blocks(path, [sample_rate])]
-    return np.concatenate(blocks) if blocks else np.zeros([0], np.float32)
+    """A whole file as mono float32 [int(duration * sample_rate)]: the loader for every whole-file use
+    (resynthesis); the pipeline streams blocks with iter_audio_blocks instead.
+
+    Args:
+        path: audio file (any format libsndfile decodes, any rate and channel count).
+        sample_rate: Hz; other rates are resampled with soxr.
+
+    Raises:
+        BadAudioFileError: the file cannot be opened or decoded, holds no samples, or holds NaN or Inf
+            samples.
+    """
+    blocks = []
+    for (block,) in iter_audio_blocks(path, [sample_rate]):
+        if not np.all(np.isfinite(block)):
+            raise BadAudioFileError(path, 'holds NaN or Inf samples; repair or re-export the file.')
+        blocks.append(block)
+    audio = np.concatenate(blocks)
+    if audio.size == 0:
+        raise BadAudioFileError(path, 'holds no audio samples; give a recording.')
+    return audio

@@ -82,3 +82,29 @@ def test_globs_are_expanded_sorted_and_deduplicated(tmp_path):
     paths = audio_io.find_audio_files([str(tmp_path / '*.wav'), str(tmp_path / 'a.wav'), ''])
     assert paths == [str(tmp_path / 'a.wav'), str(tmp_path / 'b.wav')]
     assert all(os.path.isfile(p) for p in paths)
+
+
+def test_load_audio_mixes_to_mono_and_resamples(tmp_path):
+    t = np.arange(44100) / 44100.0
+    stereo = np.stack([0.5 * np.sin(2 * np.pi * 440 * t), 0.1 * np.sin(2 * np.pi * 440 * t)], 1)
+    path = str(tmp_path / 'stereo.wav')
+    sf.write(path, stereo, 44100)
+    audio = audio_io.load_audio(path, 16000)
+    assert audio.shape == (16000,)
+    assert np.max(np.abs(audio[1000:-1000])) == pytest.approx(0.3, abs=0.01)
+
+
+def test_load_audio_names_an_unreadable_file(tmp_path):
+    path = tmp_path / 'notes.wav'
+    path.write_text('not audio')
+    with pytest.raises(ValueError, match='notes.wav'):
+        audio_io.load_audio(str(path), 16000)
+
+
+def test_load_audio_names_a_file_holding_nan(tmp_path):
+    path = str(tmp_path / 'nan.wav')
+    samples = np.zeros(1000, np.float32)
+    samples[500] = np.nan
+    sf.write(path, samples, 16000, subtype='FLOAT')
+    with pytest.raises(audio_io.BadAudioFileError, match='nan.wav: holds NaN or Inf'):
+        audio_io.load_audio(path, 16000)

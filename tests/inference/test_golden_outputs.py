@@ -33,7 +33,7 @@ def test_inference_and_piecewise_synthesis_equal_the_golden_outputs(run, expecte
 
 @pytest.mark.slow  # tracing and saving the SavedModel
 def test_savedmodel_equals_the_golden_outputs(run, expected, tmp_path):
-    from clarinet_ddsp import export
+    from clarinet_ddsp.inference import export
 
     run_dir, restored = run
     out_dir = str(tmp_path / 'exported')

@@ -22,6 +22,8 @@ from typing import Any
 import tensorflow as tf
 from absl import logging
 
+from clarinet_ddsp.inference import restore, synthesis
+
 METADATA_FILENAME = 'metadata.json'
 
 
@@ -42,9 +44,7 @@ class ExportModule(tf.Module):
 
 def build_export_module(restored, include_reverb: bool = True, block_frames: int = 500):
     """An ExportModule around a restored model, traced for 1-D and 2-D inputs of any length."""
-    from clarinet_ddsp import inference
-
-    synth = inference.ControlsToAudio(
+    synth = synthesis.ControlsToAudio(
         restored.model,
         restored.sample_rate,
         restored.hop_size,
@@ -63,7 +63,6 @@ def build_export_module(restored, include_reverb: bool = True, block_frames: int
 def metadata(restored, stats: dict[str, Any] | None = None, include_reverb: bool = True) -> dict[str, Any]:
     """Facts a user of the SavedModel needs (as ddsp_export's metadata.json)."""
     from clarinet_ddsp import synths
-    from clarinet_ddsp.inference import restore
 
     model = restored.model
     splits = dict(getattr(model.decoder, 'output_splits', ()))
@@ -115,25 +114,23 @@ def export_saved_model(
       checkpoint: a checkpoint prefix instead of the newest in save_dir.
       include_reverb: keep the learned reverb in the exported graph.
       block_frames: frames synthesised per block (bounds memory on long inputs).
-      restored: an inference.RestoredModel already loaded (skips loading).
+      restored: a restore.RestoredModel already loaded (skips loading).
 
     Returns:
       output_dir.
     """
-    from clarinet_ddsp import inference
-
     if restored is None:
-        restored = inference.load_model(save_dir, checkpoint=checkpoint)
+        restored = restore.load_model(save_dir, checkpoint=checkpoint)
     module, serving = build_export_module(restored, include_reverb, block_frames)
     tmp_dir = output_dir.rstrip('/') + '.tmp'
     if tf.io.gfile.exists(tmp_dir):
         tf.io.gfile.rmtree(tmp_dir)
     tf.saved_model.save(module, tmp_dir, signatures={'serving_default': serving})
 
-    stats = inference.load_or_compute_statistics(save_dir) if save_dir else None
+    stats = restore.load_or_compute_statistics(save_dir) if save_dir else None
     with tf.io.gfile.GFile(os.path.join(tmp_dir, METADATA_FILENAME), 'w') as f:
         json.dump(metadata(restored, stats, include_reverb), f, indent=1)
-    stats_path = inference.restore.statistics_path(save_dir) if save_dir else None
+    stats_path = restore.statistics_path(save_dir) if save_dir else None
     if stats_path and tf.io.gfile.exists(stats_path):
         tf.io.gfile.copy(stats_path, os.path.join(tmp_dir, os.path.basename(stats_path)), overwrite=True)
     # Replace any previous export only once the new one is complete.

@@ -1,16 +1,15 @@
-"""clarinet_ddsp_export: the SavedModel loads with plain TensorFlow and reproduces the model."""
+"""clarinet_ddsp_export's library: the SavedModel loads with plain TensorFlow and reproduces the model."""
 
 import json
 import os
 import subprocess
 import sys
 
-import inference_runs
 import numpy as np
 import pytest
-import tensorflow as tf
 
-from clarinet_ddsp import export, inference
+from clarinet_ddsp import inference
+from clarinet_ddsp.inference import export
 
 # Loads the SavedModel in a fresh interpreter that never imports clarinet_ddsp.
 _LOADER = r"""
@@ -31,20 +30,10 @@ np.savez(sys.argv[3], **out)
 """
 
 
-@pytest.fixture(scope='module')
-def untrained_run(tmp_path_factory):
-    return inference_runs.make_untrained_run(str(tmp_path_factory.mktemp('run')))
-
-
-def _controls(n_frames, batch=2, seed=0):
-    rng = np.random.RandomState(seed)
-    f0 = (180.0 + 200.0 * rng.rand(batch, 1) + 5.0 * rng.randn(batch, n_frames)).astype(np.float32)
-    ld = (-70.0 + 60.0 * rng.rand(batch, n_frames)).astype(np.float32)
-    return f0, ld
-
-
 @pytest.mark.slow
-def test_savedmodel_round_trip_in_fresh_process_matches_in_process_model(untrained_run, tmp_path):
+def test_savedmodel_round_trip_in_fresh_process_matches_in_process_model(
+    untrained_run, tmp_path, random_controls
+):
     restored = inference.load_model(untrained_run)
     out_dir = str(tmp_path / 'exported')
     # Small blocks so the 300-frame input spans several (the block joins are exercised too).
@@ -52,7 +41,7 @@ def test_savedmodel_round_trip_in_fresh_process_matches_in_process_model(untrain
     synth = inference.ControlsToAudio(
         restored.model, restored.sample_rate, restored.hop_size, block_frames=64
     )
-    f0, ld = _controls(300)  # not the training length (128 frames)
+    f0, ld = random_controls(300)  # not the training length (128 frames)
     expected = synth(f0, ld)['audio'].numpy()
     expected_1d = synth(f0[0], ld[0])['audio'].numpy()
     assert expected.shape == (2, 300 * restored.hop_size)
@@ -81,39 +70,6 @@ def test_savedmodel_round_trip_in_fresh_process_matches_in_process_model(untrain
         meta = json.load(f)
     assert meta['sample_rate'] == 16000 and meta['hop_size'] == 64
     assert meta['num_harmonics'] == 30 and meta['num_noise_amps'] == 16
-
-
-def test_block_synthesis_matches_the_models_harmonic_synth(untrained_run):
-    """ControlsToAudio's harmonic part equals the model's own Harmonic synth at training length."""
-    restored = inference.load_model(untrained_run)
-    model = restored.model
-    n_frames = restored.n_frames_train
-    f0, ld = _controls(n_frames, batch=1, seed=3)
-    synth = inference.ControlsToAudio(model, restored.sample_rate, restored.hop_size, block_frames=40)
-    ours = synth.synthesize(tf.constant(f0), tf.constant(ld))
-    harmonic = model.processor_group.additive
-    harmonic.precise_phase = True  # float64 phase, as ControlsToAudio (ddsp's float32 drifts)
-    model.preprocessor.compute_loudness = False  # use the given loudness, as ControlsToAudio
-    outputs = model(
-        {'f0_hz': f0, 'loudness_db': ld, 'audio': np.zeros([1, n_frames * 64], np.float32)}, training=False
-    )
-    reference = outputs['additive']['signal'].numpy()
-    np.testing.assert_allclose(
-        ours['amplitudes'].numpy(), outputs['additive']['controls']['amplitudes'].numpy(), rtol=1e-6
-    )
-    err = np.max(np.abs(ours['harmonic'].numpy() - reference)) / np.max(np.abs(reference))
-    assert err < 1e-3
-
-
-def test_block_size_does_not_change_the_audio(untrained_run):
-    restored = inference.load_model(untrained_run)
-    f0, ld = _controls(90, batch=1, seed=5)
-    outs = [
-        inference.ControlsToAudio(restored.model, 16000, 64, block_frames=k)(f0, ld)['audio']
-        for k in (7, 90, 1000)
-    ]
-    for out in outs[1:]:
-        np.testing.assert_allclose(out.numpy(), outs[0].numpy(), atol=1e-6)
 
 
 def test_export_names_a_missing_run_directory(tmp_path):

@@ -49,7 +49,8 @@ def _kill_group(proc: subprocess.Popen, timeout_s: float = 30) -> None:
 @contextlib.contextmanager
 def dask_cluster(work_dir: str, n_workers: int = N_WORKERS, worker_args: tuple[str, ...] = ()):
     """A scheduler and `n_workers` single-threaded worker processes on 127.0.0.1; yields
-    (address, pids of every cluster process). Everything is killed on exit, also when the body fails."""
+    (address, psutil.Process of every cluster process). Everything is killed on exit, also when the body
+    fails."""
     scheduler_file = os.path.join(work_dir, 'scheduler.json')
     env = dict(
         os.environ, PYTHONPATH=os.pathsep.join([ROOT] + [os.environ.get('PYTHONPATH', '')]).rstrip(':')
@@ -92,9 +93,10 @@ def dask_cluster(work_dir: str, n_workers: int = N_WORKERS, worker_args: tuple[s
             worker_pids = set(client.run(os.getpid).values())
         with open(scheduler_file) as f:
             assert json.load(f)['address'] == address
-        pids = {p.pid for p in procs} | worker_pids | {c.pid for p in procs for c in _children(p.pid)}
         assert len(worker_pids) == n_workers and os.getpid() not in worker_pids
-        yield address, pids
+        processes = [psutil.Process(p.pid) for p in procs] + [c for p in procs for c in _children(p.pid)]
+        assert worker_pids <= {p.pid for p in processes}
+        yield address, processes
     finally:
         for proc in reversed(procs):
             _kill_group(proc)
@@ -109,20 +111,29 @@ def _children(pid: int) -> list[psutil.Process]:
         return []
 
 
-def _alive(pids) -> list[int]:
-    return [p for p in pids if psutil.pid_exists(p) and psutil.Process(p).status() != psutil.STATUS_ZOMBIE]
+def _alive(processes: list[psutil.Process], wait_s: float = 60) -> list[psutil.Process]:
+    """Those still running after up to wait_s (a killed TensorFlow process takes a moment to go)."""
+    _, alive = psutil.wait_procs([p for p in processes if p.is_running()], timeout=wait_s)
+    return [p for p in alive if _running(p)]
+
+
+def _running(process: psutil.Process) -> bool:
+    try:
+        return process.is_running() and process.status() != psutil.STATUS_ZOMBIE
+    except psutil.NoSuchProcess:
+        return False
 
 
 @contextlib.contextmanager
-def _watchdog(pids, timeout_s: float):
+def _watchdog(processes: list[psutil.Process], timeout_s: float):
     """Kills the cluster if the body runs past timeout_s, so a hung run fails instead of hanging CI."""
     fired = []
 
     def kill():
         fired.append(True)
-        for pid in pids:
+        for process in processes:
             with contextlib.suppress(psutil.NoSuchProcess):
-                psutil.Process(pid).kill()
+                process.kill()
 
     timer = threading.Timer(timeout_s, kill)
     timer.start()
@@ -148,12 +159,13 @@ def test_dask_runner_on_a_two_worker_cluster_writes_the_direct_runners_examples(
     kwargs = dict(num_shards=2, example_secs=1, hop_secs=1, crepe_model='tiny')
     cluster_dir = tmp_path / 'cluster'
     cluster_dir.mkdir()
-    cluster_pids = set()
+    cluster = []
+    start = time.monotonic()
     try:
-        with dask_cluster(str(cluster_dir), worker_args=WORKER_ARGS) as (address, pids):
-            cluster_pids = pids
+        with dask_cluster(str(cluster_dir), worker_args=WORKER_ARGS) as (address, cluster):
+            cluster_secs = time.monotonic() - start
             dask_options = ['--runner=DaskRunner', f'--dask_client_address={address}']
-            with _watchdog(pids, RUN_TIMEOUT_S):
+            with _watchdog(cluster, RUN_TIMEOUT_S):
                 start = time.monotonic()
                 dask = pipeline.prepare_tfrecord(
                     sorted(sources),
@@ -180,16 +192,17 @@ def test_dask_runner_on_a_two_worker_cluster_writes_the_direct_runners_examples(
                 assert bad in str(info.value) and '--skip_bad_files' in str(info.value)
                 assert not (tmp_path / 'bad_out').exists() or not os.listdir(tmp_path / 'bad_out')
     finally:
-        leaked = _alive(cluster_pids)
-    assert cluster_pids and not leaked, f'cluster processes left running: {leaked}'
+        leaked = _alive(cluster)
+    assert len(cluster) >= 2 + N_WORKERS and not leaked, f'cluster processes left running: {leaked}'
 
     start = time.monotonic()
     direct = pipeline.prepare_tfrecord(sorted(sources), str(tmp_path / 'direct' / 'train.tfrecord'), **kwargs)
     direct_secs = time.monotonic() - start
     print(
         f'\nSame {len(sources)} files: DaskRunner ({N_WORKERS} worker processes, '
-        f'{sum(crepe_loaded.values())} ran CREPE) {dask_secs:.1f} s, '
-        f'DirectRunner (multi-processing, {os.cpu_count()} cores) {direct_secs:.1f} s'
+        f'{sum(crepe_loaded.values())} ran CREPE; cluster up in {cluster_secs:.1f} s) {dask_secs:.1f} s, '
+        f'DirectRunner (multi-processing, {os.cpu_count()} cores) {direct_secs:.1f} s; '
+        f'load average {os.getloadavg()[0]:.1f}'
     )
 
     for result, name in ((dask, 'dask'), (direct, 'direct')):

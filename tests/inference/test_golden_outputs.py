@@ -1,5 +1,5 @@
 """Inference, resynthesis's piecewise synthesis and the SavedModel reproduce golden_outputs.npz
-(written by the code before they moved onto the Processors' streaming methods) within 1e-6."""
+(written by the code before they moved onto the Processors' streaming methods) within 4e-6."""
 
 import numpy as np
 import pytest
@@ -7,7 +7,12 @@ import tensorflow as tf
 
 from . import golden
 
-TOLERANCE = 1e-6  # absolute, on audio peaking at 0.2-0.8
+# Absolute, on audio peaking at 0.2-0.8. The file was written on one CPU and is compared on any: there the
+# decoder's float32 sums run in other kernels (oneDNN's ISA, XLA's code for the GRU), its outputs (~1-5)
+# move by ~1e-6 and exp_sigmoid turns that into amplitude errors of up to ln(10) * 1e-6 = 2.3e-6 relative,
+# ~2e-6 on this audio. Measured against the file: 0 with this machine's AVX-512 kernels, 2.4e-7 with AVX2,
+# 4.2e-7 with SSE4.1 (the old 1e-6 left 2.4x). A block join, phase or reverb-tail error is >= 1e-4.
+TOLERANCE = 4e-6
 
 
 @pytest.fixture(scope='module')

@@ -133,3 +133,70 @@ def test_eval_recipes_name_existing_evaluators(eval_recipe, names, tmp_path):
         assert [r.selector.split('.')[-1] for r in refs] == names
         for ref in refs:  # The references resolve to registered evaluator classes.
             assert isinstance(ref.scoped_configurable_fn, type) or callable(ref.scoped_configurable_fn)
+
+
+@pytest.mark.slow
+def test_vst_trains_on_tfrecords_prepared_with_the_train_vst_colabs_flags(tmp_path):
+    """The Train VST colab's data and training flags (frame rate 50, centred frames, 4 s examples)."""
+    from absl import flags
+
+    from clarinet_ddsp.cli import prepare_tfrecord
+    from tests.data_prep import audio_files
+
+    for i, f0 in enumerate((196.0, 294.0)):
+        audio_files.write_tone(str(tmp_path / f'note{i}.wav'), f0, 5.0)
+    data = tmp_path / 'data'
+    flags.FLAGS.unparse_flags()
+    try:
+        flags.FLAGS(
+            [
+                'clarinet_ddsp_prepare_tfrecord',
+                f'--input_audio_filepatterns={tmp_path}/*',
+                f'--output_tfrecord_path={data}/train.tfrecord',
+                # The colab's prepare_dataset() flags, verbatim:
+                '--num_shards=10',
+                '--sample_rate=16000',
+                '--frame_rate=50',
+                '--example_secs=4.0',
+                '--hop_secs=1.0',
+                '--viterbi=True',
+                '--center=True',
+                # Tiny CREPE and one in-process worker, for the test's time.
+                '--crepe_model=tiny',
+                '--pipeline_options=' + ','.join(audio_files.IN_MEMORY),
+            ]
+        )
+        prepare_tfrecord.main(['clarinet_ddsp_prepare_tfrecord'])
+    finally:
+        flags.FLAGS.unparse_flags()
+
+    # The colab's train() bindings (batch size and steps shrunk), on the real 4 s examples.
+    run.parse_gin(
+        str(tmp_path / 'run'),
+        ['models/vst/vst.gin', 'datasets/tfrecord.gin'],
+        [
+            f"TFRecordProvider.file_pattern = '{data}/train.tfrecord*'",
+            'TFRecordProvider.centered = True',
+            'TFRecordProvider.frame_rate = 50',
+            'batch_size = 2',
+            'train_util.train.num_steps = 1',
+            'train_util.train.steps_per_save = 1',
+            'RnnFcDecoder.rnn_channels = 16',
+            'RnnFcDecoder.ch = 16',
+        ],
+        [],
+    )
+    model = models.get_model()
+    trainer = trainers.Trainer(model)
+    losses = train_util.train(
+        data_provider=gin.REQUIRED,
+        trainer=trainer,
+        save_dir=str(tmp_path / 'run'),
+        restore_dir=str(tmp_path / 'run'),
+    )
+    assert int(trainer.step.numpy()) == 1
+    assert np.isfinite(losses['total_loss']) and losses['total_loss'] > 0
+    batch = next(iter(gin.query_parameter('train.data_provider').scoped_configurable_fn().get_batch(2)))
+    assert batch['f0_hz'].shape == (2, 201) and batch['audio'].shape == (2, 64000)  # 4 s, 50 Hz + 1
+    f0 = np.median(batch['f0_hz'].numpy(), axis=1)
+    assert all(np.min(np.abs(1200 * np.log2(f / np.array([196.0, 294.0])))) < 30 for f in f0)

@@ -61,10 +61,14 @@ def _training_lengths(model) -> tuple[int, int, int]:
         )
     harmonic = harmonics[0]
     n_frames = getattr(model.preprocessor, 'time_steps', None)
+    frame_rate = getattr(model.preprocessor, 'frame_rate', None)
+    if n_frames is None and frame_rate is not None:
+        # OnlineF0PowerPreprocessor (the DDSP-VST recipe): no resampling, one frame per hop.
+        n_frames = harmonic.n_samples * frame_rate // harmonic.sample_rate
     if n_frames is None:
         raise ValueError(
             "The model's preprocessor has no time_steps; resynthesis and export "
-            'support F0LoudnessPreprocessor (alias DefaultPreprocessor).'
+            'support F0LoudnessPreprocessor (alias DefaultPreprocessor) and OnlineF0PowerPreprocessor.'
         )
     return int(harmonic.sample_rate), int(harmonic.n_samples), int(n_frames)
 
@@ -152,6 +156,11 @@ def _build(model, n_frames: int, hop_size: int) -> None:
         'f0_confidence': tf.ones([1, n_frames]),
         'audio': tf.zeros([1, n_frames * hop_size]),
     }
+    online = getattr(model.preprocessor, 'n_frames', None)
+    if online is not None:
+        # OnlineF0PowerPreprocessor frames 16 kHz audio itself: give it the length that makes n_frames.
+        n_16k = next(n for n in range(0, n_frames * hop_size + 2048, 16) if online(n) >= n_frames)
+        batch['audio_16k'] = tf.zeros([1, n_16k])
     model(batch, training=False)
 
 

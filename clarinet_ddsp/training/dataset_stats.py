@@ -205,19 +205,28 @@ def _range_stats(x: np.ndarray, prefix: str, note_mask: np.ndarray | None = None
 
 
 def statistics_from_features(
-    f0_hz: np.ndarray, f0_confidence: np.ndarray, loudness_db: np.ndarray, trim_end: int = 20
+    f0_hz: np.ndarray,
+    f0_confidence: np.ndarray,
+    loudness_db: np.ndarray,
+    trim_end: int = 20,
+    power_db: np.ndarray | None = None,
 ) -> dict[str, Any]:
     """Dataset statistics from stacked per-example features (ddsp's compute_dataset_statistics).
 
     Args:
       f0_hz, f0_confidence, loudness_db: [n_examples, n_frames].
       trim_end: frames dropped at each example's end (ddsp trims 20: edge effects of the analysis).
+      power_db: optional frame power [n_examples, n_frames] (spectral_ops.compute_power), for the
+        _power and _power_note statistics the DDSP-VST plugin reads.
 
     Returns:
       JSON-ready dict: {mean,max,min,mean_max,mean_min,std}_{pitch,loudness} over all frames and
-      _{pitch_note,loudness_note} over note-on frames (pitch in MIDI, loudness in dB), the quantile
-      transform of note-on loudness ('quantile_transform'), 101 percentiles of note-on pitch and
-      loudness, and counts.
+      _{pitch_note,loudness_note} over note-on frames (pitch in MIDI, loudness in dB), the same for
+      power when power_db is given, the quantile transform of note-on loudness ('quantile_transform'),
+      101 percentiles of note-on pitch and loudness, and counts.
+
+    Raises:
+      ValueError: no example, or power_db framed differently from the other features.
     """
     f0_hz, f0_confidence, loudness_db = (
         np.asarray(a, dtype=np.float64).reshape(len(a), -1) for a in (f0_hz, f0_confidence, loudness_db)
@@ -226,8 +235,17 @@ def statistics_from_features(
         raise ValueError(
             'dataset statistics: the data provider yielded no example; check TFRecordProvider.file_pattern.'
         )
+    if power_db is not None:
+        power_db = np.asarray(power_db, dtype=np.float64).reshape(len(power_db), -1)
+        if power_db.shape != f0_hz.shape:
+            raise ValueError(
+                f'dataset statistics: frame power has shape {power_db.shape} but f0_hz {f0_hz.shape}; '
+                'the power frames must be the f0 frames (prepare the data at the frame rate the power '
+                'is computed at, e.g. --frame_rate=50 --center for models/vst/vst.gin).'
+            )
     if trim_end and f0_hz.shape[1] > trim_end:
         f0_hz, f0_confidence, loudness_db = (a[:, :-trim_end] for a in (f0_hz, f0_confidence, loudness_db))
+        power_db = None if power_db is None else power_db[:, :-trim_end]
     pitch = hz_to_midi_np(f0_hz)
     mask_on, _ = detect_notes(loudness_db, f0_confidence)
     # Examples without any detected note count as all note-on (as ddsp).
@@ -242,6 +260,9 @@ def statistics_from_features(
     stats.update(_range_stats(loudness_db, 'loudness'))
     stats.update(_range_stats(pitch, 'pitch_note', mask_on))
     stats.update(_range_stats(loudness_db, 'loudness_note', mask_on))
+    if power_db is not None:
+        stats.update(_range_stats(power_db, 'power'))
+        stats.update(_range_stats(power_db, 'power_note', mask_on))
     percent = np.linspace(0.0, 100.0, 101)
     stats['pitch_note_percentiles'] = [float(v) for v in np.percentile(pitch[mask_on], percent)]
     stats['loudness_note_percentiles'] = [float(v) for v in np.percentile(loudness_db[mask_on], percent)]
@@ -249,28 +270,53 @@ def statistics_from_features(
     return stats
 
 
-def compute_dataset_statistics(data_provider, max_examples: int | None = None) -> dict[str, Any]:
+def compute_dataset_statistics(
+    data_provider,
+    max_examples: int | None = None,
+    power_frame_size: int | None = None,
+    power_frame_rate: int | None = None,
+) -> dict[str, Any]:
     """Reads every example's f0_hz, f0_confidence and loudness_db once and computes the statistics.
 
     Args:
       data_provider: a clarinet_ddsp.training.data DataProvider (get_dataset(shuffle)).
       max_examples: read at most this many examples (None: all).
+      power_frame_size, power_frame_rate: also compute frame power from the 16 kHz audio
+        ('audio_16k', else 'audio'; spectral_ops.compute_power, centred frames) and its statistics, as
+        ddsp's compute_dataset_statistics does for the DDSP-VST export (1024 and 50 there).
 
     Returns:
       See statistics_from_features.
     """
+    from clarinet_ddsp import spectral_ops
+
     keys = ('f0_hz', 'f0_confidence', 'loudness_db')
+    with_power = power_frame_size is not None and power_frame_rate is not None
     dataset = data_provider.get_dataset(shuffle=False)
-    dataset = dataset.map(lambda ex: {k: ex[k] for k in keys})
+
+    def select(ex):
+        out = {k: ex[k] for k in keys}
+        if with_power:
+            audio = ex['audio_16k'] if 'audio_16k' in ex else ex['audio']
+            out['power_db'] = spectral_ops.compute_power(
+                audio, frame_rate=power_frame_rate, frame_size=power_frame_size
+            )
+        return out
+
+    dataset = dataset.map(select)
     if max_examples:
         dataset = dataset.take(int(max_examples))
+    keys = keys + (('power_db',) if with_power else ())
     columns: dict[str, list] = {k: [] for k in keys}
     for example in dataset.as_numpy_iterator():
         for k in keys:
             columns[k].append(np.asarray(example[k]).reshape(-1))
     if not columns['f0_hz']:
         raise ValueError(f'dataset statistics: {data_provider!r} yielded no example; check its file_pattern.')
-    stats = statistics_from_features(*(np.stack(columns[k]) for k in keys))
+    stacked = {k: np.stack(columns[k]) for k in keys}
+    stats = statistics_from_features(
+        stacked['f0_hz'], stacked['f0_confidence'], stacked['loudness_db'], power_db=stacked.get('power_db')
+    )
     logging.info(
         'Dataset statistics over %d examples: mean pitch %.2f (note-on %.2f) MIDI, '
         'note-on loudness %.1f..%.1f dB',

@@ -38,8 +38,9 @@ class RnnFcDecoder(nn.DictLayer):
             rnn_type: 'gru' or 'lstm'.
             ch: width of the fully connected layers.
             layers_per_stack: Fc layers per stack.
-            stateless: take the RNN state as the last input ('state') and return the new one under
-                'state' (ddsp's stateless decoder, used by the DDSP-VST export).
+            stateless: take the RNN state as the last input ('state'; zeros when the features have
+                none) and return the new one under 'state' (ddsp's stateless decoder, used by the
+                DDSP-VST export).
             input_keys: the conditioning features, one Fc stack each.
             output_splits: (name, size) of each output.
 
@@ -53,7 +54,13 @@ class RnnFcDecoder(nn.DictLayer):
         feature_keys = list(input_keys)
         if stateless:
             input_keys, output_keys = feature_keys + ['state'], output_keys + ['state']
-        super().__init__(input_keys=input_keys, output_keys=output_keys, **kwargs)
+        # Without a 'state' feature (training), the stateless decoder starts from zeros.
+        optional = ['state'] if stateless else []
+        super().__init__(
+            input_keys=input_keys, output_keys=output_keys, optional_input_keys=optional, **kwargs
+        )
+        self.rnn_channels = int(rnn_channels)
+        self.rnn_type = rnn_type
         self.stateless = bool(stateless)
         self.output_splits = output_splits
         self._n_stacks = len(feature_keys)
@@ -72,6 +79,9 @@ class RnnFcDecoder(nn.DictLayer):
         inputs = [stack(x) for stack, x in zip(self.input_stacks, inputs)]
         x = tf.concat(inputs, axis=-1)
         if self.stateless:
+            if state is None:
+                n_state = self.rnn_channels * (2 if self.rnn_type == 'lstm' else 1)
+                state = tf.zeros([tf.shape(x)[0], n_state], x.dtype)
             x, new_state = self.rnn(x, state)
         else:
             x = self.rnn(x)

@@ -360,6 +360,11 @@ class Demo:
             lines.append(f'  plot   {rs.get("png")}')
         if s.get('export'):
             lines.append(f'SavedModel: {s["export"]["dir"]} (tf.saved_model.load; see metadata.json there)')
+        # The demo's model conditions on loudness; the plugin's on power (README, "Play it in a DAW").
+        lines.append(
+            'DDSP-VST plugin: train models/vst/vst.gin, then clarinet_ddsp_export --save_dir RUN '
+            '--output exported/Clarinet --vst --name Clarinet'
+        )
         lines.append(f'Logs: {self.log_dir}')
         lines.append(f'TensorBoard: tensorboard --logdir {self.save_dir}')
         print('\n'.join(lines), flush=True)

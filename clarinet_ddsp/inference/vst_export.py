@@ -104,7 +104,7 @@ def vst_mismatches(restored) -> list[str]:
         need('RnnFcDecoder.rnn_channels', decoder.rnn_channels, STATE_SIZE)
         need(
             'RnnFcDecoder.input_keys',
-            sorted(decoder.input_keys[: decoder._n_stacks]),
+            sorted(k for k in decoder.input_keys if k != 'state'),
             ['f0_scaled', 'pw_scaled'],
         )
         splits = dict(decoder.output_splits)

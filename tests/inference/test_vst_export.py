@@ -299,3 +299,85 @@ def test_export_time_is_unique_per_export():
     assert len(times) == 3
     blob = vst_export.append_metadata(b'\x1c\x00\x00\x00TFL3' + bytes(100), {'export_time': 'x'})
     assert zipfile.ZipFile(io.BytesIO(blob)).read('metadata.json') == b'{\n "export_time": "x"\n}'
+
+
+_REF_POWER_STATS = r"""
+import sys
+import numpy as np
+import tensorflow as tf
+from ddsp.training import postprocessing
+d = dict(np.load(sys.argv[1]))
+
+class Provider:
+    def get_batch(self, batch_size, shuffle=True, repeats=1):
+        keys = ('audio', 'f0_hz', 'f0_confidence', 'loudness_db')
+        return tf.data.Dataset.from_tensor_slices({k: d[k] for k in keys}).batch(batch_size)
+
+stats = postprocessing.compute_dataset_statistics(Provider(), power_frame_size=1024, power_frame_rate=50)
+np.savez(sys.argv[2], **{k: np.float64(v) for k, v in stats.items() if k != 'quantile_transform'})
+"""
+
+
+@pytest.mark.parity
+def test_power_note_statistics_in_the_metadata_match_ddsp(tmp_path):
+    """ddsp_export's metadata comes from ddsp's compute_dataset_statistics with power at 1024 / 50 Hz."""
+    import subprocess
+
+    from clarinet_ddsp.training import data, dataset_stats
+
+    ref_python = os.environ.get('CLARINET_DDSP_REF_PYTHON') or os.path.join(
+        inference_runs.REPO, '.venv-ref', 'bin', 'python'
+    )
+    if not os.path.exists(ref_python):
+        pytest.fail(
+            f'Parity tier: no reference interpreter at {ref_python}; run `make refenv`.', pytrace=False
+        )
+    rng = np.random.RandomState(3)
+    n_ex, n_frames = 3, 201
+    t = np.arange(64000) / 16000
+    envelope = np.interp(np.arange(64000), [0, 8000, 40000, 64000], [0.0, 0.5, 0.2, 0.0])
+    audio = np.stack(
+        [
+            envelope * rng.uniform(0.2, 1.0) * np.sin(2 * np.pi * rng.uniform(150, 600) * t)
+            for _ in range(n_ex)
+        ]
+    ).astype(np.float32)
+    features = {
+        'audio': audio,
+        'f0_hz': rng.uniform(150, 600, (n_ex, n_frames)).astype(np.float32),
+        'f0_confidence': np.clip(rng.uniform(0.3, 1.2, (n_ex, n_frames)), 0, 1).astype(np.float32),
+        'loudness_db': np.linspace(-70, -15, n_frames)[None].repeat(n_ex, 0).astype(np.float32),
+    }
+    inputs, outputs = str(tmp_path / 'in.npz'), str(tmp_path / 'out.npz')
+    np.savez(inputs, **features)
+    env = dict(
+        os.environ,
+        TF_USE_LEGACY_KERAS='1',
+        CUDA_VISIBLE_DEVICES='-1',
+        TF_CPP_MIN_LOG_LEVEL='2',
+        PYTHONPATH=os.path.join(inference_runs.REPO, 'tests', 'parity', 'ref_stubs'),
+    )
+    proc = subprocess.run(
+        [ref_python, '-c', _REF_POWER_STATS, inputs, outputs],
+        capture_output=True,
+        text=True,
+        timeout=600,
+        env=env,
+    )
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    ref = np.load(outputs)
+    ours = dataset_stats.compute_dataset_statistics(
+        data.InMemoryProvider(features), power_frame_size=1024, power_frame_rate=50
+    )
+    for key in (
+        'mean_min_power_note',
+        'mean_max_power_note',
+        'mean_power_note',
+        'std_power',
+        'mean_min_pitch_note',
+    ):
+        assert ours[key] == pytest.approx(float(ref[key]), rel=1e-4, abs=1e-3), key
+    print(
+        f'\npower note range: ours {ours["mean_min_power_note"]:.4f}..{ours["mean_max_power_note"]:.4f} dB, '
+        f'ddsp {float(ref["mean_min_power_note"]):.4f}..{float(ref["mean_max_power_note"]):.4f} dB'
+    )

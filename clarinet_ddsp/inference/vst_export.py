@@ -341,14 +341,15 @@ def training_statistics(restored, dataset_path: str | None = None) -> dict[str, 
 
 
 def reverb_impulse_response(model) -> np.ndarray | None:
-    """One draw of the learned reverb's impulse response [n_samples] (None if the model has no reverb)."""
+    """One draw of the learned reverb's wet impulse response [n_samples] (first tap zeroed, as training
+    convolves with it beside the dry signal); None if the model has no learned reverb."""
     from clarinet_ddsp import effects
     from clarinet_ddsp.inference import restore
 
     reverbs = restore.find_processors(model, (effects.Reverb,))
     if not reverbs or not reverbs[0].trainable:
         return None
-    return reverbs[0].get_controls(tf.zeros([1, 1]))['ir'].numpy()[0]
+    return reverbs[0].impulse_response().numpy()[0]
 
 
 def _write_wav(path: str, samples: np.ndarray, sample_rate: int) -> None:

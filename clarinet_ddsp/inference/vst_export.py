@@ -31,10 +31,12 @@ import numpy as np
 import tensorflow as tf
 from absl import logging
 
-# What the plugin requires (its Constants.h).
-SAMPLE_RATE = 16000
+from clarinet_ddsp import spectral_ops
+
+# What the plugin requires (its Constants.h): CREPE's 16 kHz and 1024-sample frames, 50 frames/s.
+SAMPLE_RATE = spectral_ops.CREPE_SAMPLE_RATE
 FRAME_RATE = 50
-FRAME_SIZE = 1024
+FRAME_SIZE = spectral_ops.CREPE_FRAME_SIZE
 STATE_SIZE = 512
 N_HARMONICS = 60
 N_NOISE = 65

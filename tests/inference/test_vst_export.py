@@ -110,6 +110,7 @@ def _parse(path):
     return data, schema.ModelT.InitFromPackedBuf(bytearray(data), 0)
 
 
+@pytest.mark.slow  # trains the plugin-sized model and exports it once (module fixture)
 def test_tflite_has_the_plugins_seven_tensors_and_builtin_operators_tf_2_9_runs(exported):
     data, model = _parse(os.path.join(exported, f'{NAME}.tflite'))
     assert len(model.subgraphs) == 1
@@ -138,6 +139,7 @@ def test_tflite_has_the_plugins_seven_tensors_and_builtin_operators_tf_2_9_runs(
     assert 5e6 < len(data) < 1e7  # 1.87 M float32 weights of the decoder
 
 
+@pytest.mark.slow  # trains the plugin-sized model and exports it once (module fixture)
 def test_metadata_json_is_an_appended_zip_the_plugin_reads(exported, vst_run):
     path = os.path.join(exported, f'{NAME}.tflite')
     with zipfile.ZipFile(path) as archive:
@@ -166,6 +168,7 @@ def test_metadata_json_is_an_appended_zip_the_plugin_reads(exported, vst_run):
     assert (embedded['frame_rate'], embedded['frame_size'], embedded['sample_rate']) == (50, 1024, 16000)
 
 
+@pytest.mark.slow  # trains the plugin-sized model and exports it once (module fixture)
 def test_export_folder_is_ddsp_exports_with_a_resampled_ir(exported):
     with open(os.path.join(exported, f'{NAME}.tflite'), 'rb') as a:
         with open(os.path.join(exported, 'tflite', f'{NAME}.tflite'), 'rb') as b:
@@ -184,6 +187,7 @@ def test_export_folder_is_ddsp_exports_with_a_resampled_ir(exported):
     assert np.linalg.norm(ours - expected) < 0.05 * np.linalg.norm(expected)
 
 
+@pytest.mark.slow  # trains the plugin-sized model and exports it once (module fixture)
 def test_tflite_frame_by_frame_reproduces_the_batch_controls_of_10_s(exported, vst_run):
     from clarinet_ddsp import synths
     from clarinet_ddsp.inference import restore
@@ -381,3 +385,16 @@ def test_power_note_statistics_in_the_metadata_match_ddsp(tmp_path):
         f'\npower note range: ours {ours["mean_min_power_note"]:.4f}..{ours["mean_max_power_note"]:.4f} dB, '
         f'ddsp {float(ref["mean_min_power_note"]):.4f}..{float(ref["mean_max_power_note"]):.4f} dB'
     )
+
+
+def test_ddsp_export_spellings_that_are_not_the_vst_model_are_refused(tmp_path):
+    with pytest.raises(ValueError, match='TensorFlow.js export is not supported'):
+        export(
+            f'--model_path={tmp_path}',
+            '--inference_model=vst_stateless_predict_controls',
+            '--tflite',
+            '--tfjs',
+        )
+    with pytest.raises(ValueError, match='--inference_model=vst_stateless_predict_controls --tflite'):
+        export(f'--model_path={tmp_path}', '--notfjs')
+    assert os.listdir(tmp_path) == []

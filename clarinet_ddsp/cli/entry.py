@@ -7,7 +7,14 @@ from collections.abc import Callable, Sequence
 
 from absl import app, logging
 
-ACTIONABLE_ERRORS: tuple[type[BaseException], ...] = (ValueError, FileNotFoundError)
+from clarinet_ddsp import disk_space, interrupts, locks
+
+ACTIONABLE_ERRORS: tuple[type[BaseException], ...] = (
+    ValueError,
+    FileNotFoundError,
+    locks.LockHeldError,
+    disk_space.DiskFullError,
+)
 
 
 def run(
@@ -15,11 +22,19 @@ def run(
     program: str,
     errors: tuple[type[BaseException], ...] = ACTIONABLE_ERRORS,
 ) -> None:
-    """app.run(main); an error of the given types exits with `<program>: error: <message>`."""
+    """app.run(main); an error of the given types exits with `<program>: error: <message>`.
+
+    A run stopped by SIGINT/SIGTERM (interrupts.Interrupted) exits with 128 + the signal's number after
+    one line `<program>: <message>`.
+    """
 
     def main_reporting_errors(argv: Sequence[str]) -> None:
         try:
             main(argv)
+        except interrupts.Interrupted as stopped:
+            logging.warning('%s', stopped.message)
+            print(f'{program}: {stopped.message}', file=sys.stderr, flush=True)
+            sys.exit(stopped.exit_code)
         except errors as error:
             # gin appends "In call to configurable ..." context lines; the message itself names the fix.
             message = '\n'.join(

@@ -16,6 +16,7 @@ import sys
 
 from absl import app, flags, logging
 
+from clarinet_ddsp import disk_space, interrupts, locks
 from clarinet_ddsp.cli import shared_flags
 
 FLAGS = flags.FLAGS
@@ -117,8 +118,17 @@ def main(argv=()) -> None:
         raise app.UsageError(f'Unexpected arguments: {argv[1:]}')
     try:
         run()
-    except ValueError as error:  # bad flags, globs matching nothing, bad input files
+    except (ValueError, locks.LockHeldError, disk_space.DiskFullError) as error:
+        # Bad flags, globs matching nothing, bad input files, a second run on the prefix, a full disk.
         sys.exit(f'clarinet_ddsp_prepare_tfrecord: error: {error}')
+    except interrupts.Interrupted as stopped:
+        print(
+            f'clarinet_ddsp_prepare_tfrecord: {stopped.message}; nothing of this run was published (older '
+            'shards of this prefix are unchanged); rerun the same command to prepare again',
+            file=sys.stderr,
+            flush=True,
+        )
+        sys.exit(stopped.exit_code)
 
 
 def console_entry_point() -> None:

@@ -11,6 +11,7 @@ clarinet_ddsp_run --mode=eval --save_dir=/tmp/clarinet --gin_file=datasets/tfrec
 
 from __future__ import annotations
 
+import contextlib
 import os
 import time
 
@@ -18,6 +19,7 @@ import tensorflow as tf
 from absl import app, flags, logging
 
 import gin
+from clarinet_ddsp import locks
 from clarinet_ddsp.cli import entry, shared_flags
 
 FLAGS = flags.FLAGS
@@ -194,17 +196,23 @@ def main(argv=()) -> None:
         with strategy.scope():
             model = _build(models.get_model, 'the model (get_model.model)')
             trainer = _build(lambda: trainers.get_trainer_class()(model, strategy), 'Trainer')
-        if save_dir and distribution.is_chief(strategy):
-            _save_dataset_statistics(save_dir)
-        _run_loop(
-            train_util.train,
-            data_provider=gin.REQUIRED,
-            trainer=trainer,
-            save_dir=save_dir,
-            restore_dir=restore_dir,
-            early_stop_loss_value=FLAGS.early_stop_loss_value,
-            report_loss_to_hypertune=FLAGS.hypertune,
-        )
+        chief = save_dir and distribution.is_chief(strategy)
+        # The lock train_util.train holds, taken before anything is written into save_dir.
+        lock = contextlib.nullcontext()
+        if chief:
+            lock = locks.hold(save_dir, train_util.LOCK_NAME, 'training run')
+        with lock:
+            if chief:
+                _save_dataset_statistics(save_dir)
+            _run_loop(
+                train_util.train,
+                data_provider=gin.REQUIRED,
+                trainer=trainer,
+                save_dir=save_dir,
+                restore_dir=restore_dir,
+                early_stop_loss_value=FLAGS.early_stop_loss_value,
+                report_loss_to_hypertune=FLAGS.hypertune,
+            )
     else:
         from clarinet_ddsp.training import eval_util
 

@@ -1,7 +1,8 @@
 """The Apache Beam pipeline: audio files -> chunks -> CREPE f0 + loudness -> windows -> sharded TFRecords.
 
 Shards are written into a temporary directory next to the output and moved into place only after the
-pipeline succeeded, so a failed run leaves no half-written shards.
+pipeline succeeded, so a failed or killed run leaves no half-written shards where the output glob finds
+them. One run per output prefix (a lock file); the next run removes a killed run's scratch.
 """
 
 from __future__ import annotations
@@ -10,6 +11,7 @@ import contextlib
 import dataclasses
 import os
 import re
+import shutil
 import time
 import uuid
 import zlib
@@ -20,6 +22,7 @@ import numpy as np
 from absl import logging
 from apache_beam.io.filesystems import FileSystems
 
+from clarinet_ddsp import disk_space, interrupts, locks
 from clarinet_ddsp.data_prep import audio_io
 from clarinet_ddsp.data_prep import examples as ex_lib
 from clarinet_ddsp.pitch import CAPACITIES as CREPE_CAPACITIES
@@ -27,6 +30,7 @@ from clarinet_ddsp.pitch import weights_path as crepe_weights_path
 from clarinet_ddsp.spectral_ops import CREPE_SAMPLE_RATE
 
 COUNTERS = 'prepare-tfrecord'
+_TMP_INFIX = '.tmp-'  # Scratch folder <out_dir>/.<basename>.tmp-<hex>, outside the shards' glob.
 
 
 def _counter(name: str):
@@ -337,21 +341,44 @@ def _check_files(paths, min_secs, skip_bad_files):
 
 
 def _move_into_place(tmp_dir: str, out_dir: str, prefixes: Sequence[str]) -> list[str]:
-    """Moves the finished shards into out_dir and removes older shards of the same prefixes."""
+    """Moves the finished shards into out_dir, after removing the older shards of the same prefixes.
+
+    Old and new shards are never visible together: a run killed (SIGKILL) in these few milliseconds
+    leaves part of the new set, each shard complete, which TFRecordProvider reports as an incomplete
+    set; a rerun with the same flags completes it.
+    """
     new = sorted(m.path for r in FileSystems.match([FileSystems.join(tmp_dir, '*')]) for m in r.metadata_list)
     new = [p for p in new if os.path.basename(p).startswith(tuple(prefixes))]
     final = [FileSystems.join(out_dir, os.path.basename(p)) for p in new]
-    stale_pattern = re.compile('^(' + '|'.join(re.escape(p) for p in prefixes) + r')-\d{5}-of-\d{5}$')
-    old = [m.path for r in FileSystems.match([FileSystems.join(out_dir, '*')]) for m in r.metadata_list]
-    stale = [p for p in old if stale_pattern.match(os.path.basename(p)) and p not in final]
-    existing = [p for p in final if FileSystems.exists(p)]
-    if existing:
-        FileSystems.delete(existing)
+    old_pattern = re.compile('^(' + '|'.join(re.escape(p) for p in prefixes) + r')-\d{5}-of-\d{5}$')
+    existing = [m.path for r in FileSystems.match([FileSystems.join(out_dir, '*')]) for m in r.metadata_list]
+    old = [p for p in existing if old_pattern.match(os.path.basename(p))]
+    if old:
+        logging.info('Replacing %d older shard(s) of the same prefix.', len(old))
+        FileSystems.delete(old)
     FileSystems.rename(new, final)
-    if stale:
-        logging.info('Removed %d older shard(s) of the same prefix: %s', len(stale), stale)
-        FileSystems.delete(stale)
     return final
+
+
+def _remove_abandoned_tmp_dirs(out_dir: str, basename: str) -> None:
+    """Removes the scratch folders of earlier runs on this prefix that were killed (we hold its lock)."""
+    if '://' in out_dir or not os.path.isdir(out_dir):
+        return  # Unlocked remote prefixes: another run's scratch may be live.
+    for name in sorted(os.listdir(out_dir)):
+        if name.startswith(f'.{basename}{_TMP_INFIX}'):
+            path = os.path.join(out_dir, name)
+            logging.warning('Removing %s, left by a preparation that was killed.', path)
+            shutil.rmtree(path, ignore_errors=True)
+
+
+def _raise_if_disk_full(error: BaseException, out_dir: str) -> None:
+    if disk_space.is_disk_full(error):
+        raise disk_space.disk_full_error(
+            'clarinet_ddsp_prepare_tfrecord',
+            out_dir,
+            'nothing of this run was published; the older shards of this prefix are unchanged',
+            'or point --output_tfrecord_path elsewhere',
+        ) from error
 
 
 def prepare_tfrecord(
@@ -423,57 +450,68 @@ def prepare_tfrecord(
     paths = list(input_audio_paths)
     if not paths:
         raise ValueError('no input audio files were given; check --input_audio_filepatterns.')
-    paths, skipped = _check_files(paths, example_secs, skip_bad_files)
-    logging.info(
-        'Preparing %d audio file(s) -> %s (%s shards, CREPE %s).',
-        len(paths),
-        output_tfrecord_path,
-        num_shards or 'auto',
-        crepe_model,
-    )
-
     out_dir, basename = os.path.split(
         os.path.abspath(output_tfrecord_path) if '://' not in output_tfrecord_path else output_tfrecord_path
     )
-    FileSystems.mkdirs(out_dir) if not FileSystems.exists(out_dir) else None
-    tmp_dir = FileSystems.join(out_dir, f'.{basename}.tmp-{uuid.uuid4().hex[:8]}')
-    FileSystems.mkdirs(tmp_dir)
-    tmp_prefix = FileSystems.join(tmp_dir, basename)
-    logging.info('Beam pipeline options: %s', options)
-
-    try:
-        pipeline = _make_pipeline(options)
-        _build(
-            pipeline,
-            paths,
-            tmp_prefix,
-            num_shards,
-            sample_rate,
-            frame_rate,
-            example_secs,
-            hop_secs,
-            eval_split_fraction,
-            chunk_secs,
-            center,
-            viterbi,
+    program = 'clarinet_ddsp_prepare_tfrecord'
+    then = 'stops; nothing of this run is published (older shards of this prefix stay as they were)'
+    # One preparation per output prefix; its lock is a dot file, outside the shards' glob.
+    with (
+        locks.hold(out_dir, f'.{basename}.lock', 'preparation'),
+        interrupts.raise_on_signals(program, then) as stop,
+    ):
+        _remove_abandoned_tmp_dirs(out_dir, basename)
+        paths, skipped = _check_files(paths, example_secs, skip_bad_files)
+        logging.info(
+            'Preparing %d audio file(s) -> %s (%s shards, CREPE %s).',
+            len(paths),
+            output_tfrecord_path,
+            num_shards or 'auto',
             crepe_model,
-            allow_memory_growth,
-            on_dask=f'--runner={DASK_RUNNER}' in options,
         )
-        start = time.time()
-        with _package_on_worker_path(_is_direct(options)):
-            result = pipeline.run()
-            try:
-                result.wait_until_finish()
-            finally:
-                _close_client(result)
-        counters = _counters(result)
-        logging.info('Pipeline finished in %.1f s; counters: %s', time.time() - start, counters)
-        prefixes = [f'{basename}-train', f'{basename}-eval'] if eval_split_fraction else [basename]
-        shards = _move_into_place(tmp_dir, out_dir, prefixes)
-    finally:
-        if FileSystems.exists(tmp_dir):
-            FileSystems.delete([tmp_dir])
+        FileSystems.mkdirs(out_dir) if not FileSystems.exists(out_dir) else None
+        tmp_dir = FileSystems.join(out_dir, f'.{basename}{_TMP_INFIX}{uuid.uuid4().hex[:8]}')
+        FileSystems.mkdirs(tmp_dir)
+        tmp_prefix = FileSystems.join(tmp_dir, basename)
+        logging.info('Beam pipeline options: %s', options)
+
+        try:
+            pipeline = _make_pipeline(options)
+            _build(
+                pipeline,
+                paths,
+                tmp_prefix,
+                num_shards,
+                sample_rate,
+                frame_rate,
+                example_secs,
+                hop_secs,
+                eval_split_fraction,
+                chunk_secs,
+                center,
+                viterbi,
+                crepe_model,
+                allow_memory_growth,
+                on_dask=f'--runner={DASK_RUNNER}' in options,
+            )
+            start = time.time()
+            with _package_on_worker_path(_is_direct(options)):
+                result = pipeline.run()
+                try:
+                    result.wait_until_finish()
+                finally:
+                    _close_client(result)
+            counters = _counters(result)
+            logging.info('Pipeline finished in %.1f s; counters: %s', time.time() - start, counters)
+            prefixes = [f'{basename}-train', f'{basename}-eval'] if eval_split_fraction else [basename]
+            with stop.deferred():  # Publishing is a few renames: never cut halfway.
+                shards = _move_into_place(tmp_dir, out_dir, prefixes)
+        except Exception as error:
+            _raise_if_disk_full(error, out_dir)
+            raise
+        finally:
+            if FileSystems.exists(tmp_dir):
+                FileSystems.delete([tmp_dir])
     logging.info(
         'Wrote %d shard(s): %s ... %s',
         len(shards),

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+import time
 from collections.abc import Mapping
 
 import numpy as np
@@ -10,10 +12,15 @@ from absl import logging
 
 import gin
 from clarinet_ddsp.spectral_ops import CREPE_FRAME_SIZE, CREPE_SAMPLE_RATE, get_framed_lengths
+from clarinet_ddsp.training import tfrecord_scan
 
 _AUTOTUNE = tf.data.AUTOTUNE
 
 FEATURE_KEYS = ('f0_hz', 'f0_confidence', 'loudness_db')
+
+
+class CorruptRecordError(ValueError):
+    """A TFRecord file cannot be read past some byte offset (truncated or damaged)."""
 
 
 def get_n_frames(n_samples_16k: int, frame_rate: int, centered: bool) -> int:
@@ -32,6 +39,34 @@ def get_n_frames(n_samples_16k: int, frame_rate: int, centered: bool) -> int:
         n_samples_16k, CREPE_FRAME_SIZE, hop_size, 'center' if centered else 'same'
     )
     return n_frames
+
+
+_SHARD_RE = re.compile(r'^(.*)-(\d{5})-of-(\d{5})$')
+
+
+def _warn_incomplete_shard_sets(files: list[str]) -> None:
+    """Warns about <prefix>-NNNNN-of-MMMMM sets missing shards (a preparation killed while publishing)."""
+    sets: dict[str, dict[int, set[int]]] = {}
+    for path in files:
+        match = _SHARD_RE.match(path)
+        if match:
+            prefix, index, total = match.group(1), int(match.group(2)), int(match.group(3))
+            sets.setdefault(prefix, {}).setdefault(total, set()).add(index)
+    for prefix, totals in sets.items():
+        for total, present in totals.items():
+            missing = sorted(set(range(total)) - present)
+            if missing or len(totals) > 1:
+                logging.warning(
+                    'TFRecordProvider: %d of the %d shards %s-NNNNN-of-%05d match (missing: %s%s); a '
+                    'preparation was interrupted, or the pattern selects part of the set. Rerun '
+                    'clarinet_ddsp_prepare_tfrecord with the same flags to complete it.',
+                    len(present),
+                    total,
+                    prefix,
+                    total,
+                    ', '.join(f'{i:05d}' for i in missing[:5]) + (' ...' if len(missing) > 5 else ''),
+                    f'; shards of {len(totals)} different sets' if len(totals) > 1 else '',
+                )
 
 
 class DataProvider:
@@ -107,6 +142,7 @@ class TFRecordProvider(DataProvider):
         sample_rate: int = 16000,
         frame_rate: int = 250,
         centered: bool = False,
+        skip_corrupt: bool = False,
     ):
         """Constructor.
 
@@ -116,6 +152,9 @@ class TFRecordProvider(DataProvider):
           sample_rate: audio sample rate in Hz.
           frame_rate: feature frames per second.
           centered: examples were prepared with --center (one extra frame).
+          skip_corrupt: read past unreadable records (a shard cut short by an interrupted copy, damaged
+            bytes) and log how many were skipped, instead of stopping with the file and byte offset.
+            Every record's checksum is checked once up front (the data is read once more).
 
         Raises:
           ValueError: no file_pattern given.
@@ -129,6 +168,7 @@ class TFRecordProvider(DataProvider):
         self._file_pattern = file_pattern
         self._example_secs = example_secs
         self._centered = centered
+        self._skip_corrupt = bool(skip_corrupt)
         self._audio_length = int(example_secs * sample_rate)
         self._audio_16k_length = int(example_secs * CREPE_SAMPLE_RATE)
         self._feature_length = get_n_frames(self._audio_16k_length, frame_rate, centered)
@@ -160,72 +200,227 @@ class TFRecordProvider(DataProvider):
                 'TFRecords written by clarinet_ddsp_prepare_tfrecord, e.g. '
                 '--gin_param="TFRecordProvider.file_pattern=\'/path/to/train.tfrecord*\'".'
             )
+        _warn_incomplete_shard_sets(files)
         return files
+
+    def _settings(self) -> str:
+        return (
+            f'example_secs={self._example_secs:g}, sample_rate={self.sample_rate}, '
+            f'frame_rate={self.frame_rate}, centered={self._centered}'
+        )
+
+    def _prepare_flags(self) -> str:
+        return (
+            f'clarinet_ddsp_prepare_tfrecord --example_secs={self._example_secs:g} '
+            f'--sample_rate={self.sample_rate} --frame_rate={self.frame_rate}'
+            + (' --center' if self._centered else '')
+        )
 
     def _fix_hint(self) -> str:
         return (
-            f'expected {self._expected_lengths()} for example_secs={self._example_secs}, '
-            f'sample_rate={self.sample_rate}, frame_rate={self.frame_rate}, centered={self._centered}. '
-            'Set TFRecordProvider.example_secs/sample_rate/frame_rate/centered to the values given to '
-            'clarinet_ddsp_prepare_tfrecord (e.g. centered=True for records prepared with --center), '
-            "and the synths' n_samples and F0LoudnessPreprocessor.time_steps to match."
+            f'prepare matching data with {self._prepare_flags()}, or set TFRecordProvider.example_secs/'
+            "sample_rate/frame_rate/centered to the values the data was prepared with (and the synths' "
+            'n_samples and F0LoudnessPreprocessor.time_steps to match)'
         )
 
-    def _length_error(self, path: str, lengths: dict[str, int | None]) -> ValueError:
-        return ValueError(
-            f'TFRecordProvider: records in {path} do not fit the configuration: found '
-            f'lengths {lengths}, {self._fix_hint()}'
-        )
+    def _guess_settings(self, lengths: Mapping[str, int | None]) -> str:
+        """The prepare flags that give these lengths, e.g. '--example_secs=2 --frame_rate=250', or ''."""
+        n_16k, n_audio, n_frames = (lengths.get(k) for k in ('audio_16k', 'audio', 'f0_hz'))
+        if not n_16k or not n_audio or not n_frames:
+            return ''
+        secs = n_16k / CREPE_SAMPLE_RATE
+        for frame_rate in (250, 200, 125, 100, 50, 500, 1000, 400, 320, 160, 80, 64, 40, 32, 25, 20, 10):
+            for centered in (False, True):
+                if get_n_frames(n_16k, frame_rate, centered) == n_frames:
+                    return (
+                        f'--example_secs={secs:g} --sample_rate={round(n_audio / secs)} '
+                        f'--frame_rate={frame_rate}' + (' --center' if centered else '')
+                    )
+        return ''
+
+    def mismatch_message(self, path: str, lengths: Mapping[str, int | None]) -> str | None:
+        """One line naming the first key that is missing or of another length, or None if all fit."""
+        expected = self._expected_lengths()
+        for key, length in expected.items():
+            found = lengths.get(key)
+            if found == length:
+                continue
+            if found is None:
+                legacy = ''
+                if key == 'audio_16k':
+                    legacy = (
+                        ', or read records without audio_16k (ddsp before v1.0) with LegacyTFRecordProvider'
+                    )
+                return (
+                    f"TFRecordProvider: records in {path} have no '{key}' feature (they have "
+                    f'{sorted(lengths)}); they were written by another tool: prepare the audio with '
+                    f'{self._prepare_flags()}{legacy}.'
+                )
+            guess = self._guess_settings(lengths)
+            made = f' They look prepared with {guess}.' if guess else ''
+            return (
+                f"TFRecordProvider: records in {path} have '{key}' of length {found}, where this "
+                f'configuration ({self._settings()}) needs {length}.{made} To fix: {self._fix_hint()}.'
+            )
+        return None
 
     def check_first_record(self, files: list[str]) -> None:
-        """Reads one record eagerly and raises ValueError if its lengths do not fit.
+        """Reads each file's first record eagerly and raises ValueError if a key or length does not fit.
 
         Raises:
-          ValueError: missing key or wrong length, naming the file and the settings to change.
+          ValueError: a missing key or another length, naming the file, the key, both lengths and the fix.
         """
-        for record in tf.data.TFRecordDataset(files[:1]).take(1):
-            example = tf.train.Example.FromString(record.numpy())
-            feats = example.features.feature
-            lengths = {
-                k: len(feats[k].float_list.value) if k in feats else None for k in self._expected_lengths()
-            }
-            if lengths != self._expected_lengths():
-                raise self._length_error(files[0], lengths)
+        for path in files:
+            try:
+                records = [r.numpy() for r in tf.data.TFRecordDataset(path).take(1)]
+            except tf.errors.DataLossError:
+                continue  # An unreadable record: the corruption check reports (or skips) it.
+            if not records:
+                continue
+            feats = tf.train.Example.FromString(records[0]).features.feature
+            lengths = {k: len(feats[k].float_list.value) for k in feats}
+            message = self.mismatch_message(path, lengths)
+            if message:
+                raise ValueError(message)
 
-    def get_dataset(self, shuffle: bool = True) -> tf.data.Dataset:
-        """Dataset of parsed examples.
+    def _scan(self, files: list[str], check_data: bool) -> list[tfrecord_scan.FileScan]:
+        start = time.time()
+        scans = [tfrecord_scan.scan_file(f, check_data=check_data) for f in files]
+        logging.info(
+            'TFRecordProvider: checked %d file(s) (%d records, %s) in %.1f s.',
+            len(scans),
+            sum(len(s.records) for s in scans),
+            'checksums of all data' if check_data else 'record framing',
+            time.time() - start,
+        )
+        return scans
 
-        Raises:
-          ValueError: file_pattern matches nothing, or the records' lengths do not fit.
-        """
-        files = self._list_files()
-        self.check_first_record(files)
-        logging.info('TFRecordProvider: %d file(s) match %s', len(files), self._file_pattern)
-        spec = self.features_dict
-        var_spec = {k: tf.io.VarLenFeature(tf.float32) for k in spec}
-        expected = self._expected_lengths()
-        message = (
-            f'TFRecordProvider: a record matching {self._file_pattern} has another length; '
-            + self._fix_hint()
+    def _corrupt_error(self, bad: list[tfrecord_scan.BadRecord]) -> CorruptRecordError:
+        more = (
+            f' (and {len(bad) - 1} more unreadable part(s): {", ".join(map(str, bad[1:4]))})'
+            if bad[1:]
+            else ''
+        )
+        return CorruptRecordError(
+            f'TFRecordProvider: cannot read {bad[0]}{more}. The file is damaged (a copy cut short, '
+            'a disk error): copy it again or rerun clarinet_ddsp_prepare_tfrecord, or train on the '
+            "readable records with --gin_param='TFRecordProvider.skip_corrupt=True'."
         )
 
-        def parse(record):
-            parsed = tf.io.parse_single_example(record, var_spec)
-            out = {}
-            for key, length in expected.items():
-                values = parsed[key].values
-                tf.debugging.assert_equal(tf.size(values), length, message=message)
-                out[key] = tf.reshape(values, [length])
-            return out
+    def corruption_error(self, error: tf.errors.DataLossError) -> CorruptRecordError:
+        """The error for a DataLossError met while reading: finds the file and offset of the bad record."""
+        for path in self._list_files():
+            scan = tfrecord_scan.scan_file(path, check_data=True)
+            if scan.bad:
+                return self._corrupt_error(scan.bad)
+        return CorruptRecordError(
+            f'TFRecordProvider: a record matching {self._file_pattern} cannot be read ({error.message}); '
+            "copy the files again or rerun clarinet_ddsp_prepare_tfrecord, or pass --gin_param='"
+            "TFRecordProvider.skip_corrupt=True'."
+        )
 
+    def _interleave(self, files: list[str], shuffle: bool) -> tf.data.Dataset:
         filenames = tf.data.Dataset.from_tensor_slices(files)
         if shuffle:
             filenames = filenames.shuffle(len(files))
-        dataset = filenames.interleave(
+        return filenames.interleave(
             tf.data.TFRecordDataset,
             cycle_length=min(40, len(files)),
             num_parallel_calls=_AUTOTUNE,
             deterministic=not shuffle,
+        )
+
+    def _readable_records(self, scans: list[tfrecord_scan.FileScan], shuffle: bool) -> tf.data.Dataset:
+        """Records of clean files as usual; the readable records of damaged files one by one by offset."""
+        bad = [b for s in scans for b in s.bad]
+        clean = [s.path for s in scans if not s.bad]
+        spans = [(s.path, n, off, s.size - off - n) for s in scans if s.bad for off, n in s.records if n]
+        if bad:
+            logging.warning(
+                'TFRecordProvider.skip_corrupt: skipping %d unreadable part(s) (%d bytes) in %d of %d '
+                'file(s); %d readable record(s) kept:\n%s',
+                len(bad),
+                sum(b.n_bytes for b in bad),
+                len({b.path for b in bad}),
+                len(scans),
+                sum(len(s.records) for s in scans),
+                '\n'.join(f'  {b}' for b in bad),
+            )
+        parts, weights = [], []
+        if clean:
+            parts.append(self._interleave(clean, shuffle))
+            weights.append(float(sum(len(s.records) for s in scans if not s.bad)))
+        if spans:
+            paths, lengths, headers, footers = (list(column) for column in zip(*spans))
+            salvaged = tf.data.Dataset.from_tensor_slices(
+                (paths, np.array(lengths, np.int64), np.array(headers, np.int64), np.array(footers, np.int64))
+            )
+            if shuffle:
+                salvaged = salvaged.shuffle(len(spans))
+            # A record's data is the one fixed-length record between its header and the file's rest.
+            parts.append(
+                salvaged.flat_map(
+                    lambda p, n, h, f: tf.data.FixedLengthRecordDataset(p, n, header_bytes=h, footer_bytes=f)
+                )
+            )
+            weights.append(float(len(spans)))
+        if not parts:
+            raise CorruptRecordError(
+                f'TFRecordProvider: no readable record in the {len(scans)} file(s) matching '
+                f'{self._file_pattern}; rerun clarinet_ddsp_prepare_tfrecord.'
+            )
+        if len(parts) == 1:
+            return parts[0]
+        if not shuffle:
+            return parts[0].concatenate(parts[1])
+        return tf.data.Dataset.sample_from_datasets(parts, weights=[w / sum(weights) for w in weights])
+
+    def get_dataset(self, shuffle: bool = True) -> tf.data.Dataset:
+        """Dataset of parsed examples.
+
+        Local files' record framing is checked up front (a few bytes per record), with skip_corrupt
+        every record's checksum.
+
+        Raises:
+          ValueError: file_pattern matches nothing, or the records' keys or lengths do not fit.
+          CorruptRecordError: a truncated or damaged file (without skip_corrupt), naming it and the offset.
+        """
+        files = self._list_files()
+        if self._skip_corrupt:
+            scans = self._scan(files, check_data=True)
+        else:
+            scans = self._scan([f for f in files if '://' not in f], check_data=False)
+            bad = [b for scan in scans for b in scan.bad]
+            if bad:
+                raise self._corrupt_error(bad)
+        self.check_first_record(files)
+        logging.info('TFRecordProvider: %d file(s) match %s', len(files), self._file_pattern)
+        expected = self._expected_lengths()
+        messages = {
+            key: (
+                f'TFRecordProvider: a record matching {self._file_pattern} has {key} of length',
+                f'where this configuration ({self._settings()}) needs {length}. To fix: {self._fix_hint()}.',
+            )
+            for key, length in expected.items()
+        }
+
+        def parse(record):
+            parsed = tf.io.parse_single_example(
+                record, {k: tf.io.VarLenFeature(tf.float32) for k in expected}
+            )
+            out = {}
+            for key, length in expected.items():
+                values = parsed[key].values
+                before, after = messages[key]
+                check = tf.debugging.Assert(
+                    tf.equal(tf.size(values), length), [before, tf.size(values), after]
+                )
+                with tf.control_dependencies([check]):
+                    out[key] = tf.reshape(values, [length])
+            return out
+
+        dataset = (
+            self._readable_records(scans, shuffle) if self._skip_corrupt else self._interleave(files, shuffle)
         )
         return dataset.map(parse, num_parallel_calls=_AUTOTUNE)
 

@@ -19,6 +19,7 @@ import tensorflow as tf
 from absl import logging
 
 import gin
+from clarinet_ddsp import interrupts
 
 _CKPT_RE = re.compile(r'ckpt-(\d+)$')
 _POLL_SECS = 1.0
@@ -57,7 +58,11 @@ def latest_checkpoint(restore_dir: str) -> str | None:
 
 
 def iterate_checkpoints(
-    restore_dir: str, ckpt_delay_secs: float = 0, run_once: bool = False, timeout_secs: float | None = None
+    restore_dir: str,
+    ckpt_delay_secs: float = 0,
+    run_once: bool = False,
+    timeout_secs: float | None = None,
+    stop: interrupts.StopRequest | None = None,
 ) -> Iterator[str]:
     """Yields the newest checkpoint, then each newer one as it appears.
 
@@ -66,6 +71,7 @@ def iterate_checkpoints(
         ckpt_delay_secs: minimum time between two yielded checkpoints.
         run_once: yield only the newest checkpoint; raise if there is none.
         timeout_secs: stop after waiting this long for a new checkpoint (None: wait forever).
+        stop: end the iteration once this is set (a SIGINT/SIGTERM).
 
     Raises:
         ValueError: run_once and restore_dir holds no checkpoint.
@@ -74,7 +80,7 @@ def iterate_checkpoints(
     last_time = 0.0
     wait_start = time.time()
     logged_wait = False
-    while True:
+    while not stop:
         path = latest_checkpoint(restore_dir)
         if path is not None and path != last:
             delay = last_time + ckpt_delay_secs - time.time()
@@ -223,19 +229,28 @@ def evaluate_or_sample(
     logging.info('%s: checkpoints from %s, summaries to %s', mode, restore_dir, summary_dir)
 
     latest_results = None
-    with summary_writer.as_default():
-        for checkpoint_path in iterate_checkpoints(restore_dir, ckpt_delay_secs, run_once, timeout_secs):
+    finished = None  # The last checkpoint done.
+    then = 'stops after the current batch (the current checkpoint is not finished)'
+    with summary_writer.as_default(), interrupts.stop_on_signals(mode, then) as stop:
+        iterator = iterate_checkpoints(restore_dir, ckpt_delay_secs, run_once, timeout_secs, stop=stop)
+        for checkpoint_path in iterator:
             step = checkpoint_step(checkpoint_path)
             dataset_iter = iter(dataset)  # Same batches for every checkpoint.
             start = time.time()
             restored = False
             n_done = 0
             for batch_idx in range(1, num_batches + 1):
+                if stop:
+                    break
                 try:
                     features = next(dataset_iter)
                 except StopIteration:
                     logging.info('End of dataset after %d batches.', n_done)
                     break
+                except tf.errors.DataLossError as error:  # A damaged TFRecord: name the file and offset.
+                    if not hasattr(data_provider, 'corruption_error'):
+                        raise
+                    raise data_provider.corruption_error(error) from error
                 if not restored:  # Build the model's variables first so every one is restored.
                     if not getattr(model, 'built', True):
                         model(dict(features), training=False)
@@ -265,6 +280,8 @@ def evaluate_or_sample(
                     time.time() - batch_start,
                 )
             logging.info('%s step %d: %d batches took %.1f s', mode, step, n_done, time.time() - start)
+            if stop:
+                break
 
             if do_eval and restored:
                 latest_results = {}
@@ -285,10 +302,14 @@ def evaluate_or_sample(
                     os.path.join(save_dir, 'samples', f'step_{step}'),
                 )
             summary_writer.flush()
+            finished = step if restored else finished
 
             if 0 < run_until_step <= step:
                 logging.info('Checkpoint step %d >= run_until_step %d; done.', step, run_until_step)
                 break
+        summary_writer.flush()
+    done = 'no checkpoint was finished' if finished is None else f'results up to step {finished} are written'
+    stop.check(lambda: f'interrupted by {stop.name} while running {mode}; {done}')
     return latest_results if do_eval else None
 
 

@@ -13,6 +13,7 @@ import tensorflow as tf
 from absl import logging
 
 import gin
+from clarinet_ddsp import interrupts, locks
 from clarinet_ddsp.training import checkpointing, distribution
 
 # ddsp keeps these helpers in train_util; they live in checkpointing / distribution here.
@@ -21,6 +22,10 @@ get_latest_file = checkpointing.get_latest_file
 get_latest_checkpoint = checkpointing.get_latest_checkpoint
 get_latest_operative_config = checkpointing.get_latest_operative_config
 expand_path = checkpointing.expand_path
+
+
+# The lock file a training run holds in save_dir (one writer per checkpoint series).
+LOCK_NAME = 'train.lock'
 
 
 class NonFiniteLossError(FloatingPointError):
@@ -86,16 +91,32 @@ def log_model_summary(model) -> int:
     return trainable
 
 
+def _assertion_text(line: str) -> str:
+    """The text of a tf.debugging.Assert failure line: '... assertion failed: [a] [3] [b]' -> 'a 3 b'."""
+    text = line.split('assertion failed:', 1)[-1].strip()
+    if text.startswith('[') and text.endswith(']'):
+        text = ' '.join(text[1:-1].split('] ['))
+    return text.replace("\\'", "'").strip()
+
+
 @contextlib.contextmanager
-def _data_errors():
-    """Turns the data pipeline's length assertion (an op error) into the ValueError it describes."""
+def _data_errors(data_provider=None):
+    """Turns the data pipeline's errors into the ValueErrors they describe.
+
+    A record of another length (the provider's assertion, an op error) names the key and both lengths;
+    an unreadable record (DataLossError) the file and its byte offset, if the provider can find them.
+    """
     try:
         yield
+    except tf.errors.DataLossError as error:
+        if not hasattr(data_provider, 'corruption_error'):
+            raise
+        raise data_provider.corruption_error(error) from error
     except tf.errors.InvalidArgumentError as error:
         lines = [line for line in error.message.splitlines() if 'TFRecordProvider' in line]
         if not lines:
             raise
-        raise ValueError(lines[0].strip()) from error
+        raise ValueError(_assertion_text(lines[0])) from error
 
 
 def _raise_non_finite(step: int, losses: dict[str, float], last_saved) -> None:
@@ -122,6 +143,10 @@ def train(
 ) -> dict[str, float]:
     """Trains until trainer.step reaches num_steps, resuming from restore_dir's newest checkpoint.
 
+    SIGINT/SIGTERM stop it after the current step: it saves a checkpoint, writes the summaries and raises
+    interrupts.Interrupted; a second signal ends the process at once (the newest complete checkpoint
+    stays the newest). One train at a time writes a save_dir: it holds save_dir/train.lock.
+
     Args:
       data_provider: a DataProvider of training examples.
       trainer: a Trainer built around the model.
@@ -140,6 +165,8 @@ def train(
     Raises:
       NonFiniteLossError: a loss became NaN/Inf (nothing is saved for that step).
       ValueError: bad step counts.
+      interrupts.Interrupted: SIGINT/SIGTERM; its message names the step and the checkpoint saved.
+      locks.LockHeldError: another live train writes save_dir; the message names it.
     """
     for name, value in (
         ('num_steps', num_steps),
@@ -163,7 +190,51 @@ def train(
     if save_dir and not chief:
         # Non-chief workers must save too (collective ops) but into a scratch folder.
         save_dir = os.path.join(save_dir, f'.worker-{distribution.task_id(trainer.strategy)}')
+    lock = locks.hold(save_dir, LOCK_NAME, 'training run') if save_dir and chief else contextlib.nullcontext()
+    state = {'step': None, 'saved': None}
 
+    def on_stop() -> str:
+        if not save_dir:
+            return 'finishes the current step and exits (save_dir is empty: nothing is saved)'
+        newest = os.path.basename(state['saved']) if state['saved'] else 'none'
+        return (
+            'finishes the current step, saves a checkpoint and exits (the newest complete checkpoint '
+            f'until then: {newest})'
+        )
+
+    with lock, interrupts.stop_on_signals('train', on_stop) as stop:
+        return _train(
+            data_provider,
+            trainer,
+            batch_size,
+            num_steps,
+            steps_per_summary,
+            steps_per_save,
+            save_dir,
+            restore_dir,
+            early_stop_loss_value,
+            reporter,
+            chief,
+            stop,
+            state,
+        )
+
+
+def _train(
+    data_provider,
+    trainer,
+    batch_size,
+    num_steps,
+    steps_per_summary,
+    steps_per_save,
+    save_dir,
+    restore_dir,
+    early_stop_loss_value,
+    reporter,
+    chief,
+    stop,
+    state,
+):
     logging.info(
         'Training with %s: %d replica(s), global batch %d.',
         type(trainer.strategy).__name__,
@@ -172,7 +243,7 @@ def train(
     )
     dataset = trainer.distribute_dataset(data_provider.get_batch(batch_size, shuffle=True, repeats=-1))
     dataset_iter = iter(dataset)
-    with _data_errors():
+    with _data_errors(data_provider):
         trainer.build(next(dataset_iter))
     if chief:
         log_model_summary(trainer.model)
@@ -195,6 +266,7 @@ def train(
         summary_writer = tf.summary.create_noop_writer()
 
     start_step = int(trainer.step.numpy())
+    state['step'], state['saved'] = start_step, last_saved
     if start_step >= num_steps:
         logging.info('Step %d already >= num_steps=%d; nothing to train.', start_step, num_steps)
     sums: dict[str, float] = {}
@@ -203,10 +275,10 @@ def train(
     tick = time.time()
     tick_step = start_step
     with summary_writer.as_default():
-        while int(trainer.step.numpy()) < num_steps:
-            with _data_errors():
+        while int(trainer.step.numpy()) < num_steps and not stop:
+            with _data_errors(data_provider):
                 losses = trainer.train_step(dataset_iter)
-            step = int(trainer.step.numpy())
+            step = state['step'] = int(trainer.step.numpy())
             losses_np = {k: float(v) for k, v in losses.items()}
             if not all(math.isfinite(v) for v in losses_np.values()):
                 _raise_non_finite(step, losses_np, last_saved)
@@ -248,13 +320,20 @@ def train(
                 break
 
             if save_dir and step % steps_per_save == 0:
-                last_saved = trainer.save(save_dir)
+                last_saved = state['saved'] = trainer.save(save_dir)
                 summary_writer.flush()
 
+        if stop and count and save_dir and chief:  # The losses since the last progress line.
+            for k, v in sums.items():
+                tf.summary.scalar(f'losses/{k}', v / count, step=int(trainer.step.numpy()))
+
     if save_dir:
-        trainer.save(save_dir)
+        last_saved = state['saved'] = trainer.save(save_dir)
         summary_writer.flush()
         if not chief:
             shutil.rmtree(save_dir, ignore_errors=True)
-    logging.info('Training finished at step %d.', int(trainer.step.numpy()))
+    step = int(trainer.step.numpy())
+    saved = f'saved {last_saved}; rerun the same command to go on' if save_dir else 'nothing saved'
+    stop.check(lambda: f'interrupted by {stop.name} at step {step}; {saved}')
+    logging.info('Training finished at step %d.', step)
     return losses_np

@@ -83,10 +83,55 @@ def test_legacy_provider_reads_records_without_audio_16k(tmp_path):
         data.TFRecordProvider(path, example_secs=tiny.EXAMPLE_SECS).get_dataset()
 
 
-def test_a_later_record_of_another_length_fails_with_the_settings(tmp_path):
-    good = tiny.write_tfrecords(str(tmp_path / 'a.tfrecord'), n_examples=1, n_shards=1)
+def test_a_later_file_of_another_length_fails_up_front_naming_file_key_and_lengths(tmp_path):
+    tiny.write_tfrecords(str(tmp_path / 'a.tfrecord'), n_examples=1, n_shards=1)
     tiny.write_tfrecords(str(tmp_path / 'b.tfrecord'), n_examples=1, n_shards=1, n_frames=tiny.N_FRAMES + 3)
     provider = data.TFRecordProvider(str(tmp_path / '*.tfrecord*'), example_secs=tiny.EXAMPLE_SECS)
-    with pytest.raises(tf.errors.InvalidArgumentError, match='TFRecordProvider.example_secs'):
+    with pytest.raises(ValueError) as info:
+        provider.get_dataset(shuffle=False)
+    message = str(info.value)
+    assert 'b.tfrecord-00000-of-00001' in message and 'a.tfrecord' not in message
+    assert f"'f0_hz' of length {tiny.N_FRAMES + 3}, where this configuration" in message
+    assert f'needs {tiny.N_FRAMES}' in message
+    assert '--example_secs=0.128 --sample_rate=16000 --frame_rate=250' in message
+    assert '\n' not in message
+
+
+def _write_examples(path, examples):
+    with tf.io.TFRecordWriter(path) as writer:
+        for example in examples:
+            feats = {k: tf.train.Feature(float_list=tf.train.FloatList(value=v)) for k, v in example.items()}
+            writer.write(tf.train.Example(features=tf.train.Features(feature=feats)).SerializeToString())
+
+
+def test_a_later_record_of_another_length_fails_naming_the_key_and_settings(tmp_path):
+    path = str(tmp_path / 'mixed.tfrecord')
+    _write_examples(path, [tiny.make_example(), tiny.make_example(n_frames=tiny.N_FRAMES + 3)])
+    provider = data.TFRecordProvider(path, example_secs=tiny.EXAMPLE_SECS)
+    with pytest.raises(tf.errors.InvalidArgumentError) as info:
         list(provider.get_dataset(shuffle=False))
-    assert good
+    assert 'has f0_hz of length' in info.value.message
+    assert f'[{tiny.N_FRAMES + 3}]' in info.value.message
+    assert 'TFRecordProvider.example_secs' in info.value.message
+
+
+def test_another_tools_records_name_the_missing_key_and_prepare_flags(tmp_path):
+    path = str(tmp_path / 'other.tfrecord')
+    example = tiny.make_example()
+    _write_examples(path, [{'audio': example['audio'], 'pitch': example['f0_hz']}])
+    with pytest.raises(ValueError) as info:
+        data.TFRecordProvider(path, example_secs=tiny.EXAMPLE_SECS).get_dataset()
+    message = str(info.value)
+    assert "have no 'audio_16k' feature (they have ['audio', 'pitch'])" in message
+    assert 'prepare_tfrecord --example_secs=0.128 --sample_rate=16000 --frame_rate=250' in message
+
+
+def test_records_of_two_seconds_name_the_flags_they_were_prepared_with(tmp_path):
+    path = str(tmp_path / 'two.tfrecord')
+    _write_examples(path, [tiny.make_example(n_samples=32000, n_frames=500)])
+    with pytest.raises(ValueError) as info:
+        data.TFRecordProvider(path, example_secs=4).get_dataset()
+    message = str(info.value)
+    assert "'audio' of length 32000, where this configuration" in message and 'needs 64000' in message
+    # 32000 samples at 16 kHz with 500 frames: what --example_secs=2 (250 Hz, 'same') writes.
+    assert 'They look prepared with --example_secs=2 --sample_rate=16000 --frame_rate=250.' in message

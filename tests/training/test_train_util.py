@@ -2,6 +2,7 @@
 
 import glob
 import os
+import signal
 
 import numpy as np
 import pytest
@@ -9,9 +10,10 @@ import tensorflow as tf
 from absl import logging
 from tensorboard.backend.event_processing import event_accumulator
 
-from clarinet_ddsp import effects, processors, synths
+from clarinet_ddsp import effects, interrupts, locks, processors, synths
 from clarinet_ddsp import losses as ddsp_losses
 from clarinet_ddsp.training import data, decoders, models, preprocessing, train_util, trainers
+from tests import lock_holder
 from tests.training import tiny
 
 
@@ -199,3 +201,50 @@ def test_a_record_of_another_length_mid_run_is_a_value_error(tmp_path):
         train_util.train(
             provider, trainers.Trainer(_model()), batch_size=2, num_steps=5, save_dir='', restore_dir=''
         )
+
+
+def _signal_at_step(trainer, step, signum):
+    """Sends signum to this process right after the given step (as a preempted machine would)."""
+    original = trainer.train_step
+
+    def train_step(inputs):
+        losses = original(inputs)
+        if int(trainer.step.numpy()) == step:
+            os.kill(os.getpid(), signum)
+        return losses
+
+    trainer.train_step = train_step
+
+
+@pytest.mark.parametrize('signum', [signal.SIGTERM, signal.SIGINT])
+def test_a_stop_signal_saves_the_current_step_and_raises_interrupted(tmp_path, signum):
+    trainer = trainers.Trainer(_model(), learning_rate=1e-3)
+    _signal_at_step(trainer, 3, signum)
+    before = signal.getsignal(signum)
+    with pytest.raises(interrupts.Interrupted) as info:
+        _train(tmp_path, 100, trainer=trainer, steps_per_save=2, steps_per_summary=100)
+    assert info.value.exit_code == 128 + signum
+    assert info.value.message == (
+        f'interrupted by {signal.Signals(signum).name} at step 3; saved {tmp_path / "ckpt-3"}; '
+        'rerun the same command to go on'
+    )
+    assert signal.getsignal(signum) is before  # The handlers are put back.
+    assert not (tmp_path / 'train.lock').exists()
+    resumed = trainers.Trainer(_model())
+    resumed.build(next(iter(_provider().get_batch(2))))
+    resumed.restore(str(tmp_path))
+    assert int(resumed.step.numpy()) == 3
+    for a, b in zip(trainer.model.trainable_weights, resumed.model.trainable_weights):
+        np.testing.assert_array_equal(a.numpy(), b.numpy())
+    # The losses of steps 1-3 (no progress line since step 1) reached TensorBoard at step 3.
+    events = glob.glob(str(tmp_path / 'summaries' / 'train' / 'events.*'))
+    acc = event_accumulator.EventAccumulator(events[0], size_guidance={event_accumulator.TENSORS: 0})
+    acc.Reload()
+    assert [e.step for e in acc.Tensors('losses/total_loss')] == [1, 3]
+
+
+def test_a_second_train_on_the_same_save_dir_is_refused(tmp_path):
+    with lock_holder.held(str(tmp_path), train_util.LOCK_NAME) as first:
+        with pytest.raises(locks.LockHeldError, match=f'in use by PID {first.pid} on host'):
+            _train(tmp_path, 1)
+    assert not glob.glob(str(tmp_path / 'ckpt-*'))

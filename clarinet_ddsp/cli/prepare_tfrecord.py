@@ -39,7 +39,8 @@ flags.DEFINE_float(
     'example_secs',
     4,
     'The length of each example in seconds. Input audio will be split to '
-    'this length using a sliding window. If 0, each full chunk of audio is one example.',
+    'this length using a sliding window; a shorter file gives one example padded with silence. If 0, '
+    'each full chunk of audio is one example.',
 )
 flags.DEFINE_float(
     'hop_secs',
@@ -78,7 +79,7 @@ flags.DEFINE_boolean(
     'skip_bad_files',
     False,
     'Skip input files that cannot be prepared (unreadable, '
-    'empty, not audio, too short, silent, NaN/Inf) and list them, instead of failing '
+    'empty, not audio, under one CREPE frame (64 ms), silent, NaN/Inf) and list them, instead of failing '
     'before anything is written.',
 )
 

@@ -11,6 +11,8 @@ import numpy as np
 import soundfile as sf
 import soxr
 
+from clarinet_ddsp.spectral_ops import CREPE_FRAME_SIZE, CREPE_SAMPLE_RATE
+
 BLOCK_FRAMES = 1 << 16  # Native frames read at a time: memory stays bounded on hour-long files.
 SILENCE_PEAK = 1e-4  # A file whose peak is below -80 dBFS is treated as silent.
 
@@ -117,18 +119,20 @@ def _open_checked(path: str) -> sf.SoundFile:
         raise BadAudioFileError(path, f'cannot be opened ({error}).') from error
 
 
-def validate_audio_file(path: str, min_secs: float = 0.0) -> AudioFileInfo:
+def validate_audio_file(path: str) -> AudioFileInfo:
     """Reads a whole file once, block by block, and checks it can be prepared.
+
+    A file shorter than one example is usable (the pipeline pads it with silence, as ddsp does); one
+    too short to analyse is not: under one CREPE frame (1024 samples at 16 kHz, 64 ms).
 
     Args:
         path: audio file (any format libsndfile decodes).
-        min_secs: shortest usable duration (one example).
 
     Returns:
         AudioFileInfo with the frame count actually read and the peak amplitude.
 
     Raises:
-        BadAudioFileError: unreadable, empty, not audio, no samples, shorter than min_secs, NaN/Inf
+        BadAudioFileError: unreadable, empty, not audio, no samples, under one CREPE frame, NaN/Inf
             samples, or silent (peak below -80 dBFS).
     """
     with _open_checked(path) as f:
@@ -152,11 +156,12 @@ def validate_audio_file(path: str, min_secs: float = 0.0) -> AudioFileInfo:
     if frames == 0:
         raise BadAudioFileError(path, 'holds no audio samples (a header without data).')
     secs = frames / sample_rate
-    if secs < min_secs:
+    if int(secs * CREPE_SAMPLE_RATE) < CREPE_FRAME_SIZE:
         raise BadAudioFileError(
             path,
-            f'is {secs:.3f} s long, shorter than one example ({min_secs:g} s); '
-            'remove it or lower --example_secs.',
+            f'is {secs * 1000:.1f} ms long, shorter than one CREPE frame ({CREPE_FRAME_SIZE} samples at '
+            f'{CREPE_SAMPLE_RATE} Hz, {CREPE_FRAME_SIZE / CREPE_SAMPLE_RATE * 1000:g} ms): too short to '
+            'analyse; remove it.',
         )
     if peak < SILENCE_PEAK:
         raise BadAudioFileError(path, f'is silent (peak {peak:.2g}, below -80 dBFS); remove it.')
@@ -164,14 +169,14 @@ def validate_audio_file(path: str, min_secs: float = 0.0) -> AudioFileInfo:
 
 
 def validate_audio_files(
-    paths: Sequence[str], min_secs: float, max_workers: int | None = None
+    paths: Sequence[str], max_workers: int | None = None
 ) -> tuple[list[AudioFileInfo], list[BadAudioFileError]]:
     """Validates every file (a few threads: decoding releases the GIL); returns (good, bad) in path order."""
     from concurrent import futures
 
     def check(path):
         try:
-            return validate_audio_file(path, min_secs)
+            return validate_audio_file(path)
         except BadAudioFileError as error:
             return error
 

@@ -279,6 +279,7 @@ class PrepareResult:
     skipped: list[audio_io.BadAudioFileError]
     shards: list[str]
     counters: dict[str, int]
+    padded: list[str] = dataclasses.field(default_factory=list)  # files shorter than one example
 
 
 def _validate_args(
@@ -323,9 +324,9 @@ def _validate_args(
         bad('crepe_model', crepe_model, str(e))
 
 
-def _check_files(paths, min_secs, skip_bad_files):
+def _check_files(paths, skip_bad_files):
     logging.info('Validating %d input audio file(s).', len(paths))
-    good, bad = audio_io.validate_audio_files(paths, min_secs)
+    good, bad = audio_io.validate_audio_files(paths)
     if bad and not skip_bad_files:
         raise audio_io.BadAudioFilesError(bad, len(paths))
     if bad:
@@ -337,7 +338,15 @@ def _check_files(paths, min_secs, skip_bad_files):
         )
     if not good:
         raise ValueError(f'none of the {len(paths)} input files can be prepared; nothing was written.')
-    return [info.path for info in good], bad
+    return good, bad
+
+
+def _padded_files(infos: Sequence[audio_io.AudioFileInfo], example_secs: float) -> list[str]:
+    """The files shorter than one example: each becomes one example padded with silence (as in ddsp)."""
+    if not example_secs:
+        return []
+    needed = int(example_secs * CREPE_SAMPLE_RATE)
+    return [info.path for info in infos if int(info.secs * CREPE_SAMPLE_RATE) < needed]
 
 
 def _move_into_place(tmp_dir: str, out_dir: str, prefixes: Sequence[str]) -> list[str]:
@@ -461,7 +470,18 @@ def prepare_tfrecord(
         interrupts.raise_on_signals(program, then) as stop,
     ):
         _remove_abandoned_tmp_dirs(out_dir, basename)
-        paths, skipped = _check_files(paths, example_secs, skip_bad_files)
+        infos, skipped = _check_files(paths, skip_bad_files)
+        paths = [info.path for info in infos]
+        padded = _padded_files(infos, example_secs)
+        if padded:
+            logging.info(
+                '%d of %d file(s) are shorter than one example (%g s); each gives one example padded '
+                'with silence: %s',
+                len(padded),
+                len(paths),
+                example_secs,
+                ', '.join(padded),
+            )
         logging.info(
             'Preparing %d audio file(s) -> %s (%s shards, CREPE %s).',
             len(paths),
@@ -518,9 +538,11 @@ def prepare_tfrecord(
         shards[0] if shards else '-',
         shards[-1] if shards else '-',
     )
+    if padded:
+        logging.info('Padded %d of %d file(s) with silence to one example.', len(padded), len(paths))
     if skipped:
         logging.warning('Skipped %d bad file(s): %s', len(skipped), ', '.join(e.path for e in skipped))
-    return PrepareResult(n_files=len(paths), skipped=skipped, shards=shards, counters=counters)
+    return PrepareResult(n_files=len(paths), skipped=skipped, shards=shards, counters=counters, padded=padded)
 
 
 @contextlib.contextmanager

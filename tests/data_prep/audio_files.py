@@ -43,7 +43,7 @@ def write_bad_files(directory: str) -> dict[str, str]:
     paths['text'] = os.path.join(directory, 'notes.wav')
     with open(paths['text'], 'w', encoding='utf-8') as f:
         f.write('these are my clarinet notes, not audio\n' * 20)
-    paths['too_short'] = write_tone(os.path.join(directory, 'short.wav'), 440, 0.01)
+    paths['too_short'] = write_tone(os.path.join(directory, 'short.wav'), 440, 0.03)  # 480 samples
     paths['silent'] = os.path.join(directory, 'zeros.wav')
     sf.write(paths['silent'], np.zeros(32000), 16000, subtype='PCM_16')
     paths['nan'] = os.path.join(directory, 'nan.wav')
@@ -58,7 +58,7 @@ REASONS = {
     'empty': 'empty',
     'truncated_header': 'not audio',
     'text': 'not audio',
-    'too_short': 'shorter than one example',
+    'too_short': 'shorter than one CREPE frame',
     'silent': 'silent',
     'nan': 'NaN',
 }

@@ -57,16 +57,24 @@ def test_compressed_formats_load(tmp_path, fmt):
 def test_bad_file_is_rejected_by_path_with_reason(tmp_path, kind):
     path = audio_files.write_bad_files(str(tmp_path))[kind]
     with pytest.raises(audio_io.BadAudioFileError) as info:
-        audio_io.validate_audio_file(path, min_secs=1.0)
+        audio_io.validate_audio_file(path)
     assert str(info.value).startswith(path)
     assert audio_files.REASONS[kind] in str(info.value)
 
 
 def test_good_file_validates_with_its_facts(tmp_path):
     path = audio_files.write_tone(str(tmp_path / 'ok.wav'), 440, 1.25, rate=22050, channels=2)
-    info = audio_io.validate_audio_file(path, min_secs=1.0)
+    info = audio_io.validate_audio_file(path)
     assert (info.sample_rate, info.channels, info.frames) == (22050, 2, int(1.25 * 22050))
     assert 0.1 < info.peak <= 1.0
+
+
+def test_a_file_of_one_crepe_frame_is_usable_one_sample_less_is_not(tmp_path):
+    ok = audio_files.write_tone(str(tmp_path / 'ok.wav'), 440, 1024 / 16000)
+    assert audio_io.validate_audio_file(ok).frames == 1024
+    short = audio_files.write_tone(str(tmp_path / 'short.wav'), 440, 1023 / 16000)
+    with pytest.raises(audio_io.BadAudioFileError, match='63.9 ms long, shorter than one CREPE frame'):
+        audio_io.validate_audio_file(short)
 
 
 def test_glob_matching_nothing_is_one_line_naming_the_pattern(tmp_path):

@@ -207,6 +207,39 @@ def test_skip_bad_files_writes_the_good_ones_and_lists_the_bad(tmp_path):
     assert result.n_files == 1 and len(read_examples(prefix + '*')) == 2  # 1.5 s -> padded to 2 windows
 
 
+def test_a_2_5_s_note_prepares_into_one_example_padded_with_silence(tmp_path):
+    sources = write_clarinet_notes(str(tmp_path / 'notes'), [(69, 'mf')], secs=2.5)
+    ((path, source),) = sources.items()
+    prefix = str(tmp_path / 'out' / 'train.tfrecord')
+    result = pipeline.prepare_tfrecord(  # ddsp's defaults: 4 s examples every 1 s
+        [path], prefix, num_shards=1, crepe_model='tiny', pipeline_options=audio_files.IN_MEMORY
+    )
+    assert result.padded == [path] and result.n_files == 1
+    (ex,) = read_examples(prefix + '*')
+    assert ex['audio'].shape == (64000,) and ex['f0_hz'].shape == (1000,)
+    np.testing.assert_array_equal(ex['audio'][:40000], source)
+    assert not ex['audio'][40000:].any()
+    note = {k: ex[k][:600] for k in ('f0_hz', 'f0_confidence')}  # the note's first 2.4 s
+    assert abs(median_confident_cents(note, 440.0)) < 20
+    # Silence after the note: the loudness floor (-80 dB, ddsp's range), reached once the last
+    # 512-sample analysis window has left the note.
+    np.testing.assert_allclose(ex['loudness_db'][630:], -80.0, atol=1e-4)
+
+
+def test_a_30_ms_file_is_rejected_by_name_and_skipped_on_request(tmp_path):
+    short = audio_files.write_tone(str(tmp_path / 'blip.wav'), 440, 0.03)
+    note = audio_files.write_tone(str(tmp_path / 'note.wav'), 440, 0.5)
+    prefix = str(tmp_path / 'out' / 'train.tfrecord')
+    kwargs = dict(num_shards=1, example_secs=1, crepe_model='tiny', pipeline_options=audio_files.IN_MEMORY)
+    with pytest.raises(audio_io.BadAudioFilesError) as info:
+        pipeline.prepare_tfrecord([note, short], prefix, **kwargs)
+    assert f'{short}: is 30.0 ms long, shorter than one CREPE frame' in str(info.value)
+    assert note not in str(info.value)
+    result = pipeline.prepare_tfrecord([note, short], prefix, skip_bad_files=True, **kwargs)
+    assert [e.path for e in result.skipped] == [short] and result.padded == [note]
+    assert len(read_examples(prefix + '*')) == 1
+
+
 def test_a_failing_pipeline_leaves_no_shards_and_keeps_older_ones(tmp_path, monkeypatch):
     good = audio_files.write_tone(str(tmp_path / 'good.wav'), 440, 2.0)
     prefix = str(tmp_path / 'out' / 'train.tfrecord')

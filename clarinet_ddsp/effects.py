@@ -1,4 +1,4 @@
-"""Effects: convolutional Reverb (learned or given impulse response) and ExpDecayReverb."""
+"""Effects: convolutional reverbs (Reverb, ExpDecayReverb, FilteredNoiseReverb), FIRFilter, ModDelay."""
 
 import numbers
 from collections.abc import Callable
@@ -272,3 +272,100 @@ class FilteredNoiseReverb(Reverb):
         if self.trainable:
             ir = self._match_dimensions(audio, ir)
         return {'audio': audio, 'ir': ir}
+
+
+@gin.register(module='effects')
+class FIRFilter(processors.Processor):
+    """Time-varying FIR filter (LTV-FIR): frame-wise magnitude responses applied to the audio."""
+
+    def __init__(
+        self, window_size: int = 257, scale_fn: Callable | None = core.exp_sigmoid, name: str = 'fir_filter'
+    ):
+        """Builds the effect.
+
+        Args:
+            window_size: impulse response length; 0 (or less) means 2 * (n_filter_banks - 1).
+            scale_fn: applied to the magnitudes in get_controls (None: used as given).
+            name: layer name.
+        """
+        super().__init__(name=name)
+        self.window_size = window_size
+        self.scale_fn = scale_fn
+
+    def get_controls(self, audio: tf.Tensor, magnitudes: tf.Tensor) -> TensorDict:
+        """Dry audio [batch, n_samples] and magnitudes [batch, n_frames, n_filter_banks] -> controls."""
+        if self.scale_fn is not None:
+            magnitudes = self.scale_fn(magnitudes)
+        return {'audio': audio, 'magnitudes': magnitudes}
+
+    def get_signal(self, audio: tf.Tensor, magnitudes: tf.Tensor) -> tf.Tensor:
+        """Filtered audio [batch, n_samples] (magnitudes linear, non-negative)."""
+        return core.frequency_filter(audio, magnitudes, window_size=self.window_size)
+
+
+@gin.register(module='effects')
+class ModDelay(processors.Processor):
+    """Modulated delay (chorus, flanger, vibrato): center_ms to center_ms + depth_ms, times a gain."""
+
+    def __init__(
+        self,
+        center_ms: float = 15.0,
+        depth_ms: float = 10.0,
+        sample_rate: int = 16000,
+        gain_scale_fn: Callable | None = core.exp_sigmoid,
+        phase_scale_fn: Callable | None = tf.nn.sigmoid,
+        add_dry: bool = True,
+        name: str = 'mod_delay',
+    ):
+        """Builds the effect.
+
+        Args:
+            center_ms: delay at phase 0, ms.
+            depth_ms: added delay at phase 1, ms (ddsp's code; its docstring says center_ms +- depth_ms).
+            sample_rate: Hz.
+            gain_scale_fn: applied to the gain in get_controls (None: used as given).
+            phase_scale_fn: maps network outputs to a phase in [0, 1] (None: used as given).
+            add_dry: add the dry signal to the delayed one.
+            name: layer name.
+
+        Raises:
+            ValueError: if the longest delay, center_ms + depth_ms, is under one sample, or depth_ms < 0.
+        """
+        max_delay_ms = center_ms + depth_ms
+        if depth_ms < 0 or int(sample_rate / 1000.0 * max_delay_ms) < 1:
+            raise ValueError(
+                f'{type(self).__name__}: center_ms={center_ms!r}, depth_ms={depth_ms!r} give no delay line '
+                f'at sample_rate={sample_rate}; use depth_ms >= 0 and center_ms + depth_ms of at least '
+                'one sample (e.g. center_ms=15.0, depth_ms=10.0).'
+            )
+        super().__init__(name=name)
+        self.center_ms = center_ms
+        self.depth_ms = depth_ms
+        self.sample_rate = sample_rate
+        self.gain_scale_fn = gain_scale_fn
+        self.phase_scale_fn = phase_scale_fn
+        self.add_dry = add_dry
+
+    def get_controls(self, audio: tf.Tensor, gain: tf.Tensor, phase: tf.Tensor) -> TensorDict:
+        """Dry audio [batch, n_samples], gain and phase [batch, n_samples, 1] -> controls."""
+        if self.gain_scale_fn is not None:
+            gain = self.gain_scale_fn(gain)
+        if self.phase_scale_fn is not None:
+            phase = self.phase_scale_fn(phase)
+        return {'audio': audio, 'gain': gain, 'phase': phase}
+
+    def get_signal(self, audio: tf.Tensor, gain: tf.Tensor, phase: tf.Tensor) -> tf.Tensor:
+        """Delayed audio times gain (plus the dry audio if add_dry), [batch, n_samples].
+
+        phase 0 delays by center_ms, 1 by center_ms + depth_ms.
+        """
+        audio, gain, phase = tf_float32(audio), tf_float32(gain), tf_float32(phase)
+        max_delay_ms = self.center_ms + self.depth_ms
+        max_length = int(self.sample_rate / 1000.0 * max_delay_ms)
+        # As a fraction of the longest delay.
+        phase = phase * (self.depth_ms / max_delay_ms) + self.center_ms / max_delay_ms
+        wet = core.variable_length_delay(phase, audio, max_length=max_length)
+        if len(gain.shape) == 3:
+            gain = gain[..., 0]
+        wet = wet * gain
+        return wet + audio if self.add_dry else wet

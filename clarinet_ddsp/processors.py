@@ -18,6 +18,7 @@ gin.external_configurable(core.exp_sigmoid, module='core')
 gin.external_configurable(core.sym_exp_sigmoid, module='core')
 gin.external_configurable(core.frequencies_softmax, module='core')
 gin.external_configurable(core.frequencies_sigmoid, module='core')
+gin.external_configurable(core.frequencies_critical_bands, module='core')
 
 
 class Processor(keras.layers.Layer):

@@ -1,4 +1,4 @@
-"""Synthesizers: Harmonic (alias Additive), FilteredNoise, Sinusoidal, TensorToAudio."""
+"""Synthesizers: Harmonic (alias Additive), FilteredNoise, Wavetable, Sinusoidal, TensorToAudio."""
 
 import numbers
 from collections.abc import Callable
@@ -281,6 +281,65 @@ class FilteredNoise(processors.Processor):
         signal = tf.random.stateless_uniform(shape, seed=[seed, 0], minval=-1.0, maxval=1.0)
         return core.blockwise_frequency_filter(
             signal, magnitudes, hop_size, block_frames=block_frames, window_size=self.window_size
+        )
+
+
+@gin.register(module='synths')
+class Wavetable(processors.Processor):
+    """An oscillator reading one period per frame from learned wavetables (ddsp's Wavetable)."""
+
+    def __init__(
+        self,
+        n_samples: int = 64000,
+        sample_rate: int = 16000,
+        scale_fn: Callable | None = core.exp_sigmoid,
+        name: str = 'wavetable',
+        precise_phase: bool = False,
+    ):
+        """Builds the synth.
+
+        Args:
+            n_samples: output length in samples.
+            sample_rate: Hz.
+            scale_fn: applied to amplitudes and wavetables in get_controls (None: none).
+            name: layer name.
+            precise_phase: (not in ddsp) float64 phase accumulation; see core.wavetable_synthesis.
+
+        Raises:
+            ValueError: for a non-positive n_samples or sample_rate.
+        """
+        _check_positive(type(self).__name__, n_samples=n_samples, sample_rate=sample_rate)
+        super().__init__(name=name)
+        self.n_samples = n_samples
+        self.sample_rate = sample_rate
+        self.scale_fn = scale_fn
+        self.precise_phase = precise_phase
+
+    def get_controls(self, amplitudes: tf.Tensor, wavetables: tf.Tensor, f0_hz: tf.Tensor) -> TensorDict:
+        """Scales network outputs into synth controls.
+
+        Args:
+            amplitudes: [batch, n_frames, 1].
+            wavetables: [batch, n_frames, n_wavetable].
+            f0_hz: [batch, n_frames, 1], Hz.
+
+        Returns:
+            {'amplitudes', 'wavetables', 'f0_hz'}; scale_fn applied to the first two.
+        """
+        if self.scale_fn is not None:
+            amplitudes = self.scale_fn(amplitudes)
+            wavetables = self.scale_fn(wavetables)
+        return {'amplitudes': amplitudes, 'wavetables': wavetables, 'f0_hz': f0_hz}
+
+    def get_signal(self, amplitudes: tf.Tensor, wavetables: tf.Tensor, f0_hz: tf.Tensor) -> tf.Tensor:
+        """[batch, n_samples] audio; the wavetables are interpolated linearly between frames."""
+        return core.wavetable_synthesis(
+            frequencies=f0_hz,
+            amplitudes=amplitudes,
+            wavetables=wavetables,
+            n_samples=self.n_samples,
+            sample_rate=self.sample_rate,
+            precise_phase=self.precise_phase,
         )
 
 

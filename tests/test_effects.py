@@ -116,3 +116,49 @@ def test_reverb_impulse_response_and_tail_equal_scipy_full_convolution(add_dry):
 def test_reverb_impulse_response_of_a_given_ir_zeroes_the_dry_tap():
     ir = np.arange(1.0, 7.0, dtype=np.float32).reshape(2, 3, 1)
     np.testing.assert_array_equal(effects.Reverb().impulse_response(ir).numpy(), [[0, 2, 3], [0, 5, 6]])
+
+
+def test_fir_filter_with_flat_response_passes_audio_through_the_windowed_impulse():
+    # A flat magnitude response is an impulse at the centre of an odd window (its height there, ~1):
+    # the audio passes undelayed, scaled.
+    audio = np.random.default_rng(0).uniform(-1, 1, [2, 1000]).astype(np.float32)
+    fir = effects.FIRFilter(window_size=65, scale_fn=None)
+    out = fir(audio, np.ones([2, 10, 65], np.float32)).numpy()
+    gain = np.sum(out * audio) / np.sum(audio**2)
+    assert 0.99 < gain <= 1.0
+    np.testing.assert_allclose(out, gain * audio, atol=1e-5)
+
+
+def test_fir_filter_zero_response_silences_and_scale_fn_applies():
+    fir = effects.FIRFilter()
+    controls = fir.get_controls(np.zeros([1, 100]), np.zeros([1, 4, 9], np.float32))
+    np.testing.assert_allclose(controls['magnitudes'].numpy(), 2.0 * 0.5 ** np.log(10.0) + 1e-7, rtol=1e-6)
+    out = effects.FIRFilter(scale_fn=None)(np.ones([1, 400], np.float32), np.zeros([1, 4, 9], np.float32))
+    np.testing.assert_allclose(out.numpy(), 0.0, atol=1e-7)
+
+
+def test_mod_delay_with_constant_delay_adds_a_shifted_copy():
+    audio = np.random.default_rng(1).normal(size=[1, 800]).astype(np.float32)
+    # center 10 ms, depth 5 ms at 16 kHz: a 240-sample line; phase 0 -> 10 ms, 1 -> 15 ms (ddsp's
+    # code; its docstring says center_ms - depth_ms), so 0.5 -> 12.5 ms = 200 samples.
+    delay = effects.ModDelay(center_ms=10.0, depth_ms=5.0, gain_scale_fn=None, phase_scale_fn=None)
+    out = delay(audio, np.full([1, 800, 1], 0.5, np.float32), np.full([1, 800, 1], 0.5, np.float32)).numpy()
+    expected = audio + 0.5 * np.concatenate([np.zeros([1, 200]), audio[:, :-200]], axis=1)
+    np.testing.assert_allclose(out, expected, atol=1e-4)  # 200.00000x samples in float32
+
+
+def test_mod_delay_rejects_a_line_shorter_than_one_sample():
+    with pytest.raises(ValueError, match=r'center_ms=0.01, depth_ms=0.0 give no delay line'):
+        effects.ModDelay(center_ms=0.01, depth_ms=0.0)
+
+
+def test_fir_filter_and_mod_delay_from_gin():
+    gin.clear_config()
+    gin.parse_config('effects.FIRFilter.window_size = 65\neffects.ModDelay.center_ms = 5.0')
+    try:
+        fir = gin.get_configurable('effects.FIRFilter')()
+        mod = gin.get_configurable('effects.ModDelay')()
+    finally:
+        gin.clear_config()
+    assert isinstance(fir, effects.FIRFilter) and fir.window_size == 65
+    assert isinstance(mod, effects.ModDelay) and mod.center_ms == 5.0

@@ -162,3 +162,29 @@ def test_filtered_noise_streaming_filters_seeded_noise_like_get_signal():
     got = synth.get_signal_streaming(mags, hop_size=64, block_frames=6, seed=3).numpy()
     np.testing.assert_allclose(got, expected, atol=1e-6)
     assert not np.allclose(synth.get_signal_streaming(mags, hop_size=64, seed=4).numpy(), got)
+
+
+def test_wavetable_synth_of_harmonic_tables_matches_harmonic_synthesis():
+    # A table holding the harmonic distribution's cosine sum plays the same tone as the harmonic
+    # oscillators, up to the cosine/sine phase of each partial: compare magnitude spectra.
+    rng = np.random.default_rng(0)
+    hd = rng.uniform(0, 1, [1, 1, 8]).astype(np.float32)
+    hd /= hd.sum()
+    f0 = np.full([1, 20, 1], 250.0, np.float32)
+    amps = np.full([1, 20, 1], 0.5, np.float32)
+    tables = core.harmonic_distribution_to_wavetable(hd, 2048)
+    audio = synths.Wavetable(n_samples=16000, scale_fn=None, precise_phase=True)(amps, tables, f0).numpy()[0]
+    spectrum = np.abs(np.fft.rfft(audio)) / 8000  # 1 Hz bins: a partial of amplitude a gives a
+    np.testing.assert_allclose(spectrum[250 * np.arange(1, 9)], 0.5 * hd[0, 0], atol=1e-3)
+
+
+def test_wavetable_synth_scales_controls_and_is_registered_with_gin():
+    synth = synths.Wavetable(n_samples=400)
+    controls = synth.get_controls(np.zeros([1, 4, 1]), np.zeros([1, 4, 16]), np.full([1, 4, 1], 100.0))
+    np.testing.assert_allclose(controls['wavetables'].numpy(), core.exp_sigmoid(0.0).numpy(), rtol=1e-6)
+    gin.clear_config()
+    gin.parse_config('synths.Wavetable.n_samples = 1600')
+    try:
+        assert gin.get_configurable('synths.Wavetable')().n_samples == 1600
+    finally:
+        gin.clear_config()

@@ -1,5 +1,6 @@
 """Pure TensorFlow signal ops (ddsp.core's public names), split by topic; no gin here."""
 
+from clarinet_ddsp.core.delay import variable_length_delay
 from clarinet_ddsp.core.filtering import (
     apply_window_to_impulse_response,
     blockwise_frequency_filter,
@@ -47,6 +48,7 @@ from clarinet_ddsp.core.units import (
     db_to_amplitude,
     db_to_power,
     exp_sigmoid,
+    frequencies_critical_bands,
     frequencies_sigmoid,
     frequencies_softmax,
     gradient_reversal,
@@ -71,4 +73,9 @@ from clarinet_ddsp.core.units import (
     sym_exp_sigmoid,
     unit_to_hz,
     unit_to_midi,
+)
+from clarinet_ddsp.core.wavetable import (
+    harmonic_distribution_to_wavetable,
+    linear_lookup,
+    wavetable_synthesis,
 )

@@ -229,3 +229,49 @@ def frequencies_sigmoid(
             remainder -= part_max
         hz_scales.append(unit_to_hz(f_probs[..., i], hz_min=part_min, hz_max=part_max))
     return tf.reduce_sum(tf.stack(hz_scales, axis=-1), axis=-1)
+
+
+def frequencies_critical_bands(
+    freqs: tf.Tensor,
+    depth: int = 1,
+    depth_scale: float = 10.0,
+    bandwidth_scale: float = 1.0,
+    hz_min: float = 20.0,
+    hz_max: float = 8000.0,
+    scale: str = 'bark',
+) -> tf.Tensor:
+    """Network outputs -> frequencies near fixed centres spaced evenly on the bark or mel scale.
+
+    Sinusoid i sits at centre_i + bandwidth_scale * ERB(centre_i) * sum_d tanh(x_d) / depth_scale**d,
+    softly limited to [hz_min, hz_max].
+
+    Args:
+        freqs: [batch, time, n_sinusoids * depth] or [batch, time, n_sinusoids, depth].
+        depth: components per sinusoid (3-D input only), each depth_scale times weaker than the last.
+        depth_scale: ratio between the influence of successive components.
+        bandwidth_scale: multiplier of each centre's equivalent rectangular bandwidth.
+        hz_min: lowest centre and lower limit, Hz.
+        hz_max: highest centre and upper limit, Hz.
+        scale: 'bark' or 'mel' spacing of the centres.
+
+    Returns:
+        Hz, [batch, time, n_sinusoids].
+
+    Raises:
+        ValueError: for another scale.
+    """
+    if scale not in ('bark', 'mel'):
+        raise ValueError(f"frequencies_critical_bands: scale={scale!r} must be 'bark' or 'mel'.")
+    if len(freqs.shape) == 3:
+        freqs = _add_depth_axis(freqs, depth)
+    else:
+        depth = int(freqs.shape[-1])
+    n_sinusoids = int(freqs.shape[-2])
+    to_scale, from_scale = (hz_to_bark, bark_to_hz) if scale == 'bark' else (hz_to_mel, mel_to_hz)
+    lo, hi = (float(np.asarray(to_scale(hz))) for hz in (hz_min, hz_max))
+    centres = np.asarray(from_scale(np.linspace(lo, hi, n_sinusoids)), np.float64)
+    bandwidths = hz_to_erb(centres)
+    weights = depth_scale ** -tf.range(depth, dtype=tf.float32)  # [depth]
+    deviation = tf.reduce_sum(tf.nn.tanh(freqs) * weights, axis=-1)  # [batch, time, n_sinusoids]
+    hz = centres.astype(np.float32) + (bandwidth_scale * bandwidths).astype(np.float32) * deviation
+    return soft_limit(hz, hz_min, hz_max)

@@ -98,3 +98,22 @@ def test_nested_lookup_finds_nested_keys_and_names_missing_ones():
     assert sorted(core.nested_keys(d)) == ['a/b', 'a/c/d']
     with pytest.raises(KeyError, match="'x'"):
         core.nested_lookup('a/x', d)
+
+
+def test_frequencies_critical_bands_sit_at_bark_centres_and_move_by_their_erb():
+    # Zero network output -> the centres, evenly spaced in bark; tanh(x) -> centre + ERB * tanh(x).
+    hz_min, hz_max, n = 50.0, 6000.0, 12
+    bark = np.linspace(core.hz_to_bark(hz_min), core.hz_to_bark(hz_max), n)
+    centres = 1960.0 / (26.81 / (bark + 0.53) - 1.0)
+    erb = 0.108 * centres + 24.7
+    soft = lambda x: np.logaddexp(0, x) + hz_min - np.logaddexp(0, x - (hz_max - hz_min))  # noqa: E731
+    x = np.zeros([1, 2, n], np.float32)
+    x[0, 1] = 0.7
+    out = core.frequencies_critical_bands(x, hz_min=hz_min, hz_max=hz_max).numpy()[0]
+    np.testing.assert_allclose(out[0], soft(centres), rtol=1e-5)
+    np.testing.assert_allclose(out[1], soft(centres + erb * np.tanh(0.7)), rtol=1e-5)
+
+
+def test_frequencies_critical_bands_rejects_an_unknown_scale():
+    with pytest.raises(ValueError, match=r"scale='erb' must be 'bark' or 'mel'"):
+        core.frequencies_critical_bands(np.zeros([1, 2, 3], np.float32), scale='erb')

@@ -58,10 +58,10 @@ def disk_full_error(program: str, path: str, consequence: str, elsewhere: str = 
     """The error to raise for a failed write: the path, the free space, what is kept, what to do.
 
     Args:
-      program: e.g. 'clarinet_ddsp_run --mode=train'.
-      path: the file or folder being written.
-      consequence: what state the outputs are in, e.g. 'the newest complete checkpoint is ckpt-300'.
-      elsewhere: an alternative to freeing space, e.g. 'or point --save_dir elsewhere'.
+        program: e.g. 'clarinet_ddsp_run --mode=train'.
+        path: the file or folder being written.
+        consequence: what state the outputs are in, e.g. 'the newest complete checkpoint is ckpt-300'.
+        elsewhere: an alternative to freeing space, e.g. 'or point --save_dir elsewhere'.
     """
     fix = f'free some space{" " + elsewhere if elsewhere else ""} and rerun the same command'
     message = f'{program}: the disk is full writing {path} ({free_space(path)}); {consequence}; {fix}.'

@@ -68,9 +68,9 @@ def stop_on_signals(what: str, then: Callable[[], str] | str) -> Iterator[StopRe
     caught, and the request is never set.
 
     Args:
-      what: the program's activity, e.g. 'train'.
-      then: what the loop does on a stop (or a callable giving it), e.g. 'saves a checkpoint after this
-        step'; it is logged with the signal.
+        what: the program's activity, e.g. 'train'.
+        then: what the loop does on a stop (or a callable giving it), e.g. 'saves a checkpoint after this
+            step'; it is logged with the signal.
     """
     with _handling(what, then, raises=False) as request:
         yield request

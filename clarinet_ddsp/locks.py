@@ -91,12 +91,12 @@ def hold(directory: str, name: str, what: str) -> Iterator[str | None]:
     """Holds the lock file directory/name for the block; yields its path (None if not locked).
 
     Args:
-      directory: the output directory (created if missing).
-      name: the lock file's name, e.g. 'train.lock'.
-      what: the kind of run, for messages, e.g. 'training run'.
+        directory: the output directory (created if missing).
+        name: the lock file's name, e.g. 'train.lock'.
+        what: the kind of run, for messages, e.g. 'training run'.
 
     Raises:
-      LockHeldError: a live process holds it; the message names its host, PID, start time and command.
+        LockHeldError: a live process holds it; the message names its host, PID, start time and command.
     """
     if '://' in directory:
         logging.info('%s: %s is remote; it is not locked against a second writer.', what, directory)

@@ -1,4 +1,5 @@
-"""The write-up's first experiment: the DDSP additive synth used as an ordinary synthesizer.
+"""The first experiment of the DDSP clarinet experiments write-up (README): the DDSP additive synth as an
+ordinary synthesizer.
 
 1000 frames at hop 64 (4 s at 16 kHz) of a 440 Hz tone with 20 harmonics whose distribution falls
 linearly from 1 to -1 (before exp_sigmoid) and whose amplitude decays linearly from 1 to -3 (before

@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import sys
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 
-from absl import app, logging
+from absl import app, flags, logging
 
 from clarinet_ddsp import disk_space, interrupts, locks
+from clarinet_ddsp.errors import ArgumentError
 
 ACTIONABLE_ERRORS: tuple[type[BaseException], ...] = (
     ValueError,
@@ -15,6 +16,22 @@ ACTIONABLE_ERRORS: tuple[type[BaseException], ...] = (
     locks.LockHeldError,
     disk_space.DiskFullError,
 )
+
+
+def describe(error: BaseException, flag_names: Mapping[str, str] | None = None) -> str:
+    """The message a program prints for an error.
+
+    A library ArgumentError whose argument a flag sets is worded as that flag (`--num_shards=0: ...`);
+    flag_names maps an argument to its flag where the names differ. gin's "In call to configurable"
+    context lines are left out: the message itself names the fix.
+    """
+    if isinstance(error, ArgumentError):
+        flag = (flag_names or {}).get(error.argument, error.argument)
+        if flag in flags.FLAGS:
+            return error.flag_message(flag)
+    return '\n'.join(
+        line for line in str(error).splitlines() if not line.startswith('  In call to configurable')
+    )
 
 
 def run(
@@ -36,10 +53,7 @@ def run(
             print(f'{program}: {stopped.message}', file=sys.stderr, flush=True)
             sys.exit(stopped.exit_code)
         except errors as error:
-            # gin appends "In call to configurable ..." context lines; the message itself names the fix.
-            message = '\n'.join(
-                line for line in str(error).splitlines() if not line.startswith('  In call to configurable')
-            )
+            message = describe(error)
             logging.error('%s', message)
             sys.exit(f'{program}: error: {message}')
 

@@ -10,7 +10,7 @@ import sys
 
 from absl import app, flags
 
-from clarinet_ddsp.cli import shared_flags
+from clarinet_ddsp.cli import entry, shared_flags
 
 FLAGS = flags.FLAGS
 
@@ -47,7 +47,7 @@ def main(argv=()) -> None:
             FLAGS.seed,
         )
     except ValueError as error:
-        sys.exit(f'clarinet_ddsp_make_notes: error: {error}')
+        sys.exit(f'clarinet_ddsp_make_notes: error: {entry.describe(error)}')
 
 
 def console_entry_point() -> None:

@@ -17,7 +17,7 @@ import sys
 from absl import app, flags, logging
 
 from clarinet_ddsp import disk_space, interrupts, locks
-from clarinet_ddsp.cli import shared_flags
+from clarinet_ddsp.cli import entry, shared_flags
 
 FLAGS = flags.FLAGS
 
@@ -121,7 +121,7 @@ def main(argv=()) -> None:
         run()
     except (ValueError, locks.LockHeldError, disk_space.DiskFullError) as error:
         # Bad flags, globs matching nothing, bad input files, a second run on the prefix, a full disk.
-        sys.exit(f'clarinet_ddsp_prepare_tfrecord: error: {error}')
+        sys.exit(f'clarinet_ddsp_prepare_tfrecord: error: {entry.describe(error)}')
     except interrupts.Interrupted as stopped:
         print(
             f'clarinet_ddsp_prepare_tfrecord: {stopped.message}; nothing of this run was published (older '

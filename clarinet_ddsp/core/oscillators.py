@@ -13,8 +13,8 @@ _TWO_PI = 2.0 * np.pi
 def _cumsum_time(x: tf.Tensor) -> tf.Tensor:
     """tf.cumsum(x, axis=1) for [batch, time, channels], the same sums in the same order.
 
-    Summing along the innermost axis of a [batch, channels, time] copy ran 2x faster on this CPU
-    ([4, 64000, 60]: 52 ms against 104 ms, bit-identical), the transposes included.
+    Summing along the innermost (contiguous) axis of a [batch, channels, time] copy is faster than
+    along the middle axis, the transposes included, and gives bit-identical sums.
     """
     if x.shape.rank != 3 or x.shape[-1] == 1:
         return tf.cumsum(x, axis=1)

@@ -13,6 +13,7 @@ from absl import logging
 
 from clarinet_ddsp.core import midi_to_hz_np
 from clarinet_ddsp.data_prep import clarinet_model
+from clarinet_ddsp.errors import ArgumentError
 
 _PITCH_CLASSES = ('c', 'csharp', 'd', 'dsharp', 'e', 'f', 'fsharp', 'g', 'gsharp', 'a', 'asharp', 'b')
 _SEMITONE = {'c': 0, 'd': 2, 'e': 4, 'f': 5, 'g': 7, 'a': 9, 'b': 11}
@@ -54,12 +55,17 @@ def note_plan(
     """(midi, dynamic) pairs: every semitone from lowest to highest, dynamics rotating (or all of them)."""
     lo, hi = note_to_midi(lowest), note_to_midi(highest)
     if lo > hi:
-        raise ValueError(f'--lowest={lowest} is above --highest={highest}; swap them.')
+        raise ArgumentError('note_plan', 'lowest', lowest, f'is above highest={highest!r}; swap them.')
     for dynamic in dynamics:
         if dynamic not in clarinet_model.DYNAMICS:
-            raise ValueError(f'--dynamics: {dynamic!r} is not one of {list(clarinet_model.DYNAMICS)}.')
+            raise ArgumentError(
+                'note_plan',
+                'dynamics',
+                ','.join(dynamics),
+                f'has {dynamic!r}, not one of {list(clarinet_model.DYNAMICS)}.',
+            )
     if not dynamics:
-        raise ValueError('--dynamics is empty; give e.g. pp,mf,ff.')
+        raise ArgumentError('note_plan', 'dynamics', '', "is empty; give e.g. ('pp', 'mf', 'ff').")
     if all_dynamics:
         return [(m, d) for m in range(lo, hi + 1) for d in dynamics]
     return [(m, dynamics[(m - lo) % len(dynamics)]) for m in range(lo, hi + 1)]
@@ -81,8 +87,11 @@ def write_notes(
         The written paths, in note order.
     """
     if note_secs < 0.5:
-        raise ValueError(
-            f'--note_secs={note_secs}: notes need at least 0.5 s (attack, steady part, release).'
+        raise ArgumentError(
+            'write_notes',
+            'note_secs',
+            note_secs,
+            'is too short: notes need at least 0.5 s (attack, steady part, release).',
         )
     plan = note_plan(lowest, highest, dynamics, all_dynamics)
     os.makedirs(output_dir, exist_ok=True)

@@ -25,6 +25,7 @@ from apache_beam.io.filesystems import FileSystems
 from clarinet_ddsp import disk_space, interrupts, locks
 from clarinet_ddsp.data_prep import audio_io
 from clarinet_ddsp.data_prep import examples as ex_lib
+from clarinet_ddsp.errors import ArgumentError
 from clarinet_ddsp.pitch import CAPACITIES as CREPE_CAPACITIES
 from clarinet_ddsp.pitch import weights_path as crepe_weights_path
 from clarinet_ddsp.spectral_ops import CREPE_SAMPLE_RATE
@@ -225,7 +226,7 @@ def _resolve_runner(flag: str) -> str:
     if path is None and '.' not in name:
         names = sorted({p.rsplit('.', 1)[-1] for p in known.values()})
         raise ValueError(
-            f'--pipeline_options: --runner={name!r} is not a Beam runner; use one of {", ".join(names)}, '
+            f'pipeline_options: --runner={name!r} is not a Beam runner; use one of {", ".join(names)}, '
             'or the full dotted name of a PipelineRunner class (e.g. --runner=' + DASK_RUNNER + ').'
         )
     if (path or name) == DASK_RUNNER:
@@ -233,7 +234,7 @@ def _resolve_runner(flag: str) -> str:
 
         if importlib.util.find_spec('distributed') is None:
             raise ValueError(
-                f'--pipeline_options: --runner={name} needs dask.distributed, which is not installed; '
+                f'pipeline_options: --runner={name} needs dask.distributed, which is not installed; '
                 "install it with: pip install 'clarinet_ddsp[dask]'."
             )
         return f'--runner={DASK_RUNNER}'
@@ -294,13 +295,13 @@ def _validate_args(
     crepe_model,
 ):
     def bad(name, value, constraint):
-        raise ValueError(f'--{name}={value!r}: {constraint}')
+        raise ArgumentError('prepare_tfrecord', name, value, constraint)
 
     if not output_tfrecord_path:
         bad(
             'output_tfrecord_path',
             output_tfrecord_path,
-            'give the prefix of the output shards, e.g. --output_tfrecord_path=/data/train.tfrecord.',
+            "must be the prefix of the output shards, e.g. '/data/train.tfrecord'.",
         )
     if num_shards is not None and int(num_shards) < 1:
         bad('num_shards', num_shards, 'must be a positive number of shards (or left unset for automatic).')
@@ -315,13 +316,15 @@ def _validate_args(
     if not 0 <= eval_split_fraction < 1:
         bad('eval_split_fraction', eval_split_fraction, 'must be in [0, 1), e.g. 0.1 (0: no eval split).')
     if chunk_secs < 0 or (chunk_secs and example_secs and chunk_secs < example_secs):
-        bad('chunk_secs', chunk_secs, f'must be 0 (no chunking) or at least --example_secs={example_secs:g}.')
+        bad('chunk_secs', chunk_secs, f'must be 0 (no chunking) or at least example_secs={example_secs:g}.')
     if crepe_model not in CREPE_CAPACITIES:
         bad('crepe_model', crepe_model, f'must be one of {CREPE_CAPACITIES}.')
     try:  # On the driver, before any worker starts: a capacity whose weights are not installed.
         crepe_weights_path(crepe_model)
-    except ValueError as e:
-        bad('crepe_model', crepe_model, str(e))
+    except ValueError as error:
+        raise ArgumentError(
+            'prepare_tfrecord', 'crepe_model', crepe_model, f'has no weights: {error}'
+        ) from error
 
 
 def _check_files(paths, skip_bad_files):
@@ -331,7 +334,7 @@ def _check_files(paths, skip_bad_files):
         raise audio_io.BadAudioFilesError(bad, len(paths))
     if bad:
         logging.warning(
-            '--skip_bad_files: skipping %d of %d file(s):\n%s',
+            'skip_bad_files: skipping %d of %d file(s):\n%s',
             len(bad),
             len(paths),
             '\n'.join(f'  {e}' for e in bad),
@@ -447,18 +450,26 @@ def prepare_tfrecord(
     )
     options = runner_options(list(pipeline_options))
     if num_shards is None and f'--runner={DASK_RUNNER}' in options:
-        raise ValueError(
-            '--num_shards=None: on the DaskRunner give the number of shards, e.g. --num_shards=16 '
-            '(about one per 100 MB of examples; a 4 s example is ~0.5 MB).'
+        raise ArgumentError(
+            'prepare_tfrecord',
+            'num_shards',
+            num_shards,
+            'must be a number of shards on the DaskRunner, e.g. 16 (about one per 100 MB of examples; a '
+            '4 s example is ~0.5 MB).',
         )
     if eval_split_fraction and f'--runner={DASK_RUNNER}' in options:
-        raise ValueError(
-            f'--eval_split_fraction={eval_split_fraction!r}: the eval split needs a Beam side input, which '
-            "Beam's DaskRunner cannot send to its workers; prepare with another runner, or without the split."
+        raise ArgumentError(
+            'prepare_tfrecord',
+            'eval_split_fraction',
+            eval_split_fraction,
+            "needs a Beam side input, which Beam's DaskRunner cannot send to its workers; prepare with "
+            'another runner, or without the split (0).',
         )
     paths = list(input_audio_paths)
     if not paths:
-        raise ValueError('no input audio files were given; check --input_audio_filepatterns.')
+        raise ArgumentError(
+            'prepare_tfrecord', 'input_audio_paths', paths, 'is empty; give the audio files to prepare.'
+        )
     out_dir, basename = os.path.split(
         os.path.abspath(output_tfrecord_path) if '://' not in output_tfrecord_path else output_tfrecord_path
     )

@@ -16,10 +16,10 @@ IMPLEMENTATIONS = ('spectral', 'keras')
 
 
 def default_batch_size(model_capacity: str, implementation: str) -> int:
-    """Frames per network call, measured on a 2-core CPU (interleaved runs, same process).
+    """Frames per network call (scripts/benchmark_crepe.py measures the alternatives).
 
-    The FFT path is cache-bound: 'full' at 16 frames ran ~1.7x faster than at 128 (its conv1 output is
-    ~1.5 MB a frame); tiny peaked at 32. The Keras path prefers large batches.
+    The FFT path is cache-bound: a 'full' frame's conv1 output is ~1.5 MB, so small batches that stay
+    in cache win (16 frames; 32 for the smaller capacities). The Keras path prefers large batches.
     """
     if implementation == 'keras':
         return 128

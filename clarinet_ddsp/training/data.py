@@ -11,6 +11,7 @@ import tensorflow as tf
 from absl import logging
 
 import gin
+from clarinet_ddsp.errors import ArgumentError
 from clarinet_ddsp.spectral_ops import CREPE_FRAME_SIZE, CREPE_SAMPLE_RATE, get_framed_lengths
 from clarinet_ddsp.training import tfrecord_scan
 
@@ -23,16 +24,32 @@ class CorruptRecordError(ValueError):
     """A TFRecord file cannot be read past some byte offset (truncated or damaged)."""
 
 
+class RecordLengthError(ValueError):
+    """A record read mid-run has a feature of another length than the provider's settings give."""
+
+
+# Starts the message of TFRecordProvider's in-graph length check (get_dataset).
+_LENGTH_CHECK = 'TFRecordProvider: a record matching'
+
+
+def _assertion_text(line: str) -> str:
+    """The text of a tf.debugging.Assert failure line: '... assertion failed: [a] [3] [b]' -> 'a 3 b'."""
+    text = line.split('assertion failed:', 1)[-1].strip()
+    if text.startswith('[') and text.endswith(']'):
+        text = ' '.join(text[1:-1].split('] ['))
+    return text.replace("\\'", "'").strip()
+
+
 def get_n_frames(n_samples_16k: int, frame_rate: int, centered: bool) -> int:
     """Number of feature frames prepare_tfrecord writes for an example (as ddsp's get_framed_lengths).
 
     Args:
-      n_samples_16k: length of the example at 16 kHz.
-      frame_rate: feature frames per second.
-      centered: 'center' padding (one extra frame) instead of 'same'.
+        n_samples_16k: length of the example at 16 kHz.
+        frame_rate: feature frames per second.
+        centered: 'center' padding (one extra frame) instead of 'same'.
 
     Returns:
-      n_frames: 1000 for 4 s at 250 Hz, 1001 when centered.
+        n_frames: 1000 for 4 s at 250 Hz, 1001 when centered.
     """
     hop_size = CREPE_SAMPLE_RATE / frame_rate
     n_frames, _ = get_framed_lengths(
@@ -84,6 +101,10 @@ class DataProvider:
     def frame_rate(self) -> int:
         return self._frame_rate
 
+    def record_error(self, error: tf.errors.OpError) -> ValueError | None:
+        """The error a failed read of this provider's dataset stands for, or None if it is not its own."""
+        return None
+
     def get_dataset(self, shuffle: bool = True) -> tf.data.Dataset:
         """A dataset of unbatched examples (dict of tensors)."""
         raise NotImplementedError
@@ -94,10 +115,10 @@ class DataProvider:
         """Batched dataset.
 
         Args:
-          batch_size: examples per batch.
-          shuffle: shuffle files/examples.
-          repeats: passes over the data, -1 for endless.
-          drop_remainder: drop a last incomplete batch.
+            batch_size: examples per batch.
+            shuffle: shuffle files/examples.
+            repeats: passes over the data, -1 for endless.
+            drop_remainder: drop a last incomplete batch.
         """
         if batch_size < 1:
             raise ValueError(
@@ -147,23 +168,26 @@ class TFRecordProvider(DataProvider):
         """Constructor.
 
         Args:
-          file_pattern: glob (or comma-free list entry) of TFRecord files, e.g. '/data/train.tfrecord*'.
-          example_secs: seconds per example (prepare_tfrecord's --example_secs).
-          sample_rate: audio sample rate in Hz.
-          frame_rate: feature frames per second.
-          centered: examples were prepared with --center (one extra frame).
-          skip_corrupt: read past unreadable records (a shard cut short by an interrupted copy, damaged
-            bytes) and log how many were skipped, instead of stopping with the file and byte offset.
-            Every record's checksum is checked once up front (the data is read once more).
+            file_pattern: glob (or comma-free list entry) of TFRecord files, e.g. '/data/train.tfrecord*'.
+            example_secs: seconds per example (prepare_tfrecord's --example_secs).
+            sample_rate: audio sample rate in Hz.
+            frame_rate: feature frames per second.
+            centered: examples were prepared with --center (one extra frame).
+            skip_corrupt: read past unreadable records (a shard cut short by an interrupted copy, damaged
+                bytes) and log how many were skipped, instead of stopping with the file and byte offset.
+                Every record's checksum is checked once up front (the data is read once more).
 
         Raises:
-          ValueError: no file_pattern given.
+            ValueError: no file_pattern given.
         """
         super().__init__(sample_rate, frame_rate)
         if not file_pattern:
-            raise ValueError(
-                'TFRecordProvider.file_pattern is not set; pass '
-                '--gin_param="TFRecordProvider.file_pattern=\'/path/to/train.tfrecord*\'".'
+            raise ArgumentError(
+                'TFRecordProvider',
+                'file_pattern',
+                file_pattern,
+                "is not set; give the TFRecords' glob, e.g. '/path/to/train.tfrecord*' "
+                "(in gin: TFRecordProvider.file_pattern = '/path/to/train.tfrecord*').",
             )
         self._file_pattern = file_pattern
         self._example_secs = example_secs
@@ -195,10 +219,12 @@ class TFRecordProvider(DataProvider):
         patterns = [p for p in str(self._file_pattern).split(',') if p]
         files = sorted(f for p in patterns for f in tf.io.gfile.glob(p))
         if not files:
-            raise ValueError(
-                f'TFRecordProvider.file_pattern={self._file_pattern!r} matches no files; point it at the '
-                'TFRecords written by clarinet_ddsp_prepare_tfrecord, e.g. '
-                '--gin_param="TFRecordProvider.file_pattern=\'/path/to/train.tfrecord*\'".'
+            raise ArgumentError(
+                'TFRecordProvider',
+                'file_pattern',
+                self._file_pattern,
+                'matches no files; point it at the TFRecords written by clarinet_ddsp_prepare_tfrecord, '
+                "e.g. '/path/to/train.tfrecord*'.",
             )
         _warn_incomplete_shard_sets(files)
         return files
@@ -268,7 +294,7 @@ class TFRecordProvider(DataProvider):
         """Reads each file's first record eagerly and raises ValueError if a key or length does not fit.
 
         Raises:
-          ValueError: a missing key or another length, naming the file, the key, both lengths and the fix.
+            ValueError: a missing key or another length, naming the file, the key, both lengths and the fix.
         """
         for path in files:
             try:
@@ -306,6 +332,21 @@ class TFRecordProvider(DataProvider):
             'a disk error): copy it again or rerun clarinet_ddsp_prepare_tfrecord, or train on the '
             "readable records with --gin_param='TFRecordProvider.skip_corrupt=True'."
         )
+
+    def record_error(self, error: tf.errors.OpError) -> ValueError | None:
+        """A CorruptRecordError for an unreadable record, a RecordLengthError for get_dataset's length
+        check failing on a record, else None.
+
+        The length check runs inside the tf.data graph, which only an op error leaves; the values it
+        reports (the key and both lengths) are in that error's text, which starts with _LENGTH_CHECK.
+        """
+        if isinstance(error, tf.errors.DataLossError):
+            return self.corruption_error(error)
+        if isinstance(error, tf.errors.InvalidArgumentError):
+            for line in error.message.splitlines():
+                if _LENGTH_CHECK in line:
+                    return RecordLengthError(_assertion_text(line))
+        return None
 
     def corruption_error(self, error: tf.errors.DataLossError) -> CorruptRecordError:
         """The error for a DataLossError met while reading: finds the file and offset of the bad record."""
@@ -382,8 +423,8 @@ class TFRecordProvider(DataProvider):
         every record's checksum.
 
         Raises:
-          ValueError: file_pattern matches nothing, or the records' keys or lengths do not fit.
-          CorruptRecordError: a truncated or damaged file (without skip_corrupt), naming it and the offset.
+            ValueError: file_pattern matches nothing, or the records' keys or lengths do not fit.
+            CorruptRecordError: a truncated or damaged file (without skip_corrupt), naming it and the offset.
         """
         files = self._list_files()
         if self._skip_corrupt:
@@ -398,7 +439,7 @@ class TFRecordProvider(DataProvider):
         expected = self._expected_lengths()
         messages = {
             key: (
-                f'TFRecordProvider: a record matching {self._file_pattern} has {key} of length',
+                f'{_LENGTH_CHECK} {self._file_pattern} has {key} of length',
                 f'where this configuration ({self._settings()}) needs {length}. To fix: {self._fix_hint()}.',
             )
             for key, length in expected.items()

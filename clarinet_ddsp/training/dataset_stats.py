@@ -26,8 +26,8 @@ def smooth(x: np.ndarray, filter_size: int = 3) -> np.ndarray:
     """Box filter along the last axis with TensorFlow's 'SAME' zero padding (ddsp's smooth).
 
     Args:
-      x: [time] or [batch, time].
-      filter_size: box length in frames.
+        x: [time] or [batch, time].
+        filter_size: box length in frames.
     """
     x = np.asarray(x, dtype=np.float64)
     is_1d = x.ndim == 1
@@ -52,11 +52,11 @@ def detect_notes(
     """Note-on frames from loudness and smoothed f0 confidence (ddsp's postprocessing.detect_notes).
 
     Args:
-      loudness_db: [time] or [batch, time] dB.
-      f0_confidence: same shape, in [0, 1].
+        loudness_db: [time] or [batch, time] dB.
+        f0_confidence: same shape, in [0, 1].
 
     Returns:
-      mask_on (bool) and note_on_ratio, both shaped like loudness_db.
+        mask_on (bool) and note_on_ratio, both shaped like loudness_db.
     """
     loudness_db = np.asarray(loudness_db, dtype=np.float64)
     f0_confidence = np.asarray(f0_confidence, dtype=np.float64)
@@ -164,13 +164,13 @@ def fit_quantile_transform(
     distribution (the notebook's loudness normalisation).
 
     Args:
-      loudness_db: [time] or [batch, time] dB.
-      mask_on: bool, same shape.
-      inv_quantile: a transform fitted on the training data.
+        loudness_db: [time] or [batch, time] dB.
+        mask_on: bool, same shape.
+        inv_quantile: a transform fitted on the training data.
 
     Returns:
-      The fitted transform, or (transform, loudness_norm [time * batch, 1]) with inv_quantile; frames
-      outside mask_on keep their value.
+        The fitted transform, or (transform, loudness_norm [time * batch, 1]) with inv_quantile; frames
+        outside mask_on keep their value.
     """
     loudness_db = np.asarray(loudness_db, dtype=np.float64)
     mask_on = np.asarray(mask_on, dtype=bool)
@@ -214,19 +214,19 @@ def statistics_from_features(
     """Dataset statistics from stacked per-example features (ddsp's compute_dataset_statistics).
 
     Args:
-      f0_hz, f0_confidence, loudness_db: [n_examples, n_frames].
-      trim_end: frames dropped at each example's end (ddsp trims 20: edge effects of the analysis).
-      power_db: optional frame power [n_examples, n_frames] (spectral_ops.compute_power), for the
-        _power and _power_note statistics the DDSP-VST plugin reads.
+        f0_hz, f0_confidence, loudness_db: [n_examples, n_frames].
+        trim_end: frames dropped at each example's end (ddsp trims 20: edge effects of the analysis).
+        power_db: optional frame power [n_examples, n_frames] (spectral_ops.compute_power), for the
+            _power and _power_note statistics the DDSP-VST plugin reads.
 
     Returns:
-      JSON-ready dict: {mean,max,min,mean_max,mean_min,std}_{pitch,loudness} over all frames and
-      _{pitch_note,loudness_note} over note-on frames (pitch in MIDI, loudness in dB), the same for
-      power when power_db is given, the quantile transform of note-on loudness ('quantile_transform'),
-      101 percentiles of note-on pitch and loudness, and counts.
+        JSON-ready dict: {mean,max,min,mean_max,mean_min,std}_{pitch,loudness} over all frames and
+        _{pitch_note,loudness_note} over note-on frames (pitch in MIDI, loudness in dB), the same for
+        power when power_db is given, the quantile transform of note-on loudness ('quantile_transform'),
+        101 percentiles of note-on pitch and loudness, and counts.
 
     Raises:
-      ValueError: no example, or power_db framed differently from the other features.
+        ValueError: no example, or power_db framed differently from the other features.
     """
     f0_hz, f0_confidence, loudness_db = (
         np.asarray(a, dtype=np.float64).reshape(len(a), -1) for a in (f0_hz, f0_confidence, loudness_db)
@@ -279,14 +279,14 @@ def compute_dataset_statistics(
     """Reads every example's f0_hz, f0_confidence and loudness_db once and computes the statistics.
 
     Args:
-      data_provider: a clarinet_ddsp.training.data DataProvider (get_dataset(shuffle)).
-      max_examples: read at most this many examples (None: all).
-      power_frame_size, power_frame_rate: also compute frame power from the 16 kHz audio
-        ('audio_16k', else 'audio'; spectral_ops.compute_power, centred frames) and its statistics, as
-        ddsp's compute_dataset_statistics does for the DDSP-VST export (1024 and 50 there).
+        data_provider: a clarinet_ddsp.training.data DataProvider (get_dataset(shuffle)).
+        max_examples: read at most this many examples (None: all).
+        power_frame_size, power_frame_rate: also compute frame power from the 16 kHz audio
+            ('audio_16k', else 'audio'; spectral_ops.compute_power, centred frames) and its statistics, as
+            ddsp's compute_dataset_statistics does for the DDSP-VST export (1024 and 50 there).
 
     Returns:
-      See statistics_from_features.
+        See statistics_from_features.
     """
     from clarinet_ddsp import spectral_ops
 
@@ -337,7 +337,7 @@ def save_dataset_statistics(
     Keeps an existing file unless overwrite (a resumed run reuses it).
 
     Returns:
-      The JSON file's path.
+        The JSON file's path.
     """
     path = os.path.join(save_dir, STATS_FILENAME)
     if tf.io.gfile.exists(path) and not overwrite:
@@ -357,7 +357,7 @@ def load_dataset_statistics(path_or_dir: str) -> dict[str, Any]:
     """Reads dataset_statistics.json (a file path, or a run directory holding it).
 
     Raises:
-      FileNotFoundError: no statistics file there.
+        FileNotFoundError: no statistics file there.
     """
     path = path_or_dir
     if tf.io.gfile.isdir(path_or_dir):

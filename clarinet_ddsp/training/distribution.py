@@ -8,15 +8,17 @@ from typing import Any
 import tensorflow as tf
 from absl import logging
 
+from clarinet_ddsp.errors import ArgumentError
+
 
 def allow_memory_growth() -> list[str]:
     """Lets every visible GPU grow its memory on demand; call before any op touches a GPU.
 
     Returns:
-      Names of the GPUs set.
+        Names of the GPUs set.
 
     Raises:
-      RuntimeError: a GPU was already initialised (memory growth must be set before first use).
+        RuntimeError: a GPU was already initialised (memory growth must be set before first use).
     """
     gpus = tf.config.list_physical_devices('GPU')
     for gpu in gpus:
@@ -42,7 +44,7 @@ def parse_cluster_config(cluster_config: str | dict[str, Any]) -> dict[str, Any]
     """TF_CONFIG-style {'cluster': {'worker': [...]}, 'task': {'type': ..., 'index': ...}}.
 
     Raises:
-      ValueError: not JSON, or missing 'cluster' / 'task'.
+        ValueError: not JSON, or missing 'cluster' / 'task'.
     """
     if isinstance(cluster_config, dict):
         config = cluster_config
@@ -50,10 +52,12 @@ def parse_cluster_config(cluster_config: str | dict[str, Any]) -> dict[str, Any]
         try:
             config = json.loads(cluster_config)
         except json.JSONDecodeError as error:
-            raise ValueError(
-                f'--cluster_config={cluster_config!r} is not JSON ({error}); give TF_CONFIG '
-                'JSON like {"cluster": {"worker": ["host1:port", "host2:port"]}, '
-                '"task": {"type": "worker", "index": 0}}.'
+            raise ArgumentError(
+                'parse_cluster_config',
+                'cluster_config',
+                cluster_config,
+                f'is not JSON ({error}); give TF_CONFIG JSON like {{"cluster": {{"worker": '
+                '["host1:port", "host2:port"]}, "task": {"type": "worker", "index": 0}}.',
             ) from error
     if (
         'cluster' not in config
@@ -61,10 +65,12 @@ def parse_cluster_config(cluster_config: str | dict[str, Any]) -> dict[str, Any]
         or 'type' not in config['task']
         or 'index' not in config['task']
     ):
-        raise ValueError(
-            f'--cluster_config={cluster_config!r} needs "cluster" and "task" with "type" and '
-            '"index", e.g. {"cluster": {"worker": ["h1:p", "h2:p"]}, '
-            '"task": {"type": "worker", "index": 0}}.'
+        raise ArgumentError(
+            'parse_cluster_config',
+            'cluster_config',
+            cluster_config,
+            'needs "cluster" and "task" with "type" and "index", e.g. '
+            '{"cluster": {"worker": ["h1:p", "h2:p"]}, "task": {"type": "worker", "index": 0}}.',
         )
     return config
 

@@ -65,7 +65,7 @@ class Model(keras.Model):
         """Restores the model's (or the named submodules') variables from a checkpoint.
 
         Raises:
-          FileNotFoundError: no complete checkpoint at checkpoint_path.
+            FileNotFoundError: no complete checkpoint at checkpoint_path.
         """
         from clarinet_ddsp.training import checkpointing
 

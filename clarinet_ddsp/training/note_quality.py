@@ -34,15 +34,15 @@ def split_by_pitch(pitches: Sequence[int], every: int = 3, offset: int = 1) -> t
     lowest pitch in training, so held-out pitches lie between trained ones.
 
     Args:
-      pitches: MIDI note of each item.
-      every: hold out one pitch in this many (>= 2).
-      offset: position of the first held-out pitch (0 <= offset < every).
+        pitches: MIDI note of each item.
+        every: hold out one pitch in this many (>= 2).
+        offset: position of the first held-out pitch (0 <= offset < every).
 
     Returns:
-      (train indices, held-out indices), each ascending.
+        (train indices, held-out indices), each ascending.
 
     Raises:
-      ValueError: every < 2, offset out of range, or fewer than `every` distinct pitches.
+        ValueError: every < 2, offset out of range, or fewer than `every` distinct pitches.
     """
     if every < 2:
         raise ValueError(f'split_by_pitch: every={every} must be >= 2 (hold out one pitch in `every`).')
@@ -73,11 +73,11 @@ def note_segments(
     Silences shorter than min_gap_secs are bridged; runs shorter than min_note_secs are dropped.
 
     Args:
-      loudness_db: [n_frames] loudness of the input in dB.
-      frame_rate: frames per second.
+        loudness_db: [n_frames] loudness of the input in dB.
+        frame_rate: frames per second.
 
     Returns:
-      The notes' (start, stop) frame indices in time order.
+        The notes' (start, stop) frame indices in time order.
     """
     loudness_db = np.asarray(loudness_db, np.float64).reshape(-1)
     if loudness_db.size == 0:
@@ -188,14 +188,14 @@ def oscillator_baseline(
     """A toy instrument at the input's f0 and frame RMS: a sine, or odd harmonics at 1/k amplitude.
 
     Args:
-      f0_hz: [n_frames] f0 in Hz (frame i at sample i * hop).
-      rms: [n_frames] RMS the output matches per frame.
-      hop: samples per frame.
-      sample_rate: Hz.
-      harmonics: 'sine' or 'odd' (a band-limited square-like wave: harmonics 1, 3, 5, ... below Nyquist).
+        f0_hz: [n_frames] f0 in Hz (frame i at sample i * hop).
+        rms: [n_frames] RMS the output matches per frame.
+        hop: samples per frame.
+        sample_rate: Hz.
+        harmonics: 'sine' or 'odd' (a band-limited square-like wave: harmonics 1, 3, 5, ... below Nyquist).
 
     Returns:
-      [n_frames * hop] float32.
+        [n_frames * hop] float32.
     """
     if harmonics not in ('sine', 'odd'):
         raise ValueError(f"oscillator_baseline: harmonics={harmonics!r}; use 'sine' or 'odd'.")

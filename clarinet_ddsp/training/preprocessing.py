@@ -94,7 +94,7 @@ class F0LoudnessPreprocessor(nn.DictLayer):
 
 @gin.register(module='preprocessing')
 class DefaultPreprocessor(F0LoudnessPreprocessor):
-    """The seed-era (ddsp 0.x) name of F0LoudnessPreprocessor; same arguments and behaviour."""
+    """The ddsp 0.14 (2020) name of F0LoudnessPreprocessor; same arguments and behaviour."""
 
 
 @gin.register(module='preprocessing')
@@ -269,8 +269,9 @@ class OnlineF0PowerPreprocessor(nn.DictLayer):
                     f'{audio.shape[1] / self.sample_rate:g} s of 16 kHz audio at '
                     f'frame_rate={self.frame_rate} '
                     f"with padding='{self.padding}' gives {time_steps}. Prepare the TFRecords with "
-                    f'--frame_rate={self.frame_rate}'
+                    f'frame_rate={self.frame_rate}, center={self.padding == "center"} '
+                    f'(clarinet_ddsp_prepare_tfrecord --frame_rate={self.frame_rate}'
                     + (' --center' if self.padding == 'center' else '')
-                    + ' and set TFRecordProvider.frame_rate/centered to match.'
+                    + ') and set TFRecordProvider.frame_rate/centered to match.'
                 )
         return outputs

@@ -51,13 +51,13 @@ def scan_file(path: str, check_data: bool = True) -> FileScan:
     """Walks a TFRecord file's framing.
 
     Args:
-      path: a TFRecord file (uncompressed), local or on any filesystem tf.io.gfile reads.
-      check_data: also read every record's data and check its CRC (reads the whole file); False checks
-        only the lengths and their CRCs (a few bytes per record: finds truncated and mangled files).
+        path: a TFRecord file (uncompressed), local or on any filesystem tf.io.gfile reads.
+        check_data: also read every record's data and check its CRC (reads the whole file); False checks
+            only the lengths and their CRCs (a few bytes per record: finds truncated and mangled files).
 
     Returns:
-      FileScan. After a broken length field the rest of the file cannot be framed and is one BadRecord;
-      a record whose data alone is corrupt is skipped and the walk goes on with the next one.
+        FileScan. After a broken length field the rest of the file cannot be framed and is one BadRecord;
+        a record whose data alone is corrupt is skipped and the walk goes on with the next one.
     """
     size = tf.io.gfile.stat(path).length
     records: list[tuple[int, int]] = []

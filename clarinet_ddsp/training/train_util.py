@@ -7,6 +7,7 @@ import math
 import os
 import shutil
 import time
+from collections.abc import Iterator
 
 import numpy as np
 import tensorflow as tf
@@ -91,32 +92,22 @@ def log_model_summary(model) -> int:
     return trainable
 
 
-def _assertion_text(line: str) -> str:
-    """The text of a tf.debugging.Assert failure line: '... assertion failed: [a] [3] [b]' -> 'a 3 b'."""
-    text = line.split('assertion failed:', 1)[-1].strip()
-    if text.startswith('[') and text.endswith(']'):
-        text = ' '.join(text[1:-1].split('] ['))
-    return text.replace("\\'", "'").strip()
-
-
 @contextlib.contextmanager
-def _data_errors(data_provider=None):
-    """Turns the data pipeline's errors into the ValueErrors they describe.
+def _data_errors(data_provider=None) -> Iterator[None]:
+    """Turns a failed read of the provider's data (an op error) into the typed error it stands for.
 
-    A record of another length (the provider's assertion, an op error) names the key and both lengths;
-    an unreadable record (DataLossError) the file and its byte offset, if the provider can find them.
+    The provider knows its own checks (DataProvider.record_error): a record of another length
+    (data.RecordLengthError, naming the key and both lengths), an unreadable record
+    (data.CorruptRecordError, naming the file and its byte offset).
     """
     try:
         yield
-    except tf.errors.DataLossError as error:
-        if not hasattr(data_provider, 'corruption_error'):
+    except tf.errors.OpError as error:
+        record_error = getattr(data_provider, 'record_error', None)
+        translated = record_error(error) if record_error is not None else None
+        if translated is None:
             raise
-        raise data_provider.corruption_error(error) from error
-    except tf.errors.InvalidArgumentError as error:
-        lines = [line for line in error.message.splitlines() if 'TFRecordProvider' in line]
-        if not lines:
-            raise
-        raise ValueError(_assertion_text(lines[0])) from error
+        raise translated from error
 
 
 def _raise_non_finite(step: int, losses: dict[str, float], last_saved) -> None:
@@ -148,25 +139,25 @@ def train(
     stays the newest). One train at a time writes a save_dir: it holds save_dir/train.lock.
 
     Args:
-      data_provider: a DataProvider of training examples.
-      trainer: a Trainer built around the model.
-      batch_size: global batch size (split over replicas).
-      num_steps: step count at which training stops (counted across resumes).
-      steps_per_summary: steps between progress lines and TensorBoard losses.
-      steps_per_save: steps between checkpoints.
-      save_dir: checkpoints, operative configs and summaries/train go here; '' saves nothing.
-      restore_dir: resume from its newest complete checkpoint, if any.
-      early_stop_loss_value: stop once total_loss <= this value.
-      report_loss_to_hypertune: report total_loss to the cloudml-hypertune package.
+        data_provider: a DataProvider of training examples.
+        trainer: a Trainer built around the model.
+        batch_size: global batch size (split over replicas).
+        num_steps: step count at which training stops (counted across resumes).
+        steps_per_summary: steps between progress lines and TensorBoard losses.
+        steps_per_save: steps between checkpoints.
+        save_dir: checkpoints, operative configs and summaries/train go here; '' saves nothing.
+        restore_dir: resume from its newest complete checkpoint, if any.
+        early_stop_loss_value: stop once total_loss <= this value.
+        report_loss_to_hypertune: report total_loss to the cloudml-hypertune package.
 
     Returns:
-      The last step's losses {name: float}.
+        The last step's losses {name: float}.
 
     Raises:
-      NonFiniteLossError: a loss became NaN/Inf (nothing is saved for that step).
-      ValueError: bad step counts.
-      interrupts.Interrupted: SIGINT/SIGTERM; its message names the step and the checkpoint saved.
-      locks.LockHeldError: another live train writes save_dir; the message names it.
+        NonFiniteLossError: a loss became NaN/Inf (nothing is saved for that step).
+        ValueError: bad step counts.
+        interrupts.Interrupted: SIGINT/SIGTERM; its message names the step and the checkpoint saved.
+        locks.LockHeldError: another live train writes save_dir; the message names it.
     """
     for name, value in (
         ('num_steps', num_steps),

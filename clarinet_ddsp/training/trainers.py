@@ -31,14 +31,14 @@ class Trainer:
         """Constructor.
 
         Args:
-          model: the Model to train.
-          strategy: a tf.distribute strategy; None -> the default (no-op) strategy.
-          checkpoints_to_keep: newest checkpoints kept in save_dir.
-          learning_rate: initial Adam learning rate.
-          lr_decay_steps: exponential decay time scale in steps.
-          lr_decay_rate: decay factor per lr_decay_steps.
-          grad_clip_norm: global gradient norm clip.
-          restore_keys: model attributes to restore (e.g. ['decoder']); None restores everything.
+            model: the Model to train.
+            strategy: a tf.distribute strategy; None -> the default (no-op) strategy.
+            checkpoints_to_keep: newest checkpoints kept in save_dir.
+            learning_rate: initial Adam learning rate.
+            lr_decay_steps: exponential decay time scale in steps.
+            lr_decay_rate: decay factor per lr_decay_steps.
+            grad_clip_norm: global gradient norm clip.
+            restore_keys: model attributes to restore (e.g. ['decoder']); None restores everything.
         """
         for name, value in (
             ('learning_rate', learning_rate),
@@ -82,7 +82,7 @@ class Trainer:
         """Restores model and optimizer, or (restore_keys) only those submodules of the model.
 
         Raises:
-          FileNotFoundError: no complete checkpoint at checkpoint_path.
+            FileNotFoundError: no complete checkpoint at checkpoint_path.
         """
         start = time.time()
         restore_keys = list(restore_keys) if restore_keys else self.restore_keys
@@ -111,8 +111,8 @@ class Trainer:
             except (AssertionError, ValueError, tf.errors.InvalidArgumentError) as error:
                 raise ValueError(
                     f'Trainer: the checkpoint {latest} does not fit this model ({error}). It was made by '
-                    'a different configuration: train into a new --save_dir, pass --restore_dir to the '
-                    'run to start from, or restore part of it with Trainer.restore_keys.'
+                    'a different configuration: train into a new save_dir, restore from the run to start '
+                    'from (restore_dir), or restore part of it with Trainer.restore_keys.'
                 ) from error
             status.expect_partial()
         logging.info('Loaded checkpoint %s (%.1f s)', latest, time.time() - start)

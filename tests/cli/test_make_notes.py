@@ -62,3 +62,17 @@ def test_bad_note_exits_with_one_line(parse, tmp_path):
     with pytest.raises(SystemExit) as info:
         make_notes.main(['clarinet_ddsp_make_notes'])
     assert 'H9' in str(info.value.code) and '\n' not in str(info.value.code)
+
+
+def test_a_bad_argument_is_reported_as_its_flag(parse, tmp_path):
+    # The library names its argument (note_plan: lowest='A5' ...); the program names the flag.
+    parse(f'--output_dir={tmp_path}', '--lowest=A5', '--highest=C4')
+    with pytest.raises(SystemExit) as info:
+        make_notes.main(['clarinet_ddsp_make_notes'])
+    assert str(info.value.code) == (
+        "clarinet_ddsp_make_notes: error: --lowest=A5: is above highest='C4'; swap them."
+    )
+    parse(f'--output_dir={tmp_path}', '--dynamics=pp,fff')
+    with pytest.raises(SystemExit) as info:
+        make_notes.main(['clarinet_ddsp_make_notes'])
+    assert str(info.value.code).startswith("clarinet_ddsp_make_notes: error: --dynamics=pp,fff: has 'fff'")

@@ -1,4 +1,6 @@
-"""clarinet_ddsp_prepare_tfrecord: ddsp's flags, the write-up's command, in-process main, one-line errors."""
+"""clarinet_ddsp_prepare_tfrecord: ddsp's flags, the command of the DDSP clarinet experiments write-up
+(README), in-process main, one-line errors.
+"""
 
 import glob
 import os

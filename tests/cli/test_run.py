@@ -1,4 +1,6 @@
-"""clarinet_ddsp_run: the write-up's command lines, clear errors, resume after kill -9, two workers."""
+"""clarinet_ddsp_run: the command lines of the DDSP clarinet experiments write-up (README), clear errors,
+resume after kill -9, two workers.
+"""
 
 import json
 import os
@@ -49,7 +51,8 @@ def test_write_up_train_eval_sample_lines_run_in_process(tmp_path):
     pattern = _tfrecords(tmp_path)
     save_dir = str(tmp_path / 'clarinet-autoencoder-training')
     data_param = f"--gin_param=TFRecordProvider.file_pattern='{pattern}'"
-    # The write-up's line (batch_size 16 -> 2, num_steps 100000 -> 2), after the shrinking bindings.
+    # The DDSP clarinet experiments write-up's line (batch_size 16 -> 2, num_steps 100000 -> 2),
+    # after the shrinking bindings.
     _run(
         _shrink()
         + [
@@ -65,7 +68,8 @@ def test_write_up_train_eval_sample_lines_run_in_process(tmp_path):
     )
     assert checkpointing.latest_checkpoint_step(save_dir) == 2
     assert os.path.exists(os.path.join(save_dir, 'operative_config-0.gin'))
-    # The operative config records the write-up's model (Additive, 'additive/signal').
+    # The operative config records the model of the DDSP clarinet experiments write-up
+    # (Additive, 'additive/signal').
     operative = open(os.path.join(save_dir, 'operative_config-0.gin')).read()
     assert "'additive/signal'" in operative and 'Reverb.reverb_length = 256' in operative
 
@@ -308,7 +312,8 @@ def test_two_workers_train_with_multi_worker_mirrored_strategy(tmp_path):
 
 @pytest.mark.slow
 def test_write_up_lines_on_tfrecords_from_prepare_tfrecord(tmp_path):
-    """Audio -> clarinet_ddsp_prepare_tfrecord -> the write-up's train, eval and sample lines."""
+    """Audio -> clarinet_ddsp_prepare_tfrecord -> the train, eval and sample lines of the
+    DDSP clarinet experiments write-up."""
     import numpy as np
     import soundfile as sf
 

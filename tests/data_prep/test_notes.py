@@ -35,3 +35,17 @@ def test_write_notes_writes_named_16k_wavs(tmp_path):
     ]
     info = sf.info(paths[0])
     assert (info.samplerate, info.channels, info.frames, info.subtype) == (16000, 1, 16000, 'PCM_16')
+
+
+def test_bad_arguments_name_the_functions_argument_not_a_flag():
+    import pytest
+
+    from clarinet_ddsp.errors import ArgumentError
+
+    with pytest.raises(ArgumentError, match="note_plan: lowest='A5' is above highest='C4'"):
+        notes.note_plan('A5', 'C4')
+    with pytest.raises(ArgumentError, match="note_plan: dynamics='pp,fff' has 'fff'"):
+        notes.note_plan(dynamics=('pp', 'fff'))
+    with pytest.raises(ArgumentError, match='write_notes: note_secs=0.2 is too short') as info:
+        notes.write_notes('/nonexistent', note_secs=0.2)
+    assert '--' not in str(info.value)

@@ -11,6 +11,7 @@ import tensorflow as tf
 from clarinet_ddsp import core
 from clarinet_ddsp.data_prep import audio_io, clarinet_model, notes, pipeline
 from clarinet_ddsp.data_prep import examples as ex_lib
+from clarinet_ddsp.errors import ArgumentError
 from tests.data_prep import audio_files
 
 KEYS = ('audio', 'audio_16k', 'f0_hz', 'f0_confidence', 'loudness_db')
@@ -275,13 +276,16 @@ def test_runner_options_use_every_core_on_the_direct_runner_only():
     assert pipeline.runner_options(dataflow) == dataflow
 
 
-def test_bad_arguments_are_named():
-    with pytest.raises(ValueError, match='--frame_rate=300'):
+def test_bad_arguments_are_named_as_the_functions_arguments():
+    with pytest.raises(ArgumentError, match='prepare_tfrecord: frame_rate=300 must divide 16000') as info:
         pipeline.prepare_tfrecord(['x.wav'], '/tmp/x', frame_rate=300)
-    with pytest.raises(ValueError, match='--eval_split_fraction=1.5'):
+    assert (info.value.argument, info.value.value) == ('frame_rate', 300)
+    with pytest.raises(ArgumentError, match='prepare_tfrecord: eval_split_fraction=1.5 must be in'):
         pipeline.prepare_tfrecord(['x.wav'], '/tmp/x', eval_split_fraction=1.5)
-    with pytest.raises(ValueError, match='--num_shards=0'):
+    with pytest.raises(ArgumentError, match='prepare_tfrecord: num_shards=0 must be a positive'):
         pipeline.prepare_tfrecord(['x.wav'], '/tmp/x', num_shards=0)
+    with pytest.raises(ArgumentError, match="crepe_model='huge' must be one of"):
+        pipeline.prepare_tfrecord(['x.wav'], '/tmp/x', crepe_model='huge')
 
 
 @pytest.mark.slow

@@ -252,8 +252,14 @@ def test_unknown_runner_fails_before_anything_is_written(tmp_path):
 @pytest.mark.parametrize(
     'kwargs, message',
     [
-        (dict(num_shards=2, eval_split_fraction=0.1), '--eval_split_fraction=0.1: .* DaskRunner'),
-        (dict(num_shards=None), '--num_shards=None: on the DaskRunner give the number of shards'),
+        (
+            dict(num_shards=2, eval_split_fraction=0.1),
+            'prepare_tfrecord: eval_split_fraction=0.1 .* DaskRunner',
+        ),
+        (
+            dict(num_shards=None),
+            'prepare_tfrecord: num_shards=None must be a number of shards on the DaskRunner',
+        ),
     ],
 )
 def test_what_the_dask_runner_cannot_do_is_refused_up_front(tmp_path, kwargs, message):

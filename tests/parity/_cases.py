@@ -6,7 +6,7 @@ from a numpy RNG seeded by the case name, so both sides see the same arrays (the
 This module imports only numpy at import time: test collection stays cheap, and the reference process
 can import it without our package.
 
-Bounds are relative L2 errors, ||ours - ref|| / ||ref||, from issue 2 item 4.
+Bounds are relative L2 errors, ||ours - ref|| / ||ref||: the project's parity targets below.
 """
 
 import dataclasses
@@ -16,7 +16,7 @@ from typing import Any
 
 import numpy as np
 
-# Targets from issue 2 item 4.
+# The parity targets, by kind of op.
 ELEMENTWISE = 1e-5  # elementwise ops, resampling, synth controls
 FILTER = 1e-4  # filters, convolution, STFT magnitudes, losses, loudness
 OSC_SHORT = 2e-3  # oscillator audio, ~4000 samples
@@ -34,12 +34,12 @@ class Case:
     """One parity comparison.
 
     Attributes:
-      name: unique id, also the pytest id.
-      group: family shown in the report ('core', 'resample', 'controls', ...).
-      bound: relative L2 error allowed on every output.
-      make_inputs: rng -> dict of float32/int arrays.
-      run: (ddsp_module, inputs, side) -> array or dict of arrays; side is 'ours' or 'ref', used only
-        where the names differ on purpose (synths.Additive exists only in ours).
+        name: unique id, also the pytest id.
+        group: family shown in the report ('core', 'resample', 'controls', ...).
+        bound: relative L2 error allowed on every output.
+        make_inputs: rng -> dict of float32/int arrays.
+        run: (ddsp_module, inputs, side) -> array or dict of arrays; side is 'ours' or 'ref', used only
+            where the names differ on purpose (synths.Additive exists only in ours).
     """
 
     name: str
@@ -293,7 +293,7 @@ def _harmonic_inputs(rng, n_frames=50, n_harmonics=30, f0_hi=1000.0, batch=2):
 
 
 def _harmonic_cls(d, side, additive):
-    # synths.Additive is the seed-era name; ddsp 3.7.0 has only Harmonic, the same synth.
+    # synths.Additive is the ddsp 0.14 (2020) name; ddsp 3.7.0 has only Harmonic, the same synth.
     return d.synths.Additive if (additive and side == 'ours') else d.synths.Harmonic
 
 
@@ -664,7 +664,7 @@ for _padding in ('same', 'center'):
 # The reference process therefore also returns, under TRUTH, the same audio with the phase summed in
 # float64 (numpy) over ddsp's own float32 envelopes and omegas: the test prints how far ddsp and ours
 # each are from it, and accepts a case beyond the bound only when ours is the more accurate one and
-# within the bound of that truth (issue 2: "a more accurate phase is welcome").
+# within the bound of that truth (a more accurate phase than ddsp's is welcome).
 
 TRUTH = '_truth64'
 
@@ -1161,10 +1161,11 @@ _add(
     _group_inputs,
     _solo_instrument_group,
 )
-# The write-up's (seed-era) DAG: synths.Additive named 'additive' ('additive/signal'); in ddsp 3.7.0
+# The ddsp 0.14 (2020) DAG of the DDSP clarinet experiments write-up: synths.Additive named 'additive'
+# ('additive/signal'); in ddsp 3.7.0
 # the same synth is Harmonic, given that name.
 _add(
-    'processors.ProcessorGroup[seed-era dag,synths.Additive]',
+    'processors.ProcessorGroup[ddsp 0.14 dag,synths.Additive]',
     'group',
     OSC_SHORT,
     _group_inputs,

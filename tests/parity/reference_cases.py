@@ -37,7 +37,7 @@ def _patch_cosine_distance():
 
 # The solo_instrument model on a shortened time axis (1 s: 250 frames, 16000 samples) for the forward
 # and gradient comparison; the parameter count does not depend on it. Our gin names the synth
-# Additive (the seed-era name), ddsp's Harmonic.
+# Additive (the ddsp 0.14 (2020) name), ddsp's Harmonic.
 MODEL_SHORT_FRAMES = 250
 MODEL_SHORT_SAMPLES = 16000
 MODEL_SHORT_BINDINGS = [

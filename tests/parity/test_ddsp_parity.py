@@ -1,4 +1,4 @@
-"""clarinet_ddsp's DSP core matches magenta/ddsp 3.7.0 case by case (issue 2 item 4).
+"""clarinet_ddsp's DSP core matches magenta/ddsp 3.7.0 case by case.
 
 Every case in _cases.CASES runs here through clarinet_ddsp and, in one reference process per session
 (see conftest.py), through ddsp 3.7.0 on the same inputs; the relative L2 error of every output must

@@ -1,4 +1,4 @@
-"""The solo_instrument model has ddsp 3.7.0's parameters: same total, same per-layer shapes (issue 4).
+"""The solo_instrument model has ddsp 3.7.0's parameters: same total, same per-layer shapes.
 
 ddsp's side is built from ddsp's own gin/models/solo_instrument.gin in the session's reference
 process (conftest.py: reference_run.model_info); ours from our gin/models/solo_instrument.gin.
@@ -75,9 +75,9 @@ def test_solo_instrument_variable_shapes_match_ddsp(our_model, reference_run):
 # harmonic audio and gradients (reference_cases.py dumps ddsp's side; 1 s examples to keep it cheap).
 
 NETWORK_BOUND = 1e-4  # decoder outputs and synth controls (float32 dense/LayerNorm/GRU, 250 frames)
-AUDIO_BOUND = 2e-3  # harmonic audio, the oscillator target of issue 2 (16000 samples here)
+AUDIO_BOUND = 2e-3  # harmonic audio, the oscillator parity target (_cases.OSC_SHORT; 16000 samples here)
 GRADIENT_BOUND = 1e-2  # d(spectral loss on the harmonic audio) / d(weights), per variable
-# (Gradients have no target in issue 2. With ddsp's weights from seeds 0-3 and 10-14 they differ by
+# (Gradients have no parity target of their own. With ddsp's weights from seeds 0-3 and 10-14 they differ by
 # 1.4e-4 to 2.6e-3, about twice the harmonic audio's own float32-phase difference, which they inherit;
 # one initialisation (seed 13) weighted harmonics 37-38, which cross Nyquist during the glide and carry
 # the largest phase error, and differed by 0.15. The seed is fixed (reference_cases.MODEL_SEED = 0:

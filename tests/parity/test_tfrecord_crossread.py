@@ -1,4 +1,4 @@
-"""TFRecords cross-read with magenta/ddsp 3.7.0 (issue 3 item 2).
+"""TFRecords cross-read with magenta/ddsp 3.7.0.
 
 (a) Shards written by our clarinet_ddsp_prepare_tfrecord (default and --center) read in ddsp 3.7.0's
     TFRecordProvider with ddsp's shapes: audio/audio_16k [batch, 64000], frame features [batch, 1000]

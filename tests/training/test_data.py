@@ -38,7 +38,7 @@ def test_get_batch_batches_and_repeats(tmp_path):
 
 def test_pattern_matching_nothing_names_the_setting(tmp_path):
     provider = data.TFRecordProvider(str(tmp_path / 'nothing*.tfrecord'))
-    with pytest.raises(ValueError, match='TFRecordProvider.file_pattern'):
+    with pytest.raises(ValueError, match="TFRecordProvider: file_pattern='.*nothing.*' matches no files"):
         provider.get_dataset()
 
 

@@ -1,4 +1,6 @@
-"""RnnFcDecoder: the write-up's decoder has 4,801,150 parameters; outputs follow output_splits."""
+"""RnnFcDecoder: the decoder of the DDSP clarinet experiments write-up (README) has 4,801,150 parameters;
+outputs follow output_splits.
+"""
 
 import numpy as np
 import tensorflow as tf
@@ -21,7 +23,7 @@ def test_solo_instrument_decoder_has_the_write_ups_parameter_count():
         'harmonic_distribution': (1, 4, 60),
         'noise_magnitudes': (1, 4, 65),
     }
-    # The write-up's log: rnn_fc_decoder (RnnFcDecoder) 4801150.
+    # The DDSP clarinet experiments write-up's log: rnn_fc_decoder (RnnFcDecoder) 4801150.
     assert sum(int(np.prod(w.shape)) for w in decoder.trainable_weights) == 4_801_150
 
 

@@ -63,8 +63,8 @@ def test_several_gpus_use_mirrored_strategy():
     mirrored.assert_called_once_with()
 
 
-def test_bad_cluster_config_names_the_flag():
-    with pytest.raises(ValueError, match='--cluster_config'):
+def test_bad_cluster_config_names_the_argument():
+    with pytest.raises(ValueError, match="cluster_config='{not json' is not JSON"):
         distribution.get_strategy(cluster_config='{not json')
     with pytest.raises(ValueError, match='"task"'):
         distribution.get_strategy(cluster_config='{"cluster": {"worker": ["a:1"]}}')

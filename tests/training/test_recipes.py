@@ -1,4 +1,6 @@
-"""Every gin recipe builds and takes a training step with shrunk sizes; the write-up's parameter count."""
+"""Every gin recipe builds and takes a training step with shrunk sizes; the parameter count of the
+DDSP clarinet experiments write-up (README).
+"""
 
 import pathlib
 
@@ -37,7 +39,8 @@ def test_solo_instrument_has_4849150_trainable_parameters(tmp_path):
     }
     model(batch, training=False)
     count = lambda layer: int(sum(np.prod(w.shape) for w in layer.trainable_weights))
-    # The write-up's log: RnnFcDecoder 4801150, ProcessorGroup 48000 (the reverb), 4,849,150 in all.
+    # The DDSP clarinet experiments write-up's log: RnnFcDecoder 4801150, ProcessorGroup 48000 (the reverb),
+    # 4,849,150 in all.
     assert count(model.decoder) == 4_801_150
     assert count(model.processor_group) == 48_000
     assert train_util.log_model_summary(model) == 4_849_150

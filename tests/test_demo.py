@@ -78,6 +78,7 @@ def test_demo_runs_every_stage_and_reports_the_figures(tmp_path):
     assert again.stdout.count('already done') >= 6
 
 
+@pytest.mark.slow  # a fresh interpreter (subprocess)
 def test_demo_fails_loudly_naming_the_stage(tmp_path):
     proc = _run_demo(
         tmp_path / 'demo',

@@ -101,6 +101,7 @@ def test_filtered_noise_rejects_n_samples_not_split_by_frames():
         synths.FilteredNoise(n_samples=64000)(np.zeros([1, 1001, 65], np.float32))
 
 
+@pytest.mark.slow  # a fresh interpreter (subprocess)
 def test_synth_demo_writes_the_write_ups_tone(tmp_path):
     result = subprocess.run(
         [sys.executable, os.path.join(REPO, 'scripts', 'synth_demo.py'), '--output_dir', str(tmp_path)],

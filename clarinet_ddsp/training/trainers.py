@@ -138,7 +138,11 @@ class Trainer:
     def build(self, batch) -> None:
         """Creates the model's and optimizer's variables by running one batch forward."""
         logging.info('Building the model...')
-        self.strategy.run(tf.function(lambda b: self.model(b, training=True)), args=(batch,))
+        if distribution.is_default_strategy(self.strategy):
+            # Eagerly: a traced graph here would be traced again, with the gradients, by train_step.
+            self.model(batch, training=True)
+        else:
+            self.strategy.run(tf.function(lambda b: self.model(b, training=True)), args=(batch,))
         with self.strategy.scope():
             self.optimizer.build(self.model.trainable_variables)
 

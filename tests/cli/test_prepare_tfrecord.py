@@ -130,6 +130,7 @@ def test_unknown_runner_exits_with_one_line_naming_the_known_ones(parse, tmp_pat
     assert not (tmp_path / 'out').exists()
 
 
+@pytest.mark.slow  # a fresh interpreter (subprocess)
 def test_python_m_form_reports_errors_without_traceback(tmp_path):
     proc = subprocess.run(
         [

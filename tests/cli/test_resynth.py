@@ -50,6 +50,7 @@ def test_resynth_cli_auto_adjusts_by_octaves_and_writes_the_wav(tmp_path):
     assert os.path.exists(os.path.join(run_dir, 'dataset_statistics.json'))
 
 
+@pytest.mark.slow  # a fresh interpreter (subprocess)
 def test_resynth_cli_names_a_missing_input(tmp_path):
     proc = subprocess.run(
         [

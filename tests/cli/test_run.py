@@ -192,6 +192,7 @@ def _cli(*args):
     return [sys.executable, '-m', 'clarinet_ddsp.cli.run', '--alsologtostderr', *args]
 
 
+@pytest.mark.slow  # a fresh interpreter (subprocess)
 def test_console_error_for_unmatched_file_pattern_is_one_line(tmp_path):
     proc = subprocess.run(
         _cli(
@@ -436,6 +437,7 @@ def test_gin_search_path_finds_user_configs(tmp_path):
     assert gin.query_parameter('Reverb.reverb_length') == 48000
 
 
+@pytest.mark.slow  # a fresh interpreter (subprocess)
 def test_run_imports_after_the_other_clis_without_flag_clashes():
     # Flags that prepare_tfrecord (allow_memory_growth) and resynth/export (save_dir) also define.
     code = (

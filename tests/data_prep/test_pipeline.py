@@ -62,20 +62,33 @@ def _no_leftovers(out_dir):
     return not [n for n in os.listdir(out_dir) if n.startswith('.') or 'tmp' in n or 'beam-temp' in n]
 
 
-@pytest.fixture(scope='module')
-def default_run(tmp_path_factory):
-    """Three notes (D3 pp, A4 mf, E6 ff) through the default DirectRunner (multi-processing workers)."""
-    work = tmp_path_factory.mktemp('roundtrip')
+def _three_notes(work, pipeline_options=None):
+    """Three notes (D3 pp, A4 mf, E6 ff) through prepare_tfrecord: (sources, prefix, result)."""
     sources = write_clarinet_notes(str(work / 'notes'), [(50, 'pp'), (69, 'mf'), (88, 'ff')], secs=2.0)
     prefix = str(work / 'out' / 'train.tfrecord')
+    kwargs = {} if pipeline_options is None else {'pipeline_options': pipeline_options}
     result = pipeline.prepare_tfrecord(
-        sorted(sources), prefix, num_shards=3, example_secs=1, hop_secs=1, crepe_model='tiny'
+        sorted(sources), prefix, num_shards=3, example_secs=1, hop_secs=1, crepe_model='tiny', **kwargs
     )
     return sources, prefix, result
 
 
+@pytest.fixture(scope='module')
+def default_run(tmp_path_factory):
+    """The three notes on the DirectRunner in one process (the multi-process default: a slow test)."""
+    return _three_notes(tmp_path_factory.mktemp('roundtrip'), audio_files.IN_MEMORY)
+
+
 def test_round_trip_writes_exactly_num_shards_with_ddsps_keys_and_lengths(default_run):
-    sources, prefix, result = default_run
+    _check_round_trip(*default_run)
+
+
+@pytest.mark.slow  # multi-processing workers, one per core
+def test_default_multi_process_runner_round_trips_too(tmp_path):
+    _check_round_trip(*_three_notes(tmp_path))
+
+
+def _check_round_trip(sources, prefix, result):
     shards = sorted(glob.glob(prefix + '*'))
     assert [os.path.basename(s) for s in shards] == [f'train.tfrecord-0000{i}-of-00003' for i in range(3)]
     assert result.shards == shards

@@ -87,6 +87,7 @@ def test_matches_ddsp_reference(case_name, ours, reference_run, parity_record):
     )
 
 
+@pytest.mark.slow  # a fresh interpreter (subprocess)
 def test_import_clarinet_ddsp_as_ddsp_exposes_ddsps_modules():
     # ddsp-style code does `import ddsp` then ddsp.core..., ddsp.synths...: no submodule imports.
     # A fresh interpreter, since this session has imported the submodules already.

@@ -84,6 +84,7 @@ for step in range(start + 1, start + 10_000):
 """
 
 
+@pytest.mark.slow  # a child process killed with SIGKILL mid-save
 def test_kill_9_while_saving_leaves_a_complete_latest_checkpoint(tmp_path):
     import subprocess
     import sys

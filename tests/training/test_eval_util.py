@@ -198,6 +198,7 @@ def test_gin_configures_evaluate_and_sample_under_eval_util(run_dir, fake_featur
     assert model.n_calls == 3  # 3 batches of 1 example.
 
 
+@pytest.mark.slow  # train, eval with CREPE, sample: tests/cli/test_run.py runs the same path in the fast tier
 def test_writeup_eval_and_sample_on_trained_tiny_solo_instrument(tmp_path):
     """Train 1 step of the shrunk solo_instrument recipe, then eval and sample it as the CLI does:
     real SpectralLoss, package loudness, CREPE tiny on the generated audio."""

@@ -80,6 +80,7 @@ def test_log_magnitude_spectrogram_peaks_at_tone_bin():
     assert spec[10].max() == pytest.approx(np.log(window_sum / 2), abs=0.05)
 
 
+@pytest.mark.slow  # a fresh interpreter (subprocess)
 def test_importing_training_leaves_matplotlibs_backend_alone():
     # A fresh interpreter with a non-Agg backend chosen by the user (as a notebook would): importing
     # the training package must not switch it, and neither must drawing a summary figure.

@@ -2,6 +2,7 @@
 
 import glob
 import os
+import shutil
 import signal
 
 import numpy as np
@@ -63,10 +64,26 @@ def _train(save_dir, num_steps, restore_dir=None, trainer=None, **kwargs):
     return trainer, losses
 
 
-def test_resume_continues_step_and_weights(tmp_path):
-    first, _ = _train(tmp_path, 2)
-    weights = [w.numpy() for w in first.model.trainable_weights]
-    adam_m = [v.numpy() for v in first.optimizer.variables]
+@pytest.fixture(scope='module')
+def trained(tmp_path_factory):
+    """One 2-step training run shared by the tests that read it: (save_dir, trainer, weights, adam).
+
+    A test that writes into the run works on a copy (_copy_of).
+    """
+    save_dir = tmp_path_factory.mktemp('trained')
+    trainer, _ = _train(save_dir, 2)
+    weights = [w.numpy() for w in trainer.model.trainable_weights]
+    adam = [v.numpy() for v in trainer.optimizer.variables]
+    return save_dir, trainer, weights, adam
+
+
+def _copy_of(trained, tmp_path):
+    return shutil.copytree(trained[0], tmp_path / 'run')
+
+
+def test_resume_continues_step_and_weights(trained, tmp_path):
+    tmp_path = _copy_of(trained, tmp_path)
+    _, _, weights, adam_m = trained
     second = trainers.Trainer(_model(), learning_rate=1e-3)
     second.build(next(iter(_provider().get_batch(2))))
     second.restore(str(tmp_path))
@@ -80,13 +97,13 @@ def test_resume_continues_step_and_weights(tmp_path):
     assert os.path.exists(tmp_path / 'ckpt-3.index')
 
 
-def test_restore_keys_warm_starts_only_the_decoder(tmp_path):
-    trained, _ = _train(tmp_path / 'a', 2)
+def test_restore_keys_warm_starts_only_the_decoder(trained):
+    save_dir, trained, _, _ = trained
     trainer = trainers.Trainer(_model(), restore_keys=['decoder'])
     trainer.build(next(iter(_provider().get_batch(2))))
     fresh_group = [w.numpy() for w in trainer.model.processor_group.trainable_weights]
     assert fresh_group  # The reverb's impulse response.
-    trainer.restore(str(tmp_path / 'a'))
+    trainer.restore(str(save_dir))
     for a, b in zip(trained.model.decoder.trainable_weights, trainer.model.decoder.trainable_weights):
         np.testing.assert_array_equal(a.numpy(), b.numpy(), err_msg=a.path)
     for a, b in zip(fresh_group, trainer.model.processor_group.trainable_weights):
@@ -95,16 +112,15 @@ def test_restore_keys_warm_starts_only_the_decoder(tmp_path):
     assert int(trainer.step.numpy()) == 0  # A warm start, not a resume.
 
 
-def test_restore_keys_unknown_attribute_is_named(tmp_path):
-    _train(tmp_path, 1)
+def test_restore_keys_unknown_attribute_is_named(trained):
     trainer = trainers.Trainer(_model(), restore_keys=['decodr'])
     trainer.build(next(iter(_provider().get_batch(2))))
     with pytest.raises(ValueError, match='decodr'):
-        trainer.restore(str(tmp_path))
+        trainer.restore(str(trained[0]))
 
 
-def test_nan_loss_names_learning_rate_and_step_and_saves_nothing(tmp_path):
-    _train(tmp_path, 2)
+def test_nan_loss_names_learning_rate_and_step_and_saves_nothing(trained, tmp_path):
+    tmp_path = _copy_of(trained, tmp_path)
     trainer = trainers.Trainer(_model(), learning_rate=1e30)
     with pytest.raises(train_util.NonFiniteLossError, match=r'learning_rate') as info:
         _train(tmp_path, 50, trainer=trainer, steps_per_save=1)
@@ -161,18 +177,17 @@ def test_audio_length_mismatch_names_n_samples():
         model(batch, training=True)
 
 
-def test_model_checkpoint_without_optimizer_restores_every_weight(tmp_path):
-    trainer, _ = _train(tmp_path, 1)
+def test_model_checkpoint_without_optimizer_restores_every_weight(trained):
+    save_dir, trainer, _, _ = trained
     fresh = _model()
     fresh(next(iter(_provider().get_batch(2))), training=False)
-    fresh.restore(str(tmp_path))
+    fresh.restore(str(save_dir))
     assert len(fresh.trainable_weights) == len(trainer.model.trainable_weights)
     for a, b in zip(trainer.model.trainable_weights, fresh.trainable_weights):
         np.testing.assert_array_equal(a.numpy(), b.numpy(), err_msg=a.path)
 
 
-def test_resuming_a_different_model_names_the_way_out(tmp_path):
-    _train(tmp_path, 1)
+def test_resuming_a_different_model_names_the_way_out(trained):
     model = _model()
     other = models.Autoencoder(
         preprocessor=model.preprocessor,
@@ -189,7 +204,7 @@ def test_resuming_a_different_model_names_the_way_out(tmp_path):
     trainer = trainers.Trainer(other)
     trainer.build(next(iter(_provider().get_batch(2))))
     with pytest.raises(ValueError, match='new save_dir'):
-        trainer.restore(str(tmp_path))
+        trainer.restore(str(trained[0]))
 
 
 def test_a_record_of_another_length_mid_run_is_a_value_error(tmp_path):

@@ -2,20 +2,14 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
+from typing import Any
 
 import keras
 import tensorflow as tf
 
 import gin
-
-
-def _nested_lookup(key: str, features: dict):
-    """features['a/b'] -> features['a']['b'] (ddsp's nested keys); KeyError if absent."""
-    value = features
-    for part in key.split('/'):
-        value = value[part]
-    return value
+from clarinet_ddsp.core import nested_lookup
 
 
 class DictLayer(keras.layers.Layer):
@@ -32,14 +26,14 @@ class DictLayer(keras.layers.Layer):
         input_keys: Sequence[str] = (),
         output_keys: Sequence[str] = (),
         optional_input_keys: Sequence[str] = (),
-        **kwargs,
-    ):
+        **kwargs: Any,
+    ) -> None:
         super().__init__(**kwargs)
         self.input_keys = list(input_keys)
         self.output_keys = list(output_keys)
         self.optional_input_keys = list(optional_input_keys)
 
-    def __call__(self, *inputs, **kwargs):
+    def __call__(self, *inputs: Any, **kwargs: Any) -> dict[str, Any]:
         features = {}
         tensors = []
         for value in inputs:
@@ -55,9 +49,7 @@ class DictLayer(keras.layers.Layer):
                     f'{type(self).__name__} ({self.name}): input keys {missing} are not in the '
                     f'features {sorted(features)}; check its input_keys.'
                 )
-            tensors = [
-                _nested_lookup(k, features) if _has_key(k, features) else None for k in self.input_keys
-            ]
+            tensors = [nested_lookup(k, features) if _has_key(k, features) else None for k in self.input_keys]
         outputs = super().__call__(list(tensors), **kwargs)
         if isinstance(outputs, dict):
             return outputs
@@ -66,10 +58,10 @@ class DictLayer(keras.layers.Layer):
         return dict(zip(self.output_keys, outputs))
 
 
-def _has_key(key: str, features: dict) -> bool:
+def _has_key(key: str, features: dict[str, Any]) -> bool:
     try:
-        _nested_lookup(key, features)
-    except (KeyError, TypeError):
+        nested_lookup(key, features)
+    except KeyError:
         return False
     return True
 
@@ -84,7 +76,8 @@ def set_layer_list(layer: keras.layers.Layer, prefix: str, sublayers: Sequence[k
         setattr(layer, f'{prefix}_{i}', sublayer)
 
 
-def get_layer_list(layer: keras.layers.Layer, prefix: str, n: int) -> list:
+def get_layer_list(layer: keras.layers.Layer, prefix: str, n: int) -> list[keras.layers.Layer]:
+    """The sublayers set_layer_list stored, in order."""
     return [getattr(layer, f'{prefix}_{i}') for i in range(n)]
 
 
@@ -96,7 +89,7 @@ def split_to_dict(tensor: tf.Tensor, tensor_splits: Sequence[tuple[str, int]]) -
     return dict(zip(names, tf.split(tensor, sizes, axis=-1)))
 
 
-def get_nonlinearity(nonlinearity: str):
+def get_nonlinearity(nonlinearity: str) -> Callable[[tf.Tensor], tf.Tensor]:
     """A Keras activation by name, else a tf.nn function ('leaky_relu' -> slope 0.2, as ddsp)."""
     if nonlinearity == 'leaky_relu':
         return tf.nn.leaky_relu
@@ -110,13 +103,13 @@ def get_nonlinearity(nonlinearity: str):
 class Fc(keras.layers.Layer):
     """Dense -> LayerNorm -> leaky ReLU."""
 
-    def __init__(self, ch: int = 128, nonlinearity: str = 'leaky_relu', **kwargs):
+    def __init__(self, ch: int = 128, nonlinearity: str = 'leaky_relu', **kwargs: Any) -> None:
         super().__init__(**kwargs)
         self.dense = keras.layers.Dense(ch)
         self.norm = keras.layers.LayerNormalization()
         self.nonlinearity = get_nonlinearity(nonlinearity)
 
-    def call(self, x):
+    def call(self, x: tf.Tensor) -> tf.Tensor:
         return self.nonlinearity(self.norm(self.dense(x)))
 
 
@@ -124,16 +117,18 @@ class Fc(keras.layers.Layer):
 class FcStack(keras.layers.Layer):
     """`layers` Fc layers of width `ch` in sequence."""
 
-    def __init__(self, ch: int = 256, layers: int = 2, nonlinearity: str = 'leaky_relu', **kwargs):
+    def __init__(
+        self, ch: int = 256, layers: int = 2, nonlinearity: str = 'leaky_relu', **kwargs: Any
+    ) -> None:
         super().__init__(**kwargs)
         self._n_layers = int(layers)
         set_layer_list(self, 'fc', [Fc(ch, nonlinearity) for _ in range(layers)])
 
     @property
-    def fcs(self) -> list:
+    def fcs(self) -> list[keras.layers.Layer]:
         return get_layer_list(self, 'fc', self._n_layers)
 
-    def call(self, x):
+    def call(self, x: tf.Tensor) -> tf.Tensor:
         for fc in self.fcs:
             x = fc(x)
         return x
@@ -144,7 +139,7 @@ class FcStack(keras.layers.Layer):
 FAST_RNN_DEFAULT = True
 
 
-def _rnn_class(rnn_type: str, fast: bool):
+def _rnn_class(rnn_type: str, fast: bool) -> type:
     classes = {'gru': keras.layers.GRU, 'lstm': keras.layers.LSTM}
     if rnn_type not in classes:
         raise ValueError(
@@ -172,15 +167,15 @@ class Rnn(keras.layers.Layer):
         return_sequences: bool = True,
         bidir: bool = False,
         fast: bool | None = None,
-        **kwargs,
-    ):
+        **kwargs: Any,
+    ) -> None:
         super().__init__(**kwargs)
         fast = FAST_RNN_DEFAULT if fast is None else fast
         self.rnn = _rnn_class(rnn_type, fast)(dims, return_sequences=return_sequences)
         if bidir:
             self.rnn = keras.layers.Bidirectional(self.rnn)
 
-    def call(self, x):
+    def call(self, x: tf.Tensor) -> tf.Tensor:
         return self.rnn(x)
 
 
@@ -194,19 +189,19 @@ class StatelessRnn(keras.layers.Layer):
     that TFLite's builtin operators cover.
     """
 
-    def __init__(self, dims: int, rnn_type: str, fast: bool | None = None, **kwargs):
+    def __init__(self, dims: int, rnn_type: str, fast: bool | None = None, **kwargs: Any) -> None:
         super().__init__(**kwargs)
         fast = FAST_RNN_DEFAULT if fast is None else fast
         self.dims = int(dims)
         self.rnn_type = rnn_type
         self.rnn = _rnn_class(rnn_type, fast)(dims, return_sequences=True, return_state=True)
 
-    def _split_state(self, state: tf.Tensor) -> list:
+    def _split_state(self, state: tf.Tensor) -> list[tf.Tensor]:
         if self.rnn_type == 'lstm':
             return list(tf.split(state, 2, axis=-1))
         return [state]
 
-    def call(self, x, state):
+    def call(self, x: tf.Tensor, state: tf.Tensor) -> tuple[tf.Tensor, tf.Tensor]:
         states = self._split_state(state)
         if x.shape[1] == 1:
             if not self.rnn.built:
@@ -229,6 +224,7 @@ def ensure_4d(x: tf.Tensor) -> tf.Tensor:
 
 
 def inv_ensure_4d(x: tf.Tensor, n_dims: int) -> tf.Tensor:
+    """Undoes ensure_4d for an input of n_dims axes."""
     if n_dims == 2:
         return x[:, 0, 0, :]
     if n_dims == 3:
@@ -250,16 +246,16 @@ def normalize_op(x: tf.Tensor, norm_type: str = 'layer', eps: float = 1e-5) -> t
 class Normalize(keras.layers.Layer):
     """Normalisation with a learned per-channel scale and shift."""
 
-    def __init__(self, norm_type: str = 'layer', **kwargs):
+    def __init__(self, norm_type: str = 'layer', **kwargs: Any) -> None:
         super().__init__(**kwargs)
         self.norm_type = norm_type
 
-    def build(self, x_shape):
+    def build(self, x_shape: tuple[Any, ...]) -> None:
         ch = int(x_shape[-1])
         self.scale = self.add_weight(name='scale', shape=[1, 1, 1, ch], initializer='ones')
         self.shift = self.add_weight(name='shift', shape=[1, 1, 1, ch], initializer='zeros')
 
-    def call(self, x):
+    def call(self, x: tf.Tensor) -> tf.Tensor:
         n_dims = len(x.shape)
         x = normalize_op(ensure_4d(x), self.norm_type)
         return inv_ensure_4d(x * self.scale + self.shift, n_dims)

@@ -1776,3 +1776,303 @@ _add(
         ['phase', 'audio'],
     ),
 )
+
+# ---------------------------------------------------------------------------------------------------
+# Losses beyond SpectralLoss: parameter and consistency losses, TWM, and the CREPE embedding loss on
+# our CREPE (ddsp side: crepe's Keras-2 architecture built here with the same published weights).
+
+
+def _sinusoid_sets(rng, batch=2, n_frames=12, n_a=8, n_b=6):
+    f0 = rng.uniform(150, 400, (batch, n_frames, 1))
+    harmonics_a = f0 * np.arange(1, n_a + 1) * (1 + rng.normal(0, 0.01, (batch, n_frames, n_a)))
+    harmonics_b = f0 * np.arange(1, n_b + 1) * (1 + rng.normal(0, 0.02, (batch, n_frames, n_b)))
+    return {
+        'amps_a': _f32(rng.uniform(0.01, 1, (batch, n_frames, n_a))),
+        'freqs_a': _f32(harmonics_a),
+        'amps_b': _f32(rng.uniform(0.01, 1, (batch, n_frames, n_b))),
+        'freqs_b': _f32(harmonics_b),
+        'f0_candidates': _f32(f0 * np.array([0.5, 1.0, 1.5, 2.0, 3.0])),
+    }
+
+
+def _pair(rng, shape, lo=-1.0, hi=1.0):
+    a = rng.uniform(lo, hi, shape)
+    return {
+        'pred': _f32(a),
+        'target': _f32(a + 0.3 * rng.normal(0, 1, shape)),
+        'w': _f32(rng.uniform(0, 1, shape)),
+    }
+
+
+for _lt in ('L1', 'L2', 'COSINE'):
+    _add(
+        f'losses.ParamLoss[{_lt},weights]',
+        'loss',
+        FILTER,
+        lambda rng: _pair(rng, (2, 30, 4)),
+        # COSINE reduces the last axis: its weights are [batch, time, 1] (ddsp raises on others).
+        lambda d, x, side, t=_lt: d.losses.ParamLoss(weight=2.5, loss_type=t)(
+            x['pred'], x['target'], x['w'][..., :1] if t == 'COSINE' else x['w']
+        ),
+    )
+_add(
+    'losses.amp_loss[log=True,L2,weights]',
+    'loss',
+    FILTER,
+    lambda rng: {k: np.abs(v) for k, v in _pair(rng, (2, 30, 4), 0.0, 1e-3).items()},
+    lambda d, x, side: d.losses.amp_loss(x['pred'], x['target'], loss_type='L2', weights=x['w'], log=True),
+)
+_add(
+    'losses.freq_loss[weights]',
+    'loss',
+    FILTER,
+    lambda rng: {k: np.abs(v) * 500 for k, v in _pair(rng, (2, 30, 1)).items()},
+    lambda d, x, side: d.losses.freq_loss(x['pred'], x['target'], weights=x['w'] > 0.5),
+)
+_add(
+    'losses.FilteredNoiseConsistencyLoss',
+    'loss',
+    FILTER,
+    lambda rng: {k: np.abs(v) for k, v in _pair(rng, (2, 30, 65)).items()},
+    lambda d, x, side: d.losses.FilteredNoiseConsistencyLoss(weight=3.0)(x['pred'], x['target']),
+)
+
+
+def _harmonic_consistency(d, x, side):
+    loss = d.losses.HarmonicConsistencyLoss(amp_weight=2.0, dist_weight=3.0, f0_weight=0.5, amp_threshold=0.2)
+    return loss(x['amp'], x['amp_t'], x['dist'], x['dist_t'], x['f0'], x['f0_t'])
+
+
+_add(
+    'losses.HarmonicConsistencyLoss',
+    'loss',
+    FILTER,
+    lambda rng: {
+        'amp': _f32(rng.uniform(0, 1, (2, 30, 1))),
+        'amp_t': _f32(rng.uniform(0, 1, (2, 30, 1))),
+        'dist': _f32(rng.uniform(0, 1, (2, 30, 20))),
+        'dist_t': _f32(rng.uniform(0, 1, (2, 30, 20))),
+        'f0': _smooth(rng, (2, 30, 1), 100, 500),
+        'f0_t': _smooth(rng, (2, 30, 1), 100, 500),
+    },
+    _harmonic_consistency,
+)
+_add(
+    'losses.wasserstein_distance[weights,p=1]',
+    'loss',
+    FILTER,
+    _sinusoid_sets,
+    lambda d, x, side: d.losses.wasserstein_distance(
+        d.core.hz_to_midi(x['freqs_a']), d.core.hz_to_midi(x['freqs_b']), x['amps_a'], x['amps_b']
+    ),
+)
+_add(
+    'losses.wasserstein_distance[weights,p=2]',
+    'loss',
+    FILTER,
+    _sinusoid_sets,
+    lambda d, x, side: d.losses.wasserstein_distance(
+        x['freqs_a'], x['freqs_b'], x['amps_a'], x['amps_b'], p=2.0
+    ),
+)
+_add(
+    'losses.WassersteinConsistencyLoss[midi=True]',
+    'loss',
+    FILTER,
+    _sinusoid_sets,
+    lambda d, x, side: d.losses.WassersteinConsistencyLoss(weight=0.7)(
+        x['amps_a'], x['freqs_a'], x['amps_b'], x['freqs_b']
+    ),
+)
+for _kname, _kkw in {
+    'default': {},
+    'finetune_model.gin': dict(weight_a=0.1, weight_b=0.1, weight_mean_amp=0.1, scale_a=0.1, scale_b=0.1),
+    'scales=0.5,0.3': dict(scale_a=0.5, scale_b=0.3),
+}.items():
+    _add(
+        f'losses.KDEConsistencyLoss[{_kname}]',
+        'loss',
+        FILTER,
+        _sinusoid_sets,
+        lambda d, x, side, k=_kkw: d.losses.KDEConsistencyLoss(**k)(
+            x['amps_a'], x['freqs_a'], x['amps_b'], x['freqs_b']
+        ),
+    )
+_add(
+    'losses.KDEConsistencyLoss.nll[zero amplitudes]',
+    'loss',
+    FILTER,
+    lambda rng: dict(_sinusoid_sets(rng), zeros=np.zeros((2, 12, 6), np.float32)),
+    lambda d, x, side: d.losses.KDEConsistencyLoss().nll(
+        x['amps_a'], x['freqs_a'], x['zeros'], x['freqs_b'], 0.2
+    ),
+)
+
+
+def _twm(d, x, side):
+    twm = d.losses.TWMLoss(softmin_temperature=0.5, sample_rate=8000)
+    sinusoids, harmonics = twm.get_loss_tensors(x['f0_candidates'], x['freqs_a'], x['amps_a'])
+    return {
+        'loss': twm(x['f0_candidates'], x['freqs_a'], x['amps_a']),
+        'sinusoids_loss': sinusoids,
+        'harmonics_loss': harmonics,
+        'predict_f0': np.asarray(twm.predict_f0(x['f0_candidates'], x['freqs_a'], x['amps_a']), np.float32),
+    }
+
+
+_add('losses.TWMLoss[loss,loss tensors,predict_f0]', 'loss', FILTER, _sinusoid_sets, _twm)
+
+_add(
+    'grad:losses.KDEConsistencyLoss',
+    'gradient',
+    FILTER,
+    _sinusoid_sets,
+    _grad(
+        lambda d, xs, x: d.losses.KDEConsistencyLoss(scale_a=0.5, scale_b=0.5)(
+            xs['amps_a'], xs['freqs_a'], x['amps_b'], x['freqs_b']
+        ),
+        ['amps_a', 'freqs_a'],
+    ),
+)
+_add(
+    'grad:losses.WassersteinConsistencyLoss',
+    'gradient',
+    FILTER,
+    _sinusoid_sets,
+    _grad(
+        lambda d, xs, x: d.losses.WassersteinConsistencyLoss()(
+            xs['amps_a'], xs['freqs_a'], x['amps_b'], x['freqs_b']
+        ),
+        ['amps_a', 'freqs_a'],
+    ),
+)
+_add(
+    'grad:losses.TWMLoss',
+    'gradient',
+    FILTER,
+    _sinusoid_sets,
+    _grad(
+        lambda d, xs, x: d.losses.TWMLoss()(x['f0_candidates'], xs['freqs_a'], xs['amps_a']),
+        ['freqs_a', 'amps_a'],
+    ),
+)
+
+_CREPE_FIELDS = ('kernel', 'bias', 'gamma', 'beta', 'moving_mean', 'moving_variance')
+
+
+def _crepe_inputs(rng, capacity='tiny', n=4096):
+    """Two signals (a harmonic tone and a detuned, noisier copy) and CREPE's published weights."""
+    from clarinet_ddsp.pitch import weights as weights_lib
+
+    t = np.arange(n) / SAMPLE_RATE
+    f0 = 220.0 * 2 ** (rng.uniform(-1, 1, (2, 1)))
+    tone = sum(np.sin(2 * np.pi * h * f0 * t) / h for h in range(1, 6))
+    x = {
+        'target': _f32(0.3 * tone),
+        'audio': _f32(0.3 * sum(np.sin(2 * np.pi * h * 1.03 * f0 * t) / h for h in range(1, 6)))
+        + _f32(0.05 * rng.normal(0, 1, (2, n))),
+    }
+    crepe_weights = weights_lib.load_weights(capacity)
+    for i, conv in enumerate(crepe_weights.convs, 1):
+        for field in _CREPE_FIELDS:
+            x[f'crepe_conv{i}_{field}'] = getattr(conv, field)
+    x['crepe_classifier_kernel'] = crepe_weights.classifier_kernel
+    x['crepe_classifier_bias'] = crepe_weights.classifier_bias
+    return x
+
+
+def _install_reference_crepe(x):
+    """ddsp's PretrainedCREPE calls crepe.core.build_and_load_model(capacity): on the reference side the
+    harness's placeholder crepe gets one that builds crepe's Keras-2 network (Conv2D with (width, 1)
+    kernels, BatchNorm, MaxPool (2, 1), Dropout; Permute, Flatten, Dense(360, sigmoid)) with the
+    published weights from the inputs."""
+    import types
+
+    import crepe  # the harness's placeholder
+    import tensorflow as tf
+
+    def build_and_load_model(model_capacity):
+        layers = tf.keras.layers
+        frames = layers.Input(shape=(1024,), name='input', dtype='float32')
+        y = layers.Reshape(target_shape=(1024, 1, 1), name='input-reshape')(frames)
+        for i in range(1, 7):
+            kernel = x[f'crepe_conv{i}_kernel']
+            width, _, filters = kernel.shape
+            conv = layers.Conv2D(
+                filters,
+                (width, 1),
+                strides=(4, 1) if i == 1 else (1, 1),
+                padding='same',
+                activation='relu',
+                name=f'conv{i}',
+            )
+            y = conv(y)
+            conv.set_weights([kernel[:, np.newaxis], x[f'crepe_conv{i}_bias']])
+            norm = layers.BatchNormalization(name=f'conv{i}-BN')
+            y = norm(y)
+            norm.set_weights([x[f'crepe_conv{i}_{f}'] for f in _CREPE_FIELDS[2:]])
+            y = layers.MaxPool2D(pool_size=(2, 1), padding='valid', name=f'conv{i}-maxpool')(y)
+            y = layers.Dropout(0.25, name=f'conv{i}-dropout')(y)
+        y = layers.Permute((2, 1, 3), name='transpose')(y)
+        y = layers.Flatten(name='flatten')(y)
+        classifier = layers.Dense(360, activation='sigmoid', name='classifier')
+        y = classifier(y)
+        classifier.set_weights([x['crepe_classifier_kernel'], x['crepe_classifier_bias']])
+        return tf.keras.Model(inputs=frames, outputs=y)
+
+    crepe.core = types.SimpleNamespace(build_and_load_model=build_and_load_model, models={})
+
+
+def _crepe_embedding(d, x, side, layer, loss_type):
+    if side == 'ref':
+        _install_reference_crepe(x)
+    loss = d.losses.PretrainedCREPEEmbeddingLoss(weight=0.5, loss_type=loss_type, activation_layer=layer)
+    return {
+        'loss': loss(x['target'], x['audio']),
+        'embedding': loss.pretrained_model(x['audio']),
+    }
+
+
+for _layer, _lt in (
+    ('classifier', 'L1'),
+    ('conv5-maxpool', 'L2'),
+    ('conv1-BN', 'L1'),
+    ('conv6-BN', 'COSINE'),
+):
+    _add(
+        f'losses.PretrainedCREPEEmbeddingLoss[tiny,{_layer},{_lt}]',
+        'loss',
+        FILTER,
+        _crepe_inputs,
+        lambda d, x, side, lay=_layer, t=_lt: _crepe_embedding(d, x, side, lay, t),
+    )
+
+
+def _crepe_embedding_grad(d, x, side):
+    tf = _tf()
+    if side == 'ref':
+        _install_reference_crepe(x)
+    loss = d.losses.PretrainedCREPEEmbeddingLoss(activation_layer='conv4-maxpool')
+    audio = tf.constant(x['audio'])
+    with tf.GradientTape() as tape:
+        tape.watch(audio)
+        value = loss(x['target'], audio)
+    return {'d/daudio': tape.gradient(value, audio)}
+
+
+_add(
+    'grad:losses.PretrainedCREPEEmbeddingLoss[tiny,conv4-maxpool]',
+    'gradient',
+    FILTER,
+    _crepe_inputs,
+    _crepe_embedding_grad,
+)
+_add(
+    'losses.EmbeddingLoss[pretrained_model=compute_mag]',
+    'loss',
+    FILTER,
+    _loss_inputs,
+    lambda d, x, side: d.losses.EmbeddingLoss(
+        weight=2.0, pretrained_model=lambda a: d.spectral_ops.compute_mag(a, size=256)
+    )(x['target'], x['audio']),
+)

@@ -20,6 +20,15 @@ from numpy.lib.stride_tricks import as_strided
 keras = tf.keras  # tf-keras (Keras 2) under TF_USE_LEGACY_KERAS=1
 
 
+def _datasets_under(group: 'h5py.Group') -> list:
+    """(path, dataset) for every dataset below an HDF5 group."""
+    found = []
+    group.visititems(
+        lambda path, node: found.append((path, node)) if isinstance(node, h5py.Dataset) else None
+    )
+    return found
+
+
 def build_crepe(capacity, weights_path):
     mult = {'tiny': 4, 'small': 8, 'medium': 16, 'large': 24, 'full': 32}[capacity]
     filters = [n * mult for n in [32, 4, 4, 4, 8, 16]]
@@ -105,12 +114,3 @@ def main(capacity, weights_path, in_path, out_path):
 
 if __name__ == '__main__':
     main(*sys.argv[1:5])
-
-
-def _datasets_under(group: 'h5py.Group') -> list:
-    """(path, dataset) for every dataset below an HDF5 group."""
-    found = []
-    group.visititems(
-        lambda path, node: found.append((path, node)) if isinstance(node, h5py.Dataset) else None
-    )
-    return found

@@ -100,55 +100,77 @@ def viterbi_path(salience: np.ndarray, uninformative: np.ndarray | None = None) 
     distribution uniform. Ties break as hmmlearn's C++ Viterbi: the first maximum for the last frame,
     the last maximum while backtracking.
 
+    Several sequences of the same length decode together ([n_sequences, n_frames, 360]): the
+    frame loop runs once for all of them, each with exactly the arithmetic it gets alone.
+
     Args:
-        salience: [n_frames, 360].
-        uninformative: optional bool [n_frames]; such frames get a flat emission (used only by the
-            opt-in skipping of quiet frames; None reproduces crepe exactly).
+        salience: [n_frames, 360], or [n_sequences, n_frames, 360].
+        uninformative: optional bool [n_frames] (or [n_sequences, n_frames]); such frames get a flat
+            emission (used only by the opt-in skipping of quiet frames; None reproduces crepe exactly).
 
     Returns:
-        int64 bins [n_frames].
+        int64 bins [n_frames] (or [n_sequences, n_frames]).
     """
     salience = np.asarray(salience)
-    n_frames = salience.shape[0]
+    single = salience.ndim == 2
+    if salience.ndim not in (2, 3) or salience.shape[-1] != N_BINS:
+        raise ValueError(
+            f'salience has shape {salience.shape}; expected [n_frames, {N_BINS}] or '
+            f'[n_sequences, n_frames, {N_BINS}].'
+        )
+    sal = salience[None] if single else salience
+    n_seq, n_frames = sal.shape[:2]
     if n_frames == 0:
-        return np.zeros([0], dtype=np.int64)
-    observations = np.argmax(salience, axis=1)
+        empty = np.zeros([n_seq, 0], dtype=np.int64)
+        return empty[0] if single else empty
+    observations = np.argmax(sal, axis=2)  # [n_seq, n_frames]
     log_other = np.log((1 - SELF_EMISSION) / N_BINS)
     log_self = np.log(SELF_EMISSION + (1 - SELF_EMISSION) / N_BINS)
     # Only the band |from - to| <= 11 of the transition matrix is finite; gather it once as
     # [23, 360] (source bin index, log probability) so each frame is one gather and one max.
     from_idx, band = _transition_band()
-    uninf = np.zeros(n_frames, bool) if uninformative is None else np.asarray(uninformative, bool)
+    if uninformative is None:
+        uninf = np.zeros([n_seq, n_frames], bool)
+    else:
+        uninf = np.asarray(uninformative, bool).reshape(n_seq, n_frames)
+    seqs = np.arange(n_seq)
 
     def add_log_frameprob(best, t):
-        if uninf[t]:
-            return best + 0.0
         out = best + log_other
-        out[observations[t]] = best[observations[t]] + log_self
+        obs = observations[:, t]
+        out[seqs, obs] = best[seqs, obs] + log_self
+        flat = uninf[:, t]
+        if np.any(flat):
+            out[flat] = best[flat] + 0.0
         return out
 
     # Forward pass keeping one row of scores and int16 back-pointers (720 bytes a frame, so long
     # signals fit). hmmlearn backtracks by re-maximising lattice[t, i] + log_trans[i, next] with the last
     # maximal i winning; the same sums, maximised the same way here, give the same choice.
     n_shifts = from_idx.shape[0]
-    scores = add_log_frameprob(np.full(N_BINS, np.log(1.0 / N_BINS)), 0)
-    back = np.empty((n_frames, N_BINS), dtype=np.int16)
+    scores = add_log_frameprob(np.full([n_seq, N_BINS], np.log(1.0 / N_BINS)), 0)
+    back = np.empty((n_frames, n_seq, N_BINS), dtype=np.int16)
     columns = np.arange(N_BINS)
     for t in range(1, n_frames):
-        candidates = scores[from_idx] + band  # [23, 360], rows in ascending source bin
-        best = np.max(candidates, axis=0)
-        last_best = n_shifts - 1 - np.argmax((candidates == best)[::-1], axis=0)
+        candidates = scores[:, from_idx] + band  # [n_seq, 23, 360], rows in ascending source bin
+        best = np.max(candidates, axis=1)
+        last_best = n_shifts - 1 - np.argmax((candidates == best[:, None, :])[:, ::-1], axis=1)
         back[t] = from_idx[last_best, columns]
         scores = add_log_frameprob(best, t)
 
-    path = np.empty(n_frames, dtype=np.int64)
-    path[-1] = int(np.argmax(scores))  # std::max_element: first maximum
+    path = np.empty((n_seq, n_frames), dtype=np.int64)
+    path[:, -1] = np.argmax(scores, axis=1)  # std::max_element: first maximum
     for t in range(n_frames - 1, 0, -1):
-        path[t - 1] = back[t, path[t]]
-    return path
+        path[:, t - 1] = back[t, seqs, path[:, t]]
+    return path[0] if single else path
 
 
 def to_viterbi_cents(salience: np.ndarray, uninformative: np.ndarray | None = None) -> np.ndarray:
-    """Local-average cents around the Viterbi path (crepe.core.to_viterbi_cents). float64 [n_frames]."""
+    """Local-average cents around the Viterbi path (crepe.core.to_viterbi_cents).
+
+    salience [n_frames, 360] -> float64 [n_frames]; [n_sequences, n_frames, 360] -> [n_sequences, n_frames].
+    """
+    salience = np.asarray(salience)
     path = viterbi_path(salience, uninformative)
-    return to_local_average_cents(salience, path)
+    cents = to_local_average_cents(salience.reshape(-1, N_BINS), path.reshape(-1))
+    return np.reshape(cents, path.shape)

@@ -33,14 +33,19 @@ def pad_for_framing(audio: np.ndarray, frame_size: int, hop_size: int, padding: 
 
 
 def frame_rms_db(audio: np.ndarray, hop_size: int, n_frames: int) -> np.ndarray:
-    """Power of each 1024-sample frame in dB re full scale (-inf for digital silence). float64 [n_frames]."""
-    power = np.empty(n_frames)
+    """Power of each 1024-sample frame in dB re full scale (-inf for digital silence).
+
+    audio [n_samples] -> float64 [n_frames]; [n_signals, n_samples] -> [n_signals, n_frames].
+    """
+    signals = np.asarray(audio).reshape(-1, np.shape(audio)[-1])
+    power = np.empty([signals.shape[0], n_frames])
     for start in range(0, n_frames, 1024):
         idx = np.arange(start, min(start + 1024, n_frames))
-        frames = audio[idx[:, None] * hop_size + np.arange(CREPE_FRAME_SIZE)[None, :]].astype(np.float64)
-        power[idx] = np.mean(frames**2, axis=1)
+        frames = signals[:, idx[:, None] * hop_size + np.arange(CREPE_FRAME_SIZE)[None, :]].astype(np.float64)
+        power[:, idx] = np.mean(frames**2, axis=2)
     with np.errstate(divide='ignore'):
-        return 10.0 * np.log10(power)
+        db = 10.0 * np.log10(power)
+    return db.reshape(np.shape(audio)[:-1] + (n_frames,))
 
 
 def compute_f0(
@@ -60,8 +65,12 @@ def compute_f0(
     each normalised, salience from the network, f0 from Viterbi or local-average decoding,
     confidence = the frame's maximum salience.
 
+    A batch of equally long signals ([n_signals, n_samples]) is analysed in one go: their frames
+    share the network's batches and one Viterbi loop decodes them all. Each signal gets the same
+    f0 and confidence as when analysed alone (bit for bit).
+
     Args:
-        audio: float [n_samples] mono audio at 16 kHz.
+        audio: float [n_samples] mono audio at 16 kHz, or [n_signals, n_samples].
         frame_rate: f0 frames per second (250 in ddsp's recipes; hop = 16000 // frame_rate).
         viterbi: Viterbi decoding over the salience (crepe's HMM); local-average decoding otherwise.
         padding: 'center' (n_samples / hop + 1 frames), 'same' (ceil(n_samples / hop)) or 'valid'.
@@ -72,17 +81,18 @@ def compute_f0(
             and the Viterbi decoding treats them as carrying no evidence.
 
     Returns:
-        f0_hz: float32 [n_frames]. f0_confidence: float32 [n_frames], in [0, 1].
+        f0_hz: float32 [n_frames] (or [n_signals, n_frames]). f0_confidence: float32, the same shape,
+        in [0, 1].
 
     Raises:
-        ValueError: audio not 1-D or not finite, a bad frame_rate or padding, or audio too short for
-            'valid' framing.
+        ValueError: audio neither 1-D nor 2-D, or not finite, a bad frame_rate or padding, or audio too
+            short for 'valid' framing.
     """
     audio = np.asarray(audio)
-    if audio.ndim != 1:
+    if audio.ndim not in (1, 2):
         raise ValueError(
             f'compute_f0: audio has shape {audio.shape}; pass one mono 16 kHz signal as a 1-D '
-            'array (call once per example for a batch).'
+            'array, or equally long signals as [n_signals, n_samples].'
         )
     if not np.all(np.isfinite(audio)):
         raise ValueError('compute_f0: audio holds NaN or Inf samples; clean or drop the signal first.')
@@ -94,8 +104,11 @@ def compute_f0(
     if padding not in PADDING_MODES:
         raise ValueError(f'compute_f0: padding={padding!r} is not one of {PADDING_MODES}.')
 
+    batch_shape = audio.shape[:-1]
     pad_hop = int(CREPE_SAMPLE_RATE // frame_rate)  # ddsp's hop for padding.
-    audio = pad_for_framing(audio, CREPE_FRAME_SIZE, pad_hop, padding)
+    signals = np.stack(
+        [pad_for_framing(a, CREPE_FRAME_SIZE, pad_hop, padding) for a in audio.reshape(-1, audio.shape[-1])]
+    )
     # crepe.get_activation's own framing: step_size = 1000 / frame_rate milliseconds.
     step_size_ms = 1000 / frame_rate
     hop = int(CREPE_SAMPLE_RATE * step_size_ms / 1000)
@@ -104,27 +117,33 @@ def compute_f0(
             f'compute_f0: frame_rate={frame_rate!r} gives a CREPE hop of {hop} samples; use a '
             f'frame_rate below {CREPE_SAMPLE_RATE}.'
         )
-    if audio.shape[0] < CREPE_FRAME_SIZE:
+    if signals.shape[-1] < CREPE_FRAME_SIZE:
         if padding == 'valid':
             raise ValueError(
-                f'compute_f0: {audio.shape[0]} samples is shorter than one CREPE frame '
+                f'compute_f0: {signals.shape[-1]} samples is shorter than one CREPE frame '
                 f'({CREPE_FRAME_SIZE}) with padding="valid"; use padding="center" or "same".'
             )
-        return np.zeros([0], np.float32), np.zeros([0], np.float32)  # only empty audio, 'same'
-    n_frames, _ = get_framed_lengths(audio.shape[0], CREPE_FRAME_SIZE, hop, 'valid')
+        empty = np.zeros(batch_shape + (0,), np.float32)  # only empty audio, 'same'
+        return empty, empty.copy()
+    n_frames, _ = get_framed_lengths(signals.shape[-1], CREPE_FRAME_SIZE, hop, 'valid')
 
     model = model or model_lib.get_model(model_capacity)
     skip = None
     if skip_below_db is not None:
-        skip = frame_rms_db(audio, hop, n_frames) < float(skip_below_db)
-    salience = model.salience_of_signal(audio, hop, n_frames, skip=skip)
+        skip = frame_rms_db(signals, hop, n_frames) < float(skip_below_db)
+    salience = model.salience_of_signal(signals, hop, n_frames, skip=skip)  # [n_signals, n_frames, 360]
 
-    confidence = salience.max(axis=1) if n_frames else np.zeros([0], np.float32)
+    confidence = salience.max(axis=2) if n_frames else np.zeros(salience.shape[:2], np.float32)
     if viterbi:
         cents = decoding.to_viterbi_cents(salience, uninformative=skip)
+    elif n_frames:
+        cents = decoding.to_local_average_cents(salience.reshape(-1, salience.shape[-1])).reshape(
+            confidence.shape
+        )
     else:
-        cents = decoding.to_local_average_cents(salience) if n_frames else np.zeros([0])
+        cents = np.zeros(confidence.shape)
     f0_hz = decoding.cents_to_hz(cents)
     if skip is not None:
         f0_hz[skip] = 0.0
-    return f0_hz.astype(np.float32), np.nan_to_num(confidence.astype(np.float32))
+    f0_hz = f0_hz.astype(np.float32).reshape(batch_shape + (n_frames,))
+    return f0_hz, np.nan_to_num(confidence.astype(np.float32)).reshape(f0_hz.shape)

@@ -138,7 +138,7 @@ def test_quiet_frames_are_skipped_only_when_asked(tiny_model, make_tone):
 @pytest.mark.parametrize(
     'bad,match',
     [
-        (dict(audio=np.zeros([2, 16000], np.float32)), '1-D'),
+        (dict(audio=np.zeros([2, 1, 16000], np.float32)), '1-D'),
         (dict(audio=np.array([0.0, np.nan] * 1000, np.float32)), 'NaN'),
         (dict(frame_rate=0), 'frame_rate'),
         (dict(padding='reflect'), 'padding'),
@@ -151,3 +151,17 @@ def test_bad_arguments_raise_value_errors_naming_them(bad, match):
     args.update(bad)
     with pytest.raises(ValueError, match=match):
         pitch.compute_f0(**args)
+
+
+@pytest.mark.parametrize('viterbi', [True, False])
+def test_a_batch_of_signals_gets_each_signals_own_f0_bit_for_bit(tiny_model, make_tone, viterbi):
+    signals = np.stack(
+        [make_tone(f, 'vibrato', secs=0.7)[0] for f in (110.0, 392.0, 1046.5)]
+        + [0.1 * np.random.default_rng(0).normal(size=11200).astype(np.float32)]
+    )
+    f0, conf = pitch.compute_f0(signals, 250, viterbi=viterbi, model=tiny_model)
+    assert f0.shape == conf.shape == (4, 176)
+    for i, signal in enumerate(signals):
+        f0_one, conf_one = pitch.compute_f0(signal, 250, viterbi=viterbi, model=tiny_model)
+        np.testing.assert_array_equal(f0[i], f0_one)
+        np.testing.assert_array_equal(conf[i], conf_one)

@@ -1,4 +1,4 @@
-"""The network: weights loaded as published, and the FFT evaluation equal to the plain Keras model."""
+"""The network: weights loaded as published, and the fast evaluation equal to the plain Keras model."""
 
 import numpy as np
 import pytest
@@ -45,15 +45,15 @@ def _package_path(capacity):
 
 
 def _direct_correlation(x, kernel, pad_before, out_len):
-    """y[b, o, p] = sum_{k, c} x[b, c, p + k - pad_before] kernel[k, c, o], zero outside x (float64)."""
-    b, c_in, n = x.shape
+    """y[p, b, o] = sum_{k, c} x[p + k - pad_before, b, c] kernel[k, c, o], zero outside x (float64)."""
+    n, b, _ = x.shape
     n_taps = kernel.shape[0]
-    y = np.zeros([b, kernel.shape[2], out_len])
+    y = np.zeros([out_len, b, kernel.shape[2]])
     for p in range(out_len):
         for k in range(n_taps):
             m = p + k - pad_before
             if 0 <= m < n:
-                y[:, :, p] += x[:, :, m] @ kernel[k]
+                y[p] += x[m] @ kernel[k]
     return y
 
 
@@ -61,12 +61,17 @@ def _direct_correlation(x, kernel, pad_before, out_len):
     'n_taps,pad_before,in_len,out_len',
     [(64, 31, 128, 128), (64, 31, 8, 8), (64, 31, 16, 16), (7, 3, 20, 20), (5, 0, 12, 8), (128, 0, 383, 256)],
 )
-def test_fft_correlation_equals_direct_sum(n_taps, pad_before, in_len, out_len):
+def test_dft_correlation_equals_direct_sum(n_taps, pad_before, in_len, out_len):
     rng = np.random.default_rng(n_taps + in_len)
-    x = rng.normal(size=[2, 4, in_len])
+    x = rng.normal(size=[in_len, 2, 4])
     kernel = rng.normal(size=[n_taps, 4, 3])
-    sk = spectral_conv.correlation_kernel(kernel, pad_before, in_len, out_len)
-    got = spectral_conv.fft_correlate(tf.constant(x, tf.float32), sk, tf.constant(sk.spectrum)).numpy()
+    corr = spectral_conv.dft_correlation(kernel, pad_before, in_len, out_len)
+    got = spectral_conv.dft_correlate(
+        tf.constant(x, tf.float32),
+        tf.constant(corr.forward),
+        tf.constant(corr.kernel_spectrum),
+        tf.constant(corr.inverse),
+    ).numpy()
     want = _direct_correlation(x, kernel, pad_before, out_len)
     np.testing.assert_allclose(got, want, atol=1e-4 * np.abs(want).max())
 

@@ -149,11 +149,16 @@ def compute_outputs_and_losses(model, batch: Mapping) -> tuple[dict, dict]:
     return outputs, losses
 
 
-def write_results(save_dir: str, step: int, results: Mapping[str, float]) -> str:
+def _format_value(value) -> str:
+    return value if isinstance(value, str) else f'{value:.4f}'
+
+
+def write_results(save_dir: str, step: int, results: Mapping[str, float | str]) -> str:
     """Writes eval results as save_dir/eval_results/step_<N>.json and latest.json; returns the path."""
     out_dir = os.path.join(save_dir, 'eval_results')
     tf.io.gfile.makedirs(out_dir)
-    text = json.dumps({'step': step, **{k: float(v) for k, v in results.items()}}, indent=2, sort_keys=True)
+    values = {k: v if isinstance(v, str) else float(v) for k, v in results.items()}  # e.g. the CREPE used
+    text = json.dumps({'step': step, **values}, indent=2, sort_keys=True)
     path = os.path.join(out_dir, f'step_{step}.json')
     for target in (path, os.path.join(out_dir, 'latest.json')):
         with tf.io.gfile.GFile(target + '.tmp', 'w') as f:
@@ -290,7 +295,7 @@ def evaluate_or_sample(
                 logging.info(
                     'Eval results at step %d: %s',
                     step,
-                    ' | '.join(f'{k}: {v:.4f}' for k, v in latest_results.items()),
+                    ' | '.join(f'{k}: {_format_value(v)}' for k, v in latest_results.items()),
                 )
                 if save_dir:
                     write_results(save_dir, step, latest_results)

@@ -196,12 +196,21 @@ def _default_f0_fn(audio, frame_rate, padding, model_capacity):
 
 
 def _to_crepe_rate(audio: np.ndarray, sample_rate: int) -> np.ndarray:
+    """[..., n_samples] at sample_rate -> [..., n_samples'] at CREPE's 16 kHz."""
     if sample_rate == CREPE_SAMPLE_RATE:
         return audio
     from scipy import signal  # CREPE runs at 16 kHz only.
 
     g = np.gcd(int(sample_rate), CREPE_SAMPLE_RATE)
-    return signal.resample_poly(audio, CREPE_SAMPLE_RATE // g, int(sample_rate) // g).astype(np.float32)
+    return signal.resample_poly(audio, CREPE_SAMPLE_RATE // g, int(sample_rate) // g, axis=-1).astype(
+        np.float32
+    )
+
+
+def _as_examples(audio) -> np.ndarray:
+    """Mono examples [batch, n_samples] (or [batch, n_samples, 1]) -> float32 [batch, n_samples]."""
+    audio = np.asarray(audio, np.float32)
+    return audio.reshape(audio.shape[0], -1)
 
 
 class F0CrepeMetrics(BaseMetrics):
@@ -209,6 +218,21 @@ class F0CrepeMetrics(BaseMetrics):
 
     f0_dist averages examples whose input has confident frames and whose error is at most
     OUTLIER_MIDI_THRESH; outlier_ratio is the fraction of such examples that are outliers.
+
+    CREPE is the costly part of an evaluation (a 4 s example takes seconds on a CPU), so it can run on
+    a deterministic subset: the first `max_examples` examples with a confident input f0 since the last
+    flush (the evaluation reads its data unshuffled, the same batches for every checkpoint). All
+    examples of a batch go through CREPE in one batched call. flush() also reports how many examples
+    were measured (`num_examples`) and writes the settings as a TensorBoard text summary.
+
+    Args:
+        sample_rate: rate of the audio in Hz (resampled to CREPE's 16 kHz when different).
+        frame_rate: f0 frames per second.
+        name: summary prefix.
+        model_capacity: CREPE capacity, e.g. 'full' or 'tiny'.
+        f0_fn: f0_fn(audio [batch, n_samples] at 16 kHz, frame_rate, padding, model_capacity) ->
+            (f0_hz [batch, n_frames], confidence); CREPE (spectral_ops.compute_f0) by default.
+        max_examples: CREPE runs on at most this many examples per flush; None or < 0: on all.
     """
 
     def __init__(
@@ -218,23 +242,46 @@ class F0CrepeMetrics(BaseMetrics):
         name: str = 'f0_crepe',
         model_capacity: str = 'full',
         f0_fn: Callable | None = None,
+        max_examples: int | None = None,
     ):
         super().__init__(sample_rate, frame_rate, name)
         self._metrics = {'f0_dist': Mean(), 'outlier_ratio': Mean()}
         self._model_capacity = model_capacity
         self._f0_fn = f0_fn or _default_f0_fn
+        self._max_examples = None if max_examples is None or max_examples < 0 else int(max_examples)
+        self._n_seen = 0  # examples offered since the last flush
+        self._n_confident = 0  # ... of which the input f0 is confident somewhere
 
-    def compute_f0(self, audio, n_frames: int | None = None) -> tuple[np.ndarray, np.ndarray]:
-        """CREPE f0 (Hz) and confidence of one example, framed like an n_frames input curve."""
-        audio = _to_crepe_rate(squeeze_1d(np.asarray(audio, np.float32)), self._sample_rate)
+    @property
+    def model_capacity(self) -> str:
+        return self._model_capacity
+
+    @property
+    def max_examples(self) -> int | None:
+        return self._max_examples
+
+    def compute_f0_batch(self, audio, n_frames: int | None = None) -> tuple[np.ndarray, np.ndarray]:
+        """CREPE f0 (Hz) and confidence of a batch [batch, n_samples], framed like n_frames input curves.
+
+        Returns:
+            f0_hz, f0_confidence: [batch, n_frames].
+        """
+        audio = _to_crepe_rate(_as_examples(audio), self._sample_rate)
         padding = 'same'
         if n_frames is not None:
-            padding = padding_for_frames(audio.size, n_frames, CREPE_SAMPLE_RATE // self._frame_rate)
+            padding = padding_for_frames(audio.shape[-1], n_frames, CREPE_SAMPLE_RATE // self._frame_rate)
         f0_hz, conf = self._f0_fn(audio, self._frame_rate, padding, self._model_capacity)
-        return np.asarray(f0_hz), np.asarray(conf)
+        f0_hz = np.asarray(f0_hz).reshape(audio.shape[0], -1)
+        conf = None if conf is None else np.asarray(conf).reshape(f0_hz.shape)
+        return f0_hz, conf
+
+    def compute_f0(self, audio, n_frames: int | None = None) -> tuple[np.ndarray, np.ndarray]:
+        """CREPE f0 (Hz) and confidence of one example [n_samples], framed like an n_frames input curve."""
+        f0_hz, conf = self.compute_f0_batch(squeeze_1d(audio)[np.newaxis], n_frames)
+        return f0_hz[0], None if conf is None else conf[0]
 
     def update_state(self, batch: Mapping, audio_gen, f0_hz_gen=None) -> list[float | None]:
-        """Adds the examples of a batch.
+        """Adds the examples of a batch (those within the max_examples subset).
 
         Args:
             batch: features with 'f0_hz' and 'f0_confidence' [batch, n_frames] (computed from
@@ -243,25 +290,37 @@ class F0CrepeMetrics(BaseMetrics):
             f0_hz_gen: optional precomputed CREPE f0 of audio_gen [batch, n_frames].
 
         Returns:
-            Per-example f0 distance in semitones (None: input unreliable or output untrackable).
+            Per-example f0 distance in semitones (None: input unreliable, output untrackable, or
+            beyond the max_examples subset).
         """
-        audio_gen = np.asarray(audio_gen, dtype=np.float32)
-        distances = []
-        for i in range(audio_gen.shape[0]):
-            if 'f0_hz' in batch and 'f0_confidence' in batch:
-                f0_gt = squeeze_1d(np.asarray(batch['f0_hz'][i]))
-                conf_gt = squeeze_1d(np.asarray(batch['f0_confidence'][i]))
-            else:
-                f0_gt, conf_gt = self.compute_f0(batch['audio'][i])
-            if is_outlier(conf_gt):
+        audio_gen = _as_examples(audio_gen)
+        n = audio_gen.shape[0]
+        if 'f0_hz' in batch and 'f0_confidence' in batch:
+            f0_gt = np.asarray(batch['f0_hz']).reshape(n, -1)
+            conf_gt = np.asarray(batch['f0_confidence']).reshape(n, -1)
+        else:
+            f0_gt, conf_gt = self.compute_f0_batch(batch['audio'])
+        chosen = []
+        for i in range(n):
+            self._n_seen += 1
+            if is_outlier(conf_gt[i]):
                 logging.info('%s | sample %d | input f0 never confident; skipped', self._name, i)
-                distances.append(None)
                 continue
-            if f0_hz_gen is None:
-                f0_gen, _ = self.compute_f0(audio_gen[i], n_frames=f0_gt.size)
-            else:
-                f0_gen = squeeze_1d(np.asarray(f0_hz_gen[i]))
-            dist = f0_dist_conf_thresh(f0_gt, f0_gen, conf_gt)
+            self._n_confident += 1
+            if (
+                self._max_examples is None
+                or self._metrics['outlier_ratio'].count + len(chosen) < self._max_examples
+            ):
+                chosen.append(i)
+        distances: list[float | None] = [None] * n
+        if not chosen:
+            return distances
+        if f0_hz_gen is None:
+            f0_gen, _ = self.compute_f0_batch(audio_gen[chosen], n_frames=f0_gt.shape[1])
+        else:
+            f0_gen = np.asarray(f0_hz_gen).reshape(n, -1)[chosen]
+        for i, f0_gen_i in zip(chosen, f0_gen):
+            dist = f0_dist_conf_thresh(f0_gt[i], f0_gen_i, conf_gt[i])
             if dist is None or dist > OUTLIER_MIDI_THRESH:
                 self._metrics['outlier_ratio'].update_state(1.0)
                 logging.info(
@@ -274,8 +333,35 @@ class F0CrepeMetrics(BaseMetrics):
                 self._metrics['outlier_ratio'].update_state(0.0)
                 self._metrics['f0_dist'].update_state(dist)
                 logging.info('%s | sample %d | f0_dist(midi): %.3f', self._name, i, dist)
-            distances.append(dist)
+            distances[i] = dist
         return distances
+
+    def settings(self) -> str:
+        """What the metric measured since the last flush, in words (for summaries and logs)."""
+        n_measured = self._metrics['outlier_ratio'].count
+        subset = (
+            'all of them'
+            if self._max_examples is None
+            else f'at most the first {self._max_examples} of them (num_f0_crepe_examples)'
+        )
+        return (
+            f'CREPE {self._model_capacity} measured the f0 of {n_measured} generated examples: of '
+            f'{self._n_seen} evaluated, {self._n_confident} had a confident input f0, and CREPE ran on '
+            f'{subset}.'
+        )
+
+    def flush(self, step: int) -> dict[str, float]:
+        """Writes f0_dist, outlier_ratio and num_examples (and the settings as text); resets; returns them."""
+        n_measured = self._metrics['outlier_ratio'].count
+        text = self.settings()
+        results = super().flush(step)
+        if n_measured:
+            results['num_examples'] = float(n_measured)
+            tf.summary.scalar(f'metrics/{self._name}/num_examples', float(n_measured), step=step)
+            tf.summary.text(f'metrics/{self._name}/settings', text, step=step)
+            logging.info('%s at step %d: %s', self._name, step, text)
+        self._n_seen = self._n_confident = 0
+        return results
 
 
 class F0Metrics(BaseMetrics):

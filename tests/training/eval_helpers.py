@@ -52,12 +52,16 @@ def numpy_loudness(
 
 
 def fft_pitch(audio, frame_rate=FRAME_RATE, padding='same', model_capacity='full', sample_rate=SAMPLE_RATE):
-    """Stand-in for compute_f0: the strongest FFT peak (parabolic interpolation) of the example.
+    """Stand-in for compute_f0: the strongest FFT peak (parabolic interpolation) of each example.
 
-    Returns a constant f0 curve with confidence 1, framed like the features ('same' / 'center').
+    audio [n_samples] or [batch, n_samples]; returns constant f0 curves with confidence 1, framed like
+    the features ('same' / 'center'), shaped like the input ([n_frames] or [batch, n_frames]).
     """
     del model_capacity
-    audio = np.asarray(audio, np.float64).reshape(-1)
+    audio = np.asarray(audio, np.float64)
+    if audio.ndim > 1:
+        curves = [fft_pitch(a, frame_rate, padding, sample_rate=sample_rate) for a in audio]
+        return np.stack([c[0] for c in curves]), np.stack([c[1] for c in curves])
     n = 1 << 16
     spectrum = np.abs(np.fft.rfft(audio * np.hanning(audio.size), n))
     k = int(np.argmax(spectrum[1:-1])) + 1

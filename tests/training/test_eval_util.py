@@ -53,6 +53,9 @@ def test_evaluate_logs_real_nonzero_losses_and_metrics_of_newest_checkpoint(run_
     assert results['total_loss'] == pytest.approx(expected_l1, rel=1e-3)
     assert results['loudness/loudness_db'] == pytest.approx(expected_ld, rel=1e-3)
     assert results['f0_crepe/f0_dist'] == pytest.approx(1.0, abs=0.03)
+    # What the f0 metric measured, next to it: 4 examples (2 batches of 2) with EVALUATORS' CREPE.
+    assert results['f0_crepe/num_examples'] == 4.0
+    assert results['f0_crepe/crepe_model'] == 'full'
 
     on_disk = json.loads((run_dir / 'eval_results' / 'step_20.json').read_text())
     assert on_disk == pytest.approx({'step': 20, **results})

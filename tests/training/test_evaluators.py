@@ -158,3 +158,76 @@ def test_f0ld_evaluator_with_real_crepe_tiny_loads_it_once_and_measures_a_semito
     results = ev._f0_crepe_metrics.metrics
     assert results['f0_dist'].result() == pytest.approx(1.0, abs=0.1)  # CREPE within 10 cents.
     assert results['outlier_ratio'].result() == 0.0
+
+
+def test_f0_metric_measures_the_first_num_f0_crepe_examples_in_batched_calls_and_says_so(
+    monkeypatch, tmp_path
+):
+    calls = []
+
+    def pitch(audio, frame_rate, padding, model_capacity):
+        calls.append((audio.shape[0], model_capacity))
+        return h.fft_pitch(audio, frame_rate, padding)
+
+    monkeypatch.setattr(metrics, '_default_f0_fn', pitch)
+    monkeypatch.setattr(metrics, '_default_loudness_fn', h.numpy_loudness)
+    batch = h.tone_examples(f0s=(440.0, 330.0))
+    unreliable = h.tone_examples(f0s=(220.0, 262.0))
+    unreliable['f0_confidence'][0] = 0.1  # never confident: neither measured nor counted
+    sharp = {'audio_gen': np.stack([h.tone(466.16), h.tone(330.0 * 2 ** (1 / 12))])}
+    ev = evaluators.F0LdEvaluator(16000, 250, crepe_model='tiny', num_f0_crepe_examples=3)
+    for features, outputs in (
+        (batch, sharp),
+        (unreliable, {'audio_gen': unreliable['audio']}),
+        (batch, sharp),
+    ):
+        ev.evaluate(features, outputs, {})
+    # One call per batch, with the examples of the subset only: 2, then the confident one of 2, then none.
+    assert calls == [(2, 'tiny'), (1, 'tiny')]
+    with tf.summary.create_file_writer(str(tmp_path)).as_default():
+        results = ev.flush(7)
+    assert results['f0_crepe/num_examples'] == 3.0
+    assert results['f0_crepe/crepe_model'] == 'tiny'
+    # Two examples a semitone sharp, one on pitch.
+    assert results['f0_crepe/f0_dist'] == pytest.approx(2 / 3, abs=0.02)
+    acc, tags = h.read_events(tmp_path)
+    assert h.scalar_values(acc, 'metrics/f0_crepe/num_examples') == {7: 3.0}
+    assert 'metrics/f0_crepe/settings' in h.plugin_tags(acc, tags, 'text')
+    text = tf.make_ndarray(acc.Tensors('metrics/f0_crepe/settings')[0].tensor_proto).item().decode()
+    assert 'CREPE tiny' in text and '3 generated examples' in text and 'of 6 evaluated, 5 had' in text
+
+
+def test_loudness_covers_every_example_when_the_f0_metric_takes_a_subset(fake_features):
+    ev = evaluators.F0LdEvaluator(16000, 250, num_f0_crepe_examples=1)
+    batch = h.tone_examples(f0s=(440.0, 330.0))
+    for _ in range(3):
+        ev.evaluate(batch, {'audio_gen': batch['audio']}, {})
+    assert ev._loudness_metrics.metrics['loudness_db'].count == 6
+    assert ev._f0_crepe_metrics.metrics['outlier_ratio'].count == 1
+
+
+@pytest.mark.parametrize(
+    'bad,match',
+    [
+        (dict(num_f0_crepe_examples=0), 'num_f0_crepe_examples=0'),
+        (dict(sample_crepe_model='huge'), "sample_crepe_model='huge'"),
+    ],
+)
+def test_f0ld_evaluator_rejects_bad_crepe_settings_naming_them(bad, match):
+    with pytest.raises(ValueError, match=match):
+        evaluators.F0LdEvaluator(16000, 250, **bad)
+
+
+def test_sample_plots_use_sample_crepe_model(monkeypatch, tmp_path):
+    seen = []
+
+    def pitch(audio, frame_rate, padding, model_capacity):
+        seen.append((audio.shape[0], model_capacity))
+        return h.fft_pitch(audio, frame_rate, padding)
+
+    monkeypatch.setattr(metrics, '_default_f0_fn', pitch)
+    batch = h.tone_examples(f0s=(440.0, 330.0, 220.0))
+    ev = evaluators.F0LdEvaluator(16000, 250, crepe_model='full', sample_crepe_model='tiny')
+    with tf.summary.create_file_writer(str(tmp_path)).as_default():
+        ev.sample(batch, {'audio_gen': batch['audio']}, 1)
+    assert seen == [(3, 'tiny')]  # the whole batch in one call

@@ -234,7 +234,9 @@ def test_metrics_and_spectrogram_match_ddsp_reference(tmp_path):
     np.testing.assert_allclose(spec, ref['logmag'], atol=1e-4)  # ddsp's plotted spectrogram
 
     gen = iter(f0_gen)
-    m = metrics.F0CrepeMetrics(16000, 250, f0_fn=lambda *a: (next(gen), None))
+    m = metrics.F0CrepeMetrics(
+        16000, 250, f0_fn=lambda audio, *a: (np.stack([next(gen) for _ in audio]), None)
+    )
     m.update_state({'f0_hz': f0, 'f0_confidence': conf}, inputs['audio_gen'])
     # ddsp runs CREPE on every example, we skip unreliable inputs: the one unreliable input is
     # last, so both consume the same generated curves in the same order.

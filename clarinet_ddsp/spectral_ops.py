@@ -350,14 +350,15 @@ def compute_f0(
     """Fundamental frequency with CREPE (clarinet_ddsp.pitch, loaded on first use).
 
     Args:
-        audio: numpy [n_samples] at 16 kHz.
+        audio: numpy [n_samples] at 16 kHz, or equally long signals [batch, n_samples] (analysed
+            together, each exactly as alone).
         frame_rate: f0 frames per second.
         viterbi: Viterbi decoding over the salience.
         padding: 'same', 'valid' or 'center', as ddsp.
         model_capacity: CREPE size, e.g. 'full' or 'tiny'.
 
     Returns:
-        f0_hz and f0_confidence, float32 numpy [n_frames].
+        f0_hz and f0_confidence, float32 numpy [n_frames] (or [batch, n_frames]).
     """
     _check_padding('compute_f0', padding)
     from clarinet_ddsp import pitch  # Lazy: the network and its weights load only when needed.

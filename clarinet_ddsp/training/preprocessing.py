@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import numpy as np
 import tensorflow as tf
 
 import gin
@@ -215,17 +214,15 @@ class OnlineF0PowerPreprocessor(nn.DictLayer):
         from clarinet_ddsp import pitch  # Lazy: CREPE loads only when a config asks for it.
 
         def track(batch):
-            results = [
-                pitch.compute_f0(
-                    a,
-                    self.frame_rate,
-                    viterbi=self.viterbi,
-                    padding=self.padding,
-                    model_capacity=self.crepe_model,
-                )
-                for a in batch
-            ]
-            return np.stack([r[0] for r in results]), np.stack([r[1] for r in results])
+            # One batched call: the examples' frames share CREPE's network batches and one Viterbi loop.
+            f0_hz, f0_confidence = pitch.compute_f0(
+                batch,
+                self.frame_rate,
+                viterbi=self.viterbi,
+                padding=self.padding,
+                model_capacity=self.crepe_model,
+            )
+            return f0_hz, f0_confidence
 
         f0_hz, f0_confidence = tf.numpy_function(track, [audio], (tf.float32, tf.float32), stateful=False)
         n_frames = self.n_frames(audio.shape[1]) if audio.shape[1] is not None else None

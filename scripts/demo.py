@@ -229,11 +229,13 @@ class Demo:
                 state['last_step'] = int(match.group(1))
                 state['rate'] = float(match.group(2))
             elapsed = time.time() - start
-            if not state['over'] and elapsed > budget:
+            # Training stops itself at its budget (train.max_train_secs, whose clock starts after
+            # TensorFlow's start-up); this is the fallback if it has not a minute later.
+            if not state['over'] and elapsed > budget + 60:
                 state['over'], state['over_at'] = True, time.time()
                 _say(
-                    f'train: budget of {budget:.0f} s reached at step {state["last_step"]}; '
-                    'stopping after the next checkpoint'
+                    f'train: still running {elapsed - budget:.0f} s past its budget of {budget:.0f} s '
+                    f'at step {state["last_step"]}; stopping after the next checkpoint'
                 )
             if state['over'] and ('Saved checkpoint' in line or time.time() - state['over_at'] > 120):
                 proc.stopped_by_demo = True
@@ -245,6 +247,8 @@ class Demo:
             '--alsologtostderr',
             f'--gin_param=train.num_steps={self.args.max_steps}',
         ] + self._gin_flags(False)
+        # Last, so the budget wins: training saves and stops there, and its ETA counts to it.
+        flags.append(f'--gin_param=train.max_train_secs={float(budget)}')
         # Stop even if training prints nothing for a while past the budget.
         timer = threading.Timer(budget + 240, lambda: _kill_children(proc_holder))
         timer.daemon = True
@@ -406,7 +410,7 @@ def main() -> int:
         '--train_secs',
         type=float,
         default=780.0,
-        help='wall-clock training budget in seconds (stops at the next checkpoint)',
+        help='wall-clock training budget in seconds (train.max_train_secs: training saves and stops there)',
     )
     parser.add_argument('--max_steps', type=int, default=4000, help='training stops here at the latest')
     parser.add_argument(

@@ -75,6 +75,16 @@ def _format_eta(seconds: float) -> str:
     return f'{hours:d}:{minutes:02d}:{secs:02d}'
 
 
+def _eta(
+    step: int, num_steps: int, steps_per_sec: float, elapsed: float, max_train_secs: float | None
+) -> tuple[float, str]:
+    """Seconds left and what they count to: num_steps, or the time budget when that comes first."""
+    eta = (num_steps - step) / steps_per_sec if steps_per_sec > 0 else float('inf')
+    if max_train_secs is not None and max_train_secs - elapsed < eta:
+        return max(0.0, max_train_secs - elapsed), f' (time budget of {max_train_secs:.0f} s)'
+    return eta, ''
+
+
 def log_model_summary(model) -> int:
     """Logs a per-submodule parameter table and the trainable total; returns the total."""
     lines = [f'Model: "{model.name}"', f'{"Layer (type)":<48}{"Param #":>12}']
@@ -131,12 +141,16 @@ def train(
     restore_dir: str = '/tmp/ddsp',
     early_stop_loss_value: float | None = None,
     report_loss_to_hypertune: bool = False,
+    max_train_secs: float | None = None,
 ) -> dict[str, float]:
     """Trains until trainer.step reaches num_steps, resuming from restore_dir's newest checkpoint.
 
     SIGINT/SIGTERM stop it after the current step: it saves a checkpoint, writes the summaries and raises
     interrupts.Interrupted; a second signal ends the process at once (the newest complete checkpoint
     stays the newest). One train at a time writes a save_dir: it holds save_dir/train.lock.
+    With max_train_secs (a wall-clock budget, as `make demo` uses), training also stops, and saves, once
+    that many seconds have passed since this call began; the progress lines' ETA then counts to whichever
+    comes first, the budget or num_steps.
 
     Args:
         data_provider: a DataProvider of training examples.
@@ -149,6 +163,8 @@ def train(
         restore_dir: resume from its newest complete checkpoint, if any.
         early_stop_loss_value: stop once total_loss <= this value.
         report_loss_to_hypertune: report total_loss to the cloudml-hypertune package.
+        max_train_secs: wall-clock budget of this run in seconds (None: none); not with several
+            workers, whose clocks would stop them at different steps.
 
     Returns:
         The last step's losses {name: float}.
@@ -166,6 +182,12 @@ def train(
     ):
         if int(value) < 1:
             raise ValueError(f'train: {name}={value} must be >= 1; set train_util.train.{name}.')
+    if max_train_secs is not None and not max_train_secs > 0:
+        raise ValueError(
+            f'train: max_train_secs={max_train_secs!r} must be a positive number of seconds, or None for no '
+            'budget; set train_util.train.max_train_secs.'
+        )
+    run_start = time.time()
     reporter = None
     if report_loss_to_hypertune:
         try:
@@ -177,6 +199,12 @@ def train(
             ) from error
         reporter = hypertune.HyperTune()
 
+    if max_train_secs is not None and isinstance(trainer.strategy, tf.distribute.MultiWorkerMirroredStrategy):
+        raise ValueError(
+            f'train: max_train_secs={max_train_secs!r} with several workers: each would stop on its own '
+            'clock, at a different step, and the collective ops would hang; bound the run with '
+            'train_util.train.num_steps instead.'
+        )
     chief = distribution.is_chief(trainer.strategy)
     if save_dir and not chief:
         # Non-chief workers must save too (collective ops) but into a scratch folder.
@@ -208,6 +236,8 @@ def train(
             chief,
             stop,
             state,
+            max_train_secs,
+            run_start,
         )
 
 
@@ -225,6 +255,8 @@ def _train(
     chief,
     stop,
     state,
+    max_train_secs,
+    run_start,
 ):
     logging.info(
         'Training with %s: %d replica(s), global batch %d.',
@@ -277,18 +309,20 @@ def _train(
                 sums[k] = sums.get(k, 0.0) + v
             count += 1
 
-            if step % steps_per_summary == 0 or step == start_step + 1 or step >= num_steps:
-                now = time.time()
+            now = time.time()
+            over_budget = max_train_secs is not None and now - run_start >= max_train_secs
+            if step % steps_per_summary == 0 or step == start_step + 1 or step >= num_steps or over_budget:
                 steps_per_sec = (step - tick_step) / max(now - tick, 1e-9)
-                eta = (num_steps - step) / steps_per_sec if steps_per_sec > 0 else float('inf')
+                eta, until = _eta(step, num_steps, steps_per_sec, now - run_start, max_train_secs)
                 means = {k: v / count for k, v in sums.items()}
                 logging.info(
-                    'step: %d/%d\t%s\tsteps/sec: %.3f\tETA: %s',
+                    'step: %d/%d\t%s\tsteps/sec: %.3f\tETA: %s%s',
                     step,
                     num_steps,
                     '\t'.join(f'{k}: {v:.4f}' for k, v in means.items()),
                     steps_per_sec,
                     _format_eta(eta),
+                    until,
                 )
                 if save_dir and chief:
                     tf.summary.scalar('steps_per_sec', steps_per_sec, step=step)
@@ -306,6 +340,14 @@ def _train(
                     'total_loss %.4f <= early_stop_loss_value %s at step %d; stopping.',
                     losses_np['total_loss'],
                     early_stop_loss_value,
+                    step,
+                )
+                break
+
+            if over_budget:
+                logging.info(
+                    'Time budget of %.0f s (max_train_secs) reached at step %d; stopping.',
+                    max_train_secs,
                     step,
                 )
                 break

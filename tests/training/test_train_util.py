@@ -263,3 +263,40 @@ def test_a_second_train_on_the_same_save_dir_is_refused(tmp_path):
         with pytest.raises(locks.LockHeldError, match=f'in use by PID {first.pid} on host'):
             _train(tmp_path, 1)
     assert not glob.glob(str(tmp_path / 'ckpt-*'))
+
+
+def test_time_budget_stops_and_saves_and_the_eta_counts_to_it(tmp_path, monkeypatch):
+    clock = [1000.0]
+    monkeypatch.setattr(train_util.time, 'time', lambda: clock[0])
+    trainer = trainers.Trainer(_model(), learning_rate=1e-3)
+    step_fn = trainer.train_step
+
+    def ten_second_step(dataset_iter):
+        clock[0] += 10.0
+        return step_fn(dataset_iter)
+
+    trainer.train_step = ten_second_step
+    lines = []
+    monkeypatch.setattr(logging, 'info', lambda msg, *args: lines.append(msg % args if args else msg))
+    _train(tmp_path, 100, trainer=trainer, steps_per_summary=2, steps_per_save=50, max_train_secs=25)
+    # Steps end at 10, 20 and 30 s: the third is past the 25 s budget, so training stops there and saves.
+    assert int(trainer.step.numpy()) == 3
+    assert os.path.exists(tmp_path / 'ckpt-3.index')
+    progress = [line for line in lines if line.startswith('step: ')]
+    assert [line.split('\t')[0] for line in progress] == ['step: 1/100', 'step: 2/100', 'step: 3/100']
+    # At step 2 num_steps is 980 s away at 0.1 steps/s, the budget 5 s.
+    assert progress[1].endswith('ETA: 0:00:05 (time budget of 25 s)')
+    assert any('Time budget of 25 s (max_train_secs) reached at step 3' in line for line in lines)
+
+
+def test_without_a_budget_the_eta_counts_to_num_steps(tmp_path, monkeypatch):
+    lines = []
+    monkeypatch.setattr(logging, 'info', lambda msg, *args: lines.append(msg % args if args else msg))
+    _train(tmp_path, 2, steps_per_summary=1, max_train_secs=1e6)
+    progress = [line for line in lines if line.startswith('step: ')]
+    assert progress and not any('time budget' in line for line in progress)
+
+
+def test_a_bad_time_budget_is_named():
+    with pytest.raises(ValueError, match='max_train_secs=0'):
+        _train('', 2, max_train_secs=0)

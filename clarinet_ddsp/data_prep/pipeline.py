@@ -28,7 +28,7 @@ from clarinet_ddsp.data_prep import examples as ex_lib
 from clarinet_ddsp.errors import ArgumentError
 from clarinet_ddsp.pitch import CAPACITIES as CREPE_CAPACITIES
 from clarinet_ddsp.pitch import weights_path as crepe_weights_path
-from clarinet_ddsp.spectral_ops import CREPE_SAMPLE_RATE
+from clarinet_ddsp.spectral_ops import CREPE_FRAME_SIZE, CREPE_SAMPLE_RATE
 
 COUNTERS = 'prepare-tfrecord'
 _TMP_INFIX = '.tmp-'  # Scratch folder <out_dir>/.<basename>.tmp-<hex>, outside the shards' glob.
@@ -56,7 +56,15 @@ def load_chunks(
 
 
 class AddF0(beam.DoFn):
-    """Beam DoFn: CREPE f0 and confidence; the network loads once per worker (setup), batched inference."""
+    """Beam DoFn: CREPE f0 and confidence; the network loads once per worker (setup), batched inference.
+
+    Args:
+        frame_rate, center, viterbi, crepe_model: as prepare_tfrecord.
+        allow_memory_growth: set GPU memory growth before CREPE loads.
+        tf_threads: TensorFlow's intra- and inter-op threads in this worker (None: TensorFlow's default,
+            one per core). Local multi-process workers get cores / workers, so W workers do not run W
+            thread pools of every core each, spinning against one another.
+    """
 
     def __init__(
         self,
@@ -65,6 +73,7 @@ class AddF0(beam.DoFn):
         viterbi: bool,
         crepe_model: str = 'full',
         allow_memory_growth: bool = False,
+        tf_threads: int | None = None,
     ):
         super().__init__()
         self._frame_rate = frame_rate
@@ -72,15 +81,20 @@ class AddF0(beam.DoFn):
         self._viterbi = viterbi
         self._crepe_model = crepe_model
         self._allow_memory_growth = allow_memory_growth
+        self._tf_threads = tf_threads
         self._model = None
 
     def setup(self):
+        if self._tf_threads:
+            _limit_tf_threads(self._tf_threads)
         if self._allow_memory_growth:
             set_gpu_memory_growth()
         from clarinet_ddsp import pitch
 
         start = time.time()
         self._model = pitch.get_model(self._crepe_model)
+        # Trace the network now, so the first chunk's time (and realtime factor) is CREPE's own.
+        pitch.compute_f0(np.zeros(CREPE_FRAME_SIZE, np.float32), self._frame_rate, model=self._model)
         logging.info('CREPE %s loaded in %.1f s.', self._crepe_model, time.time() - start)
 
     def _f0(self, audio, frame_rate, viterbi=True, padding='same'):
@@ -92,15 +106,44 @@ class AddF0(beam.DoFn):
         _counter('f0-chunks').inc()
         start = time.time()
         out = ex_lib.add_f0(ex, self._frame_rate, self._center, self._viterbi, f0_fn=self._f0)
+        wall = time.time() - start
         secs = ex['audio_16k'].shape[0] / CREPE_SAMPLE_RATE
+        # Summed over workers: f0-audio-ms / f0-wall-ms is one worker's realtime factor.
+        _counter('f0-audio-ms').inc(int(round(1000 * secs)))
+        _counter('f0-wall-ms').inc(int(round(1000 * wall)))
         logging.info(
             'f0 (CREPE %s) of a %.1f s chunk in %.1f s (%.2fx realtime).',
             self._crepe_model,
             secs,
-            time.time() - start,
-            secs / max(time.time() - start, 1e-9),
+            wall,
+            secs / max(wall, 1e-9),
         )
         yield out
+
+
+def _limit_tf_threads(n_threads: int) -> None:
+    """Sets TensorFlow's thread pools in this process (only possible before its first op)."""
+    import tensorflow as tf
+
+    try:
+        tf.config.threading.set_intra_op_parallelism_threads(n_threads)
+        tf.config.threading.set_inter_op_parallelism_threads(n_threads)
+    except RuntimeError as error:  # TensorFlow already ran something in this worker.
+        logging.warning('Could not limit TensorFlow to %d thread(s) in this worker: %s', n_threads, error)
+
+
+def local_worker_threads(flags: Sequence[str]) -> int | None:
+    """TensorFlow threads per local multi-process DirectRunner worker: cores / workers (else None)."""
+    if not _is_direct(flags):
+        return None
+    from apache_beam.options.pipeline_options import DirectOptions, PipelineOptions
+
+    direct = PipelineOptions(list(flags)).view_as(DirectOptions)
+    if direct.direct_running_mode != 'multi_processing':
+        return None
+    cores = os.cpu_count() or 1
+    workers = direct.direct_num_workers or cores
+    return max(1, cores // workers)
 
 
 def add_loudness(ex, frame_rate: int, center: bool):
@@ -524,6 +567,7 @@ def prepare_tfrecord(
                 crepe_model,
                 allow_memory_growth,
                 on_dask=f'--runner={DASK_RUNNER}' in options,
+                tf_threads=local_worker_threads(options),
             )
             start = time.time()
             with _package_on_worker_path(_is_direct(options)):
@@ -611,6 +655,7 @@ def _build(
     crepe_model,
     allow_memory_growth,
     on_dask=False,
+    tf_threads=None,
 ):
     import tensorflow as tf
 
@@ -628,7 +673,8 @@ def _build(
         # Spread chunks over the workers before the expensive step (a few long files would
         # otherwise keep one worker busy).
         | 'reshuffle_chunks' >> beam.Reshuffle()
-        | 'add_f0' >> beam.ParDo(AddF0(frame_rate, center, viterbi, crepe_model, allow_memory_growth))
+        | 'add_f0'
+        >> beam.ParDo(AddF0(frame_rate, center, viterbi, crepe_model, allow_memory_growth, tf_threads))
         | 'add_loudness' >> beam.Map(add_loudness, frame_rate=frame_rate, center=center)
     )
 

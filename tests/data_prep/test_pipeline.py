@@ -340,3 +340,14 @@ def test_f0_dofn_loads_crepe_once_per_worker_in_setup(monkeypatch):
         assert out['f0_hz'].shape == (125,) and out['f0_hz'].dtype == np.float32
         assert abs(median_confident_cents(out, f0)) < 20
     assert len(calls) == 1  # processing never reloads the network
+
+
+def test_local_workers_share_the_cores_between_their_tensorflow_thread_pools(monkeypatch):
+    monkeypatch.setattr(pipeline.os, 'cpu_count', lambda: 8)
+    # The CLI's default: one multi-process worker per core, so one TensorFlow thread each.
+    assert pipeline.local_worker_threads(pipeline.runner_options([])) == 1
+    two_workers = ['--direct_num_workers=2', '--direct_running_mode=multi_processing']
+    assert pipeline.local_worker_threads(two_workers) == 4
+    # One process (in-memory or threads), or a remote runner: TensorFlow's own default.
+    assert pipeline.local_worker_threads(['--direct_running_mode=in_memory']) is None
+    assert pipeline.local_worker_threads(['--runner=DataflowRunner']) is None

@@ -7,6 +7,7 @@ clarinet_ddsp_make_notes --output_dir datasets/clarinet_notes
 from __future__ import annotations
 
 import sys
+from collections.abc import Sequence
 
 from absl import app, flags
 
@@ -29,7 +30,7 @@ shared_flags.define_sample_rate()
 flags.DEFINE_integer('seed', 0, 'Seed of the breath noise and vibrato.')
 
 
-def main(argv=()) -> None:
+def main(argv: Sequence[str] = ()) -> None:
     """Writes the notes; errors in the flags end the program with one message."""
     if len(argv) > 1:
         raise app.UsageError(f'Unexpected arguments: {argv[1:]}')

@@ -13,11 +13,16 @@ On a Dask cluster: --pipeline_options=--runner=DaskRunner,--dask_client_address=
 from __future__ import annotations
 
 import sys
+from collections.abc import Sequence
+from typing import TYPE_CHECKING
 
 from absl import app, flags, logging
 
 from clarinet_ddsp import disk_space, interrupts, locks
 from clarinet_ddsp.cli import entry, shared_flags
+
+if TYPE_CHECKING:
+    from clarinet_ddsp.data_prep import PrepareResult
 
 FLAGS = flags.FLAGS
 
@@ -84,7 +89,7 @@ flags.DEFINE_boolean(
 )
 
 
-def run():
+def run() -> PrepareResult:
     """Runs the pipeline from the flags; returns data_prep.PrepareResult."""
     from clarinet_ddsp import data_prep
 
@@ -113,7 +118,7 @@ def run():
     )
 
 
-def main(argv=()) -> None:
+def main(argv: Sequence[str] = ()) -> None:
     """From the command line: errors a person can act on end the program with one message, no traceback."""
     if len(argv) > 1:
         raise app.UsageError(f'Unexpected arguments: {argv[1:]}')

@@ -9,6 +9,7 @@ from __future__ import annotations
 import hashlib
 import math
 from collections.abc import Callable, Iterable, Iterator, Sequence
+from typing import Any
 
 import numpy as np
 
@@ -168,7 +169,7 @@ def split_example(
         yield {key: columns[key][i] for key in FEATURE_KEYS}
 
 
-def to_tfexample(ex: Example):
+def to_tfexample(ex: Example) -> Any:
     """tf.train.Example with one FloatList per feature key (ddsp's _float_dict_to_tfexample)."""
     import tensorflow as tf
 

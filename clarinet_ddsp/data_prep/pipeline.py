@@ -16,6 +16,7 @@ import time
 import uuid
 import zlib
 from collections.abc import Iterator, Sequence
+from typing import Any
 
 import apache_beam as beam
 import numpy as np
@@ -84,7 +85,7 @@ class AddF0(beam.DoFn):
         self._tf_threads = tf_threads
         self._model = None
 
-    def setup(self):
+    def setup(self) -> None:
         if self._tf_threads:
             _limit_tf_threads(self._tf_threads)
         if self._allow_memory_growth:
@@ -102,7 +103,7 @@ class AddF0(beam.DoFn):
 
         return pitch.compute_f0(audio, frame_rate, viterbi=viterbi, padding=padding, model=self._model)
 
-    def process(self, ex):
+    def process(self, ex: ex_lib.Example) -> Iterator[ex_lib.Example]:
         _counter('f0-chunks').inc()
         start = time.time()
         out = ex_lib.add_f0(ex, self._frame_rate, self._center, self._viterbi, f0_fn=self._f0)
@@ -146,7 +147,7 @@ def local_worker_threads(flags: Sequence[str]) -> int | None:
     return max(1, cores // workers)
 
 
-def add_loudness(ex, frame_rate: int, center: bool):
+def add_loudness(ex: ex_lib.Example, frame_rate: int, center: bool) -> ex_lib.Example:
     """Beam Map: loudness_db (A-weighted, n_fft 512) of audio_16k."""
     _counter('loudness-chunks').inc()
     return ex_lib.add_loudness(ex, frame_rate, center, n_fft=512, loudness_fn=_loudness)
@@ -159,14 +160,15 @@ def _loudness(audio, sample_rate, frame_rate, n_fft, padding):
     return loudness.numpy() if hasattr(loudness, 'numpy') else loudness
 
 
-def split_example(ex, split: str, **kwargs):
+def split_example(ex: ex_lib.Example, split: str, **kwargs: Any) -> Iterator[ex_lib.Example]:
     """Beam FlatMap: sliding windows, counted per split."""
     for window in ex_lib.split_example(ex, **kwargs):
         _counter(f'examples-{split}').inc()
         yield window
 
 
-def to_tfexample(ex):
+def to_tfexample(ex: ex_lib.Example) -> Any:
+    """Beam Map: the example as a tf.train.Example, counted."""
     _counter('tfexamples').inc()
     return ex_lib.to_tfexample(ex)
 
@@ -186,7 +188,7 @@ class WriteShards(beam.PTransform):
         self._prefix = prefix
         self._num_shards = int(num_shards)
 
-    def expand(self, examples):
+    def expand(self, examples: beam.PCollection) -> beam.PCollection:
         n = self._num_shards
         keyed = examples | 'to_shard' >> beam.Map(_shard_record, n)
         every_shard = examples.pipeline | 'every_shard' >> beam.Create([(i, None) for i in range(n)])

@@ -20,7 +20,7 @@ _CONV1_STRIDE = 4
 _POOL = 2
 
 
-def build_keras_model(crepe_weights: weights_lib.CrepeWeights):
+def build_keras_model(crepe_weights: weights_lib.CrepeWeights) -> tf.keras.Model:
     """CREPE as a Keras 3 functional model with the published layer names, weights set.
 
     Input: normalised frames [batch, 1024]; output: salience [batch, 360].

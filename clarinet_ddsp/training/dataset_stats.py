@@ -10,13 +10,16 @@ from __future__ import annotations
 import json
 import os
 from collections.abc import Mapping
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import tensorflow as tf
 from absl import logging
 
 from clarinet_ddsp.core import DB_RANGE, hz_to_midi_np
+
+if TYPE_CHECKING:
+    from clarinet_ddsp.training.data import DataProvider
 
 STATS_FILENAME = 'dataset_statistics.json'
 _FORMAT_VERSION = 1
@@ -159,7 +162,7 @@ class QuantileTransformer:
 
 def fit_quantile_transform(
     loudness_db: np.ndarray, mask_on: np.ndarray, inv_quantile: QuantileTransformer | None = None
-):
+) -> QuantileTransformer | tuple[QuantileTransformer, np.ndarray]:
     """Fits a quantile transform to note-on loudness; with inv_quantile, also maps it onto that one's
     distribution (the notebook's loudness normalisation).
 
@@ -271,7 +274,7 @@ def statistics_from_features(
 
 
 def compute_dataset_statistics(
-    data_provider,
+    data_provider: DataProvider,
     max_examples: int | None = None,
     power_frame_size: int | None = None,
     power_frame_rate: int | None = None,
@@ -330,7 +333,7 @@ def compute_dataset_statistics(
 
 
 def save_dataset_statistics(
-    data_provider, save_dir: str, overwrite: bool = False, max_examples: int | None = None
+    data_provider: DataProvider, save_dir: str, overwrite: bool = False, max_examples: int | None = None
 ) -> str:
     """Computes the statistics and writes save_dir/dataset_statistics.json (atomically).
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
 import keras
@@ -14,7 +15,7 @@ from clarinet_ddsp import core
 class _LossStore:
     """Holds the last call's losses outside Keras attribute tracking."""
 
-    def __init__(self):
+    def __init__(self) -> None:
         self.losses: dict[str, tf.Tensor] = {}
         self.compute = False
 
@@ -26,13 +27,13 @@ class Model(keras.Model):
     losses always include 'total_loss' (the sum of the others).
     """
 
-    def __init__(self, **kwargs):
+    def __init__(self, **kwargs: Any) -> None:
         super().__init__(**kwargs)
         self._loss_store = _LossStore()
 
-    def __call__(self, *args, return_losses: bool = False, **kwargs):
+    def __call__(self, *args: Any, return_losses: bool = False, **kwargs: Any) -> Any:
         # Copy input dicts: call() adds entries and must not mutate the caller's batch.
-        args = [dict(a) if isinstance(a, dict) else a for a in args]
+        args = tuple(dict(a) if isinstance(a, dict) else a for a in args)
         self._loss_store.losses = {}
         self._loss_store.compute = return_losses
         outputs = super().__call__(*args, **kwargs)
@@ -48,11 +49,12 @@ class Model(keras.Model):
         return losses
 
     def sum_losses(self, losses_dict: dict[str, tf.Tensor]) -> tf.Tensor:
+        """The sum of the losses (0 for none), float32."""
         if not losses_dict:
             return tf.constant(0.0)
         return tf.add_n([tf.cast(v, tf.float32) for v in losses_dict.values()])
 
-    def _update_losses_dict(self, loss_objs, *args, **kwargs) -> None:
+    def _update_losses_dict(self, loss_objs: Any, *args: Any, **kwargs: Any) -> None:
         """Runs each loss object on args and records its named losses."""
         for loss_obj in core.make_iterable(loss_objs):
             if hasattr(loss_obj, 'get_losses_dict'):
@@ -61,7 +63,9 @@ class Model(keras.Model):
                 name = getattr(loss_obj, 'name', type(loss_obj).__name__)
                 self._loss_store.losses[name] = loss_obj(*args, **kwargs)
 
-    def restore(self, checkpoint_path: str, verbose: bool = True, restore_keys=None) -> None:
+    def restore(
+        self, checkpoint_path: str, verbose: bool = True, restore_keys: Sequence[str] | None = None
+    ) -> None:
         """Restores the model's (or the named submodules') variables from a checkpoint.
 
         Raises:
@@ -72,9 +76,10 @@ class Model(keras.Model):
         checkpointing.restore_model(self, checkpoint_path, restore_keys=restore_keys, verbose=verbose)
 
     def get_audio_from_outputs(self, outputs: dict[str, Any]) -> tf.Tensor:
+        """The generated audio [batch, n_samples] among the outputs."""
         raise NotImplementedError('Model subclasses implement get_audio_from_outputs().')
 
-    def call(self, *args, training=False, **kwargs):
+    def call(self, features: dict[str, Any], training: bool = False) -> dict[str, Any]:
         raise NotImplementedError('Model subclasses implement call().')
 
 
@@ -87,8 +92,14 @@ class Autoencoder(Model):
     """
 
     def __init__(
-        self, preprocessor=None, encoder=None, decoder=None, processor_group=None, losses=None, **kwargs
-    ):
+        self,
+        preprocessor: keras.layers.Layer | None = None,
+        encoder: keras.layers.Layer | None = None,
+        decoder: keras.layers.Layer | None = None,
+        processor_group: keras.layers.Layer | None = None,
+        losses: Any = None,
+        **kwargs: Any,
+    ) -> None:
         super().__init__(**kwargs)
         if decoder is None or processor_group is None:
             raise ValueError(
@@ -101,7 +112,7 @@ class Autoencoder(Model):
         self.processor_group = processor_group
         self.loss_objs = core.make_iterable(losses)
 
-    def encode(self, features: dict, training: bool = True) -> dict:
+    def encode(self, features: dict[str, Any], training: bool = True) -> dict[str, Any]:
         """Adds the preprocessor's and encoder's outputs to features."""
         if self.preprocessor is not None:
             features.update(self.preprocessor(features, training=training))
@@ -109,7 +120,7 @@ class Autoencoder(Model):
             features.update(self.encoder(features))
         return features
 
-    def decode(self, features: dict, training: bool = True) -> tf.Tensor:
+    def decode(self, features: dict[str, Any], training: bool = True) -> tf.Tensor:
         """Decoder then processor group -> audio [batch, n_samples]."""
         features.update(self.decoder(features, training=training))
         return self.processor_group(features)
@@ -117,7 +128,7 @@ class Autoencoder(Model):
     def get_audio_from_outputs(self, outputs: dict[str, Any]) -> tf.Tensor:
         return outputs['audio_synth']
 
-    def call(self, features, training=True):
+    def call(self, features: dict[str, Any], training: bool = True) -> dict[str, Any]:
         features = self.encode(dict(features), training=training)
         features.update(self.decoder(features, training=training))
         pg_out = self.processor_group(features, return_outputs_dict=True)
@@ -143,6 +154,6 @@ def _check_lengths(audio: tf.Tensor, audio_synth: tf.Tensor) -> None:
 
 
 @gin.configurable(module='models')
-def get_model(model=gin.REQUIRED):
+def get_model(model: Model = gin.REQUIRED) -> Model:
     """The model the gin config names (get_model.model = @models.Autoencoder())."""
     return model

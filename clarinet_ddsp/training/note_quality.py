@@ -156,7 +156,9 @@ def f0_error_cents(
     return float(np.mean(cents))
 
 
-def spectral_distance(audio: np.ndarray, audio_out: np.ndarray, fft_sizes=SPECTRAL_FFT_SIZES) -> float:
+def spectral_distance(
+    audio: np.ndarray, audio_out: np.ndarray, fft_sizes: Sequence[int] = SPECTRAL_FFT_SIZES
+) -> float:
     """ddsp's multi-scale SpectralLoss (L1 on linear and log magnitudes, weights 1 and 1) of two signals."""
     from clarinet_ddsp import losses
 

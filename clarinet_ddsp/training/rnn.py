@@ -20,6 +20,8 @@ other activations, reset_after=False, a GPU where cuDNN applies) falls back to
 Keras's own implementation.
 """
 
+from typing import Any
+
 import keras
 import tensorflow as tf
 
@@ -242,7 +244,7 @@ def lstm_sequence(
     kernel: tf.Tensor,
     recurrent_kernel: tf.Tensor,
     bias: tf.Tensor,
-):
+) -> tuple[tf.Tensor, tf.Tensor]:
     """Keras LSTM (tanh/sigmoid, bias) over a whole sequence.
 
     Args:
@@ -289,7 +291,10 @@ def _fast_path_ok(layer, mask, training) -> bool:
 class GRU(keras.layers.GRU):
     """`keras.layers.GRU` with a fast CPU recurrence (same weights and math)."""
 
-    def inner_loop(self, sequences, initial_state, mask, training=False):
+    def inner_loop(
+        self, sequences: tf.Tensor, initial_state: Any, mask: tf.Tensor | None, training: bool = False
+    ) -> tuple[tf.Tensor, tf.Tensor, list[tf.Tensor]]:
+        """Keras's recurrence hook: the fast loop when the configuration allows it, else Keras's."""
         state = initial_state[0] if isinstance(initial_state, (list, tuple)) else initial_state
         if not (self.cell.reset_after and _fast_path_ok(self, mask, training)):
             return super().inner_loop(sequences, initial_state, mask, training)
@@ -309,7 +314,10 @@ class GRU(keras.layers.GRU):
 class LSTM(keras.layers.LSTM):
     """`keras.layers.LSTM` with a fast CPU recurrence (same weights and math)."""
 
-    def inner_loop(self, sequences, initial_state, mask, training=False):
+    def inner_loop(
+        self, sequences: tf.Tensor, initial_state: Any, mask: tf.Tensor | None, training: bool = False
+    ) -> tuple[tf.Tensor, tf.Tensor, list[tf.Tensor]]:
+        """Keras's recurrence hook: the fast loop when the configuration allows it, else Keras's."""
         if not _fast_path_ok(self, mask, training):
             return super().inner_loop(sequences, initial_state, mask, training)
         h0, c0 = initial_state[0], initial_state[1]

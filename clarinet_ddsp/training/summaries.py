@@ -13,15 +13,17 @@ import io
 import matplotlib
 import numpy as np
 import tensorflow as tf
+from matplotlib.axes import Axes
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 
 from clarinet_ddsp import core, spectral_ops
+from clarinet_ddsp.core import TensorLike
 from clarinet_ddsp.training import metrics
 
 
 # ------------------------------------------------------------------------------------ primitives
-def scalar_summary(tag: str, value, step: int) -> None:
+def scalar_summary(tag: str, value: float | TensorLike, step: int) -> None:
     """Writes one scalar to the default summary writer."""
     tf.summary.scalar(tag, float(value), step=step)
 
@@ -64,7 +66,7 @@ def fig_summary(tag: str, fig: Figure, step: int) -> bytes:
     return png
 
 
-def audio_summary(audio, step: int, sample_rate: int = 16000, name: str = 'audio') -> None:
+def audio_summary(audio: TensorLike, step: int, sample_rate: int = 16000, name: str = 'audio') -> None:
     """Writes a batch of audio [batch, n_samples] as WAV audio summaries under tag `name`."""
     audio = np.asarray(audio, dtype=np.float32)
     if audio.ndim == 1:
@@ -76,7 +78,7 @@ def audio_summary(audio, step: int, sample_rate: int = 16000, name: str = 'audio
 
 
 # -------------------------------------------------------------------------------------- plotting
-def log_magnitude_spectrogram(audio, size: int = 768, overlap: float = 0.75) -> np.ndarray:
+def log_magnitude_spectrogram(audio: TensorLike, size: int = 768, overlap: float = 0.75) -> np.ndarray:
     """ddsp's plotted spectrogram: spectral_ops.compute_logmag, natural log |STFT|.
 
     Args:
@@ -93,14 +95,14 @@ def log_magnitude_spectrogram(audio, size: int = 768, overlap: float = 0.75) -> 
     ).numpy()[0 if audio.ndim == 1 else slice(None)]
 
 
-def _plot_spectrogram(ax, log_mag: np.ndarray, title: str) -> None:
+def _plot_spectrogram(ax: Axes, log_mag: np.ndarray, title: str) -> None:
     ax.matshow(np.rot90(log_mag), vmin=-5, vmax=1, aspect='auto', cmap=matplotlib.colormaps['magma'])
     ax.set_title(title)
     ax.set_xticks([])
     ax.set_yticks([])
 
 
-def spectrogram_figure(audio, audio_gen, size: int = 768) -> Figure:
+def spectrogram_figure(audio: TensorLike, audio_gen: TensorLike, size: int = 768) -> Figure:
     """Figure with the original (top) and generated (bottom) log-magnitude spectrograms."""
     fig = new_figure((8, 8))
     axs = fig.subplots(2, 1)
@@ -109,7 +111,7 @@ def spectrogram_figure(audio, audio_gen, size: int = 768) -> Figure:
     return fig
 
 
-def waveform_figure(audio, audio_gen, length: int | None = None) -> Figure:
+def waveform_figure(audio: TensorLike, audio_gen: TensorLike, length: int | None = None) -> Figure:
     """Figure with the original (top) and generated (bottom) waveform, first `length` samples."""
     fig = new_figure((2.5, 2.5))
     ax0, ax1 = fig.subplots(2, 1)
@@ -118,7 +120,7 @@ def waveform_figure(audio, audio_gen, length: int | None = None) -> Figure:
     return fig
 
 
-def f0_figure(f0_hz, f0_hz_predict) -> Figure:
+def f0_figure(f0_hz: TensorLike, f0_hz_predict: TensorLike) -> Figure:
     """Figure comparing two f0 curves in MIDI: both overlaid (left), the prediction (right)."""
     f0_midi = core.hz_to_midi_np(metrics.squeeze_1d(f0_hz))
     f0_midi_predict = core.hz_to_midi_np(metrics.squeeze_1d(f0_hz_predict))
@@ -134,7 +136,12 @@ def f0_figure(f0_hz, f0_hz_predict) -> Figure:
 
 # --------------------------------------------------------------------------- batch summaries
 def spectrogram_summary(
-    audio, audio_gen, step: int, name: str = '', tag: str = 'spectrogram', first_index: int = 0
+    audio: TensorLike,
+    audio_gen: TensorLike,
+    step: int,
+    name: str = '',
+    tag: str = 'spectrogram',
+    first_index: int = 0,
 ) -> list[bytes]:
     """Writes `<tag>/<name_><i>` spectrogram images for a batch; returns each PNG."""
     name = f'{name}_' if name else ''
@@ -145,7 +152,9 @@ def spectrogram_summary(
     return pngs
 
 
-def waveform_summary(audio, audio_gen, step: int, name: str = '', first_index: int = 0) -> None:
+def waveform_summary(
+    audio: TensorLike, audio_gen: TensorLike, step: int, name: str = '', first_index: int = 0
+) -> None:
     """Writes `waveform/<name_>full_<i>` and `waveform/<name_>125ms_<i>` plots for a batch."""
     name = f'{name}_' if name else ''
     for j in range(int(np.shape(audio)[0])):
@@ -155,7 +164,12 @@ def waveform_summary(audio, audio_gen, step: int, name: str = '', first_index: i
 
 
 def f0_summary(
-    f0_hz, f0_hz_predict, step: int, name: str = 'f0_midi', tag: str = 'f0_midi', first_index: int = 0
+    f0_hz: TensorLike,
+    f0_hz_predict: TensorLike,
+    step: int,
+    name: str = 'f0_midi',
+    tag: str = 'f0_midi',
+    first_index: int = 0,
 ) -> list[bytes]:
     """Writes `<tag>/<name>_<i>` plots of input vs predicted f0 (MIDI) for a batch."""
     f0_hz = np.asarray(f0_hz)

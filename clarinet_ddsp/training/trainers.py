@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from typing import Any
 
 import keras
 import tensorflow as tf
@@ -27,7 +28,7 @@ class Trainer:
         lr_decay_rate: float = 0.98,
         grad_clip_norm: float = 3.0,
         restore_keys: Sequence[str] | None = None,
-    ):
+    ) -> None:
         """Constructor.
 
         Args:
@@ -59,11 +60,12 @@ class Trainer:
         )
         with self.strategy.scope():
             self.optimizer = keras.optimizers.Adam(schedule)
-        self._manager = None
+        self._manager: checkpointing.AtomicCheckpointManager | None = None
         self._train_step = tf.function(self._distributed_step)
 
     # ---- Checkpoints ----------------------------------------------------------------------------
-    def get_checkpoint(self, model=None) -> tf.train.Checkpoint:
+    def get_checkpoint(self, model: keras.Model | None = None) -> tf.train.Checkpoint:
+        """A checkpoint of the model (or another one) and the optimizer."""
         return tf.train.Checkpoint(model=model or self.model, optimizer=self.optimizer)
 
     def save(self, save_dir: str) -> str:
@@ -124,7 +126,8 @@ class Trainer:
         """Training steps completed (the optimizer's iteration count)."""
         return self.optimizer.iterations
 
-    def distribute_dataset(self, dataset):
+    def distribute_dataset(self, dataset: Any) -> Any:
+        """The dataset split over the strategy's replicas (as it is with one device, or if not a Dataset)."""
         if not isinstance(dataset, tf.data.Dataset):
             return dataset
         if distribution.is_default_strategy(self.strategy):
@@ -135,7 +138,7 @@ class Trainer:
             dataset = dataset.with_options(options)
         return self.strategy.experimental_distribute_dataset(dataset)
 
-    def build(self, batch) -> None:
+    def build(self, batch: Mapping[str, tf.Tensor]) -> None:
         """Creates the model's and optimizer's variables by running one batch forward."""
         logging.info('Building the model...')
         if distribution.is_default_strategy(self.strategy):
@@ -146,23 +149,25 @@ class Trainer:
         with self.strategy.scope():
             self.optimizer.build(self.model.trainable_variables)
 
-    def psum(self, x, axis=None):
+    def psum(self, x: Any, axis: int | None = None) -> tf.Tensor:
+        """Sum of a per-replica value over the replicas."""
         return self.strategy.reduce(tf.distribute.ReduceOp.SUM, x, axis=axis)
 
-    def run(self, fn, *args, **kwargs):
+    def run(self, fn: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
+        """fn on every replica (strategy.run)."""
         return self.strategy.run(fn, args=args, kwargs=kwargs)
 
-    def train_step(self, inputs) -> dict[str, tf.Tensor]:
+    def train_step(self, inputs: Iterator[Any] | Mapping[str, tf.Tensor]) -> dict[str, tf.Tensor]:
         """One step on the next batch of an iterator (or on a batch); returns replica-averaged losses."""
         return self._train_step(inputs)
 
-    def _distributed_step(self, inputs):
+    def _distributed_step(self, inputs: Iterator[Any] | Mapping[str, tf.Tensor]) -> dict[str, tf.Tensor]:
         batch = next(inputs) if hasattr(inputs, '__next__') else inputs
         losses = self.strategy.run(self.step_fn, args=(batch,))
         n_replicas = self.strategy.num_replicas_in_sync
         return {k: self.psum(v) / n_replicas for k, v in losses.items()}
 
-    def step_fn(self, batch) -> dict[str, tf.Tensor]:
+    def step_fn(self, batch: Mapping[str, tf.Tensor]) -> dict[str, tf.Tensor]:
         """Per-replica step: forward, gradients clipped to grad_clip_norm, Adam update."""
         with tf.GradientTape() as tape:
             _, losses = self.model(batch, return_losses=True, training=True)
@@ -174,6 +179,6 @@ class Trainer:
 
 
 @gin.configurable(module='trainers')
-def get_trainer_class(trainer_class=Trainer):
+def get_trainer_class(trainer_class: type[Trainer] = Trainer) -> type[Trainer]:
     """The trainer class the gin config names."""
     return trainer_class

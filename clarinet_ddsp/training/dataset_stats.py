@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import json
 import os
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -114,33 +114,37 @@ class QuantileTransformer:
         if self.quantiles_ is None:
             raise ValueError('QuantileTransformer: call fit() (or from_dict()) before transforming.')
 
+    def _map_non_nan(self, x: np.ndarray, fn: Callable[[np.ndarray], np.ndarray]) -> np.ndarray:
+        """fn applied to the non-NaN values of x (float64, same shape); NaNs stay NaN."""
+        self._check_fitted()
+        flat = np.array(x, dtype=np.float64).reshape(-1)
+        finite = ~np.isnan(flat)
+        flat[finite] = fn(flat[finite])
+        return flat.reshape(np.shape(x))
+
     def transform(self, x: np.ndarray) -> np.ndarray:
         """Values -> quantile positions in [0, 1] (same shape)."""
-        self._check_fitted()
-        x = np.array(x, dtype=np.float64)
-        q, ref = self.quantiles_, self.references_
-        flat = x.reshape(-1)
-        finite = ~np.isnan(flat)
-        vals = flat[finite]
-        out = 0.5 * (np.interp(vals, q, ref) - np.interp(-vals, -q[::-1], -ref[::-1]))
-        out[vals == q[-1]] = 1.0
-        out[vals == q[0]] = 0.0
-        flat[finite] = out
-        return flat.reshape(x.shape)
+
+        def to_quantiles(vals: np.ndarray) -> np.ndarray:
+            q, ref = self.quantiles_, self.references_
+            out = 0.5 * (np.interp(vals, q, ref) - np.interp(-vals, -q[::-1], -ref[::-1]))
+            out[vals == q[-1]] = 1.0
+            out[vals == q[0]] = 0.0
+            return out
+
+        return self._map_non_nan(x, to_quantiles)
 
     def inverse_transform(self, x: np.ndarray) -> np.ndarray:
         """Quantile positions in [0, 1] -> values (same shape)."""
-        self._check_fitted()
-        x = np.array(x, dtype=np.float64)
-        q, ref = self.quantiles_, self.references_
-        flat = x.reshape(-1)
-        finite = ~np.isnan(flat)
-        vals = flat[finite]
-        out = np.interp(vals, ref, q)
-        out[vals == 1.0] = q[-1]
-        out[vals == 0.0] = q[0]
-        flat[finite] = out
-        return flat.reshape(x.shape)
+
+        def to_values(vals: np.ndarray) -> np.ndarray:
+            q, ref = self.quantiles_, self.references_
+            out = np.interp(vals, ref, q)
+            out[vals == 1.0] = q[-1]
+            out[vals == 0.0] = q[0]
+            return out
+
+        return self._map_non_nan(x, to_values)
 
     def fit_transform(self, x: np.ndarray) -> np.ndarray:
         return self.fit(x).transform(x)

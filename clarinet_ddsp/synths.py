@@ -1,5 +1,6 @@
 """Synthesizers: Harmonic (alias Additive), FilteredNoise, Wavetable, Sinusoidal, TensorToAudio."""
 
+import inspect
 import numbers
 from collections.abc import Callable
 from typing import Any
@@ -178,7 +179,12 @@ class Harmonic(processors.Processor):
 
 @gin.register(module='synths')
 class Additive(Harmonic):
-    """Harmonic under its ddsp 0.x name ('@synths.Additive()'; outputs 'additive/signal')."""
+    """Harmonic under its ddsp 0.x name ('@synths.Additive()'; outputs 'additive/signal').
+
+    It is the same synth, so a gin binding of Harmonic (ddsp 3's name, e.g. Harmonic.n_samples=16000)
+    applies to it as well, unless Additive's own binding of that parameter says otherwise, which is an
+    error naming both (gin cannot tell which of two bindings came last).
+    """
 
     def __init__(
         self,
@@ -191,16 +197,65 @@ class Additive(Harmonic):
         name: str = 'additive',
         precise_phase: bool = False,
     ):
-        super().__init__(
-            n_samples=n_samples,
-            sample_rate=sample_rate,
-            scale_fn=scale_fn,
-            normalize_below_nyquist=normalize_below_nyquist,
-            amp_resample_method=amp_resample_method,
-            use_angular_cumsum=use_angular_cumsum,
-            name=name,
-            precise_phase=precise_phase,
+        args = _with_harmonic_bindings(
+            dict(
+                n_samples=n_samples,
+                sample_rate=sample_rate,
+                scale_fn=scale_fn,
+                normalize_below_nyquist=normalize_below_nyquist,
+                amp_resample_method=amp_resample_method,
+                use_angular_cumsum=use_angular_cumsum,
+                precise_phase=precise_phase,
+            )
         )
+        super().__init__(name=name, **args)
+
+
+def _gin_binding(configurable: str, parameter: str) -> tuple[bool, object]:
+    """(bound, value) of a parameter in gin's config, in the active scopes (innermost first)."""
+    scopes = list(gin.current_scope())
+    for i in range(len(scopes), -1, -1):
+        prefix = '/'.join(scopes[:i])
+        try:
+            return True, gin.query_parameter(
+                f'{prefix}/{configurable}.{parameter}' if prefix else f'{configurable}.{parameter}'
+            )
+        except ValueError:
+            continue
+    return False, None
+
+
+def _gin_value(value: object) -> object:
+    """A bound value as the constructor receives it (a @reference resolved, @reference() called)."""
+    if isinstance(value, gin.config.ConfigurableReference):
+        fn = value.scoped_configurable_fn
+        return fn() if value.evaluate else fn
+    return value
+
+
+def _with_harmonic_bindings(args: dict) -> dict:
+    """Additive's arguments with Harmonic's gin bindings applied where Additive has none.
+
+    Raises:
+        ValueError: a parameter bound for both Harmonic and Additive to different values.
+    """
+    args = dict(args)
+    defaults = inspect.signature(Additive.__init__).parameters
+    for parameter in args:
+        harmonic_bound, harmonic_value = _gin_binding('synths.Harmonic', parameter)
+        if not harmonic_bound:
+            continue
+        additive_bound, additive_value = _gin_binding('synths.Additive', parameter)
+        if not additive_bound and args[parameter] is not defaults[parameter].default:
+            continue  # Given in Python, not by gin: the caller's value stands.
+        if additive_bound and additive_value != harmonic_value:
+            raise ValueError(
+                f'Harmonic.{parameter}={harmonic_value!r} is bound, but the model builds Additive (ddsp '
+                f"0.x's name for Harmonic) with Additive.{parameter}={additive_value!r}; bind "
+                f'Additive.{parameter}={harmonic_value!r} instead (or give both the same value).'
+            )
+        args[parameter] = _gin_value(harmonic_value)
+    return args
 
 
 @gin.register(module='synths')

@@ -56,6 +56,49 @@ def test_additive_is_harmonic_under_its_seed_era_name():
     assert gin.get_configurable('synths.Additive') is not None
 
 
+def _build_additive(bindings):
+    gin.clear_config()
+    try:
+        gin.parse_config(bindings + ['build.synth = @synths.Additive()'])
+        return gin.get_configurable('build')()
+    finally:
+        gin.clear_config()
+
+
+@gin.configurable
+def build(synth=None):
+    return synth
+
+
+def test_a_harmonic_binding_takes_effect_on_additive():
+    synth = _build_additive(['Harmonic.n_samples = 16000', 'Harmonic.sample_rate = 8000'])
+    assert type(synth) is synths.Additive and (synth.n_samples, synth.sample_rate) == (16000, 8000)
+    assert synth.name == 'additive'  # its own name: outputs stay under 'additive/'
+    scoped = _build_additive(['train/Harmonic.n_samples = 320', 'Harmonic.n_samples = 640'])
+    assert scoped.n_samples == 640  # outside the scope
+
+
+def test_equal_harmonic_and_additive_bindings_agree():
+    synth = _build_additive(['Harmonic.n_samples = 16000', 'Additive.n_samples = 16000'])
+    assert synth.n_samples == 16000
+
+
+def test_a_harmonic_binding_that_contradicts_additives_fails_naming_both():
+    with pytest.raises(ValueError) as info:
+        _build_additive(['Additive.n_samples = 64000', 'Harmonic.n_samples = 16000'])
+    message = str(info.value)
+    assert 'Harmonic.n_samples=16000 is bound' in message and 'Additive.n_samples=64000' in message
+    assert 'bind Additive.n_samples=16000 instead' in message
+
+
+def test_additive_built_in_python_keeps_its_arguments_under_a_harmonic_binding():
+    gin.parse_config(['Harmonic.n_samples = 16000'])
+    try:
+        assert synths.Additive(n_samples=640).n_samples == 640
+    finally:
+        gin.clear_config()
+
+
 def test_harmonic_rejects_n_samples_not_divisible_by_frames():
     synth = synths.Harmonic(n_samples=64000)
     with pytest.raises(ValueError, match=r'n_samples=64000 is not a multiple of n_frames=1001'):

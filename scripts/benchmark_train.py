@@ -168,13 +168,9 @@ def _worker_ours(args) -> dict:
     sys.path.insert(0, REPO)
     import tensorflow as tf
 
-    import gin
-    from clarinet_ddsp.training import gin_paths, models, trainers
+    from clarinet_ddsp.training import gin_config, models, trainers
 
-    gin_paths.add_search_paths()
-    with gin.unlock_config():
-        gin.parse_config_file('optimization/base.gin')
-        gin.parse_config_files_and_bindings(['models/solo_instrument.gin'], [f'batch_size={args.batch_size}'])
+    gin_config.parse_gin('', ['models/solo_instrument.gin'], [f'batch_size={args.batch_size}'])
     if args.variant in ('keras-gru', 'fast-gru'):
         from clarinet_ddsp.training import nn
 

@@ -387,14 +387,13 @@ def _short(line: str) -> str:
     return line[len('INFO:absl:') :] if line.startswith('INFO:absl:') else line
 
 
-def _latest_step(save_dir: str):
-    steps = [
-        int(m.group(1))
-        for f in (os.listdir(save_dir) if os.path.isdir(save_dir) else [])
-        for m in [re.match(r'ckpt-(\d+)\.index$', f)]
-        if m
-    ]
-    return max(steps) if steps else None
+def _latest_step(save_dir: str) -> int | None:
+    """Step of the newest complete checkpoint in save_dir (None if none)."""
+    if REPO not in sys.path:
+        sys.path.insert(0, REPO)  # run from a checkout without the package installed
+    from clarinet_ddsp.training import checkpointing  # imported here: only the stages need TensorFlow
+
+    return checkpointing.latest_checkpoint_step(save_dir)
 
 
 def _kill_children(holder) -> None:

@@ -84,16 +84,10 @@ def write_tfrecords(prefix: str, midi_notes=range(55, 80, 2), levels=(0.2, 0.6))
 
 def make_untrained_run(run_dir: str) -> str:
     """A run directory (operative config + ckpt-0) of the shrunk model, built in-process, untrained."""
-    from clarinet_ddsp.training import (
-        gin_paths,
-        models,
-    )
+    from clarinet_ddsp.training import gin_config, models
 
     os.makedirs(run_dir, exist_ok=True)
-    gin.clear_config()
-    gin_paths.add_search_paths([])
-    with gin.unlock_config():
-        gin.parse_config_files_and_bindings(['models/solo_instrument.gin'], SHRINK_PARAMS)
+    gin_config.parse_gin('', ['models/solo_instrument.gin'], SHRINK_PARAMS)
     model = models.get_model()
     model(
         {

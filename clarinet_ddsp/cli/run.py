@@ -14,6 +14,7 @@ from __future__ import annotations
 import contextlib
 import os
 import time
+from typing import TYPE_CHECKING
 
 import tensorflow as tf
 from absl import app, flags, logging
@@ -21,6 +22,9 @@ from absl import app, flags, logging
 import gin
 from clarinet_ddsp import locks
 from clarinet_ddsp.cli import entry, shared_flags
+
+if TYPE_CHECKING:
+    from clarinet_ddsp.training import gin_config
 
 FLAGS = flags.FLAGS
 _DEFAULT_SAVE_DIR = '/tmp/ddsp'
@@ -49,61 +53,6 @@ flags.DEFINE_boolean(
 flags.DEFINE_integer('initial_delay_secs', None, 'Seconds to wait before evaluation starts.')
 
 
-class ConfigError(ValueError):
-    """A gin file or binding the program cannot use."""
-
-
-def _gin_error(source: str, error: Exception) -> ConfigError:
-    text = str(error).strip()
-    first = text.splitlines()[0] if text else repr(error)
-    return ConfigError(
-        f"{source}: {first} -- check the spelling of the setting (names are ddsp's, e.g. "
-        'RnnFcDecoder.rnn_channels, TFRecordProvider.file_pattern, train_util.train.num_steps).\n'
-        f'{text}'
-    )
-
-
-def parse_gin(restore_dir: str, gin_files=(), gin_params=(), gin_search_paths=(), tpu: str = '') -> None:
-    """Parses gin configs in ddsp_run's order; later settings override earlier ones.
-
-    optimization/base.gin, eval/basic.gin, the newest operative config in restore_dir, then the
-    user's --gin_file files and --gin_param bindings.
-
-    Raises:
-      ConfigError: an unknown configurable or parameter, or a malformed binding, naming it.
-      FileNotFoundError: a --gin_file that exists nowhere.
-    """
-    # Import for the gin registrations.
-    from clarinet_ddsp.training import (
-        checkpointing,
-        gin_paths,
-    )
-
-    gin.clear_config()
-    search_paths = gin_paths.add_search_paths(gin_search_paths)
-    with gin.unlock_config():
-        gin.parse_config_file(os.path.join('optimization', 'base_tpu.gin' if tpu else 'base.gin'))
-        gin.parse_config_file(os.path.join('eval', 'basic.gin'))
-        try:
-            operative = checkpointing.get_latest_operative_config(restore_dir)
-        except FileNotFoundError:
-            logging.info('No operative config in %s', restore_dir)
-        else:
-            logging.info('Using operative config %s', operative)
-            gin.parse_config_file(operative, skip_unknown=True)
-        for name in gin_files:
-            path = gin_paths.resolve_gin_file(name, search_paths)
-            try:
-                gin.parse_config_file(path)
-            except (ValueError, KeyError, TypeError, SyntaxError) as error:
-                raise _gin_error(f'--gin_file={name}', error) from error
-        for param in gin_params:
-            try:
-                gin.parse_config(param)
-            except (ValueError, KeyError, TypeError, SyntaxError) as error:
-                raise _gin_error(f'--gin_param={param!r}', error) from error
-
-
 def _delay_start(delay_secs) -> None:
     if delay_secs:
         logging.info('Waiting %d second(s)', delay_secs)
@@ -123,22 +72,26 @@ _REQUIRED_HINTS = {
 }
 
 
-def _missing_binding(error: RuntimeError) -> ConfigError | None:
+def _missing_binding(error: RuntimeError) -> gin_config.ConfigError | None:
     """gin's "Required bindings for `f` not provided" -> a ConfigError saying which file to add."""
+    from clarinet_ddsp.training import gin_config
+
     text = str(error)
     if 'Required bindings for' not in text:
         return None
     name = text.split('`')[1] if '`' in text else ''
     hint = _REQUIRED_HINTS.get(name, 'add the gin file or --gin_param that sets it')
-    return ConfigError(f'{text.splitlines()[0]}: {hint}.')
+    return gin_config.ConfigError(f'{text.splitlines()[0]}: {hint}.')
 
 
 def _build(fn, what: str):
     """Builds a gin-configured object, turning a bad setting into a ConfigError naming it."""
+    from clarinet_ddsp.training import gin_config
+
     try:
         return fn()
     except (TypeError, ValueError) as error:
-        raise _gin_error(what, error) from error
+        raise gin_config.config_error(what, error) from error
     except RuntimeError as error:
         config_error = _missing_binding(error)
         if config_error is None:
@@ -157,24 +110,11 @@ def _run_loop(fn, **kwargs):
         raise config_error from error
 
 
-def _save_dataset_statistics(save_dir: str) -> None:
-    """save_dir/dataset_statistics.json (pitch/loudness ranges for resynth and export), once per run."""
-    from clarinet_ddsp.training import dataset_stats
-
-    try:
-        provider = gin.query_parameter('train.data_provider').scoped_configurable_fn()
-        dataset_stats.save_dataset_statistics(provider, save_dir)
-    except (ValueError, TypeError, AttributeError, OSError, tf.errors.OpError) as error:
-        logging.warning(
-            'Dataset statistics not saved (%s); clarinet_ddsp_resynth computes them when first needed.', error
-        )
-
-
 def main(argv=()) -> None:
     """Parses gin configs and runs training, evaluation or sampling."""
     if len(argv) > 1:
         raise app.UsageError(f'Unexpected arguments: {argv[1:]}')
-    from clarinet_ddsp.training import distribution
+    from clarinet_ddsp.training import distribution, gin_config
 
     save_dir = os.path.expanduser(FLAGS.save_dir or _DEFAULT_SAVE_DIR)
     restore_dir = os.path.expanduser(FLAGS.restore_dir) or save_dir
@@ -182,7 +122,7 @@ def main(argv=()) -> None:
     if FLAGS.allow_memory_growth:
         distribution.allow_memory_growth()
     tf.io.gfile.makedirs(restore_dir)
-    parse_gin(restore_dir, FLAGS.gin_file, FLAGS.gin_param, FLAGS.gin_search_path, FLAGS.tpu)
+    gin_config.parse_gin(restore_dir, FLAGS.gin_file, FLAGS.gin_param, FLAGS.gin_search_path, FLAGS.tpu)
     logging.info('Gin config:\n%s', gin.config_str())
 
     from clarinet_ddsp.training import (
@@ -203,7 +143,9 @@ def main(argv=()) -> None:
             lock = locks.hold(save_dir, train_util.LOCK_NAME, 'training run')
         with lock:
             if chief:
-                _save_dataset_statistics(save_dir)
+                from clarinet_ddsp.training import dataset_stats
+
+                dataset_stats.save_training_data_statistics(save_dir)
             _run_loop(
                 train_util.train,
                 data_provider=gin.REQUIRED,

@@ -9,8 +9,6 @@ from collections.abc import Sequence
 import tensorflow as tf
 from absl import logging
 
-import gin
-
 
 @dataclasses.dataclass
 class RestoredModel:
@@ -89,11 +87,9 @@ def load_model(save_dir: str, checkpoint: str | None = None, gin_params: Sequenc
 
     Raises:
       FileNotFoundError: save_dir has no operative config or no complete checkpoint.
+      gin_config.ConfigError: a malformed binding in gin_params.
     """
-    from clarinet_ddsp.training import (
-        checkpointing,
-        models,
-    )
+    from clarinet_ddsp.training import checkpointing, gin_config, models
 
     _import_registrations()
     save_dir = checkpointing.expand_path(save_dir)
@@ -102,19 +98,8 @@ def load_model(save_dir: str, checkpoint: str | None = None, gin_params: Sequenc
             f'--save_dir={save_dir} is not a directory; give the folder a '
             'training run (clarinet_ddsp_run --mode=train) wrote.'
         )
-    try:
-        operative_config = checkpointing.get_latest_operative_config(save_dir)
-    except FileNotFoundError as error:
-        raise FileNotFoundError(
-            f'{save_dir} has no operative_config-<step>.gin; give the folder a '
-            'training run (clarinet_ddsp_run --mode=train) wrote.'
-        ) from error
+    operative_config = gin_config.parse_operative_config(save_dir, gin_params)
     ckpt = checkpointing.get_latest_checkpoint(checkpoint or save_dir)
-
-    with gin.unlock_config():
-        gin.clear_config()
-        gin.parse_config_files_and_bindings([operative_config], list(gin_params), skip_unknown=True)
-    logging.info('Parsed %s', operative_config)
     try:
         model = models.get_model()
     except (ValueError, RuntimeError, TypeError) as error:
@@ -132,7 +117,7 @@ def load_model(save_dir: str, checkpoint: str | None = None, gin_params: Sequenc
     hop_size = n_samples // n_frames
     _build(model, n_frames, hop_size)
     model.restore(ckpt)
-    step = checkpointing._step_of(ckpt)
+    step = checkpointing.checkpoint_step(ckpt)
     logging.info('Restored %s (step %d): %d Hz, hop %d samples', ckpt, step, sample_rate, hop_size)
     return RestoredModel(
         model=model,
@@ -183,23 +168,6 @@ def load_or_compute_statistics(save_dir: str, allow_compute: bool = True) -> dic
         return dataset_stats.load_dataset_statistics(path)
     if not allow_compute:
         return None
-    try:
-        provider = gin.query_parameter('train.data_provider').scoped_configurable_fn()
-    except (ValueError, TypeError, AttributeError) as error:
-        logging.warning(
-            'No %s and no train.data_provider in the operative config (%s); '
-            'cannot auto-adjust to the training data.',
-            path,
-            error,
-        )
-        return None
-    try:
-        dataset_stats.save_dataset_statistics(provider, save_dir)
-    except (ValueError, OSError, tf.errors.OpError) as error:
-        logging.warning(
-            'Could not compute dataset statistics from the training data (%s); '
-            'cannot auto-adjust to the training data.',
-            error,
-        )
+    if dataset_stats.save_training_data_statistics(save_dir) is None:
         return None
     return dataset_stats.load_dataset_statistics(path)

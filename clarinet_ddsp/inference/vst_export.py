@@ -316,7 +316,6 @@ def training_statistics(restored, dataset_path: str | None = None) -> dict[str, 
     Raises:
       ValueError: the training data cannot be found.
     """
-    import gin
     from clarinet_ddsp.training import data, dataset_stats
 
     if dataset_path:
@@ -325,11 +324,11 @@ def training_statistics(restored, dataset_path: str | None = None) -> dict[str, 
         )
     else:
         try:
-            provider = gin.query_parameter('train.data_provider').scoped_configurable_fn()
-        except (ValueError, TypeError, AttributeError) as error:
+            provider = dataset_stats.training_data_provider()
+        except ValueError as error:
             raise ValueError(
                 f'The operative config of {restored.operative_config} names no training data '
-                f'(train.data_provider: {error}); give --dataset_path=/path/to/train.tfrecord*.'
+                f'({error}); give --dataset_path=/path/to/train.tfrecord*.'
             ) from error
     try:
         return dataset_stats.compute_dataset_statistics(

@@ -8,7 +8,7 @@ from clarinet_ddsp.training import (
     encoders,
     eval_util,
     evaluators,
-    gin_paths,
+    gin_config,
     metrics,
     models,
     nn,

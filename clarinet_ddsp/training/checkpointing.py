@@ -10,12 +10,16 @@ from __future__ import annotations
 
 import os
 import re
-from collections.abc import Sequence
+import time
+from collections.abc import Iterator, Sequence
 
 import tensorflow as tf
 from absl import logging
 
+from clarinet_ddsp import errors, interrupts
+
 _CKPT_RE = re.compile(r'ckpt-(\d+)$')
+_POLL_SECS = 1.0  # how often iterate_checkpoints looks for a new checkpoint
 
 
 def expand_path(path: str) -> str:
@@ -70,7 +74,22 @@ def is_complete(prefix: str) -> bool:
     return True
 
 
-def _step_of(prefix: str) -> int:
+def checkpoint_step(checkpoint_path: str) -> int:
+    """The step of a checkpoint prefix such as /run/ckpt-300.
+
+    Raises:
+      ValueError: the path is not named ckpt-<step>.
+    """
+    match = _CKPT_RE.search(checkpoint_path)
+    if not match:
+        raise ValueError(
+            f'checkpoint {checkpoint_path!r} is not named ckpt-<step>; point restore_dir at a '
+            'directory written by clarinet_ddsp_run --mode=train.'
+        )
+    return int(match.group(1))
+
+
+def _newest_first(prefix: str) -> int:
     match = _CKPT_RE.search(prefix)
     return int(match.group(1)) if match else -1
 
@@ -86,7 +105,7 @@ def list_checkpoints(checkpoint_dir: str) -> list[str]:
                 prefixes.add(path if os.path.isabs(path) else os.path.join(checkpoint_dir, path))
     for index in tf.io.gfile.glob(os.path.join(checkpoint_dir, 'ckpt-*.index')):
         prefixes.add(index[: -len('.index')])
-    return sorted(prefixes, key=_step_of, reverse=True)
+    return sorted(prefixes, key=_newest_first, reverse=True)
 
 
 def get_latest_checkpoint(checkpoint_path: str) -> str:
@@ -104,40 +123,123 @@ def get_latest_checkpoint(checkpoint_path: str) -> str:
     raise FileNotFoundError(f'No complete checkpoint (ckpt-<step>.index + .data) in {checkpoint_path}.')
 
 
-def latest_checkpoint_step(checkpoint_dir: str) -> int | None:
-    """Step of the newest complete checkpoint, None if there is none."""
+def latest_checkpoint(checkpoint_path: str) -> str | None:
+    """get_latest_checkpoint, or None when there is no complete checkpoint."""
     try:
-        return _step_of(get_latest_checkpoint(checkpoint_dir))
+        return get_latest_checkpoint(checkpoint_path)
     except FileNotFoundError:
         return None
 
 
-def restore_model(
-    model, checkpoint_path: str, restore_keys: Sequence[str] | None = None, verbose: bool = True
-) -> str:
-    """Restores a model's variables (or only the attributes named in restore_keys).
+def latest_checkpoint_step(checkpoint_dir: str) -> int | None:
+    """Step of the newest complete checkpoint, None if there is none."""
+    latest = latest_checkpoint(checkpoint_dir)
+    return None if latest is None else checkpoint_step(latest)
 
-    Checkpoints hold tf.train.Checkpoint(model=..., optimizer=...); the optimizer is not restored.
+
+def iterate_checkpoints(
+    restore_dir: str,
+    ckpt_delay_secs: float = 0,
+    run_once: bool = False,
+    timeout_secs: float | None = None,
+    stop: interrupts.StopRequest | None = None,
+) -> Iterator[str]:
+    """Yields the newest complete checkpoint, then each newer one as it appears.
+
+    Args:
+        restore_dir: directory of ckpt-<step> files (or one checkpoint prefix).
+        ckpt_delay_secs: minimum time between two yielded checkpoints.
+        run_once: yield only the newest checkpoint; raise if there is none.
+        timeout_secs: stop after waiting this long for a new checkpoint (None: wait forever).
+        stop: end the iteration once this is set (a SIGINT/SIGTERM).
+
+    Raises:
+        ValueError: run_once and restore_dir holds no checkpoint.
+    """
+    last = None
+    last_time = 0.0
+    wait_start = time.time()
+    logged_wait = False
+    while not stop:
+        path = latest_checkpoint(restore_dir)
+        if path is not None and path != last:
+            delay = last_time + ckpt_delay_secs - time.time()
+            if last is not None and delay > 0:
+                time.sleep(delay)
+                path = latest_checkpoint(restore_dir) or path
+            last, last_time = path, time.time()
+            yield path
+            if run_once:
+                return
+            wait_start, logged_wait = time.time(), False
+            continue
+        if path is None and run_once:
+            raise ValueError(
+                f'restore_dir={restore_dir!r} holds no checkpoint (ckpt-<step>.index); '
+                'train first (--mode=train --save_dir=...) or pass the training '
+                "run's directory as --restore_dir."
+            )
+        if timeout_secs is not None and time.time() - wait_start >= timeout_secs:
+            logging.info('No new checkpoint in %s for %.0f s; stopping.', restore_dir, timeout_secs)
+            return
+        if not logged_wait:
+            logging.info('Waiting for a new checkpoint in %s ...', restore_dir)
+            logged_wait = True
+        time.sleep(_POLL_SECS)
+
+
+def restore_model(
+    model,
+    checkpoint_path: str,
+    restore_keys: Sequence[str] | None = None,
+    verbose: bool = True,
+    optimizer=None,
+) -> str:
+    """Restores a model's variables from a checkpoint: all of them (and the optimizer's, if given), or
+    only the model attributes named in restore_keys (a warm start; the optimizer is not restored).
+
+    Checkpoints hold tf.train.Checkpoint(model=..., optimizer=...).
+
+    Args:
+      model: the model (variables built).
+      checkpoint_path: a checkpoint prefix, or a directory (its newest complete checkpoint).
+      restore_keys: model attributes to restore, e.g. ['decoder']; None restores everything.
+      verbose: require every variable of what is restored to be in the checkpoint.
+      optimizer: restored too when restore_keys is None.
 
     Returns:
       The checkpoint prefix restored from.
 
     Raises:
       FileNotFoundError: no complete checkpoint.
+      ValueError: restore_keys names no attribute of the model, or the checkpoint does not fit the model.
     """
     latest = get_latest_checkpoint(checkpoint_path)
     if restore_keys is None:
-        status = tf.train.Checkpoint(model=model).restore(latest)
+        objects = {'model': model} if optimizer is None else {'model': model, 'optimizer': optimizer}
+    else:
+        missing = [k for k in restore_keys if not hasattr(model, k)]
+        if missing:
+            raise errors.ArgumentError(
+                'restore_model',
+                'restore_keys',
+                list(restore_keys),
+                f'names {missing}, which the model does not have; use names such as decoder, encoder, '
+                'processor_group.',
+            )
+        objects = {'model': tf.train.Checkpoint(**{k: getattr(model, k) for k in restore_keys})}
+    try:
+        status = tf.train.Checkpoint(**objects).restore(latest)
         if verbose:
             status.assert_existing_objects_matched()
-        status.expect_partial()
-    else:
-        for key in restore_keys:
-            sub = tf.train.Checkpoint(**{key: getattr(model, key)})
-            status = tf.train.Checkpoint(model=sub).restore(latest)
-            status.assert_existing_objects_matched()
-            status.expect_partial()
-    logging.info('Restored model from %s', latest)
+    except (AssertionError, ValueError, tf.errors.InvalidArgumentError) as error:
+        raise ValueError(
+            f'The checkpoint {latest} does not fit this model ({error}). It was made by a different '
+            'configuration: train into a new save_dir, restore from the run to start from (restore_dir), '
+            'or restore part of it with Trainer.restore_keys.'
+        ) from error
+    status.expect_partial()
+    logging.info('Restored %s from %s', 'model' if restore_keys is None else list(restore_keys), latest)
     return latest
 
 

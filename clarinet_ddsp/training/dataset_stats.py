@@ -360,6 +360,39 @@ def save_dataset_statistics(
     return path
 
 
+def training_data_provider():
+    """The data provider gin binds to train.data_provider: a run's training data.
+
+    Raises:
+      ValueError: gin binds none (e.g. an operative config from a run trained without one).
+    """
+    import gin
+
+    try:
+        return gin.query_parameter('train.data_provider').scoped_configurable_fn()
+    except (ValueError, TypeError, AttributeError) as error:
+        raise ValueError(f'gin binds no train.data_provider ({error}).') from error
+
+
+def save_training_data_statistics(save_dir: str) -> str | None:
+    """save_dataset_statistics for the training data gin binds to train.data_provider (a run's).
+
+    Returns:
+      The JSON file's path; None, with a warning saying why, when gin binds no provider or its data
+      cannot be read (resynthesis and export then cannot adjust to the training data).
+    """
+    try:
+        return save_dataset_statistics(training_data_provider(), save_dir)
+    except (ValueError, TypeError, AttributeError, OSError, tf.errors.OpError) as error:
+        logging.warning(
+            'No dataset statistics for %s (%s): resynthesis and export cannot adjust to the training '
+            'data until they are computed (train.data_provider in the gin config).',
+            save_dir,
+            error,
+        )
+        return None
+
+
 def load_dataset_statistics(path_or_dir: str) -> dict[str, Any]:
     """Reads dataset_statistics.json (a file path, or a run directory holding it).
 

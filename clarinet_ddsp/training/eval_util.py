@@ -10,9 +10,8 @@ from __future__ import annotations
 
 import json
 import os
-import re
 import time
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 
 import numpy as np
 import tensorflow as tf
@@ -20,101 +19,7 @@ from absl import logging
 
 import gin
 from clarinet_ddsp import interrupts
-
-_CKPT_RE = re.compile(r'ckpt-(\d+)$')
-_POLL_SECS = 1.0
-
-
-# ----------------------------------------------------------------------------------- checkpoints
-def checkpoint_step(checkpoint_path: str) -> int:
-    """The step of a checkpoint prefix such as /run/ckpt-300 (ValueError if it has none)."""
-    match = _CKPT_RE.search(checkpoint_path)
-    if not match:
-        raise ValueError(
-            f'checkpoint {checkpoint_path!r} is not named ckpt-<step>; point '
-            'restore_dir at a directory written by clarinet_ddsp_run --mode=train.'
-        )
-    return int(match.group(1))
-
-
-def latest_checkpoint(restore_dir: str) -> str | None:
-    """Prefix of the newest complete checkpoint in restore_dir (or restore_dir itself), or None."""
-    try:
-        from clarinet_ddsp.training import checkpointing
-    except ImportError:  # Only the plain TensorFlow lookup below.
-        checkpointing = None
-    if checkpointing is not None:
-        try:
-            return checkpointing.get_latest_checkpoint(restore_dir)
-        except FileNotFoundError:
-            return None
-    if tf.io.gfile.exists(restore_dir + '.index'):
-        return restore_dir
-    try:  # The checkpoint manager's state file names only complete checkpoints.
-        path = tf.train.latest_checkpoint(restore_dir)
-    except (tf.errors.NotFoundError, ValueError):
-        path = None
-    return path if path and tf.io.gfile.exists(path + '.index') else None
-
-
-def iterate_checkpoints(
-    restore_dir: str,
-    ckpt_delay_secs: float = 0,
-    run_once: bool = False,
-    timeout_secs: float | None = None,
-    stop: interrupts.StopRequest | None = None,
-) -> Iterator[str]:
-    """Yields the newest checkpoint, then each newer one as it appears.
-
-    Args:
-        restore_dir: directory of ckpt-<step> files (or one checkpoint prefix).
-        ckpt_delay_secs: minimum time between two yielded checkpoints.
-        run_once: yield only the newest checkpoint; raise if there is none.
-        timeout_secs: stop after waiting this long for a new checkpoint (None: wait forever).
-        stop: end the iteration once this is set (a SIGINT/SIGTERM).
-
-    Raises:
-        ValueError: run_once and restore_dir holds no checkpoint.
-    """
-    last = None
-    last_time = 0.0
-    wait_start = time.time()
-    logged_wait = False
-    while not stop:
-        path = latest_checkpoint(restore_dir)
-        if path is not None and path != last:
-            delay = last_time + ckpt_delay_secs - time.time()
-            if last is not None and delay > 0:
-                time.sleep(delay)
-                path = latest_checkpoint(restore_dir) or path
-            last, last_time = path, time.time()
-            yield path
-            if run_once:
-                return
-            wait_start, logged_wait = time.time(), False
-            continue
-        if path is None and run_once:
-            raise ValueError(
-                f'restore_dir={restore_dir!r} holds no checkpoint (ckpt-<step>.index); '
-                'train first (--mode=train --save_dir=...) or pass the training '
-                "run's directory as --restore_dir."
-            )
-        if timeout_secs is not None and time.time() - wait_start >= timeout_secs:
-            logging.info('No new checkpoint in %s for %.0f s; stopping.', restore_dir, timeout_secs)
-            return
-        if not logged_wait:
-            logging.info('Waiting for a new checkpoint in %s ...', restore_dir)
-            logged_wait = True
-        time.sleep(_POLL_SECS)
-
-
-def restore_model(model, checkpoint_path: str) -> None:
-    """Loads the model's weights (not the optimizer's) from a checkpoint prefix."""
-    if hasattr(model, 'restore'):
-        model.restore(checkpoint_path)
-    else:
-        tf.train.Checkpoint(model=model).restore(checkpoint_path).expect_partial()
-    logging.info('Restored %s', checkpoint_path)
+from clarinet_ddsp.training import checkpointing
 
 
 # ---------------------------------------------------------------------------------- model calls
@@ -237,9 +142,11 @@ def evaluate_or_sample(
     finished = None  # The last checkpoint done.
     then = 'stops after the current batch (the current checkpoint is not finished)'
     with summary_writer.as_default(), interrupts.stop_on_signals(mode, then) as stop:
-        iterator = iterate_checkpoints(restore_dir, ckpt_delay_secs, run_once, timeout_secs, stop=stop)
+        iterator = checkpointing.iterate_checkpoints(
+            restore_dir, ckpt_delay_secs, run_once, timeout_secs, stop=stop
+        )
         for checkpoint_path in iterator:
-            step = checkpoint_step(checkpoint_path)
+            step = checkpointing.checkpoint_step(checkpoint_path)
             dataset_iter = iter(dataset)  # Same batches for every checkpoint.
             start = time.time()
             restored = False
@@ -260,7 +167,7 @@ def evaluate_or_sample(
                     if not getattr(model, 'built', True):
                         model(dict(features), training=False)
                     try:
-                        restore_model(model, checkpoint_path)
+                        checkpointing.restore_model(model, checkpoint_path)
                     except (tf.errors.NotFoundError, FileNotFoundError) as e:
                         logging.warning(
                             'Checkpoint %s vanished before it was read (%s); skipping it.', checkpoint_path, e

@@ -85,38 +85,24 @@ class Trainer:
 
         Raises:
             FileNotFoundError: no complete checkpoint at checkpoint_path.
+            ValueError: the checkpoint does not fit the model, or restore_keys names no attribute of it.
         """
         start = time.time()
         restore_keys = list(restore_keys) if restore_keys else self.restore_keys
-        latest = checkpointing.get_latest_checkpoint(checkpoint_path)
         if restore_keys is None:
-            logging.info('Trainer restoring the full model and optimizer from %s', latest)
-            checkpoint = self.get_checkpoint()
+            logging.info('Trainer restoring the full model and optimizer from %s', checkpoint_path)
         else:
-            missing = [k for k in restore_keys if not hasattr(self.model, k)]
-            if missing:
-                raise ValueError(
-                    f'Trainer.restore_keys={restore_keys}: the model has no attribute(s) '
-                    f'{missing}; use names such as decoder, encoder, processor_group.'
-                )
             # A warm start: only these submodules; the optimizer (which also references every model
             # variable in Keras 3) and the step start afresh.
-            logging.info('Trainer restoring only %s from %s', restore_keys, latest)
-            checkpoint = tf.train.Checkpoint(
-                model=tf.train.Checkpoint(**{k: getattr(self.model, k) for k in restore_keys})
-            )
+            logging.info('Trainer restoring only %s from %s', restore_keys, checkpoint_path)
         with self.strategy.scope():
-            try:
-                status = checkpoint.restore(latest)
-                if restore_keys is None:
-                    status.assert_existing_objects_matched()
-            except (AssertionError, ValueError, tf.errors.InvalidArgumentError) as error:
-                raise ValueError(
-                    f'Trainer: the checkpoint {latest} does not fit this model ({error}). It was made by '
-                    'a different configuration: train into a new save_dir, restore from the run to start '
-                    'from (restore_dir), or restore part of it with Trainer.restore_keys.'
-                ) from error
-            status.expect_partial()
+            latest = checkpointing.restore_model(
+                self.model,
+                checkpoint_path,
+                restore_keys=restore_keys,
+                verbose=restore_keys is None,
+                optimizer=self.optimizer if restore_keys is None else None,
+            )
         logging.info('Loaded checkpoint %s (%.1f s)', latest, time.time() - start)
         return latest
 

@@ -18,7 +18,7 @@ from tensorboard.backend.event_processing import event_accumulator
 
 import gin
 from clarinet_ddsp.cli import run
-from clarinet_ddsp.training import checkpointing
+from clarinet_ddsp.training import checkpointing, gin_config
 from tests.training import tiny
 
 REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
@@ -125,7 +125,7 @@ def _tags(path):
 
 
 def test_unknown_gin_name_is_one_clear_error(tmp_path):
-    with pytest.raises(run.ConfigError, match='RnnFcDecoderr'):
+    with pytest.raises(gin_config.ConfigError, match='RnnFcDecoderr'):
         _run(
             [
                 f'--save_dir={tmp_path}',
@@ -137,7 +137,7 @@ def test_unknown_gin_name_is_one_clear_error(tmp_path):
 
 def test_unknown_parameter_of_a_known_class_is_named(tmp_path):
     pattern = _tfrecords(tmp_path)
-    with pytest.raises(run.ConfigError, match='rnn_chanels'):
+    with pytest.raises(gin_config.ConfigError, match='rnn_chanels'):
         _run(
             [
                 f'--save_dir={tmp_path / "run"}',
@@ -164,12 +164,12 @@ def test_allow_memory_growth_runs_before_the_strategy(tmp_path, monkeypatch):
 
 
 def test_missing_model_or_dataset_config_says_which_file_to_add(tmp_path, monkeypatch):
-    with pytest.raises(run.ConfigError, match='models/solo_instrument.gin'):
+    with pytest.raises(gin_config.ConfigError, match='models/solo_instrument.gin'):
         _run([f'--save_dir={tmp_path / "a"}', '--mode=eval', '--gin_file=datasets/tfrecord.gin'])
     from clarinet_ddsp.training import distribution
 
     monkeypatch.setattr(distribution, 'get_strategy', lambda **kw: tf.distribute.get_strategy())
-    with pytest.raises(run.ConfigError, match='datasets/tfrecord.gin'):
+    with pytest.raises(gin_config.ConfigError, match='datasets/tfrecord.gin'):
         _run([f'--save_dir={tmp_path / "b"}', '--gin_file=models/solo_instrument.gin'])
 
 
@@ -413,30 +413,6 @@ def test_console_script_is_declared_and_callable():
     assert callable(run.console_entry_point)
 
 
-def test_gin_parse_order_defaults_operative_config_then_user(tmp_path):
-    restore_dir = tmp_path / 'run'
-    restore_dir.mkdir()
-    (restore_dir / 'operative_config-5.gin').write_text('Trainer.learning_rate = 0.5\n')
-    (restore_dir / 'operative_config-10.gin').write_text(
-        'Trainer.learning_rate = 0.25\ntrain.num_steps = 7\nNotAThing.x = 1\n'
-    )
-    run.parse_gin(str(restore_dir), [], ['train.num_steps = 9'], [])
-    assert gin.query_parameter('Trainer.learning_rate') == 0.25  # Newest operative config over base.gin.
-    assert gin.query_parameter('train.num_steps') == 9  # The user's params last.
-    assert gin.query_parameter('Trainer.lr_decay_rate') == 0.98  # optimization/base.gin underneath.
-    assert gin.query_parameter('evaluate.evaluator_classes') is not None  # eval/basic.gin
-
-
-def test_gin_search_path_finds_user_configs(tmp_path):
-    (tmp_path / 'mine').mkdir()
-    (tmp_path / 'mine' / 'small.gin').write_text(
-        "include 'models/solo_instrument.gin'\nRnnFcDecoder.rnn_channels = 8\n"
-    )
-    run.parse_gin(str(tmp_path / 'run'), ['mine/small.gin'], [], [str(tmp_path)])
-    assert gin.query_parameter('RnnFcDecoder.rnn_channels') == 8
-    assert gin.query_parameter('Reverb.reverb_length') == 48000
-
-
 @pytest.mark.slow  # a fresh interpreter (subprocess)
 def test_run_imports_after_the_other_clis_without_flag_clashes():
     # Flags that prepare_tfrecord (allow_memory_growth) and resynth/export (save_dir) also define.
@@ -450,9 +426,3 @@ def test_run_imports_after_the_other_clis_without_flag_clashes():
     )
     assert out.returncode == 0, out.stderr[-2000:]
     assert out.stdout.strip() == 'True'
-
-
-def test_tpu_runs_parse_the_tpu_optimization_defaults(tmp_path):
-    run.parse_gin(str(tmp_path), [], [], [], tpu='grpc://10.0.0.1:8470')
-    assert gin.query_parameter('%batch_size') == 64
-    assert gin.query_parameter('%learning_rate') == 3e-4

@@ -22,8 +22,7 @@ from ai_edge_litert.interpreter import Interpreter
 
 import gin
 from clarinet_ddsp.cli import export as export_cli
-from clarinet_ddsp.cli import run
-from clarinet_ddsp.training import models, train_util, trainers
+from clarinet_ddsp.training import gin_config, models, train_util, trainers
 from tests import inference_runs
 from tests.training import tiny
 
@@ -67,7 +66,7 @@ def train_vst_run(directory: str, steps: int = 2) -> str:
     bindings += [f"TFRecordProvider.file_pattern = '{pattern}'", f'train_util.train.num_steps = {steps}']
     gin.clear_config()
     try:
-        run.parse_gin(save_dir, ['datasets/tfrecord.gin', 'models/vst/vst.gin'], bindings, [])
+        gin_config.parse_gin(save_dir, ['datasets/tfrecord.gin', 'models/vst/vst.gin'], bindings, [])
         trainer = trainers.Trainer(models.get_model(), learning_rate=3e-3)
         train_util.train(data_provider=gin.REQUIRED, trainer=trainer, save_dir=save_dir, restore_dir=save_dir)
     finally:
@@ -270,7 +269,7 @@ def test_other_sample_rates_and_sizes_are_named():
 
     gin.clear_config()
     try:
-        run.parse_gin('', ['models/vst/vst_32k.gin'], [], [])
+        gin_config.parse_gin('', ['models/vst/vst_32k.gin'], [], [])
         model = models.get_model()
         batch = {'audio': tf.zeros([1, 128000]), 'audio_16k': tf.zeros([1, 64000])}
         batch.update(f0_hz=tf.fill([1, 201], 220.0), f0_confidence=tf.ones([1, 201]))

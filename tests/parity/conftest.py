@@ -29,19 +29,12 @@ HARNESS_CASES = {'core.midi_to_hz[2d]'}  # always computed: test_harness.py chec
 def parse_our_gin(gin_files: Sequence[str], bindings: Sequence[str] = ()) -> None:
     """Our gin configs in ddsp_run's order (optimization/base, eval/basic, then gin_files, bindings).
 
-    Through clarinet_ddsp.training.gin_paths, not clarinet_ddsp.cli.run: a CLI module defines absl
+    Through clarinet_ddsp.training.gin_config, not clarinet_ddsp.cli.run: a CLI module defines absl
     flags at import, and two CLIs imported into one test process can collide.
     """
-    import gin
-    from clarinet_ddsp.training import gin_paths
+    from clarinet_ddsp.training import gin_config
 
-    gin.clear_config()
-    search_paths = gin_paths.add_search_paths()
-    with gin.unlock_config():
-        for name in ['optimization/base.gin', 'eval/basic.gin', *gin_files]:
-            gin.parse_config_file(gin_paths.resolve_gin_file(name, search_paths))
-        for binding in bindings:
-            gin.parse_config(binding)
+    gin_config.parse_gin('', gin_files, bindings)
 
 
 def reference_python() -> str:

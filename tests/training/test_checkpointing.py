@@ -118,3 +118,30 @@ def test_kill_9_while_saving_leaves_a_complete_latest_checkpoint(tmp_path):
         assert step >= 1 and np.all(v.numpy() == step)
     checkpointing.AtomicCheckpointManager(tf.train.Checkpoint(v=tf.Variable(0.0)), str(tmp_path), 2)
     assert not tf.io.gfile.glob(str(tmp_path / '*_temp*'))  # A new run clears interrupted saves.
+
+
+def test_checkpoint_step_parses_prefix_and_rejects_others():
+    assert checkpointing.checkpoint_step('/run/ckpt-300') == 300
+    with pytest.raises(ValueError, match='ckpt-<step>'):
+        checkpointing.checkpoint_step('/run/model.weights')
+
+
+def test_restore_model_names_a_checkpoint_of_another_model_and_restores_parts(tmp_path):
+    class Net(tf.Module):
+        def __init__(self, size):
+            self.decoder = tf.Module()
+            self.decoder.w = tf.Variable(tf.ones([size]))
+            self.head = tf.Variable(2.0)
+
+    saved = Net(3)
+    saved.decoder.w.assign([1.0, 2.0, 3.0])
+    saved.head.assign(5.0)
+    prefix = tf.train.Checkpoint(model=saved).save(str(tmp_path / 'run' / 'ckpt'))
+    warm = Net(3)
+    assert checkpointing.restore_model(warm, prefix, restore_keys=['decoder']) == prefix
+    np.testing.assert_array_equal(warm.decoder.w.numpy(), [1.0, 2.0, 3.0])
+    assert float(warm.head.numpy()) == 2.0  # not restored
+    with pytest.raises(ValueError, match='does not fit this model'):
+        checkpointing.restore_model(Net(4), prefix)
+    with pytest.raises(ValueError, match=r"restore_keys=\['encoder'\] names .* the model does not have"):
+        checkpointing.restore_model(Net(3), prefix, restore_keys=['encoder'])

@@ -176,12 +176,6 @@ def test_missing_evaluators_and_bad_mode_are_explained(tmp_path):
         eval_util.evaluate_or_sample(_provider(), h.SineModel(), EVALUATORS, mode='train')
 
 
-def test_checkpoint_step_parses_prefix_and_rejects_others():
-    assert eval_util.checkpoint_step('/run/ckpt-300') == 300
-    with pytest.raises(ValueError, match='ckpt-<step>'):
-        eval_util.checkpoint_step('/run/model.weights')
-
-
 def test_gin_configures_evaluate_and_sample_under_eval_util(run_dir, fake_features):
     gin.clear_config()
     gin.parse_config(
@@ -205,15 +199,14 @@ def test_gin_configures_evaluate_and_sample_under_eval_util(run_dir, fake_featur
 def test_writeup_eval_and_sample_on_trained_tiny_solo_instrument(tmp_path):
     """Train 1 step of the shrunk solo_instrument recipe, then eval and sample it as the CLI does:
     real SpectralLoss, package loudness, CREPE tiny on the generated audio."""
-    from clarinet_ddsp.cli import run
-    from clarinet_ddsp.training import models, train_util, trainers
+    from clarinet_ddsp.training import gin_config, models, train_util, trainers
     from tests.training import tiny
 
     pattern = tiny.write_tfrecords(str(tmp_path / 'data' / 'train.tfrecord'), n_examples=2, n_shards=1)
     run_dir = str(tmp_path / 'run')
     gin.clear_config()
     try:
-        run.parse_gin(
+        gin_config.parse_gin(
             run_dir,
             ['papers/iclr2020/solo_instrument.gin'],
             tiny.SHRINK_PARAMS

@@ -9,11 +9,10 @@ import pytest
 import tensorflow as tf
 
 import gin
-from clarinet_ddsp.cli import run
-from clarinet_ddsp.training import gin_paths, models, train_util, trainers
+from clarinet_ddsp.training import gin_config, models, train_util, trainers
 from tests.training import tiny
 
-GIN_DIR = pathlib.Path(gin_paths.get_gin_dir())
+GIN_DIR = pathlib.Path(gin_config.get_gin_dir())
 # Every recipe that defines a model: models/, papers/ and any other folder but the partial configs.
 MODEL_RECIPES = sorted(
     str(p.relative_to(GIN_DIR))
@@ -30,7 +29,7 @@ def _clean_gin():
 
 
 def test_solo_instrument_has_4849150_trainable_parameters(tmp_path):
-    run.parse_gin(str(tmp_path), ['models/solo_instrument.gin'], [], [])
+    gin_config.parse_gin(str(tmp_path), ['models/solo_instrument.gin'], [], [])
     model = models.get_model()
     batch = {
         'audio': tf.zeros([1, 64000]),
@@ -62,7 +61,7 @@ def test_vst_has_ddsps_1889278_trainable_parameters(tmp_path):
     # ddsp 3.7.0's models/vst/vst.gin built in the reference environment: 1,889,278, in the same order
     # and shapes (two Fc stacks of 1 -> 256, GRU 512 -> 512, Fc 1024 -> 256, Dense 256 -> 126,
     # reverb magnitudes 500 x 32).
-    run.parse_gin(str(tmp_path), ['models/vst/vst.gin'], [], [])
+    gin_config.parse_gin(str(tmp_path), ['models/vst/vst.gin'], [], [])
     model = models.get_model()
     batch = {
         'audio': tf.zeros([1, 64000]),
@@ -99,7 +98,7 @@ _SLOW_RECIPES = {'models/vst/vst_32k.gin', 'models/vst/vst_48k.gin', 'papers/icl
 def test_recipe_builds_and_takes_a_training_step(recipe, tmp_path):
     pattern, shrink = _recipe_data(recipe, tmp_path)
     files = [recipe] if recipe.startswith('papers') else ['datasets/tfrecord.gin', recipe]
-    run.parse_gin(
+    gin_config.parse_gin(
         str(tmp_path / 'run'),
         files,
         shrink + [f"TFRecordProvider.file_pattern = '{pattern}'"],
@@ -137,7 +136,7 @@ def _evaluators(key):
     [('eval/basic.gin', ['BasicEvaluator']), ('eval/basic_f0_ld.gin', ['BasicEvaluator', 'F0LdEvaluator'])],
 )
 def test_eval_recipes_name_existing_evaluators(eval_recipe, names, tmp_path):
-    run.parse_gin(str(tmp_path), [eval_recipe], [], [])
+    gin_config.parse_gin(str(tmp_path), [eval_recipe], [], [])
     for key in ('evaluate.evaluator_classes', 'sample.evaluator_classes'):
         refs = _evaluators(key)
         assert [r.selector.split('.')[-1] for r in refs] == names
@@ -181,7 +180,7 @@ def test_vst_trains_on_tfrecords_prepared_with_the_train_vst_colabs_flags(tmp_pa
         flags.FLAGS.unparse_flags()
 
     # The colab's train() bindings (batch size and steps shrunk), on the real 4 s examples.
-    run.parse_gin(
+    gin_config.parse_gin(
         str(tmp_path / 'run'),
         ['models/vst/vst.gin', 'datasets/tfrecord.gin'],
         [

@@ -1,0 +1,210 @@
+"""Gin configuration in one place: where the shipped configs live, how --gin_file names resolve, and
+parsing (ddsp_run's order for the CLI; a run's operative config for inference), with errors that name
+the file or binding at fault."""
+
+from __future__ import annotations
+
+import os
+import pathlib
+import sys
+import sysconfig
+from collections.abc import Sequence
+
+from absl import logging
+
+import gin
+
+# Prefix of the write-up's paths (--gin_file=ddsp/training/gin/models/solo_instrument.gin).
+_DDSP_PREFIXES = ('ddsp/training/gin/', './ddsp/training/gin/')
+_MARKER = os.path.join('optimization', 'base.gin')
+_ENV_VAR = 'CLARINET_DDSP_GIN_PATH'
+
+
+def _candidates() -> list[pathlib.Path]:
+    here = pathlib.Path(__file__).resolve()
+    candidates = []
+    if os.environ.get(_ENV_VAR):
+        candidates.append(pathlib.Path(os.environ[_ENV_VAR]))
+    candidates.append(here.parents[2] / 'gin')  # A checkout or an editable install.
+    # <prefix>/lib/pythonX.Y/site-packages/clarinet_ddsp/training/ -> <prefix>/share/... (pip --prefix,
+    # --user, venvs); <prefix>/Lib/site-packages/... on Windows.
+    for levels in (5, 4):
+        if len(here.parents) > levels:
+            candidates.append(here.parents[levels] / 'share' / 'clarinet_ddsp' / 'gin')
+    # A wheel installs gin/ as data files under <prefix>/share/clarinet_ddsp/gin.
+    prefixes = [sysconfig.get_path('data'), sys.prefix, sys.exec_prefix, getattr(sys, 'base_prefix', '')]
+    user_base = sysconfig.get_config_var('userbase')
+    if user_base:
+        prefixes.append(user_base)
+    for prefix in prefixes:
+        if prefix:
+            candidates.append(pathlib.Path(prefix) / 'share' / 'clarinet_ddsp' / 'gin')
+    return candidates
+
+
+def get_gin_dir() -> str:
+    """The package's gin/ folder.
+
+    Raises:
+      FileNotFoundError: no gin/ folder with optimization/base.gin was found.
+    """
+    for candidate in _candidates():
+        if (candidate / _MARKER).is_file():
+            return str(candidate)
+    raise FileNotFoundError(
+        'clarinet_ddsp: the gin/ configs were not found (looked in '
+        f'{[str(c) for c in _candidates()]}); reinstall the package or set {_ENV_VAR}=/path/to/gin.'
+    )
+
+
+def add_search_paths(extra_paths=()) -> list[str]:
+    """Adds the package's gin/ and extra_paths to gin's search path; returns the list added."""
+    paths = [get_gin_dir()] + [os.path.expanduser(p) for p in extra_paths]
+    prefixes = getattr(gin.config, '_LOCATION_PREFIXES', None)
+    for i, path in enumerate(paths):
+        if isinstance(prefixes, list):
+            # Ahead of gin's default '' (the working directory): gin logs an ERROR line for every
+            # prefix where a relative name is missing, which would precede every include.
+            if path in prefixes:
+                prefixes.remove(path)
+            prefixes.insert(i, path)
+        else:
+            gin.add_config_file_search_path(path)
+    return paths
+
+
+def resolve_gin_file(name: str, search_paths) -> str:
+    """A --gin_file value -> a path gin can open.
+
+    Tries the path as given, then relative to each search path, then with the write-up's
+    'ddsp/training/gin/' prefix stripped (relative to the search paths).
+
+    Raises:
+      FileNotFoundError: the file is nowhere, naming where it was looked for.
+    """
+    expanded = os.path.expanduser(os.path.expandvars(name))
+    tried = [expanded]
+    if os.path.isfile(expanded):
+        return expanded
+    names = [expanded]
+    for prefix in _DDSP_PREFIXES:
+        if expanded.startswith(prefix):
+            names.append(expanded[len(prefix) :])
+    marker = '/ddsp/training/gin/'
+    if marker in expanded:
+        names.append(expanded.split(marker, 1)[1])
+    for rel in names:
+        for base in search_paths:
+            path = os.path.join(base, rel)
+            tried.append(path)
+            if os.path.isfile(path):
+                return path
+    raise FileNotFoundError(
+        f'--gin_file={name}: no such file; looked at {tried}. Give a path, or a name '
+        'relative to the gin search path such as models/solo_instrument.gin.'
+    )
+
+
+class ConfigError(ValueError):
+    """A gin file or binding the program cannot use."""
+
+
+def config_error(source: str, error: Exception) -> ConfigError:
+    """gin's error about `source` (a file or binding) -> a ConfigError that names it and the usual fix."""
+    text = str(error).strip()
+    first = text.splitlines()[0] if text else repr(error)
+    return ConfigError(
+        f"{source}: {first} -- check the spelling of the setting (names are ddsp's, e.g. "
+        'RnnFcDecoder.rnn_channels, TFRecordProvider.file_pattern, train_util.train.num_steps).\n'
+        f'{text}'
+    )
+
+
+_GIN_ERRORS = (ValueError, KeyError, TypeError, SyntaxError)
+
+
+def _parse_bindings(gin_params: Sequence[str]) -> None:
+    for param in gin_params:
+        try:
+            gin.parse_config(param)
+        except _GIN_ERRORS as error:
+            raise config_error(f'--gin_param={param!r}', error) from error
+
+
+def parse_gin(
+    restore_dir: str,
+    gin_files: Sequence[str] = (),
+    gin_params: Sequence[str] = (),
+    gin_search_paths: Sequence[str] = (),
+    tpu: str = '',
+) -> None:
+    """Parses gin configs in ddsp_run's order; later settings override earlier ones.
+
+    optimization/base.gin (base_tpu.gin with a TPU), eval/basic.gin, the newest operative config in
+    restore_dir (if any), then gin_files and gin_params.
+
+    Args:
+      restore_dir: the run to continue or evaluate; '' or a folder without an operative config adds none.
+      gin_files: a path, or a name relative to the search path (models/solo_instrument.gin, or the
+        write-up's ddsp/training/gin/models/solo_instrument.gin).
+      gin_params: bindings such as 'batch_size=16'.
+      gin_search_paths: folders searched after the package's configs.
+      tpu: a TPU address ('' for none).
+
+    Raises:
+      ConfigError: an unknown configurable or parameter, or a malformed binding, naming it.
+      FileNotFoundError: a gin file that exists nowhere.
+    """
+    gin.clear_config()
+    search_paths = add_search_paths(gin_search_paths)
+    with gin.unlock_config():
+        gin.parse_config_file(os.path.join('optimization', 'base_tpu.gin' if tpu else 'base.gin'))
+        gin.parse_config_file(os.path.join('eval', 'basic.gin'))
+        try:
+            operative = _latest_operative_config(restore_dir) if restore_dir else None
+        except FileNotFoundError:
+            operative = None
+            logging.info('No operative config in %s', restore_dir)
+        if operative:
+            logging.info('Using operative config %s', operative)
+            gin.parse_config_file(operative, skip_unknown=True)
+        for name in gin_files:
+            path = resolve_gin_file(name, search_paths)
+            try:
+                gin.parse_config_file(path)
+            except _GIN_ERRORS as error:
+                raise config_error(f'--gin_file={name}', error) from error
+        _parse_bindings(gin_params)
+
+
+def parse_operative_config(restore_dir: str, gin_params: Sequence[str] = ()) -> str:
+    """Replaces gin's config by a training run's newest operative config (plus gin_params): what
+    rebuilds the run's model for inference. Unknown configurables in the file are skipped.
+
+    Returns:
+      The operative_config-<step>.gin parsed.
+
+    Raises:
+      FileNotFoundError: restore_dir holds no operative_config-<step>.gin.
+      ConfigError: a malformed binding in gin_params, naming it.
+    """
+    try:
+        operative = _latest_operative_config(restore_dir)
+    except FileNotFoundError as error:
+        raise FileNotFoundError(
+            f'{restore_dir} has no operative_config-<step>.gin; give the folder a '
+            'training run (clarinet_ddsp_run --mode=train) wrote.'
+        ) from error
+    gin.clear_config()
+    add_search_paths()
+    with gin.unlock_config():
+        gin.parse_config_file(operative, skip_unknown=True)
+        _parse_bindings(gin_params)
+    logging.info('Parsed %s', operative)
+    return operative
+
+
+def _latest_operative_config(restore_dir: str) -> str:
+    from clarinet_ddsp.training import checkpointing
+
+    return checkpointing.get_latest_operative_config(restore_dir)

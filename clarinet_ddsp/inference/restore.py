@@ -105,7 +105,7 @@ def load_model(save_dir: str, checkpoint: str | None = None, gin_params: Sequenc
     except (ValueError, RuntimeError, TypeError) as error:
         if 'get_model' not in str(error) and 'REQUIRED' not in str(error):
             raise
-        model = models.Autoencoder()  # Seed-era configs bind Autoencoder directly.
+        model = models.Autoencoder()  # ddsp 0.14 (2020) configs bind Autoencoder directly.
 
     sample_rate, n_samples, n_frames = _training_lengths(model)
     if n_samples % n_frames:

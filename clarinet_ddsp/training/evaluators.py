@@ -169,11 +169,10 @@ class F0LdEvaluator(BaseEvaluator):
         crepe_model: CREPE capacity of the f0 metric, 'full' (ddsp's, and prepare_tfrecord's default:
             the metric then compares like with like) or a smaller one such as 'tiny' (~8x faster).
         num_f0_crepe_examples: examples per checkpoint the f0 metric measures (-1: all). The default
-            32 (one eval batch) keeps one checkpoint of the write-up's eval (5 batches of 32) within
-            10 minutes on a 2-core CPU with 'full'.
+            32 (one eval batch) is a fifth of the eval of the DDSP clarinet experiments write-up
+            (5 batches of 32), which keeps CREPE's share of a CPU eval with 'full' in proportion.
         sample_crepe_model: CREPE capacity of the f0_crepe plots in sample mode; 'tiny' by default,
-            whose few cents of difference do not show on a plot, so sampling 16 examples stays
-            within a minute on a 2-core CPU.
+            whose few cents of difference do not show on a plot and which keeps sampling quick.
     """
 
     def __init__(

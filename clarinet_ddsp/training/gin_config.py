@@ -14,7 +14,8 @@ from absl import logging
 
 import gin
 
-# Prefix of the write-up's paths (--gin_file=ddsp/training/gin/models/solo_instrument.gin).
+# Prefix of ddsp's gin paths as the DDSP clarinet experiments write-up gives them
+# (--gin_file=ddsp/training/gin/models/solo_instrument.gin).
 _DDSP_PREFIXES = ('ddsp/training/gin/', './ddsp/training/gin/')
 _MARKER = os.path.join('optimization', 'base.gin')
 _ENV_VAR = 'CLARINET_DDSP_GIN_PATH'
@@ -76,7 +77,7 @@ def add_search_paths(extra_paths=()) -> list[str]:
 def resolve_gin_file(name: str, search_paths) -> str:
     """A --gin_file value -> a path gin can open.
 
-    Tries the path as given, then relative to each search path, then with the write-up's
+    Tries the path as given, then relative to each search path, then with ddsp's
     'ddsp/training/gin/' prefix stripped (relative to the search paths).
 
     Raises:
@@ -145,8 +146,8 @@ def parse_gin(
 
     Args:
       restore_dir: the run to continue or evaluate; '' or a folder without an operative config adds none.
-      gin_files: a path, or a name relative to the search path (models/solo_instrument.gin, or the
-        write-up's ddsp/training/gin/models/solo_instrument.gin).
+      gin_files: a path, or a name relative to the search path (models/solo_instrument.gin, or
+        ddsp's form ddsp/training/gin/models/solo_instrument.gin).
       gin_params: bindings such as 'batch_size=16'.
       gin_search_paths: folders searched after the package's configs.
       tpu: a TPU address ('' for none).

@@ -1578,7 +1578,7 @@ _add(
 )
 
 # ---------------------------------------------------------------------------------------------------
-# Wavetables, delays, critical-band frequencies and the processors built on them (issue 9 item 5).
+# Wavetables, delays, critical-band frequencies and the processors built on them.
 
 for _scale, _depth, _shape in (('bark', 1, (2, 20, 16)), ('mel', 3, (2, 20, 24)), ('bark', 2, (2, 20, 8, 2))):
     _add(

@@ -72,20 +72,22 @@ _REQUIRED_HINTS = {
 }
 
 
-def _missing_binding(error: RuntimeError) -> gin_config.ConfigError | None:
-    """gin's "Required bindings for `f` not provided" -> a ConfigError saying which file to add."""
+def _missing_binding(name: str, parameter: str) -> gin_config.ConfigError | None:
+    """A ConfigError saying which file to add if the config does not set name.parameter, else None."""
     from clarinet_ddsp.training import gin_config
 
-    text = str(error)
-    if 'Required bindings for' not in text:
+    if gin_config.is_bound(f'{name}.{parameter}'):
         return None
-    name = text.split('`')[1] if '`' in text else ''
     hint = _REQUIRED_HINTS.get(name, 'add the gin file or --gin_param that sets it')
-    return gin_config.ConfigError(f'{text.splitlines()[0]}: {hint}.')
+    return gin_config.ConfigError(f'{name}.{parameter} is not set: {hint}.')
 
 
-def _build(fn, what: str):
-    """Builds a gin-configured object, turning a bad setting into a ConfigError naming it."""
+def _build(fn, what: str, required: tuple[str, str] | None = None):
+    """Builds a gin-configured object, turning a bad setting into a ConfigError naming it.
+
+    required: the (configurable, parameter) fn needs from the config, e.g. ('get_model', 'model');
+    gin's RuntimeError for it becomes a ConfigError saying which file to add.
+    """
     from clarinet_ddsp.training import gin_config
 
     try:
@@ -93,18 +95,18 @@ def _build(fn, what: str):
     except (TypeError, ValueError) as error:
         raise gin_config.config_error(what, error) from error
     except RuntimeError as error:
-        config_error = _missing_binding(error)
+        config_error = _missing_binding(*required) if required else None
         if config_error is None:
             raise
         raise config_error from error
 
 
 def _run_loop(fn, **kwargs):
-    """Runs train/evaluate/sample, turning a missing required binding into a ConfigError."""
+    """Runs train/evaluate/sample, turning an unset data_provider into a ConfigError."""
     try:
         return fn(**kwargs)
     except RuntimeError as error:
-        config_error = _missing_binding(error)
+        config_error = _missing_binding(fn.__name__, 'data_provider')
         if config_error is None:
             raise
         raise config_error from error
@@ -134,7 +136,7 @@ def main(argv=()) -> None:
     if FLAGS.mode == 'train':
         strategy = distribution.get_strategy(tpu=FLAGS.tpu, cluster_config=FLAGS.cluster_config)
         with strategy.scope():
-            model = _build(models.get_model, 'the model (get_model.model)')
+            model = _build(models.get_model, 'the model (get_model.model)', ('get_model', 'model'))
             trainer = _build(lambda: trainers.get_trainer_class()(model, strategy), 'Trainer')
         chief = save_dir and distribution.is_chief(strategy)
         # The lock train_util.train holds, taken before anything is written into save_dir.
@@ -158,7 +160,7 @@ def main(argv=()) -> None:
     else:
         from clarinet_ddsp.training import eval_util
 
-        model = _build(models.get_model, 'the model (get_model.model)')
+        model = _build(models.get_model, 'the model (get_model.model)', ('get_model', 'model'))
         _delay_start(FLAGS.initial_delay_secs)
         loop = eval_util.evaluate if FLAGS.mode == 'eval' else eval_util.sample
         _run_loop(

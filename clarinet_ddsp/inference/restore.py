@@ -100,11 +100,9 @@ def load_model(save_dir: str, checkpoint: str | None = None, gin_params: Sequenc
         )
     operative_config = gin_config.parse_operative_config(save_dir, gin_params)
     ckpt = checkpointing.get_latest_checkpoint(checkpoint or save_dir)
-    try:
+    if gin_config.is_bound('get_model.model'):
         model = models.get_model()
-    except (ValueError, RuntimeError, TypeError) as error:
-        if 'get_model' not in str(error) and 'REQUIRED' not in str(error):
-            raise
+    else:
         model = models.Autoencoder()  # ddsp 0.14 (2020) configs bind Autoencoder directly.
 
     sample_rate, n_samples, n_frames = _training_lengths(model)

@@ -121,6 +121,15 @@ def config_error(source: str, error: Exception) -> ConfigError:
     )
 
 
+def is_bound(binding: str) -> bool:
+    """True if the parsed config sets `binding` ('configurable.parameter', e.g. 'get_model.model')."""
+    try:
+        gin.query_parameter(binding)
+    except ValueError:
+        return False
+    return True
+
+
 _GIN_ERRORS = (ValueError, KeyError, TypeError, SyntaxError)
 
 

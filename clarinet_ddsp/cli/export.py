@@ -65,7 +65,7 @@ def _vst_paths() -> tuple[str, str] | None:
     """(run, export folder) when the flags ask for the VST export (ours or ddsp_export's spelling).
 
     Raises:
-      ValueError: for an incomplete or contradictory combination, naming the flags to give.
+        ValueError: for an incomplete or contradictory combination, naming the flags to give.
     """
     if FLAGS.tfjs:
         raise ValueError('--tfjs: TensorFlow.js export is not supported; drop it (or give --notfjs).')

@@ -46,7 +46,7 @@ def write_wav(path: str, audio: np.ndarray, sample_rate: int) -> float:
     """Writes 16-bit PCM; scales down (and says so) only if the peak exceeds full scale.
 
     Returns:
-      The peak of the written audio.
+        The peak of the written audio.
     """
     import soundfile as sf
 

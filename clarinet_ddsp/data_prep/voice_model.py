@@ -29,7 +29,7 @@ def sung_vowel(
     breaths.
 
     Returns:
-      audio [n_samples] float32 peaking at 0.5, and its true f0 in Hz per sample (0 in gaps).
+        audio [n_samples] float32 peaking at 0.5, and its true f0 in Hz per sample (0 in gaps).
     """
     from scipy import signal
 

@@ -46,11 +46,11 @@ def auto_adjust(
     down by up to quiet_db.
 
     Args:
-      features: 'f0_hz', 'f0_confidence', 'loudness_db' [n_frames].
-      stats: dataset statistics (dataset_stats.load_dataset_statistics).
+        features: 'f0_hz', 'f0_confidence', 'loudness_db' [n_frames].
+        stats: dataset statistics (dataset_stats.load_dataset_statistics).
 
     Returns:
-      Adjusted copies of the features and what was done.
+        Adjusted copies of the features and what was done.
     """
     features = dict(features)
     adjustment = Adjustment()

@@ -28,16 +28,16 @@ def compute_features(
     of audio either side, so only its Viterbi smoothing could differ near piece boundaries.
 
     Args:
-      audio: mono [n_samples] at sample_rate.
-      sample_rate: the model's rate in Hz.
-      hop_size: the model's samples per frame.
-      crepe_model: CREPE capacity ('full' or 'tiny').
-      viterbi: CREPE's Viterbi decoding.
-      piece_secs: analysis piece length (memory grows with it, not with the input).
-      context_secs: CREPE context either side of a piece.
+        audio: mono [n_samples] at sample_rate.
+        sample_rate: the model's rate in Hz.
+        hop_size: the model's samples per frame.
+        crepe_model: CREPE capacity ('full' or 'tiny').
+        viterbi: CREPE's Viterbi decoding.
+        piece_secs: analysis piece length (memory grows with it, not with the input).
+        context_secs: CREPE context either side of a piece.
 
     Returns:
-      {'audio' [n_frames * hop], 'f0_hz', 'f0_confidence', 'loudness_db' [n_frames]} (float32).
+        {'audio' [n_frames * hop], 'f0_hz', 'f0_confidence', 'loudness_db' [n_frames]} (float32).
     """
     from clarinet_ddsp import spectral_ops
 

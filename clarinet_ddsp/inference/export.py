@@ -109,15 +109,15 @@ def export_saved_model(
     """Writes the SavedModel, metadata.json and dataset_statistics.json into output_dir.
 
     Args:
-      save_dir: the training run's directory.
-      output_dir: where to write (created; an existing SavedModel there is replaced).
-      checkpoint: a checkpoint prefix instead of the newest in save_dir.
-      include_reverb: keep the learned reverb in the exported graph.
-      block_frames: frames synthesised per block (bounds memory on long inputs).
-      restored: a restore.RestoredModel already loaded (skips loading).
+        save_dir: the training run's directory.
+        output_dir: where to write (created; an existing SavedModel there is replaced).
+        checkpoint: a checkpoint prefix instead of the newest in save_dir.
+        include_reverb: keep the learned reverb in the exported graph.
+        block_frames: frames synthesised per block (bounds memory on long inputs).
+        restored: a restore.RestoredModel already loaded (skips loading).
 
     Returns:
-      output_dir.
+        output_dir.
     """
     if restored is None:
         restored = restore.load_model(save_dir, checkpoint=checkpoint)

@@ -78,16 +78,16 @@ def load_model(save_dir: str, checkpoint: str | None = None, gin_params: Sequenc
     (plus gin_params).
 
     Args:
-      save_dir: the training run's directory (checkpoints and operative configs).
-      checkpoint: a checkpoint prefix (…/ckpt-<step>) to use instead of the newest.
-      gin_params: extra gin bindings applied after the operative config.
+        save_dir: the training run's directory (checkpoints and operative configs).
+        checkpoint: a checkpoint prefix (…/ckpt-<step>) to use instead of the newest.
+        gin_params: extra gin bindings applied after the operative config.
 
     Returns:
-      The restored model and its sample rate and hop size.
+        The restored model and its sample rate and hop size.
 
     Raises:
-      FileNotFoundError: save_dir has no operative config or no complete checkpoint.
-      gin_config.ConfigError: a malformed binding in gin_params.
+        FileNotFoundError: save_dir has no operative config or no complete checkpoint.
+        gin_config.ConfigError: a malformed binding in gin_params.
     """
     from clarinet_ddsp.training import checkpointing, gin_config, models
 

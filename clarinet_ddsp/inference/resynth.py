@@ -33,23 +33,23 @@ def resynthesize(
     """Plays a monophonic recording through a trained model.
 
     Args:
-      save_dir: the training run's directory.
-      audio: mono float audio at the model's sample rate (or give input_path).
-      input_path: an audio file (any format libsndfile reads, any rate and channel count).
-      pitch_shift: semitones added after auto-adjust.
-      octave_shift: octaves added after auto-adjust.
-      loudness_shift_db: dB added after auto-adjust.
-      auto_adjust_features: the notebook's octave and loudness adjustment to the training data
-        (needs the run's dataset_statistics.json, or its training data to compute it).
-      crepe_model: CREPE capacity for the input's f0.
-      checkpoint: a checkpoint prefix instead of the newest in save_dir.
-      include_reverb: apply the model's learned reverb.
-      piece_secs: analysis and synthesis piece length; bounds memory on long inputs.
-      restored: an inference.RestoredModel already loaded from save_dir (skips loading).
+        save_dir: the training run's directory.
+        audio: mono float audio at the model's sample rate (or give input_path).
+        input_path: an audio file (any format libsndfile reads, any rate and channel count).
+        pitch_shift: semitones added after auto-adjust.
+        octave_shift: octaves added after auto-adjust.
+        loudness_shift_db: dB added after auto-adjust.
+        auto_adjust_features: the notebook's octave and loudness adjustment to the training data
+            (needs the run's dataset_statistics.json, or its training data to compute it).
+        crepe_model: CREPE capacity for the input's f0.
+        checkpoint: a checkpoint prefix instead of the newest in save_dir.
+        include_reverb: apply the model's learned reverb.
+        piece_secs: analysis and synthesis piece length; bounds memory on long inputs.
+        restored: an inference.RestoredModel already loaded from save_dir (skips loading).
 
     Returns:
-      {'audio': [n_samples] float32, 'sample_rate', 'features' (the input's), 'features_used'
-       (after adjustments), 'adjustment', 'checkpoint'}.
+        {'audio': [n_samples] float32, 'sample_rate', 'features' (the input's), 'features_used'
+           (after adjustments), 'adjustment', 'checkpoint'}.
     """
     if (audio is None) == (input_path is None):
         raise ValueError('resynthesize: give exactly one of audio or input_path.')

@@ -53,15 +53,15 @@ class ControlsToAudio(tf.Module):
         """Wraps a restored model.
 
         Args:
-          model: a built, restored Autoencoder (decoder + processor_group).
-          sample_rate: Hz.
-          hop_size: samples per frame.
-          block_frames: frames synthesised per block (memory ~ block_frames * hop * n_harmonics).
-          include_reverb: apply the model's trainable reverb, if it has one.
-          noise_seed: seed of the (stateless, hence reproducible) noise.
+            model: a built, restored Autoencoder (decoder + processor_group).
+            sample_rate: Hz.
+            hop_size: samples per frame.
+            block_frames: frames synthesised per block (memory ~ block_frames * hop * n_harmonics).
+            include_reverb: apply the model's trainable reverb, if it has one.
+            noise_seed: seed of the (stateless, hence reproducible) noise.
 
         Raises:
-          ValueError: for a processor group this class does not support.
+            ValueError: for a processor group this class does not support.
         """
         super().__init__(name=name)
         from clarinet_ddsp import effects, processors, synths
@@ -140,15 +140,15 @@ class ControlsToAudio(tf.Module):
         """The Harmonic synth, block by block (Harmonic.get_signal_streaming).
 
         Args:
-          controls: from `controls`.
-          initial_phase: f0 phase (rad, float64 [batch, 1, 1]) at the sample before the first, to
-            continue a previous piece; None starts at 0.
-          context_after: trailing frames that only shape the envelopes of the frames before them
-            (a piece's next frame); not synthesised.
+            controls: from `controls`.
+            initial_phase: f0 phase (rad, float64 [batch, 1, 1]) at the sample before the first, to
+                continue a previous piece; None starts at 0.
+            context_after: trailing frames that only shape the envelopes of the frames before them
+                (a piece's next frame); not synthesised.
 
         Returns:
-          audio [batch, (n_frames - context_after) * hop] and the f0 phase at its last sample
-          (float64 [batch, 1, 1]).
+            audio [batch, (n_frames - context_after) * hop] and the f0 phase at its last sample
+            (float64 [batch, 1, 1]).
         """
         return self._layers.harmonic.get_signal_streaming(
             controls['amplitudes'],
@@ -188,18 +188,18 @@ class ControlsToAudio(tf.Module):
         """Audio and its parts from controls.
 
         Args:
-          f0_hz: [batch, n_frames] Hz.
-          loudness_db: [batch, n_frames] dB.
-          initial_phase: see harmonic_audio (to continue a previous piece).
-          skip_frames: decode these leading frames (the decoder's warm-up) but synthesise only
-            the frames after them.
-          context_after: trailing frames used only as interpolation context (see harmonic_audio).
-          reverb: apply the reverb (if the module has one).
+            f0_hz: [batch, n_frames] Hz.
+            loudness_db: [batch, n_frames] dB.
+            initial_phase: see harmonic_audio (to continue a previous piece).
+            skip_frames: decode these leading frames (the decoder's warm-up) but synthesise only
+                the frames after them.
+            context_after: trailing frames used only as interpolation context (see harmonic_audio).
+            reverb: apply the reverb (if the module has one).
 
         Returns:
-          {'audio', 'harmonic', 'noise' (if any), 'dry'} [batch, n_synth_frames * hop], the
-          controls 'amplitudes', 'harmonic_distribution', 'noise_magnitudes' [batch, n_frames, ...]
-          and 'final_phase' (float64 [batch, 1, 1]).
+            {'audio', 'harmonic', 'noise' (if any), 'dry'} [batch, n_synth_frames * hop], the
+            controls 'amplitudes', 'harmonic_distribution', 'noise_magnitudes' [batch, n_frames, ...]
+            and 'final_phase' (float64 [batch, 1, 1]).
         """
         controls = self.controls(f0_hz, loudness_db)
         if skip_frames:
@@ -249,14 +249,14 @@ def synthesize_pieces(
     overlap-added across pieces (exact). With one piece this is the whole-signal synthesis.
 
     Args:
-      synth: the model wrapped for synthesis.
-      f0_hz: [n_frames] Hz.
-      loudness_db: [n_frames] dB.
-      piece_frames: frames per piece.
-      warmup_frames: decoder frames before each piece (after the first).
+        synth: the model wrapped for synthesis.
+        f0_hz: [n_frames] Hz.
+        loudness_db: [n_frames] dB.
+        piece_frames: frames per piece.
+        warmup_frames: decoder frames before each piece (after the first).
 
     Returns:
-      audio [n_frames * hop] float32.
+        audio [n_frames * hop] float32.
     """
     hop = synth.hop_size
     n_frames = int(np.size(f0_hz))

@@ -199,8 +199,8 @@ def convert_to_tflite(saved_model_dir: str) -> bytes:
     """The SavedModel's 'call' signature as a float32 .tflite with TFLite's builtin operators only.
 
     Raises:
-      RuntimeError: the converted model is not what the plugin loads (tensor names or sizes, variables
-        left in it, operators outside the builtin set).
+        RuntimeError: the converted model is not what the plugin loads (tensor names or sizes, variables
+            left in it, operators outside the builtin set).
     """
     converter = tf.lite.TFLiteConverter.from_saved_model(saved_model_dir, signature_keys=[SIGNATURE_KEY])
     # No SELECT_TF_OPS: the plugin's runtime has no Flex delegate.
@@ -261,7 +261,7 @@ def append_metadata(tflite_model: bytes, metadata: dict[str, Any]) -> bytes:
     model), which the plugin opens with juce::ZipFile and the TFLite runtime ignores.
 
     Raises:
-      ValueError: the model bytes already read as a ZIP archive.
+        ValueError: the model bytes already read as a ZIP archive.
     """
     buffer = io.BytesIO(tflite_model)
     if zipfile.is_zipfile(buffer):
@@ -277,7 +277,7 @@ def vst_metadata(restored, stats: dict[str, Any]) -> dict[str, Any]:
     """ddsp_export's metadata.json: note statistics of the training data, sizes, version, export time.
 
     Raises:
-      ValueError: the statistics lack the power ones (computed without power_frame_size/rate).
+        ValueError: the statistics lack the power ones (computed without power_frame_size/rate).
     """
     from clarinet_ddsp import __version__, core
 
@@ -310,11 +310,11 @@ def training_statistics(restored, dataset_path: str | None = None) -> dict[str, 
     """The training data's statistics with frame power, as ddsp_export computes them at export time.
 
     Args:
-      restored: the loaded run (its operative config is gin's current config).
-      dataset_path: a TFRecord glob to use instead of the run's train.data_provider.
+        restored: the loaded run (its operative config is gin's current config).
+        dataset_path: a TFRecord glob to use instead of the run's train.data_provider.
 
     Raises:
-      ValueError: the training data cannot be found.
+        ValueError: the training data cannot be found.
     """
     from clarinet_ddsp.training import data, dataset_stats
 
@@ -370,18 +370,18 @@ def export_vst(
     """Writes the DDSP-VST export folder for a run of models/vst/vst.gin.
 
     Args:
-      save_dir: the training run's directory.
-      output_dir: the export folder (created; a previous export there is replaced).
-      name: the model's name (the plugin lists NAME.tflite as NAME); default 'model', as ddsp.
-      checkpoint: a checkpoint prefix instead of the newest in save_dir.
-      dataset_path: TFRecords for the note statistics instead of the run's training data.
-      reverb: also write the learned reverb's impulse response at 16 kHz and 44.1 kHz.
+        save_dir: the training run's directory.
+        output_dir: the export folder (created; a previous export there is replaced).
+        name: the model's name (the plugin lists NAME.tflite as NAME); default 'model', as ddsp.
+        checkpoint: a checkpoint prefix instead of the newest in save_dir.
+        dataset_path: TFRecords for the note statistics instead of the run's training data.
+        reverb: also write the learned reverb's impulse response at 16 kHz and 44.1 kHz.
 
     Returns:
-      The path of DIR/NAME.tflite.
+        The path of DIR/NAME.tflite.
 
     Raises:
-      ValueError: the run is not the VST recipe (nothing is written), or its data cannot be read.
+        ValueError: the run is not the VST recipe (nothing is written), or its data cannot be read.
     """
     import soxr
 

@@ -30,7 +30,7 @@ def get_latest_file(dir_path: str, prefix: str = 'operative_config-', suffix: st
     """Newest '<dir_path>/<prefix><int><suffix>' by its integer.
 
     Raises:
-      FileNotFoundError: nothing matches.
+        FileNotFoundError: nothing matches.
     """
     dir_path = expand_path(dir_path)
     pattern = re.compile(re.escape(prefix) + r'(-?\d+)' + re.escape(suffix) + '$')
@@ -48,7 +48,7 @@ def get_latest_operative_config(restore_dir: str) -> str:
     """Newest operative_config-<step>.gin in restore_dir (or in the folder of a checkpoint path).
 
     Raises:
-      FileNotFoundError: none found.
+        FileNotFoundError: none found.
     """
     try:
         return get_latest_file(restore_dir, 'operative_config-', '.gin')
@@ -78,7 +78,7 @@ def checkpoint_step(checkpoint_path: str) -> int:
     """The step of a checkpoint prefix such as /run/ckpt-300.
 
     Raises:
-      ValueError: the path is not named ckpt-<step>.
+        ValueError: the path is not named ckpt-<step>.
     """
     match = _CKPT_RE.search(checkpoint_path)
     if not match:
@@ -112,7 +112,7 @@ def get_latest_checkpoint(checkpoint_path: str) -> str:
     """Prefix of the newest complete checkpoint in a directory, or checkpoint_path itself if it is one.
 
     Raises:
-      FileNotFoundError: no complete checkpoint.
+        FileNotFoundError: no complete checkpoint.
     """
     checkpoint_path = expand_path(checkpoint_path)
     if tf.io.gfile.exists(checkpoint_path + '.index'):
@@ -201,18 +201,18 @@ def restore_model(
     Checkpoints hold tf.train.Checkpoint(model=..., optimizer=...).
 
     Args:
-      model: the model (variables built).
-      checkpoint_path: a checkpoint prefix, or a directory (its newest complete checkpoint).
-      restore_keys: model attributes to restore, e.g. ['decoder']; None restores everything.
-      verbose: require every variable of what is restored to be in the checkpoint.
-      optimizer: restored too when restore_keys is None.
+        model: the model (variables built).
+        checkpoint_path: a checkpoint prefix, or a directory (its newest complete checkpoint).
+        restore_keys: model attributes to restore, e.g. ['decoder']; None restores everything.
+        verbose: require every variable of what is restored to be in the checkpoint.
+        optimizer: restored too when restore_keys is None.
 
     Returns:
-      The checkpoint prefix restored from.
+        The checkpoint prefix restored from.
 
     Raises:
-      FileNotFoundError: no complete checkpoint.
-      ValueError: restore_keys names no attribute of the model, or the checkpoint does not fit the model.
+        FileNotFoundError: no complete checkpoint.
+        ValueError: restore_keys names no attribute of the model, or the checkpoint does not fit the model.
     """
     latest = get_latest_checkpoint(checkpoint_path)
     if restore_keys is None:

@@ -364,7 +364,7 @@ def training_data_provider():
     """The data provider gin binds to train.data_provider: a run's training data.
 
     Raises:
-      ValueError: gin binds none (e.g. an operative config from a run trained without one).
+        ValueError: gin binds none (e.g. an operative config from a run trained without one).
     """
     import gin
 
@@ -378,8 +378,8 @@ def save_training_data_statistics(save_dir: str) -> str | None:
     """save_dataset_statistics for the training data gin binds to train.data_provider (a run's).
 
     Returns:
-      The JSON file's path; None, with a warning saying why, when gin binds no provider or its data
-      cannot be read (resynthesis and export then cannot adjust to the training data).
+        The JSON file's path; None, with a warning saying why, when gin binds no provider or its data
+        cannot be read (resynthesis and export then cannot adjust to the training data).
     """
     try:
         return save_dataset_statistics(training_data_provider(), save_dir)

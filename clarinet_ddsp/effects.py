@@ -3,10 +3,10 @@
 import numbers
 from collections.abc import Callable
 
+import gin
 import keras
 import tensorflow as tf
 
-import gin
 from clarinet_ddsp import core, processors
 
 TensorDict = processors.TensorDict

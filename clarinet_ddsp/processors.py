@@ -5,10 +5,10 @@ Also registers core.exp_sigmoid with gin as '@core.exp_sigmoid' (core/ itself st
 
 from typing import Any
 
+import gin
 import keras
 import tensorflow as tf
 
-import gin
 from clarinet_ddsp import core, dags
 
 TensorDict = dict[str, Any]

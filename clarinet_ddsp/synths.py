@@ -5,9 +5,9 @@ import numbers
 from collections.abc import Callable
 from typing import Any
 
+import gin
 import tensorflow as tf
 
-import gin
 from clarinet_ddsp import core, processors
 
 TensorDict = processors.TensorDict

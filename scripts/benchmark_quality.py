@@ -10,8 +10,8 @@ python scripts/benchmark_quality.py --input_audio '/path/to/notes/*.wav' --train
    sampled clarinet, GM program 72, rendered offline: apt-get install fluidsynth fluid-soundfont-gm).
 2. Split by pitch: the distinct pitches sorted, every third one (the 2nd, 5th, ...) held out with all
    its files (its dynamics stay together).
-3. Train on the rest through scripts/demo.py (make demo's path: TFRecords, gin/demo/clarinet_cpu.gin)
-   for --train_secs of wall clock.
+3. Train on the rest through scripts/demo.py (make demo's path: TFRecords,
+   clarinet_ddsp/gin/demo/clarinet_cpu.gin) for --train_secs of wall clock.
 4. Resynthesise every held-out file whole (clarinet_ddsp.resynth, no auto-adjust: the input's own f0
    and loudness) and measure it against its input: CREPE f0 error (cents, over the notes between their
    attack and release), loudness L1 (dB) over the notes, their attacks (first 100 ms) and releases

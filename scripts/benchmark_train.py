@@ -146,9 +146,8 @@ def _measure(trainer, model, batch, args) -> dict:
 def _worker_ref(args) -> dict:
     """magenta/ddsp 3.7.0 as ddsp_run trains it."""
     import ddsp.training
-    import tensorflow as tf
-
     import gin
+    import tensorflow as tf
 
     gin_path = os.path.join(os.path.dirname(ddsp.training.__file__), 'gin')
     gin.add_config_file_search_path(gin_path)

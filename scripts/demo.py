@@ -6,7 +6,8 @@ Stages (each a clarinet_ddsp program in a subprocess, its full log in WORK_DIR/l
   1. notes     clarinet_ddsp_make_notes: the embedded default dataset (physical-model clarinet notes)
   2. tfrecord  clarinet_ddsp_prepare_tfrecord: 1 s windows with CREPE f0 (the tiny CREPE by default:
                the full one analyses ~0.2x realtime on 2 cores, which alone would exceed the budget)
-  3. train     clarinet_ddsp_run --mode=train with gin/demo/clarinet_cpu.gin for a wall-clock budget
+  3. train     clarinet_ddsp_run --mode=train with clarinet_ddsp/gin/demo/clarinet_cpu.gin for a
+               wall-clock budget
   4. eval      clarinet_ddsp_run --mode=eval: spectral loss, loudness L1 (dB), CREPE f0 error
                (semitones) of the generated audio
   5. sample    clarinet_ddsp_run --mode=sample: original/generated WAV and spectrogram PNG files
@@ -340,7 +341,7 @@ class Demo:
         train = s.get('train', {})
         lines.append(
             f'Training: step {train.get("step")} ({train.get("steps_per_sec") or 0:.2f} '
-            'steps/s at the end); config gin/demo/clarinet_cpu.gin'
+            'steps/s at the end); config clarinet_ddsp/gin/demo/clarinet_cpu.gin'
         )
         if results:
             lines.append(f'Eval at step {results.get("step")}:')

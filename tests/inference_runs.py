@@ -7,10 +7,9 @@ import subprocess
 import sys
 import tempfile
 
+import gin
 import numpy as np
 import tensorflow as tf
-
-import gin
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 SAMPLE_RATE = 16000
@@ -24,6 +23,7 @@ SHRINK_PARAMS = [
     f'TFRecordProvider.example_secs = {EXAMPLE_SECS}',
     f'F0LoudnessPreprocessor.time_steps = {N_FRAMES}',
     f'Additive.n_samples = {N_SAMPLES}',
+    f'Harmonic.n_samples = {N_SAMPLES}',  # models/ae.gin binds Harmonic's, which Additive takes
     f'FilteredNoise.n_samples = {N_SAMPLES}',
     'RnnFcDecoder.rnn_channels = 32',
     'RnnFcDecoder.ch = 32',

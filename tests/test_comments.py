@@ -12,7 +12,7 @@ import pytest
 REPO = pathlib.Path(__file__).resolve().parents[1]
 SOURCES = sorted(
     p
-    for folder in ('clarinet_ddsp', 'scripts', 'tests', 'gin')
+    for folder in ('clarinet_ddsp', 'scripts', 'tests')  # the gin configs are in clarinet_ddsp/gin
     for p in (REPO / folder).rglob('*')
     if p.suffix in ('.py', '.gin') and p.resolve() != pathlib.Path(__file__).resolve()
 )

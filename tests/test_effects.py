@@ -1,11 +1,11 @@
 """Reverb: weight count, given / learned impulse responses against scipy, errors, gin."""
 
+import gin
 import numpy as np
 import pytest
 import scipy.signal
 import tensorflow as tf
 
-import gin
 from clarinet_ddsp import effects
 
 

@@ -1,12 +1,12 @@
 """Processor, ProcessorGroup (DAG routing, output keys) and Add, eager, traced and from gin."""
 
+import gin
 import keras
 import numpy as np
 import pytest
 import tensorflow as tf
 
 import clarinet_ddsp as ddsp
-import gin
 from clarinet_ddsp import processors
 
 

@@ -4,11 +4,11 @@ import os
 import subprocess
 import sys
 
+import gin
 import numpy as np
 import pytest
 import soundfile
 
-import gin
 from clarinet_ddsp import core, processors, synths
 
 SR = 16000

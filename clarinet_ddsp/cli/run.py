@@ -16,10 +16,10 @@ import os
 import time
 from typing import TYPE_CHECKING
 
+import gin
 import tensorflow as tf
 from absl import app, flags, logging
 
-import gin
 from clarinet_ddsp import locks
 from clarinet_ddsp.cli import entry, shared_flags
 

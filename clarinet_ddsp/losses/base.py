@@ -2,10 +2,10 @@
 
 from typing import Any
 
+import gin
 import keras
 import tensorflow as tf
 
-import gin
 from clarinet_ddsp import core, dags
 
 TensorDict = dict[str, Any]

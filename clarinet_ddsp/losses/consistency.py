@@ -7,10 +7,10 @@ density estimates over pitch (KDEConsistencyLoss).
 
 from typing import Any
 
+import gin
 import numpy as np
 import tensorflow as tf
 
-import gin
 from clarinet_ddsp import core
 from clarinet_ddsp.losses.base import Loss, TensorDict, mean_difference
 

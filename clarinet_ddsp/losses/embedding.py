@@ -2,10 +2,10 @@
 
 from collections.abc import Callable
 
+import gin
 import keras
 import tensorflow as tf
 
-import gin
 from clarinet_ddsp import core
 from clarinet_ddsp.losses.base import Loss, mean_difference
 from clarinet_ddsp.spectral_ops import CREPE_FRAME_SIZE

@@ -3,9 +3,9 @@
 import functools
 from collections.abc import Sequence
 
+import gin
 import tensorflow as tf
 
-import gin
 from clarinet_ddsp import core, spectral_ops
 from clarinet_ddsp.losses.base import Loss, check_loss_type, mean_difference
 

@@ -2,10 +2,10 @@
 
 from typing import Any
 
+import gin
 import numpy as np
 import tensorflow as tf
 
-import gin
 from clarinet_ddsp import core
 from clarinet_ddsp.losses.base import Loss
 from clarinet_ddsp.losses.consistency import gaussian_mixture_log_prob

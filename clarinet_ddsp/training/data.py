@@ -6,11 +6,11 @@ import re
 import time
 from collections.abc import Mapping
 
+import gin
 import numpy as np
 import tensorflow as tf
 from absl import logging
 
-import gin
 from clarinet_ddsp.errors import ArgumentError
 from clarinet_ddsp.spectral_ops import CREPE_FRAME_SIZE, CREPE_SAMPLE_RATE, get_framed_lengths
 from clarinet_ddsp.training import tfrecord_scan

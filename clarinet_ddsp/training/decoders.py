@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
+import gin
 import keras
 import tensorflow as tf
 
-import gin
 from clarinet_ddsp.training import nn
 
 

@@ -13,11 +13,11 @@ import os
 import time
 from collections.abc import Mapping, Sequence
 
+import gin
 import numpy as np
 import tensorflow as tf
 from absl import logging
 
-import gin
 from clarinet_ddsp import interrupts
 from clarinet_ddsp.training import checkpointing
 

@@ -11,10 +11,10 @@ from __future__ import annotations
 import os
 from collections.abc import Mapping
 
+import gin
 import numpy as np
 from absl import logging
 
-import gin
 from clarinet_ddsp.pitch import CAPACITIES as CREPE_CAPACITIES
 from clarinet_ddsp.training import metrics, summaries
 

@@ -4,74 +4,70 @@ the file or binding at fault."""
 
 from __future__ import annotations
 
+import contextlib
+import importlib.resources
+import logging as std_logging
 import os
 import pathlib
-import sys
-import sysconfig
-from collections.abc import Sequence
-
-from absl import logging
+from collections.abc import Iterator, Sequence
 
 import gin
+from absl import logging
 
 # Prefix of ddsp's gin paths as the DDSP clarinet experiments write-up gives them
 # (--gin_file=ddsp/training/gin/models/solo_instrument.gin).
 _DDSP_PREFIXES = ('ddsp/training/gin/', './ddsp/training/gin/')
 _MARKER = os.path.join('optimization', 'base.gin')
 _ENV_VAR = 'CLARINET_DDSP_GIN_PATH'
-
-
-def _candidates() -> list[pathlib.Path]:
-    here = pathlib.Path(__file__).resolve()
-    candidates = []
-    if os.environ.get(_ENV_VAR):
-        candidates.append(pathlib.Path(os.environ[_ENV_VAR]))
-    candidates.append(here.parents[2] / 'gin')  # A checkout or an editable install.
-    # <prefix>/lib/pythonX.Y/site-packages/clarinet_ddsp/training/ -> <prefix>/share/... (pip --prefix,
-    # --user, venvs); <prefix>/Lib/site-packages/... on Windows.
-    for levels in (5, 4):
-        if len(here.parents) > levels:
-            candidates.append(here.parents[levels] / 'share' / 'clarinet_ddsp' / 'gin')
-    # A wheel installs gin/ as data files under <prefix>/share/clarinet_ddsp/gin.
-    prefixes = [sysconfig.get_path('data'), sys.prefix, sys.exec_prefix, getattr(sys, 'base_prefix', '')]
-    user_base = sysconfig.get_config_var('userbase')
-    if user_base:
-        prefixes.append(user_base)
-    for prefix in prefixes:
-        if prefix:
-            candidates.append(pathlib.Path(prefix) / 'share' / 'clarinet_ddsp' / 'gin')
-    return candidates
+_ADDED: list[str] = []  # search paths given to gin (its list only grows; add each path once)
 
 
 def get_gin_dir() -> str:
-    """The package's gin/ folder.
+    """The folder of the configs shipped with the package (clarinet_ddsp/gin, package data), or
+    $CLARINET_DDSP_GIN_PATH when set.
 
     Raises:
-      FileNotFoundError: no gin/ folder with optimization/base.gin was found.
+      FileNotFoundError: the folder has no optimization/base.gin.
     """
-    for candidate in _candidates():
-        if (candidate / _MARKER).is_file():
-            return str(candidate)
-    raise FileNotFoundError(
-        'clarinet_ddsp: the gin/ configs were not found (looked in '
-        f'{[str(c) for c in _candidates()]}); reinstall the package or set {_ENV_VAR}=/path/to/gin.'
-    )
+    override = os.environ.get(_ENV_VAR)
+    gin_dir = pathlib.Path(override) if override else importlib.resources.files('clarinet_ddsp') / 'gin'
+    if not (gin_dir / _MARKER).is_file():
+        raise FileNotFoundError(
+            f'clarinet_ddsp: the gin configs are not in {gin_dir} (no {_MARKER}); reinstall the '
+            f'package, or set {_ENV_VAR}=/path/to/gin to use others.'
+        )
+    return str(gin_dir)
 
 
-def add_search_paths(extra_paths=()) -> list[str]:
-    """Adds the package's gin/ and extra_paths to gin's search path; returns the list added."""
+def add_search_paths(extra_paths: Sequence[str] = ()) -> list[str]:
+    """Adds the package's configs and extra_paths to gin's search path (after the working
+    directory, as gin.add_config_file_search_path does); returns the package's folder and extra_paths."""
     paths = [get_gin_dir()] + [os.path.expanduser(p) for p in extra_paths]
-    prefixes = getattr(gin.config, '_LOCATION_PREFIXES', None)
-    for i, path in enumerate(paths):
-        if isinstance(prefixes, list):
-            # Ahead of gin's default '' (the working directory): gin logs an ERROR line for every
-            # prefix where a relative name is missing, which would precede every include.
-            if path in prefixes:
-                prefixes.remove(path)
-            prefixes.insert(i, path)
-        else:
+    for path in paths:
+        if path not in _ADDED:
             gin.add_config_file_search_path(path)
+            _ADDED.append(path)
     return paths
+
+
+class _GinPathNotFound(std_logging.Filter):
+    """Drops gin's resource reader's 'Path not found' errors: it logs one for every search path where a
+    relative name is missing (the working directory comes first), before a later path finds the file."""
+
+    def filter(self, record: std_logging.LogRecord) -> bool:
+        return not (record.pathname.endswith('resource_reader.py') and str(record.msg).startswith('Path not'))
+
+
+@contextlib.contextmanager
+def _quiet_search() -> Iterator[None]:
+    """While parsing: a name no search path holds still fails, with gin's IOError listing the paths."""
+    quiet = _GinPathNotFound()
+    root = std_logging.getLogger()
+    root.addFilter(quiet)
+    try:
+        yield
+    finally:
+        root.removeFilter(quiet)
 
 
 def resolve_gin_file(name: str, search_paths) -> str:
@@ -167,7 +163,7 @@ def parse_gin(
     """
     gin.clear_config()
     search_paths = add_search_paths(gin_search_paths)
-    with gin.unlock_config():
+    with gin.unlock_config(), _quiet_search():
         gin.parse_config_file(os.path.join('optimization', 'base_tpu.gin' if tpu else 'base.gin'))
         gin.parse_config_file(os.path.join('eval', 'basic.gin'))
         try:
@@ -207,7 +203,7 @@ def parse_operative_config(restore_dir: str, gin_params: Sequence[str] = ()) -> 
         ) from error
     gin.clear_config()
     add_search_paths()
-    with gin.unlock_config():
+    with gin.unlock_config(), _quiet_search():
         gin.parse_config_file(operative, skip_unknown=True)
         _parse_bindings(gin_params)
     logging.info('Parsed %s', operative)

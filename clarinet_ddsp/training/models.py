@@ -5,10 +5,10 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
+import gin
 import keras
 import tensorflow as tf
 
-import gin
 from clarinet_ddsp import core
 
 

@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
+import gin
 import tensorflow as tf
 
-import gin
 from clarinet_ddsp import core, spectral_ops
 from clarinet_ddsp.training import nn
 

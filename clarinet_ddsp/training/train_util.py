@@ -9,11 +9,11 @@ import shutil
 import time
 from collections.abc import Iterator
 
+import gin
 import numpy as np
 import tensorflow as tf
 from absl import logging
 
-import gin
 from clarinet_ddsp import interrupts, locks
 from clarinet_ddsp.training import checkpointing, distribution
 

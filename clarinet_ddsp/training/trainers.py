@@ -6,11 +6,11 @@ import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from typing import Any
 
+import gin
 import keras
 import tensorflow as tf
 from absl import logging
 
-import gin
 from clarinet_ddsp.training import checkpointing, distribution
 
 

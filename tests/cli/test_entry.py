@@ -2,10 +2,10 @@
 
 import pickle
 
+import gin
 import pytest
 from absl import flags
 
-import gin
 from clarinet_ddsp.cli import entry
 from clarinet_ddsp.errors import ArgumentError
 

@@ -11,12 +11,12 @@ import subprocess
 import sys
 import time
 
+import gin
 import pytest
 import tensorflow as tf
 from absl import flags
 from tensorboard.backend.event_processing import event_accumulator
 
-import gin
 from clarinet_ddsp.cli import run
 from clarinet_ddsp.training import checkpointing, gin_config
 from tests.training import tiny

@@ -12,6 +12,7 @@ import os
 import struct
 import zipfile
 
+import gin
 import numpy as np
 import pytest
 import soundfile
@@ -20,7 +21,6 @@ from absl import flags
 from ai_edge_litert import schema_py_generated as schema
 from ai_edge_litert.interpreter import Interpreter
 
-import gin
 from clarinet_ddsp.cli import export as export_cli
 from clarinet_ddsp.training import gin_config, models, train_util, trainers
 from tests import inference_runs

@@ -1,11 +1,11 @@
 """Parameter and consistency losses against numpy and scipy (Wasserstein distance, Gaussian mixtures)."""
 
+import gin
 import numpy as np
 import pytest
 import scipy.special
 import scipy.stats
 
-import gin
 from clarinet_ddsp import losses
 from clarinet_ddsp.losses import consistency
 

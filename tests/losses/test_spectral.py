@@ -1,10 +1,10 @@
 """SpectralLoss and mean_difference against numpy STFTs and formulas."""
 
+import gin
 import numpy as np
 import pytest
 import tensorflow as tf
 
-import gin
 from clarinet_ddsp import losses, spectral_ops
 
 

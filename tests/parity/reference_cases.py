@@ -79,9 +79,8 @@ def _model_info(gin_file: str, forward_npz: str) -> dict:
     the gradient of a spectral loss on the harmonic audio (deterministic; the noise branch is random)."""
     import ddsp
     import ddsp.training
-    import tensorflow as tf
-
     import gin
+    import tensorflow as tf
 
     gin_dir = os.path.join(os.path.dirname(ddsp.training.__file__), 'gin')
     gin.clear_config()

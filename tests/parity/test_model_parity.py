@@ -1,7 +1,7 @@
 """The solo_instrument model has ddsp 3.7.0's parameters: same total, same per-layer shapes.
 
 ddsp's side is built from ddsp's own gin/models/solo_instrument.gin in the session's reference
-process (conftest.py: reference_run.model_info); ours from our gin/models/solo_instrument.gin.
+process (conftest.py: reference_run.model_info); ours from our clarinet_ddsp/gin/models/solo_instrument.gin.
 """
 
 import collections
@@ -18,9 +18,9 @@ DDSP_SOLO_INSTRUMENT_PARAMS = 4_849_150  # ddsp 3.7.0's log for models/solo_inst
 
 @pytest.fixture(scope='module')
 def our_model():
+    import gin
     import tensorflow as tf
 
-    import gin
     from clarinet_ddsp.training import models
 
     parse_our_gin(['models/solo_instrument.gin'])
@@ -87,10 +87,10 @@ GRADIENT_BOUND = 1e-2  # d(spectral loss on the harmonic audio) / d(weights), pe
 @pytest.fixture(scope='module')
 def forward_parity(reference_run):
     """Our model with ddsp's weights on ddsp's batch: (ours, ddsp) outputs, gradients and losses."""
+    import gin
     import tensorflow as tf
 
     import clarinet_ddsp
-    import gin
     from clarinet_ddsp import losses
     from clarinet_ddsp.training import models
 

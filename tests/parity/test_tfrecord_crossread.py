@@ -168,6 +168,7 @@ def test_ddsp_shards_read_in_our_tfrecord_provider(crossread):
 
 def test_ddsp_shards_train_a_step_with_ours(crossread, tmp_path):
     import gin
+
     from clarinet_ddsp.training import (
         models,
         train_util,

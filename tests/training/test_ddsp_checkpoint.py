@@ -7,11 +7,11 @@ Sequential's `layer_with_weights-N`, `kernel`) with known values; the parity tie
 
 import re
 
+import gin
 import numpy as np
 import pytest
 import tensorflow as tf
 
-import gin
 from clarinet_ddsp.cli import run
 from clarinet_ddsp.training import ddsp_checkpoint, models, trainers
 from tests.training import tiny

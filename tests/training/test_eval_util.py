@@ -6,11 +6,11 @@ import sys
 import threading
 import time
 
+import gin
 import numpy as np
 import pytest
 import soundfile as sf
 
-import gin
 from clarinet_ddsp.training import eval_util, evaluators, metrics
 
 sys.path.insert(0, os.path.dirname(__file__))

@@ -3,12 +3,12 @@
 import os
 import sys
 
+import gin
 import numpy as np
 import pytest
 import soundfile as sf
 import tensorflow as tf
 
-import gin
 from clarinet_ddsp.training import evaluators, metrics
 
 sys.path.insert(0, os.path.dirname(__file__))

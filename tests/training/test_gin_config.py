@@ -1,43 +1,50 @@
-"""gin/ is found from the checkout and ships in the wheel; --gin_file names resolve like ddsp_run's;
-parsing in ddsp_run's order, and a run's operative config for inference."""
+"""The gin configs are package data, found with importlib.resources (checkout and installed wheel);
+--gin_file names resolve like ddsp_run's; parsing in ddsp_run's order, and a run's operative config
+for inference."""
 
 import os
 import pathlib
 import tomllib
 
+import gin
 import pytest
 
-import gin
 from clarinet_ddsp.training import gin_config
 
 REPO = pathlib.Path(__file__).resolve().parents[2]
 
 
-def test_gin_dir_is_the_checkouts_gin_folder():
-    assert pathlib.Path(gin_config.get_gin_dir()) == REPO / 'gin'
+def test_gin_dir_is_the_packages_gin_folder():
+    assert pathlib.Path(gin_config.get_gin_dir()) == REPO / 'clarinet_ddsp' / 'gin'
 
 
-def test_gin_dir_found_under_an_installed_prefix(tmp_path, monkeypatch):
-    share = tmp_path / 'share' / 'clarinet_ddsp' / 'gin' / 'optimization'
-    share.mkdir(parents=True)
-    (share / 'base.gin').write_text('')
-    monkeypatch.setattr(
-        gin_config, '__file__', str(tmp_path / 'site' / 'clarinet_ddsp' / 'training' / 'x.py')
-    )
-    monkeypatch.setattr(gin_config.sysconfig, 'get_path', lambda name: str(tmp_path))
-    assert gin_config.get_gin_dir() == str(tmp_path / 'share' / 'clarinet_ddsp' / 'gin')
+def test_gin_dir_can_be_overridden_and_names_a_folder_without_configs(tmp_path, monkeypatch):
+    (tmp_path / 'optimization').mkdir()
+    (tmp_path / 'optimization' / 'base.gin').write_text('')
+    monkeypatch.setenv('CLARINET_DDSP_GIN_PATH', str(tmp_path))
+    assert gin_config.get_gin_dir() == str(tmp_path)
+    monkeypatch.setenv('CLARINET_DDSP_GIN_PATH', str(tmp_path / 'none'))
+    with pytest.raises(FileNotFoundError, match='none .no optimization/base.gin.*CLARINET_DDSP_GIN_PATH'):
+        gin_config.get_gin_dir()
 
 
-def test_every_gin_file_is_declared_as_wheel_data():
+def test_every_gin_file_is_package_data():
     config = tomllib.loads((REPO / 'pyproject.toml').read_text())
-    data_files = config['tool']['setuptools']['data-files']
-    shipped = set()
-    for target, patterns in data_files.items():
-        assert target.startswith('share/clarinet_ddsp/gin')
-        for pattern in patterns:
-            shipped.update(str(p.relative_to(REPO)) for p in REPO.glob(pattern))
-    on_disk = {str(p.relative_to(REPO)) for p in (REPO / 'gin').rglob('*.gin')}
-    assert on_disk and on_disk == shipped
+    setuptools = config['tool']['setuptools']
+    assert 'data-files' not in setuptools  # deprecated; the configs live inside the package
+    package = REPO / 'clarinet_ddsp'
+    shipped = {p for pattern in setuptools['package-data']['clarinet_ddsp'] for p in package.glob(pattern)}
+    on_disk = set((package / 'gin').rglob('*.gin'))
+    assert len(on_disk) >= 14 and on_disk <= shipped
+
+
+def test_search_paths_go_after_the_working_directory_and_parsing_logs_no_path_errors(caplog):
+    gin_config.parse_gin('', ['models/solo_instrument.gin'], [], [])
+    gin_config.parse_gin('', ['models/solo_instrument.gin'], [], [])  # the search path is added once
+    prefixes = gin.config._LOCATION_PREFIXES  # read only: gin's own list, which we only append to
+    assert prefixes[0] == '' and prefixes.count(gin_config.get_gin_dir()) == 1
+    assert not [r for r in caplog.records if 'Path not found' in r.getMessage()]
+    assert gin.query_parameter('Reverb.reverb_length') == 48000
 
 
 def test_resolve_write_up_ddsp_prefix_and_relative_names(tmp_path):
@@ -77,7 +84,8 @@ def test_installed_wheel_finds_its_gin_files(tmp_path):
     )
     wheel = next((tmp_path / 'dist').glob('clarinet_ddsp-*.whl'))
     names = zipfile.ZipFile(wheel).namelist()
-    assert any(n.endswith('data/share/clarinet_ddsp/gin/models/solo_instrument.gin') for n in names)
+    assert 'clarinet_ddsp/gin/models/solo_instrument.gin' in names
+    assert not [n for n in names if '.data/' in n]  # no setuptools data-files
     prefix = tmp_path / 'prefix'
     subprocess.run(
         [
@@ -100,8 +108,10 @@ def test_installed_wheel_finds_its_gin_files(tmp_path):
         [
             sys.executable,
             '-c',
-            'from clarinet_ddsp.training import gin_config; '
-            'print(gin_config.__file__); print(gin_config.get_gin_dir())',
+            'import gin; from clarinet_ddsp.training import gin_config; '
+            'print(gin_config.__file__); print(gin_config.get_gin_dir()); '
+            "gin_config.parse_gin('', ['ddsp/training/gin/models/solo_instrument.gin', "
+            "'datasets/tfrecord.gin'], []); print(gin.query_parameter('Reverb.reverb_length'))",
         ],
         env=dict(os.environ, PYTHONPATH=str(site)),
         cwd=str(tmp_path),
@@ -111,8 +121,9 @@ def test_installed_wheel_finds_its_gin_files(tmp_path):
         check=True,
     ).stdout.split()
     assert out[0].startswith(str(site))
-    assert out[1] == str(prefix / 'share' / 'clarinet_ddsp' / 'gin')
+    assert out[1] == str(site / 'clarinet_ddsp' / 'gin')
     assert (pathlib.Path(out[1]) / 'models' / 'solo_instrument.gin').is_file()
+    assert out[2] == '48000'  # ddsp's ddsp/training/gin/ name, parsed from the installed package
 
 
 def test_gin_parse_order_defaults_operative_config_then_user(tmp_path):

@@ -4,11 +4,11 @@ DDSP clarinet experiments write-up (README).
 
 import pathlib
 
+import gin
 import numpy as np
 import pytest
 import tensorflow as tf
 
-import gin
 from clarinet_ddsp.training import gin_config, models, train_util, trainers
 from tests.training import tiny
 

@@ -1,6 +1,7 @@
 """Processor (network outputs -> controls -> signal), ProcessorGroup DAG, routing processors.
 
-Also registers core.exp_sigmoid with gin as '@core.exp_sigmoid' (core/ itself stays gin-free).
+Also registers ddsp's pure functions with gin ('@core.exp_sigmoid', '@spectral_ops.compute_logmel', ...);
+core/ and spectral_ops stay gin-free.
 """
 
 from typing import Any
@@ -9,7 +10,7 @@ import gin
 import keras
 import tensorflow as tf
 
-from clarinet_ddsp import core, dags
+from clarinet_ddsp import core, dags, spectral_ops
 
 TensorDict = dict[str, Any]
 
@@ -19,6 +20,17 @@ gin.external_configurable(core.sym_exp_sigmoid, module='core')
 gin.external_configurable(core.frequencies_softmax, module='core')
 gin.external_configurable(core.frequencies_sigmoid, module='core')
 gin.external_configurable(core.frequencies_critical_bands, module='core')
+# ... and for the spectral features (e.g. ResnetSinusoidalEncoder.spectral_fn = @spectral_ops.compute_logmel).
+for _fn in (
+    spectral_ops.compute_mag,
+    spectral_ops.compute_mel,
+    spectral_ops.compute_logmag,
+    spectral_ops.compute_logmel,
+    spectral_ops.compute_mfcc,
+    spectral_ops.compute_loudness,
+    spectral_ops.compute_f0,
+):
+    gin.external_configurable(_fn, module='spectral_ops')
 
 
 class Processor(keras.layers.Layer):

@@ -2,6 +2,7 @@
 
 from clarinet_ddsp.training import (
     checkpointing,
+    convnets,
     data,
     decoders,
     distribution,
@@ -12,7 +13,9 @@ from clarinet_ddsp.training import (
     metrics,
     models,
     nn,
+    note_pooling,
     preprocessing,
+    quantization,
     summaries,
     train_util,
     trainers,

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import Any
 
 import gin
 import keras
@@ -90,3 +91,83 @@ class RnnFcDecoder(nn.DictLayer):
         if self.stateless:
             outputs['state'] = new_state
         return outputs
+
+
+@gin.register(module='decoders')
+class DilatedConvDecoder(nn.OutputSplitsLayer):
+    """WaveNet-style dilated convolutions over the concatenated inputs, optionally FiLM-conditioned on z.
+
+    Inputs: input_keys' tensors [batch, time, ch] (concatenated), then conditioning_keys' (concatenated
+    into z, optionally through precondition_stack). Returns {name: [batch, time_out, size]} for
+    output_splits; time_out = time * resample_stride ** (stacks // stacks_per_resample) when upsampling.
+    """
+
+    def __init__(
+        self,
+        ch: int = 256,
+        kernel_size: int = 3,
+        layers_per_stack: int = 5,
+        stacks: int = 2,
+        dilation: int = 2,
+        norm_type: str | None = 'layer',
+        resample_stride: int = 1,
+        stacks_per_resample: int = 1,
+        resample_after_convolve: bool = True,
+        input_keys: Sequence[str] = ('ld_scaled', 'f0_scaled'),
+        output_splits: Sequence[tuple[str, int]] = (('amps', 1), ('harmonic_distribution', 60)),
+        conditioning_keys: Sequence[str] | str | None = ('z',),
+        precondition_stack: keras.layers.Layer | None = None,
+        spectral_norm: bool = False,
+        ortho_init: bool = False,
+        **kwargs: Any,
+    ) -> None:
+        """Builds the decoder (see nn.DilatedConvStack for the stack's arguments).
+
+        Args:
+            input_keys: features concatenated as the network's input.
+            output_splits: (name, size) of each output.
+            conditioning_keys: features concatenated as z, which scales and shifts every layer's norm;
+                None or () for an unconditioned stack. (ddsp's default is the string 'z'.)
+            precondition_stack: a layer applied to z first.
+
+        Raises:
+            ValueError: for a precondition_stack without conditioning_keys.
+        """
+        if isinstance(conditioning_keys, str):
+            conditioning_keys = [conditioning_keys]
+        self.conditioning_keys = [] if conditioning_keys is None else list(conditioning_keys)
+        super().__init__(
+            input_keys=[*input_keys, *self.conditioning_keys], output_splits=output_splits, **kwargs
+        )
+        self.n_conditioning = len(self.conditioning_keys)
+        self.conditional = bool(self.conditioning_keys)
+        if not self.conditional and precondition_stack is not None:
+            raise ValueError(
+                'DilatedConvDecoder: precondition_stack needs conditioning_keys (the z it preconditions); '
+                'set conditioning_keys or drop precondition_stack.'
+            )
+        self.precondition_stack = precondition_stack
+        self.dilated_conv_stack = nn.DilatedConvStack(
+            ch=ch,
+            kernel_size=kernel_size,
+            layers_per_stack=layers_per_stack,
+            stacks=stacks,
+            dilation=dilation,
+            norm_type=norm_type,
+            resample_type='upsample' if resample_stride > 1 else None,
+            resample_stride=resample_stride,
+            stacks_per_resample=stacks_per_resample,
+            resample_after_convolve=resample_after_convolve,
+            conditional=self.conditional,
+            spectral_norm=spectral_norm,
+            ortho_init=ortho_init,
+        )
+
+    def compute_output(self, *inputs: tf.Tensor) -> tf.Tensor:
+        if not self.conditional:
+            return self.dilated_conv_stack(tf.concat(inputs, axis=-1))
+        x = tf.concat(inputs[: -self.n_conditioning], axis=-1)
+        z = tf.concat(inputs[-self.n_conditioning :], axis=-1)
+        if self.precondition_stack is not None:
+            z = self.precondition_stack(z)
+        return self.dilated_conv_stack([x, z])

@@ -232,8 +232,18 @@ def inv_ensure_4d(x: tf.Tensor, n_dims: int) -> tf.Tensor:
     return x
 
 
-def normalize_op(x: tf.Tensor, norm_type: str = 'layer', eps: float = 1e-5) -> tf.Tensor:
-    """Group/instance/layer normalisation of a [batch, h, w, ch] tensor (as ddsp)."""
+def normalize_op(x: tf.Tensor, norm_type: str | None = 'layer', eps: float = 1e-5) -> tf.Tensor:
+    """Group/instance/layer normalisation of a [batch, h, w, ch] tensor (as ddsp); None: unchanged.
+
+    Raises:
+        ValueError: for another norm_type.
+    """
+    if norm_type is None:
+        return x
+    if norm_type not in ('instance', 'layer', 'group'):
+        raise ValueError(
+            f"normalize_op: norm_type={norm_type!r} is not one of 'instance', 'layer', 'group' or None."
+        )
     shape = tf.shape(x)
     n_groups = {'instance': shape[-1], 'layer': 1, 'group': 32}[norm_type]
     x = tf.reshape(x, tf.concat([shape[:-1], [n_groups, shape[-1] // n_groups]], axis=0))
@@ -246,7 +256,7 @@ def normalize_op(x: tf.Tensor, norm_type: str = 'layer', eps: float = 1e-5) -> t
 class Normalize(keras.layers.Layer):
     """Normalisation with a learned per-channel scale and shift."""
 
-    def __init__(self, norm_type: str = 'layer', **kwargs: Any) -> None:
+    def __init__(self, norm_type: str | None = 'layer', **kwargs: Any) -> None:
         super().__init__(**kwargs)
         self.norm_type = norm_type
 
@@ -259,3 +269,156 @@ class Normalize(keras.layers.Layer):
         n_dims = len(x.shape)
         x = normalize_op(ensure_4d(x), self.norm_type)
         return inv_ensure_4d(x * self.scale + self.shift, n_dims)
+
+
+class OutputSplitsLayer(DictLayer):
+    """A DictLayer whose network (compute_output) ends in one Dense layer split into named outputs.
+
+    Subclasses implement compute_output(*inputs) -> [batch, time, channels]; the Dense layer maps the
+    channels to sum(output_splits' sizes), split_to_dict names the pieces.
+    """
+
+    def __init__(
+        self,
+        input_keys: Sequence[str] = (),
+        output_splits: Sequence[tuple[str, int]] = (('amps', 1), ('harmonic_distribution', 40)),
+        **kwargs: Any,
+    ) -> None:
+        self.output_splits = tuple((str(k), int(v)) for k, v in output_splits)
+        self.n_out = sum(size for _, size in self.output_splits)
+        super().__init__(input_keys=input_keys, output_keys=[k for k, _ in self.output_splits], **kwargs)
+        self.dense_out = keras.layers.Dense(self.n_out)
+
+    def call(self, inputs: Sequence[tf.Tensor], training: bool = False) -> dict[str, tf.Tensor]:
+        return split_to_dict(self.dense_out(self.compute_output(*inputs)), self.output_splits)
+
+    def compute_output(self, *inputs: tf.Tensor) -> tf.Tensor:
+        """The network before the output layer: the input_keys' tensors -> [batch, time, channels]."""
+        raise NotImplementedError(f'{type(self).__name__} must implement compute_output.')
+
+
+class _Sequence(keras.layers.Layer):
+    """Sublayers applied in order (tracked one attribute each, as set_layer_list)."""
+
+    def __init__(self, sublayers: Sequence[keras.layers.Layer], **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self._n_sublayers = len(sublayers)
+        set_layer_list(self, 'layer', sublayers)
+
+    @property
+    def sublayers(self) -> list[keras.layers.Layer]:
+        return get_layer_list(self, 'layer', self._n_sublayers)
+
+    def call(self, x: tf.Tensor) -> tf.Tensor:
+        for layer in self.sublayers:
+            x = layer(x)
+        return x
+
+
+@gin.register(module='nn')
+class RnnFc(_Sequence):
+    """n_rnn RNN layers (bidirectional if bidir) -> Fc (Dense -> LayerNorm -> nonlinearity), over time.
+
+    ddsp 3.7.0 passes bidir where Rnn takes return_sequences (its RNNs then return only the last step
+    unless bidir, and are never bidirectional); this builds what the arguments say.
+    """
+
+    def __init__(
+        self,
+        rnn_feat: int,
+        out_feat: int,
+        rnn_type: str = 'lstm',
+        nonlinearity: str = 'sigmoid',
+        bidir: bool = False,
+        n_rnn: int = 1,
+        **kwargs: Any,
+    ) -> None:
+        layers: list[keras.layers.Layer] = [Rnn(rnn_feat, rnn_type, bidir=bidir) for _ in range(n_rnn)]
+        super().__init__([*layers, Fc(out_feat, nonlinearity=nonlinearity)], **kwargs)
+
+
+@gin.register(module='nn')
+class RnnSandwich(_Sequence):
+    """FcStack -> RNN -> FcStack (the icml2020 inverse-synthesis recipe's harmonic encoder net)."""
+
+    def __init__(
+        self,
+        fc_stack_ch: int = 256,
+        fc_stack_layers: int = 2,
+        rnn_ch: int = 512,
+        rnn_type: str = 'gru',
+        **kwargs: Any,
+    ) -> None:
+        super().__init__(
+            [
+                FcStack(fc_stack_ch, fc_stack_layers),
+                Rnn(rnn_ch, rnn_type),
+                FcStack(fc_stack_ch, fc_stack_layers),
+            ],
+            **kwargs,
+        )
+
+
+@gin.register(module='nn')
+class SingleGru(_Sequence):
+    """GRU -> LayerNorm."""
+
+    def __init__(self, gru_dim: int = 128, **kwargs: Any) -> None:
+        super().__init__([Rnn(gru_dim, 'gru'), keras.layers.LayerNormalization()], **kwargs)
+
+
+@gin.register(module='nn')
+class FcStackOut(keras.layers.Layer):
+    """FcStack(ch, layers) -> Dense(n_out)."""
+
+    def __init__(self, ch: int, layers: int, n_out: int, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.stack = FcStack(ch, layers)
+        self.dense_out = keras.layers.Dense(n_out)
+
+    def call(self, x: tf.Tensor) -> tf.Tensor:
+        return self.dense_out(self.stack(x))
+
+
+@gin.register(module='nn')
+class Identity(keras.layers.Layer):
+    """Returns its input."""
+
+    def call(self, x: tf.Tensor) -> tf.Tensor:
+        return x
+
+
+_keras_layers_registered = False
+
+
+def gin_register_keras_layers() -> None:
+    """Makes keras.Sequential and every Keras layer class gin-configurable as '@tf.keras.layers.<Name>'
+    (ddsp's names; ddsp does this at import, as here). Once per process."""
+    import inspect
+
+    global _keras_layers_registered
+    if _keras_layers_registered:
+        return
+    gin.external_configurable(keras.Sequential, 'tf.keras.Sequential')
+    for name, value in inspect.getmembers(keras.layers):
+        if inspect.isclass(value) and hasattr(value, 'variables'):
+            gin.external_configurable(value, f'tf.keras.layers.{name}')
+    _keras_layers_registered = True
+
+
+gin_register_keras_layers()
+gin.external_configurable(keras.layers.Dense, module='nn')  # ddsp's '@nn.Dense'
+
+# ddsp.training.nn's other public names live in topic modules (ResNet and dilated convolutions, note
+# pooling, quantization), imported here on first use.
+_TOPIC_MODULES = ('convnets', 'note_pooling', 'quantization')
+
+
+def __getattr__(name: str) -> Any:
+    import importlib
+
+    for module_name in _TOPIC_MODULES:
+        module = importlib.import_module(f'clarinet_ddsp.training.{module_name}')
+        if name in getattr(module, '__all__', ()):
+            return getattr(module, name)
+    raise AttributeError(f'module {__name__!r} has no attribute {name!r}')

@@ -2076,3 +2076,265 @@ _add(
         weight=2.0, pretrained_model=lambda a: d.spectral_ops.compute_mag(a, size=256)
     )(x['target'], x['audio']),
 )
+
+# ---------------------------------------------------------------------------------------------------
+# ddsp.training's other networks: encoders, the dilated-convolution decoder, nn's blocks and helpers.
+# Layers get the same random weights by position (both libraries create them in the same order).
+
+
+def _randomize(layer, seed=20264, scale=0.3):
+    rng = np.random.default_rng(seed)
+    weights = layer.get_weights()
+    layer.set_weights([_f32(rng.normal(0, scale, w.shape)) for w in weights])
+    return [w.shape for w in weights]
+
+
+def _run_randomized(layer, *args):
+    layer(*args)  # builds
+    _randomize(layer)
+    return layer(*args)
+
+
+def _features(rng, n_frames=40, batch=2, z_dims=3):
+    return {
+        'ld_scaled': _f32(rng.uniform(0, 1, (batch, n_frames, 1))),
+        'f0_scaled': _f32(rng.uniform(0, 1, (batch, n_frames, 1))),
+        'z': _f32(rng.normal(0, 1, (batch, n_frames, z_dims))),
+    }
+
+
+_DILATED = {
+    'conditional,layer norm': dict(norm_type='layer'),
+    'no conditioning,no norm': dict(norm_type=None, conditioning_keys=None),
+    # Unconditioned: ddsp cannot scale and shift upsampled frames with z at the input's frame rate.
+    'instance norm,upsample x2,resample before': dict(
+        norm_type='instance', resample_stride=2, resample_after_convolve=False, conditioning_keys=None
+    ),
+    'negative dilation,group norm,ortho_init': dict(norm_type='group', dilation=-2, ortho_init=True),
+}
+for _dname, _dkw in _DILATED.items():
+    _add(
+        f'training.decoders.DilatedConvDecoder[{_dname}]',
+        'training',
+        FILTER,
+        _features,
+        lambda d, x, side, k=_dkw: _run_randomized(
+            _training(d).decoders.DilatedConvDecoder(
+                ch=32,
+                kernel_size=3,
+                layers_per_stack=3,
+                stacks=2,
+                output_splits=(('amps', 1), ('hd', 5)),
+                **k,
+            ),
+            x,
+        ),
+    )
+
+
+def _resnet(d, x, side, size, conditional):
+    nn = _training(d).nn
+    resnet = nn.ResNet(size=size, norm_type='layer', conditional=conditional)
+    args = [x['spec'], x['z']] if conditional else x['spec']
+    return _run_randomized(resnet, args)
+
+
+for _size, _cond in (('small', False), ('medium', True)):
+    _add(
+        f'training.nn.ResNet[size={_size},conditional={_cond}]',
+        'training',
+        FILTER,
+        lambda rng: {
+            'spec': _f32(rng.normal(0, 1, (2, 6, 64, 1))),
+            'z': _f32(rng.normal(0, 1, (2, 6, 1, 4))),
+        },
+        lambda d, x, side, s=_size, c=_cond: _resnet(d, x, side, s, c),
+    )
+
+
+def _resnet_sinusoidal(d, x, side):
+    encoder = _training(d).encoders.ResnetSinusoidalEncoder(
+        output_splits=(('frequencies', 12), ('amplitudes', 4), ('noise_magnitudes', 3)),
+        spectral_fn=lambda a: d.spectral_ops.compute_logmel(a, bins=64, fft_size=512),
+        size='small',
+    )
+    return _run_randomized(encoder, {'audio': x['audio']})
+
+
+_add(
+    'training.encoders.ResnetSinusoidalEncoder[small,logmel 64 bins]',
+    'training',
+    FILTER,
+    lambda rng: {'audio': _audio(rng, (2, 2048))},
+    _resnet_sinusoidal,
+)
+
+
+def _sin_to_harm(d, x, side):
+    training = _training(d)
+    encoder = training.encoders.SinusoidalToHarmonicEncoder(
+        net=training.nn.RnnSandwich(fc_stack_ch=16, fc_stack_layers=2, rnn_ch=8, rnn_type='gru'),
+        n_harmonics=12,
+        f0_depth=64,
+    )
+    return _run_randomized(encoder, {'sin_freqs': x['freqs'], 'sin_amps': x['amps']})
+
+
+_add(
+    'training.encoders.SinusoidalToHarmonicEncoder[RnnSandwich]',
+    'training',
+    FILTER,
+    lambda rng: {
+        'freqs': _f32(rng.uniform(50, 7000, (2, 20, 6))),
+        'amps': _f32(rng.uniform(0, 1, (2, 20, 6))),
+    },
+    _sin_to_harm,
+)
+
+
+def _mfcc_encoder(d, x, side):
+    encoder = _training(d).encoders.MfccEncoder(fft_sizes=(1024, 256), mel_bins=(64, 32), mfcc_bins=(20, 10))
+    if side == 'ref':
+        encoder.nom_out = encoder.norm_out  # ddsp 3.7.0 calls the misspelt attribute
+    return _run_randomized(encoder, {'audio': x['audio'], 'f0_scaled': x['f0_scaled']})
+
+
+_ENCODER_INPUTS = lambda rng: dict(_features(rng, n_frames=100), audio=_audio(rng, (2, 8000)))  # noqa: E731
+_add('training.encoders.MfccEncoder[two fft sizes]', 'training', FILTER, _ENCODER_INPUTS, _mfcc_encoder)
+_add(
+    'training.encoders.MfccRnnEncoder[mean_aggregate]',
+    'training',
+    FILTER,
+    _ENCODER_INPUTS,
+    lambda d, x, side: _run_randomized(
+        _training(d).encoders.MfccRnnEncoder(rnn_channels=8, z_dims=5, mean_aggregate=True),
+        {'audio': x['audio'], 'f0_scaled': x['f0_scaled']},
+    ),
+)
+_add(
+    'training.encoders.MfccTimeDistributedRnnEncoder[z_time_steps=125]',
+    'training',
+    FILTER,
+    _ENCODER_INPUTS,
+    lambda d, x, side: _run_randomized(
+        _training(d).encoders.MfccTimeDistributedRnnEncoder(rnn_channels=8, z_dims=5, z_time_steps=125),
+        {'audio': x['audio'], 'f0_scaled': x['f0_scaled']},
+    ),
+)
+_add(
+    'training.encoders.AggregateFeaturesEncoder',
+    'training',
+    FILTER,
+    _features,
+    lambda d, x, side: _run_randomized(_training(d).encoders.AggregateFeaturesEncoder(ch=6), x),
+)
+for _skip in (True, False):
+    _add(
+        f'training.encoders.OneHotEncoder[skip_expand={_skip}]',
+        'training',
+        FILTER,
+        lambda rng: dict(_features(rng), instrument=np.array([[3], [7]], np.int64)),
+        lambda d, x, side, s=_skip: _run_randomized(
+            _training(d).encoders.OneHotEncoder(vocab_size=10, n_dims=4, skip_expand=s), x
+        ),
+    )
+
+
+def _q_pitch(rng, batch=2, n=60):
+    notes = rng.choice([0, 60, 62, 67], size=(batch, 8))
+    q = np.repeat(notes, n // 8 + 1, axis=1)[:, :n].astype(np.float32)
+    q[:, -1] = 72.0  # a change at the very last frame
+    onset = np.zeros((batch, n), np.float32)
+    onset[:, ::7] = 1.0
+    return {'q': q, 'onset': onset, 'x': _f32(rng.normal(0, 1, (batch, n, 3)))}
+
+
+def _note_pooling(d, x, side):
+    nn = _training(d).nn
+    tf = _tf()
+    x = {k: tf.constant(v) for k, v in x.items()}  # ddsp's core.diff takes tensors only
+    mask = nn.get_note_mask(x['q'], max_regions=12)
+    mask_onset = nn.get_note_mask_from_onset(x['q'][..., None], x['onset'], max_regions=12)
+    mean, std = nn.get_note_moments(x['x'], mask)
+    pooled, pooled_std = nn.pool_over_notes(x['x'], mask_onset)
+    lengths = nn.get_note_lengths(mask)
+    pitches = nn.get_note_moments(x['q'], mask, return_std=False)
+    return {
+        'mask': mask,
+        'mask_all_regions': nn.get_note_mask(x['q'], max_regions=12, note_on_only=False),
+        'mask_onset': mask_onset,
+        'mean': mean,
+        'std': std,
+        'pooled': pooled,
+        'pooled_std': pooled_std,
+        'lengths': lengths,
+        'short_note_mask': nn.get_short_note_loss_mask(mask, lengths, pitches, min_length=9),
+    }
+
+
+_add('training.nn.note masks and pooling', 'training', FILTER, _q_pitch, _note_pooling)
+
+
+def _polyphase(d, x, side):
+    nn = _training(d).nn
+    out = {}
+    for kind in ('down', 'up'):
+        for fit in ('pad', 'trim'):
+            out[f'{kind},{fit}'] = nn.polyphase_resample(
+                x['x'], stride=3, resample_type=kind, trim_or_pad=fit
+            )
+    out['layer,4d'] = nn.PolyphaseResample(stride=2)(x['x'][:, :, None, :])
+    return out
+
+
+_add(
+    'training.nn.polyphase_resample',
+    'training',
+    ELEMENTWISE,
+    lambda rng: {'x': _f32(rng.normal(0, 1, (2, 20, 7)))},
+    _polyphase,
+)
+
+
+def _vector_quantization(d, x, side):
+    vq = _training(d).nn.VectorQuantization(k=5, num_heads=2)
+    vq(x['x'])
+    vq.set_weights([x['counts'], x['sums']])
+    z, codes = vq(x['x'], training=False)
+    return {
+        'z': z,
+        'codes': codes,
+        'unquantized': vq.unquantize(codes),
+        'loss': vq.committment_loss(x['x'], z),
+    }
+
+
+_add(
+    'training.nn.VectorQuantization[inference,2 heads]',
+    'training',
+    FILTER,
+    lambda rng: {
+        'x': _f32(rng.normal(0, 1, (2, 6, 4))),
+        'counts': _f32(rng.uniform(1, 3, (5,))),
+        'sums': _f32(rng.normal(0, 1, (5, 2))),
+    },
+    _vector_quantization,
+)
+_add(
+    'training.nn.straight_through_int_quantization',
+    'training',
+    ELEMENTWISE,
+    lambda rng: {'x': _f32(rng.normal(0, 3, (2, 30)))},
+    lambda d, x, side: _training(d).nn.straight_through_int_quantization(x['x']),
+)
+_add(
+    'training.nn.FcStackOut,SingleGru,Identity',
+    'training',
+    FILTER,
+    _features,
+    lambda d, x, side: {
+        'fc_stack_out': _run_randomized(_training(d).nn.FcStackOut(8, 2, 3), x['z']),
+        'single_gru': _run_randomized(_training(d).nn.SingleGru(6), x['z']),
+        'identity': _training(d).nn.Identity()(x['z']),
+    },
+)

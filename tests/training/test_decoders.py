@@ -61,3 +61,30 @@ def test_stateless_decoder_carries_state_and_matches_the_stateful_one():
         for key in ('amps', 'harmonic_distribution'):
             np.testing.assert_allclose(out[key][:, 0], expected[key][:, t], atol=1e-5)
     assert state.shape == (1, 8)
+
+
+def test_dilated_conv_decoder_is_conditioned_on_z_and_upsamples():
+    rng = np.random.default_rng(0)
+    features = {
+        'ld_scaled': rng.uniform(size=[2, 20, 1]).astype(np.float32),
+        'f0_scaled': rng.uniform(size=[2, 20, 1]).astype(np.float32),
+        'z': rng.normal(size=[2, 20, 4]).astype(np.float32),
+    }
+    decoder = decoders.DilatedConvDecoder(
+        ch=8, layers_per_stack=2, stacks=1, output_splits=(('amps', 1), ('hd', 3))
+    )
+    out = decoder(features)
+    assert {k: v.shape for k, v in out.items()} == {'amps': (2, 20, 1), 'hd': (2, 20, 3)}
+    other_z = decoder(dict(features, z=features['z'] + 1.0))
+    assert not np.allclose(out['hd'], other_z['hd'])  # z scales and shifts every layer
+    up = decoders.DilatedConvDecoder(
+        ch=8, layers_per_stack=1, stacks=2, resample_stride=2, conditioning_keys=None
+    )
+    assert up(features)['amps'].shape == (2, 80, 1)
+
+
+def test_dilated_conv_decoder_refuses_a_precondition_stack_without_z():
+    import pytest
+
+    with pytest.raises(ValueError, match='precondition_stack needs conditioning_keys'):
+        decoders.DilatedConvDecoder(conditioning_keys=None, precondition_stack=tf.keras.layers.Dense(3))

@@ -25,3 +25,7 @@ class ArgumentError(ValueError):
     def flag_message(self, flag: str | None = None) -> str:
         """The message for a command line, `--flag=value: constraint`; the flag defaults to the argument."""
         return f'--{flag or self.argument}={self.value}: {self.constraint}'
+
+    def binding_message(self) -> str:
+        """The message for a gin binding that set the argument, `Function.argument=value constraint`."""
+        return f'{self.function}.{self.argument}={self.value!r} {self.constraint}'

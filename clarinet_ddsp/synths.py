@@ -236,8 +236,9 @@ def _gin_value(value: object) -> object:
 def _with_harmonic_bindings(args: dict) -> dict:
     """Additive's arguments with Harmonic's gin bindings applied where Additive has none.
 
-    Raises:
-        ValueError: a parameter bound for both Harmonic and Additive to different values.
+    Additive's own binding of a parameter wins: models/solo_instrument.gin binds Additive.* and includes
+    models/ae.gin, which binds Harmonic.* (a command line's Harmonic binding reaches Additive through
+    gin_config.parse_gin, which binds both names).
     """
     args = dict(args)
     defaults = inspect.signature(Additive.__init__).parameters
@@ -245,15 +246,9 @@ def _with_harmonic_bindings(args: dict) -> dict:
         harmonic_bound, harmonic_value = _gin_binding('synths.Harmonic', parameter)
         if not harmonic_bound:
             continue
-        additive_bound, additive_value = _gin_binding('synths.Additive', parameter)
-        if not additive_bound and args[parameter] is not defaults[parameter].default:
-            continue  # Given in Python, not by gin: the caller's value stands.
-        if additive_bound and additive_value != harmonic_value:
-            raise ValueError(
-                f'Harmonic.{parameter}={harmonic_value!r} is bound, but the model builds Additive (ddsp '
-                f"0.x's name for Harmonic) with Additive.{parameter}={additive_value!r}; bind "
-                f'Additive.{parameter}={harmonic_value!r} instead (or give both the same value).'
-            )
+        additive_bound, _ = _gin_binding('synths.Additive', parameter)
+        if additive_bound or args[parameter] is not defaults[parameter].default:
+            continue  # Additive's own binding, or a value given in Python, stands.
         args[parameter] = _gin_value(harmonic_value)
     return args
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import sys
 from collections.abc import Callable, Mapping, Sequence
 
+import gin
 from absl import app, flags, logging
 
 from clarinet_ddsp import disk_space, interrupts, locks
@@ -18,10 +19,19 @@ ACTIONABLE_ERRORS: tuple[type[BaseException], ...] = (
 )
 
 
+def _gin_binds(binding: str) -> bool:
+    try:
+        gin.query_parameter(binding)
+    except ValueError:
+        return False
+    return True
+
+
 def describe(error: BaseException, flag_names: Mapping[str, str] | None = None) -> str:
     """The message a program prints for an error.
 
-    A library ArgumentError whose argument a flag sets is worded as that flag (`--num_shards=0: ...`);
+    A library ArgumentError whose argument a flag sets is worded as that flag (`--num_shards=0: ...`),
+    one a gin binding sets as that binding (`TFRecordProvider.file_pattern='x*' matches no files...`);
     flag_names maps an argument to its flag where the names differ. gin's "In call to configurable"
     context lines are left out: the message itself names the fix.
     """
@@ -29,6 +39,8 @@ def describe(error: BaseException, flag_names: Mapping[str, str] | None = None) 
         flag = (flag_names or {}).get(error.argument, error.argument)
         if flag in flags.FLAGS:
             return error.flag_message(flag)
+        if _gin_binds(f'{error.function}.{error.argument}'):
+            return error.binding_message()
     return '\n'.join(
         line for line in str(error).splitlines() if not line.startswith('  In call to configurable')
     )

@@ -9,6 +9,7 @@ import importlib.resources
 import logging as std_logging
 import os
 import pathlib
+import re
 from collections.abc import Iterator, Sequence
 
 import gin
@@ -129,8 +130,30 @@ def is_bound(binding: str) -> bool:
 _GIN_ERRORS = (ValueError, KeyError, TypeError, SyntaxError)
 
 
-def _parse_bindings(gin_params: Sequence[str]) -> None:
+# A binding of ddsp 3's Harmonic or ddsp 0.x's Additive (same synth), optionally scoped and module-qualified.
+_SYNTH_TWINS = {'Harmonic': 'Additive', 'Additive': 'Harmonic'}
+_SYNTH_BINDING = re.compile(r'^(\s*(?:[\w.]+/)*(?:synths\.)?)(Harmonic|Additive)(\.\w+\s*=.*)$', re.DOTALL)
+
+
+def with_synth_twins(gin_params: Sequence[str]) -> list[str]:
+    """gin_params, each binding of Harmonic.x (or Additive.x) followed by the same binding of its twin.
+
+    The write-up's models/solo_instrument.gin builds Additive; a command line written for ddsp 3 binds
+    Harmonic.n_samples. Binding both names makes the command line's value win over the gin file's, whichever
+    name the model uses.
+    """
+    params = []
     for param in gin_params:
+        params.append(param)
+        match = _SYNTH_BINDING.match(param)
+        if match:
+            prefix, name, rest = match.groups()
+            params.append(f'{prefix}{_SYNTH_TWINS[name]}{rest}')
+    return params
+
+
+def _parse_bindings(gin_params: Sequence[str]) -> None:
+    for param in with_synth_twins(gin_params):
         try:
             gin.parse_config(param)
         except _GIN_ERRORS as error:

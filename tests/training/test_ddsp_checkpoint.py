@@ -12,8 +12,7 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from clarinet_ddsp.cli import run
-from clarinet_ddsp.training import ddsp_checkpoint, models, trainers
+from clarinet_ddsp.training import ddsp_checkpoint, gin_config, models, trainers
 from tests.training import tiny
 
 # Our object paths -> ddsp's (tf.keras) ones, for the solo_instrument model.
@@ -35,7 +34,7 @@ def ddsp_path(our_path: str) -> str:
 @pytest.fixture
 def model_and_trainer(tmp_path):
     gin.clear_config()
-    run.parse_gin(str(tmp_path), ['models/solo_instrument.gin'], tiny.SHRINK_PARAMS, [])
+    gin_config.parse_gin(str(tmp_path), ['models/solo_instrument.gin'], tiny.SHRINK_PARAMS, [])
     model = models.get_model()
     trainer = trainers.Trainer(model)
     batch = {k: v[np.newaxis] for k, v in tiny.make_example().items()}

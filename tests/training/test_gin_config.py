@@ -140,6 +140,22 @@ def test_gin_parse_order_defaults_operative_config_then_user(tmp_path):
     assert gin.query_parameter('evaluate.evaluator_classes') is not None  # eval/basic.gin
 
 
+@pytest.mark.parametrize('name', ['Harmonic', 'synths.Additive'])
+def test_a_command_line_synth_binding_overrides_the_model_whichever_name_it_uses(tmp_path, name):
+    # solo_instrument.gin builds Additive (ddsp 0.x's name) and binds both Additive.* and, through
+    # models/ae.gin, Harmonic.*; ddsp 3 users write Harmonic.n_samples.
+    gin_config.parse_gin(str(tmp_path), ['models/solo_instrument.gin'], [f'{name}.n_samples = 16000'])
+    assert gin.query_parameter('Additive.n_samples') == 16000
+    assert gin.query_parameter('Harmonic.n_samples') == 16000
+    gin_config.parse_gin(str(tmp_path), ['models/solo_instrument.gin'], ['train/Harmonic.n_samples = 320'])
+    assert gin.query_parameter('train/Additive.n_samples') == 320
+    assert gin.query_parameter('Additive.n_samples') == 64000  # Outside the scope: the model's value.
+    assert gin_config.with_synth_twins(['FilteredNoise.n_samples = 1', 'Harmonicity.x = 2']) == [
+        'FilteredNoise.n_samples = 1',
+        'Harmonicity.x = 2',
+    ]
+
+
 def test_gin_search_path_finds_user_configs(tmp_path):
     (tmp_path / 'mine').mkdir()
     (tmp_path / 'mine' / 'small.gin').write_text(

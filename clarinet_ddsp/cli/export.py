@@ -108,12 +108,9 @@ def main(argv=()) -> None:
         )
         logging.info('DDSP-VST model: %s', path)
         return
-    for name in ('save_dir', 'output'):
-        if not getattr(FLAGS, name):
-            raise ValueError(
-                f'--{name} is required; e.g. clarinet_ddsp_export --save_dir '
-                'runs/clarinet --output exported/clarinet'
-            )
+    shared_flags.require(
+        ('save_dir', 'output'), 'clarinet_ddsp_export --save_dir runs/clarinet --output exported/clarinet'
+    )
     if FLAGS.block_frames < 1:
         raise ValueError(f'--block_frames={FLAGS.block_frames} must be >= 1.')
     from clarinet_ddsp.inference import export

@@ -96,12 +96,10 @@ def write_plot(path: str, result: dict[str, Any], f0_out_hz: np.ndarray | None =
 def main(argv=()) -> None:
     if len(argv) > 1:
         raise app.UsageError(f'Unexpected arguments: {argv[1:]}')
-    for name in ('save_dir', 'input', 'output'):
-        if not getattr(FLAGS, name):
-            raise ValueError(
-                f'--{name} is required; e.g. clarinet_ddsp_resynth --save_dir runs/clarinet '
-                '--input voice.wav --output voice_as_clarinet.wav'
-            )
+    shared_flags.require(
+        ('save_dir', 'input', 'output'),
+        'clarinet_ddsp_resynth --save_dir runs/clarinet --input voice.wav --output voice_as_clarinet.wav',
+    )
     if FLAGS.piece_secs < 1.0:
         raise ValueError(f'--piece_secs={FLAGS.piece_secs} must be >= 1 second.')
     if not os.path.isfile(FLAGS.input):

@@ -7,11 +7,20 @@ imported first. Each function here defines its flag once and is a no-op afterwar
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 from absl import flags
 
 from clarinet_ddsp.pitch import SHIPPED_CAPACITIES
 
 FLAGS = flags.FLAGS
+
+
+def require(names: Sequence[str], example: str) -> None:
+    """Raises ValueError naming the first of the flags `names` left empty, with an example command line."""
+    for name in names:
+        if not getattr(FLAGS, name):
+            raise ValueError(f'--{name} is required; e.g. {example}')
 
 
 def _once(name: str, define) -> None:

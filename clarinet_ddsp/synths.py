@@ -182,8 +182,8 @@ class Additive(Harmonic):
     """Harmonic under its ddsp 0.x name ('@synths.Additive()'; outputs 'additive/signal').
 
     It is the same synth, so a gin binding of Harmonic (ddsp 3's name, e.g. Harmonic.n_samples=16000)
-    applies to it as well, unless Additive's own binding of that parameter says otherwise, which is an
-    error naming both (gin cannot tell which of two bindings came last).
+    applies to it as well where Additive has no binding of its own (gin cannot tell which of two bindings
+    came last; a command line's binding of either name binds both, see gin_config.with_synth_twins).
     """
 
     def __init__(

@@ -5,7 +5,6 @@ from __future__ import annotations
 import sys
 from collections.abc import Callable, Mapping, Sequence
 
-import gin
 from absl import app, flags, logging
 
 from clarinet_ddsp import disk_space, interrupts, locks
@@ -17,14 +16,6 @@ ACTIONABLE_ERRORS: tuple[type[BaseException], ...] = (
     locks.LockHeldError,
     disk_space.DiskFullError,
 )
-
-
-def _gin_binds(binding: str) -> bool:
-    try:
-        gin.query_parameter(binding)
-    except ValueError:
-        return False
-    return True
 
 
 def describe(error: BaseException, flag_names: Mapping[str, str] | None = None) -> str:
@@ -39,7 +30,9 @@ def describe(error: BaseException, flag_names: Mapping[str, str] | None = None) 
         flag = (flag_names or {}).get(error.argument, error.argument)
         if flag in flags.FLAGS:
             return error.flag_message(flag)
-        if _gin_binds(f'{error.function}.{error.argument}'):
+        from clarinet_ddsp.training.gin_config import is_bound
+
+        if is_bound(f'{error.function}.{error.argument}'):
             return error.binding_message()
     return '\n'.join(
         line for line in str(error).splitlines() if not line.startswith('  In call to configurable')

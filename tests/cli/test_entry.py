@@ -45,3 +45,19 @@ def test_describe_reads_the_attributes_through_gins_wrapper():
         configured()
     assert 'In call to configurable' in str(info.value)  # gin appends its context to the text ...
     assert entry.describe(info.value) == '--entry_test_shards=0: must be positive.'  # ... not used here.
+
+
+def test_describe_words_an_argument_a_gin_binding_set_as_that_binding():
+    @gin.configurable(module='entry_test')
+    def provider(file_pattern=''):
+        raise ArgumentError('provider', 'file_pattern', file_pattern, 'matches no files.')
+
+    gin.parse_config("provider.file_pattern = '/x/none*'")
+    try:
+        with pytest.raises(ArgumentError) as info:
+            provider()
+        assert entry.describe(info.value) == "provider.file_pattern='/x/none*' matches no files."
+    finally:
+        gin.clear_config()
+    # Not bound (the default was used, or the function was called from Python): the library's wording.
+    assert entry.describe(info.value) == "provider: file_pattern='/x/none*' matches no files."

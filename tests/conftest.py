@@ -1,4 +1,5 @@
-"""Session-wide test hooks: the parity table at the end of every run that compared with ddsp 3.7.0.
+"""Session-wide test hooks: the parity table at the end of every run that compared with ddsp 3.7.0, and
+the table of ddsp 3.7.0's gin files (works / message) when test_ddsp_gin_files ran.
 
 Parity tests add rows with `request.node.user_properties.append(('parity', {case, error, bound}))`
 (tests/parity/conftest.py: `parity_record`). The table lists every case run with its relative error
@@ -80,7 +81,37 @@ def _parity_tests_not_compared(terminalreporter):
     return sorted(ids)
 
 
+def _gin_file_rows(terminalreporter):
+    rows = {}
+    for reports in terminalreporter.stats.values():
+        for report in reports:
+            for name, value in getattr(report, 'user_properties', ()):
+                if name == 'ddsp_gin' and getattr(report, 'when', None) == 'call':
+                    rows[value['file']] = value
+    return [rows[k] for k in sorted(rows)]
+
+
+def _write_gin_file_table(terminalreporter, config):
+    """ddsp 3.7.0's gin files (tests/parity/test_ddsp_gin_files.py): works, or the one-line message."""
+    rows = _gin_file_rows(terminalreporter)
+    if not rows:
+        return
+    width = max(len(r['file']) for r in rows)
+    lines = [f'{r["file"]:<{width}}  {r["outcome"]:<5}  {r["message"]}' for r in rows]
+    works = sum(r['outcome'] == 'works' for r in rows)
+    lines.append(f'{works} of {len(rows)} gin files of ddsp 3.7.0 work; the others fail with the line shown.')
+    table = '\n'.join(lines)
+    terminalreporter.write_sep('=', "ddsp 3.7.0's gin files, verbatim")
+    terminalreporter.write_line(table)
+    factory = getattr(config, '_tmp_path_factory', None)
+    if factory is not None:
+        path = factory.getbasetemp() / 'ddsp_gin_files.txt'
+        path.write_text(table + '\n')
+        terminalreporter.write_line(f'gin file table written to {path}')
+
+
 def pytest_terminal_summary(terminalreporter, exitstatus, config):
+    _write_gin_file_table(terminalreporter, config)
     rows = _parity_rows(terminalreporter)
     not_compared = _parity_tests_not_compared(terminalreporter)
     if not rows and not not_compared:

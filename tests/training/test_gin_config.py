@@ -186,3 +186,49 @@ def test_operative_config_replaces_the_config_and_names_a_run_without_one(tmp_pa
         gin_config.parse_operative_config(str(tmp_path), ['Trainer.nope = 1'])
     with pytest.raises(FileNotFoundError, match='empty has no operative_config'):
         gin_config.parse_operative_config(str(tmp_path / 'other' / 'empty'))
+
+
+def test_ddsp_import_lines_import_ours(tmp_path):
+    path = tmp_path / 'x.gin'
+    path.write_text(
+        'import ddsp\nimport ddsp.training as ddsp2\nfrom ddsp.training import models\n'
+        "# import ddsp in a comment stays\nimport ddspx\nRnnFcDecoder.ch = 8  # ddsp's\n"
+    )
+    assert gin_config.read_gin_text(str(path)) == (
+        'import clarinet_ddsp\nimport clarinet_ddsp.training as ddsp2\nfrom clarinet_ddsp.training import '
+        "models\n# import ddsp in a comment stays\nimport ddspx\nRnnFcDecoder.ch = 8  # ddsp's\n"
+    )
+
+
+def test_a_gin_file_starting_with_import_ddsp_parses(tmp_path):
+    path = tmp_path / 'mine.gin'
+    path.write_text(
+        "import ddsp\nimport ddsp.training\ninclude 'models/solo_instrument.gin'\nRnnFcDecoder.ch = 8\n"
+    )
+    try:
+        gin_config.parse_gin('', [str(path)])
+        assert gin.query_parameter('RnnFcDecoder.ch') == 8
+    finally:
+        gin.clear_config()
+
+
+def test_what_clarinet_ddsp_lacks_is_named_in_one_line(tmp_path):
+    module = tmp_path / 'midi.gin'
+    module.write_text('import ddsp.training.models.midi_autoencoder\n')
+    configurable = tmp_path / 'nsynth.gin'
+    configurable.write_text('train.data_provider = @data.NSynthTfds()\n')
+    for path, expected in (
+        (module, 'ddsp.training.models.midi_autoencoder is not supported by clarinet_ddsp'),
+        (configurable, 'data.NSynthTfds is not supported by clarinet_ddsp'),
+    ):
+        with pytest.raises(gin_config.ConfigError) as info:
+            gin_config.parse_gin('', [str(path)])
+        gin.clear_config()
+        assert str(info.value).startswith(f'--gin_file={path}: {expected}') and '\n' not in str(info.value)
+
+
+def test_a_misspelt_configurable_gets_a_suggestion_not_unsupported():
+    with pytest.raises(gin_config.ConfigError) as info:
+        gin_config.parse_gin('', [], ['RnnFcDecodr.ch = 3'])
+    gin.clear_config()
+    assert '(did you mean RnnFcDecoder?)' in str(info.value) and 'not supported' not in str(info.value)

@@ -12,6 +12,7 @@ import os
 import re
 import time
 from collections.abc import Iterator, Sequence
+from typing import Any
 
 import tensorflow as tf
 from absl import logging
@@ -56,6 +57,19 @@ def get_latest_operative_config(restore_dir: str) -> str:
         return get_latest_file(os.path.dirname(expand_path(restore_dir)), 'operative_config-', '.gin')
 
 
+def checkpoint_reader(prefix: str) -> Any:
+    """A reader of the checkpoint `prefix` (…/ckpt-N) on any TF filesystem.
+
+    tf.train.load_checkpoint first asks whether the path is a folder, which TF's ram:// filesystem
+    answers yes for any prefix of a file's name (ram://run/ckpt-2 of ram://run/ckpt-2.index); the
+    reader opens the prefix itself.
+
+    Raises:
+        tf.errors.OpError: the checkpoint cannot be read.
+    """
+    return tf.compat.v1.train.NewCheckpointReader(prefix)
+
+
 def is_complete(prefix: str) -> bool:
     """True if the checkpoint `prefix` (…/ckpt-N) has its index and every data shard, and opens."""
     if not tf.io.gfile.exists(prefix + '.index'):
@@ -67,7 +81,7 @@ def is_complete(prefix: str) -> bool:
     if len(shards) != total:
         return False
     try:
-        tf.train.load_checkpoint(prefix)
+        checkpoint_reader(prefix)
     except (tf.errors.OpError, ValueError) as error:
         logging.warning('Checkpoint %s is incomplete or corrupt (%s); skipping it.', prefix, error)
         return False
@@ -198,7 +212,8 @@ def restore_model(
     """Restores a model's variables from a checkpoint: all of them (and the optimizer's, if given), or
     only the model attributes named in restore_keys (a warm start; the optimizer is not restored).
 
-    Checkpoints hold tf.train.Checkpoint(model=..., optimizer=...).
+    Checkpoints hold tf.train.Checkpoint(model=..., optimizer=...). Those magenta/ddsp wrote (tf.keras's
+    layout) are read by training.ddsp_checkpoint: model weights, and Adam's moments and step where they map.
 
     Args:
         model: the model (variables built).
@@ -228,6 +243,18 @@ def restore_model(
                 'processor_group.',
             )
         objects = {'model': tf.train.Checkpoint(**{k: getattr(model, k) for k in restore_keys})}
+    from clarinet_ddsp.training import ddsp_checkpoint
+
+    keras_model = hasattr(model, 'weights')  # ddsp's checkpoints are of Keras models
+    if (
+        keras_model
+        and ddsp_checkpoint.is_ddsp_checkpoint(latest)
+        and not ddsp_checkpoint.fits_natively(latest, model, restore_keys)
+    ):  # Written by magenta/ddsp (tf.keras): its variables are matched by creation order.
+        ddsp_checkpoint.restore(
+            model, latest, optimizer=optimizer if restore_keys is None else None, restore_keys=restore_keys
+        )
+        return latest
     try:
         status = tf.train.Checkpoint(**objects).restore(latest)
         if verbose:

@@ -23,6 +23,8 @@ import tensorflow as tf
 from absl import logging
 from tensorflow.core.protobuf import trackable_object_graph_pb2
 
+from clarinet_ddsp.training import checkpointing
+
 _GRAPH_KEY = '_CHECKPOINTABLE_OBJECT_GRAPH'
 _VALUE = 'VARIABLE_VALUE'
 
@@ -64,7 +66,7 @@ class _ObjectGraph:
 
     def __init__(self, prefix: str):
         self.prefix = prefix
-        self.reader = tf.train.load_checkpoint(prefix)
+        self.reader = checkpointing.checkpoint_reader(prefix)
         self.shapes = self.reader.get_variable_to_shape_map()
         self.graph = trackable_object_graph_pb2.TrackableObjectGraph()
         self.graph.ParseFromString(self.reader.get_tensor(_GRAPH_KEY))

@@ -140,3 +140,16 @@ def test_misshapen_and_missing_variables_are_named(model_and_trainer, tmp_path):
 def tiny_reverb_length() -> int:
     (binding,) = [p for p in tiny.SHRINK_PARAMS if p.startswith('Reverb.reverb_length')]
     return int(binding.split('=')[1])
+
+
+def test_trainer_restore_and_model_restore_read_the_ddsp_layout(model_and_trainer, tmp_path):
+    model, trainer = model_and_trainer
+    values = _random_values(model, seed=2)
+    slots = [(v, np.abs(v)) for v in _random_values(model, seed=3)]
+    write_ddsp_layout(str(tmp_path / 'ckpt-5'), model, values, slots, step=5)
+    assert trainer.restore(str(tmp_path)) == str(tmp_path / 'ckpt-5')  # the newest in the folder
+    assert int(trainer.step) == 5
+    np.testing.assert_array_equal(model.weights[-1].numpy(), values[-1])
+    model.weights[-1].assign(np.zeros(model.weights[-1].shape, np.float32))
+    model.restore(str(tmp_path / 'ckpt-5'))  # what eval, sample, resynth and export call
+    np.testing.assert_array_equal(model.weights[-1].numpy(), values[-1])

@@ -57,6 +57,18 @@ def _is_remote(path: str) -> bool:
     return '://' in path
 
 
+def _tf_reads(path: str) -> bool:
+    """True if TensorFlow has a filesystem for the path's scheme (gs://, ram://, ...; as ddsp reads
+    audio), False for a scheme only Beam knows (e.g. s3:// without tensorflow-io)."""
+    import tensorflow as tf
+
+    try:
+        tf.io.gfile.exists(path)
+    except tf.errors.UnimplementedError:
+        return False
+    return True
+
+
 def find_audio_files(filepatterns: Sequence[str]) -> list[str]:
     """Expands globs (local, or any filesystem Beam knows such as gs://) into a sorted list of paths.
 
@@ -71,7 +83,11 @@ def find_audio_files(filepatterns: Sequence[str]) -> list[str]:
         )
     paths = []
     for pattern in patterns:
-        if _is_remote(pattern):
+        if _is_remote(pattern) and _tf_reads(pattern):
+            import tensorflow as tf
+
+            matched = [p for p in tf.io.gfile.glob(pattern) if not tf.io.gfile.isdir(p)]
+        elif _is_remote(pattern):
             from apache_beam.io.filesystems import FileSystems
 
             matched = [m.path for r in FileSystems.match([pattern]) for m in r.metadata_list]
@@ -87,7 +103,12 @@ def find_audio_files(filepatterns: Sequence[str]) -> list[str]:
 
 
 def _open(path: str) -> sf.SoundFile:
-    """Opens with libsndfile; remote paths through Beam's filesystems (seekable file objects)."""
+    """Opens with libsndfile; remote paths through TensorFlow's filesystems (tf.io.gfile, as ddsp), or
+    Beam's for a scheme TensorFlow lacks (seekable file objects either way)."""
+    if _is_remote(path) and _tf_reads(path):
+        import tensorflow as tf
+
+        return sf.SoundFile(tf.io.gfile.GFile(path, 'rb'))
     if _is_remote(path):
         from apache_beam.io.filesystems import (
             CompressionTypes,

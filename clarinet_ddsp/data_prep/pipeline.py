@@ -348,6 +348,16 @@ def _validate_args(
             output_tfrecord_path,
             "must be the prefix of the output shards, e.g. '/data/train.tfrecord'.",
         )
+    if '://' in output_tfrecord_path:
+        try:
+            FileSystems.get_filesystem(output_tfrecord_path)
+        except ValueError:
+            bad(
+                'output_tfrecord_path',
+                output_tfrecord_path,
+                "is on a filesystem Beam's TFRecord writer does not have (it writes to Beam's own: local "
+                'paths, gs://, s3://, hdfs://); write the shards locally, then copy them with tf.io.gfile.',
+            )
     if num_shards is not None and int(num_shards) < 1:
         bad('num_shards', num_shards, 'must be a positive number of shards (or left unset for automatic).')
     if int(sample_rate) <= 0:

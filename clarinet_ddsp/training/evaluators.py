@@ -8,11 +8,13 @@ of a checkpoint. outputs['audio_gen'] holds the generated audio [batch, n_sample
 
 from __future__ import annotations
 
+import io
 import os
 from collections.abc import Mapping
 
 import gin
 import numpy as np
+import tensorflow as tf
 from absl import logging
 
 from clarinet_ddsp.pitch import CAPACITIES as CREPE_CAPACITIES
@@ -48,9 +50,9 @@ class BaseEvaluator:
 
     def _write_png(self, step: int, name: str, png: bytes) -> str:
         out_dir = _sample_dir(self._save_dir, step)
-        os.makedirs(out_dir, exist_ok=True)
+        tf.io.gfile.makedirs(out_dir)
         path = os.path.join(out_dir, name)
-        with open(path, 'wb') as f:
+        with tf.io.gfile.GFile(path, 'wb') as f:
             f.write(png)
         return path
 
@@ -65,6 +67,16 @@ class BaseEvaluator:
     def flush(self, step: int) -> dict[str, float]:
         """Writes the accumulated metrics at `step`, resets them and returns them."""
         raise NotImplementedError
+
+
+def _write_wav(path: str, audio: np.ndarray, sample_rate: int) -> None:
+    """A float WAV file on any TF filesystem (gs://, ram://, local)."""
+    import soundfile as sf  # Only sampling writes files.
+
+    buffer = io.BytesIO()
+    sf.write(buffer, audio.reshape(-1), sample_rate, subtype='FLOAT', format='WAV')
+    with tf.io.gfile.GFile(path, 'wb') as f:
+        f.write(buffer.getvalue())
 
 
 def _sample_dir(save_dir: str, step: int) -> str:
@@ -103,24 +115,12 @@ class BasicEvaluator(BaseEvaluator):
     def _write_files(
         self, audio: np.ndarray, audio_gen: np.ndarray, pngs: list[bytes], step: int, first: int
     ) -> None:
-        import soundfile as sf  # Only sampling writes files.
-
         out_dir = _sample_dir(self._save_dir, step)
-        os.makedirs(out_dir, exist_ok=True)
+        tf.io.gfile.makedirs(out_dir)
         for j in range(audio.shape[0]):
             i = first + j + 1
-            sf.write(
-                os.path.join(out_dir, f'{i}_original.wav'),
-                audio[j].reshape(-1),
-                self._sample_rate,
-                subtype='FLOAT',
-            )
-            sf.write(
-                os.path.join(out_dir, f'{i}_generated.wav'),
-                audio_gen[j].reshape(-1),
-                self._sample_rate,
-                subtype='FLOAT',
-            )
+            _write_wav(os.path.join(out_dir, f'{i}_original.wav'), audio[j], self._sample_rate)
+            _write_wav(os.path.join(out_dir, f'{i}_generated.wav'), audio_gen[j], self._sample_rate)
             self._write_png(step, f'{i}_spectrogram.png', pngs[j])
         logging.info(
             'Wrote samples %d-%d (original/generated WAV, spectrogram PNG) to %s',

@@ -288,9 +288,9 @@ _SYNTH_BINDING = re.compile(r'^(\s*(?:[\w.]+/)*(?:synths\.)?)(Harmonic|Additive)
 def with_synth_twins(gin_params: Sequence[str]) -> list[str]:
     """gin_params, each binding of Harmonic.x (or Additive.x) followed by the same binding of its twin.
 
-    The write-up's models/solo_instrument.gin builds Additive; a command line written for ddsp 3 binds
-    Harmonic.n_samples. Binding both names makes the command line's value win over the gin file's, whichever
-    name the model uses.
+    The DDSP clarinet experiments write-up's models/solo_instrument.gin builds Additive; a command line
+    written for ddsp 3 binds Harmonic.n_samples. Binding both names makes the command line's value win over
+    the gin file's, whichever name the model uses.
     """
     params = []
     for param in gin_params:

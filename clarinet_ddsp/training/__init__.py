@@ -10,6 +10,7 @@ from clarinet_ddsp.training import (
     eval_util,
     evaluators,
     gin_config,
+    inference,
     metrics,
     models,
     nn,

@@ -8,8 +8,12 @@ Trains models/solo_instrument.gin on one in-memory synthetic batch (4 s examples
   ddsp+BFC    the same with TF_CPU_ALLOCATOR_USE_BFC=true (the tuned baseline);
   ours        clarinet_ddsp, with nothing set in its environment.
 
-Each prints the median step time (median of --steps after --warmup steps), the CPU
-seconds (user + system) per step, the forward-synthesis realtime factor (audio
+Each prints the median step time (median of --steps after --warmup steps), its ratio to
+the step's arithmetic floor (the decoder's forward + backward FLOPs, 3 x 2 x its dense and GRU
+kernels' multiply-adds per frame x frames, divided by this machine's float32 GEMM rate, measured
+in the same run just before each batch size on the decoder's largest GEMM at that batch), the CPU
+seconds (user + system) per step and their ratio to the same FLOPs at the GEMM's FLOPs per CPU
+second (steadier than the wall-clock ratio on a loaded machine), the forward-synthesis realtime factor (audio
 seconds per wall second, training=False), page faults per step, the process's peak
 resident memory, its trainable parameter count and its first and last loss. On a
 machine shared with other work, wall-clock ratios move with the load; the CPU-time
@@ -140,7 +144,34 @@ def _measure(trainer, model, batch, args) -> dict:
     forward = tf.function(lambda b: model(b, training=False))
     fwd_times = _time_forward(lambda: forward(batch)['audio_synth'].numpy(), args.steps)
     n_params = int(sum(v.shape.num_elements() for v in model.trainable_variables))
-    return dict(times=times, losses=losses, fwd_times=fwd_times, n_params=n_params, **usage)
+    # Multiply-adds per frame of the decoder's GEMMs (dense kernels, GRU input and recurrent kernels).
+    decoder_macs = int(
+        sum(v.shape.num_elements() for v in model.decoder.trainable_variables if v.shape.rank == 2)
+    )
+    return dict(
+        times=times, losses=losses, fwd_times=fwd_times, n_params=n_params, decoder_macs=decoder_macs, **usage
+    )
+
+
+def _worker_gemm(args) -> dict:
+    """This machine's float32 GEMM rate on the decoder's largest GEMM at this batch size,
+    [batch x frames, 1024] @ [1024, 1536] (the GRU's input projection): FLOPs per wall second and
+    per CPU second (user + system), medians of 3 x --steps runs after a warm-up."""
+    import tensorflow as tf
+
+    m, k, n = args.batch_size * N_FRAMES, 1024, 1536
+    a = tf.random.stateless_normal([m, k], seed=[1, 2])
+    b = tf.random.stateless_normal([k, n], seed=[3, 4])
+    gemm = tf.function(lambda: tf.reduce_sum(tf.matmul(a, b)[:1]))
+    gemm().numpy()
+    walls, cpus = [], []
+    for _ in range(3 * args.steps):
+        before, start = _usage(), time.perf_counter()
+        gemm().numpy()
+        walls.append(time.perf_counter() - start)
+        cpus.append(sum(_usage()[1:]) - sum(before[1:]))
+    flops = 2.0 * m * k * n
+    return dict(gemm_flops=flops / statistics.median(walls), gemm_cpu_flops=flops / statistics.median(cpus))
 
 
 def _worker_ref(args) -> dict:
@@ -185,7 +216,7 @@ def _worker_ours(args) -> dict:
 
 
 def run_worker(args) -> None:
-    result = {'ref': _worker_ref, 'ours': _worker_ours}[args.worker](args)
+    result = {'ref': _worker_ref, 'ours': _worker_ours, 'gemm': _worker_gemm}[args.worker](args)
     result['peak_rss_mb'] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     with open(args.out, 'w') as f:
         json.dump(result, f)
@@ -210,7 +241,9 @@ def _run_config(config: str, batch_path: str, batch_size: int, args, tmp: str) -
     env = dict(os.environ)
     env.pop('TF_CPU_ALLOCATOR_USE_BFC', None)
     env.setdefault('TF_CPP_MIN_LOG_LEVEL', '2')
-    if config.startswith('ddsp'):
+    if config == 'gemm':
+        python, worker = _ours_python(), 'gemm'
+    elif config.startswith('ddsp'):
         python, worker = _ref_python(), 'ref'
         env['TF_USE_LEGACY_KERAS'] = '1'
         env['PYTHONPATH'] = os.path.join(REPO, 'tests', 'parity', 'ref_stubs')
@@ -253,11 +286,22 @@ def _run_config(config: str, batch_path: str, batch_size: int, args, tmp: str) -
     return result
 
 
-def _summarise(results: dict[str, dict], batch_size: int) -> list[str]:
+def _floor_secs(result: dict, gemm: dict, batch_size: int, key: str = 'gemm_flops') -> float | None:
+    """The step's arithmetic floor: the decoder's forward + backward FLOPs over the GEMM rate (per wall
+    second, or with key='gemm_cpu_flops' per CPU second: the CPU-seconds floor)."""
+    if 'decoder_macs' not in result or key not in gemm:
+        return None
+    return 3 * 2 * result['decoder_macs'] * batch_size * N_FRAMES / gemm[key]
+
+
+def _summarise(results: dict[str, dict], batch_size: int, gemm: dict) -> list[str]:
+    rate = f'FAILED ({gemm.get("error")})'
+    if 'gemm_flops' in gemm:
+        rate = f'{gemm["gemm_flops"] / 1e9:.1f} GFLOP/s, {gemm["gemm_cpu_flops"] / 1e9:.1f} GFLOP per CPU s'
     lines = [
-        f'batch {batch_size}:',
-        f'  {"config":17s} {"step s":>7s} {"x ddsp":>6s} {"x BFC":>6s} '
-        f'{"cpu s":>6s} {"cpu x ddsp":>10s} '
+        f'batch {batch_size}: float32 GEMM rate {rate} (load {gemm.get("load", "?")})',
+        f'  {"config":17s} {"step s":>7s} {"floor s":>7s} {"x floor":>7s} {"x ddsp":>6s} {"x BFC":>6s} '
+        f'{"cpu s":>6s} {"cpu x floor":>11s} {"cpu x ddsp":>10s} '
         f'{"fwd RTF":>8s} {"faults/step":>12s} {"user+sys s":>11s} {"peak RSS MB":>12s} '
         f'{"params":>10s}  loss first -> last',
     ]
@@ -272,9 +316,13 @@ def _summarise(results: dict[str, dict], batch_size: int) -> list[str]:
         def ratio(base, d=step, config=config):
             return f'{d[base] / d[config]:6.2f}' if base in d else f'{"-":>6s}'
 
+        floor = _floor_secs(r, gemm, batch_size)
+        floor_cols = f'{floor:7.3f} {step[config] / floor:7.2f}' if floor else f'{"-":>7s} {"-":>7s}'
+        cpu_floor = _floor_secs(r, gemm, batch_size, 'gemm_cpu_flops')
+        cpu_floor_col = f'{cpu[config] / cpu_floor:11.2f}' if cpu_floor else f'{"-":>11s}'
         lines.append(
-            f'  {config:17s} {step[config]:7.3f} {ratio("ddsp")} '
-            f'{ratio("ddsp+BFC")} {cpu[config]:6.2f} {ratio("ddsp", cpu):>10s} '
+            f'  {config:17s} {step[config]:7.3f} {floor_cols} {ratio("ddsp")} '
+            f'{ratio("ddsp+BFC")} {cpu[config]:6.2f} {cpu_floor_col} {ratio("ddsp", cpu):>10s} '
             f'{batch_size * EXAMPLE_SECS / fwd:8.2f} '
             f'{r["faults"]:12.0f} {r["user"]:5.1f}+{r["system"]:<5.1f} '
             f'{r["peak_rss_mb"]:12.0f} {r["n_params"]:10d}  '
@@ -291,7 +339,7 @@ def main() -> None:
     parser.add_argument('--steps', type=int, default=5)
     parser.add_argument('--json', help='also write all results here')
     # Worker-process arguments.
-    parser.add_argument('--worker', choices=['ref', 'ours'])
+    parser.add_argument('--worker', choices=['ref', 'ours', 'gemm'])
     parser.add_argument('--batch')
     parser.add_argument('--batch_size', type=int)
     parser.add_argument('--out')
@@ -313,13 +361,15 @@ def main() -> None:
         for batch_size in [int(b) for b in args.batch_sizes.split(',')]:
             batch_path = os.path.join(tmp, f'batch{batch_size}.npz')
             make_batch(batch_size, batch_path)
+            gemm = _run_config('gemm', batch_path, batch_size, args, tmp)
+            gemm['load'] = f'{os.getloadavg()[0]:.2f}'
             results = {}
             for config in configs:
                 print(f'batch {batch_size}: running {config} ...', flush=True)
                 results[config] = _run_config(config, batch_path, batch_size, args, tmp)
-            everything[batch_size] = results
-            report += _summarise(results, batch_size)
-            print('\n'.join(_summarise(results, batch_size)), flush=True)
+            everything[batch_size] = {**results, 'gemm': gemm}
+            report += _summarise(results, batch_size, gemm)
+            print('\n'.join(_summarise(results, batch_size, gemm)), flush=True)
     load = os.getloadavg()
     print(f'load average after: {load[0]:.2f} {load[1]:.2f} {load[2]:.2f}')
     print('\n'.join(report))

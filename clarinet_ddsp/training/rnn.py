@@ -40,11 +40,16 @@ def _loop_function(fn):
 
 # ------------------------------------------------------------------------ GRU
 def _gru_forward_loop(xp, h0, rk, rb):
-    """h_t for all t. xp: [T, B, 3U] (input projection + input bias)."""
-    n_steps = tf.shape(xp)[0]
-    outputs = tf.TensorArray(xp.dtype, size=n_steps, element_shape=h0.shape)
+    """h_t for all t, and the gates the gradient needs. xp: [T, B, 3U] (input projection + input bias).
 
-    def body(t, h, outputs):
+    Returns:
+        hs, z, r, hh, m_h: [T, B, U] each: states, update and reset gates, candidate states and the
+        candidate's recurrent pre-activation (h_{t-1} @ rk_h + rb_h).
+    """
+    n_steps = tf.shape(xp)[0]
+    arrays = [tf.TensorArray(xp.dtype, size=n_steps, element_shape=h0.shape) for _ in range(5)]
+
+    def body(t, h, *arrays):
         m = tf.matmul(h, rk) + rb
         x_z, x_r, x_h = tf.split(xp[t], 3, axis=-1)
         m_z, m_r, m_h = tf.split(m, 3, axis=-1)
@@ -52,10 +57,10 @@ def _gru_forward_loop(xp, h0, rk, rb):
         r = tf.sigmoid(x_r + m_r)
         hh = tf.tanh(x_h + r * m_h)
         h = z * h + (1 - z) * hh
-        return t + 1, h, outputs.write(t, h)
+        return (t + 1, h) + tuple(a.write(t, v) for a, v in zip(arrays, (h, z, r, hh, m_h)))
 
-    _, _, outputs = tf.while_loop(lambda t, *_: t < n_steps, body, (tf.constant(0), h0, outputs))
-    return outputs.stack()
+    out = tf.while_loop(lambda t, *_: t < n_steps, body, (tf.constant(0), h0, *arrays))
+    return tuple(a.stack() for a in out[2:])
 
 
 def _gru_backward_loop(dhs, z, coef_m, rk_t):
@@ -99,20 +104,12 @@ def _gru_recurrence(xp, h0, rk, rb):
     """
     # stop_gradient: the tape must not ask the compiled loop for its own
     # gradient (XLA cannot build the loop's forward accumulators); ours is below.
-    hs = _gru_forward_jit(*map(tf.stop_gradient, (xp, h0, rk, rb)))
+    # The loop also keeps the gates, so the gradient needs no second pass over the recurrent GEMM.
+    hs, z, r, hh, m_h = _gru_forward_jit(*map(tf.stop_gradient, (xp, h0, rk, rb)))
 
     def grad(dhs):
-        n_steps, batch = tf.shape(xp)[0], tf.shape(xp)[1]
         units = tf.shape(h0)[-1]
         h_prev = tf.concat([h0[tf.newaxis], hs[:-1]], axis=0)
-        h_prev_flat = tf.reshape(h_prev, [-1, units])
-        # Recurrent pre-activations for all steps at once: one GEMM.
-        m = tf.reshape(tf.matmul(h_prev_flat, rk), [n_steps, batch, 3 * units]) + rb
-        x_z, x_r, x_h = tf.split(xp, 3, axis=-1)
-        m_z, m_r, m_h = tf.split(m, 3, axis=-1)
-        z = tf.sigmoid(x_z + m_z)
-        r = tf.sigmoid(x_r + m_r)
-        hh = tf.tanh(x_h + r * m_h)
         # d(pre-activation)/dh_t, per gate.
         c_z = (h_prev - hh) * z * (1 - z)
         c_h = (1 - z) * (1 - tf.square(hh))
@@ -123,7 +120,7 @@ def _gru_recurrence(xp, h0, rk, rb):
         dm = dh3 * coef_m
         dxp = dh3 * tf.concat([c_z, c_r, c_h], axis=-1)
         # Weight gradients: single products over all timesteps.
-        drk = tf.matmul(h_prev_flat, tf.reshape(dm, [-1, 3 * units]), transpose_a=True)
+        drk = tf.matmul(tf.reshape(h_prev, [-1, units]), tf.reshape(dm, [-1, 3 * units]), transpose_a=True)
         drb = tf.reduce_sum(dm, axis=[0, 1])
         return dxp, dh0, drk, drb
 

@@ -279,3 +279,50 @@ class F0LdEvaluator(BaseEvaluator):
         if self._has_f0_prediction:
             results.update({f'f0/{k}': v for k, v in self._f0_metrics.flush(step).items()})
         return results
+
+
+@gin.register(module='evaluators')
+class TWMEvaluator(BaseEvaluator):
+    """f0 of a sinusoidal model's output found by the two-way mismatch heuristic (losses.TWMLoss, every
+    sinusoid's frequency a candidate) vs the input f0: semitones and RPA/RCA as metrics/f0_twm/*
+    (eval), input vs TWM f0 plots as f0_twm (sample).
+
+    Args:
+        sample_rate: audio rate in Hz.
+        frame_rate: feature rate in Hz.
+        processor_name: the sinusoidal processor whose controls ('frequencies', 'amplitudes') are read.
+        noisy: weight the amplitudes by 1 - the controls' 'noise_ratios'.
+    """
+
+    def __init__(
+        self, sample_rate: int, frame_rate: int, processor_name: str = 'sinusoidal', noisy: bool = False
+    ):
+        super().__init__(sample_rate, frame_rate)
+        self._processor_name = processor_name
+        self._noisy = noisy
+        self._f0_twm_metrics = metrics.F0Metrics(sample_rate, frame_rate, name='f0_twm')
+
+    def _twm_f0(self, outputs: Mapping) -> np.ndarray:
+        from clarinet_ddsp import losses
+
+        if self._processor_name not in outputs or 'controls' not in outputs[self._processor_name]:
+            raise KeyError(
+                f"TWMEvaluator: the model's outputs have no {self._processor_name!r} controls (outputs: "
+                f'{sorted(outputs)}); set TWMEvaluator.processor_name to its sinusoidal processor.'
+            )
+        controls = outputs[self._processor_name]['controls']
+        freqs, amps = controls['frequencies'], controls['amplitudes']
+        if self._noisy:
+            amps = amps * (1.0 - controls['noise_ratios'])
+        return losses.TWMLoss().predict_f0(freqs, freqs, amps)
+
+    def evaluate(self, batch: Mapping, outputs: Mapping, losses: Mapping) -> None:
+        del losses  # Unused.
+        self._f0_twm_metrics.update_state(batch, self._twm_f0(outputs))
+
+    def sample(self, batch: Mapping, outputs: Mapping, step: int) -> None:
+        first = self._claim_sample_indices(step, int(np.shape(batch['f0_hz'])[0]))
+        summaries.f0_summary(batch['f0_hz'], self._twm_f0(outputs), step, name='f0_twm', first_index=first)
+
+    def flush(self, step: int) -> dict[str, float]:
+        return {f'f0_twm/{k}': v for k, v in self._f0_twm_metrics.flush(step).items()}

@@ -231,3 +231,43 @@ def test_sample_plots_use_sample_crepe_model(monkeypatch, tmp_path):
     with tf.summary.create_file_writer(str(tmp_path)).as_default():
         ev.sample(batch, {'audio_gen': batch['audio']}, 1)
     assert seen == [(3, 'tiny')]  # the whole batch in one call
+
+
+def _harmonic_sinusoids(f0_hz, n_frames=8, n_sinusoids=6):
+    """Sinusoidal controls of a harmonic series at f0_hz (amplitudes 1/k), [2, n_frames, n_sinusoids]."""
+    k = np.arange(1, n_sinusoids + 1, dtype=np.float32)
+    freqs = np.broadcast_to(f0_hz * k, (2, n_frames, n_sinusoids)).astype(np.float32)
+    amps = np.broadcast_to(1.0 / k, (2, n_frames, n_sinusoids)).astype(np.float32)
+    return {'sinusoidal': {'controls': {'frequencies': freqs, 'amplitudes': amps}}}
+
+
+def test_twm_evaluator_finds_the_fundamental_of_the_sinusoids(tmp_path):
+    ev = evaluators.TWMEvaluator(16000, 250)
+    confident = np.full((2, 8), 0.95, np.float32)
+    # The sinusoids are a harmonic series at 220 Hz: against an input f0 of 220 Hz the distance is 0,
+    # against 330 Hz it is 12 * log2(330 / 220) semitones.
+    ev.evaluate({'f0_hz': np.full((2, 8), 220.0), 'f0_confidence': confident}, _harmonic_sinusoids(220.0), {})
+    assert ev.flush(1) == {
+        'f0_twm/f0_dist': 0.0,
+        'f0_twm/raw_pitch_accuracy': 1.0,
+        'f0_twm/raw_chroma_accuracy': 1.0,
+    }
+    ev.evaluate({'f0_hz': np.full((2, 8), 330.0), 'f0_confidence': confident}, _harmonic_sinusoids(220.0), {})
+    results = ev.flush(2)
+    assert results['f0_twm/f0_dist'] == pytest.approx(12 * np.log2(1.5), abs=1e-4)
+    assert results['f0_twm/raw_pitch_accuracy'] == 0.0
+    with pytest.raises(KeyError, match="no 'sinusoidal' controls"):
+        ev.evaluate({}, {'harmonic': {}}, {})
+
+
+def test_eval_basic_f0_ld_twm_gin_builds_the_three_evaluators():
+    from clarinet_ddsp.training import gin_config
+
+    gin_config.parse_gin('', ['eval/basic_f0_ld_twm.gin'])
+    try:
+        with gin.unlock_config():
+            gin.parse_config('_collect_evaluators.evaluator_classes = %evaluators')
+        built = [cls(16000, 250) for cls in _collect_evaluators()]
+    finally:
+        gin.clear_config()
+    assert [type(e).__name__ for e in built] == ['BasicEvaluator', 'F0LdEvaluator', 'TWMEvaluator']

@@ -6,6 +6,7 @@ clarinet_ddsp_resynth --save_dir runs/clarinet --input voice.wav --output voice_
 
 from __future__ import annotations
 
+import io
 import os
 import time
 from typing import Any
@@ -42,6 +43,17 @@ flags.DEFINE_float(
 flags.DEFINE_string('plot', None, 'Also write a PNG with input/output spectrograms and f0 tracks.')
 
 
+def _write_bytes(path: str, data: bytes) -> None:
+    """Writes a file through tf.io.gfile (local paths, gs://, ...), creating its folder."""
+    import tensorflow as tf
+
+    directory = os.path.dirname(path)
+    if directory:
+        tf.io.gfile.makedirs(directory)
+    with tf.io.gfile.GFile(path, 'wb') as f:
+        f.write(data)
+
+
 def write_wav(path: str, audio: np.ndarray, sample_rate: int) -> float:
     """Writes 16-bit PCM; scales down (and says so) only if the peak exceeds full scale.
 
@@ -55,9 +67,9 @@ def write_wav(path: str, audio: np.ndarray, sample_rate: int) -> float:
         logging.warning('Output peak %.2f exceeds full scale; scaled to 0.99 to avoid clipping.', peak)
         audio = audio * (0.99 / peak)
         peak = 0.99
-    directory = os.path.dirname(os.path.abspath(path))
-    os.makedirs(directory, exist_ok=True)
-    sf.write(path, audio, sample_rate, subtype='PCM_16')
+    buffer = io.BytesIO()
+    sf.write(buffer, audio, sample_rate, subtype='PCM_16', format='WAV')
+    _write_bytes(path, buffer.getvalue())
     return peak
 
 
@@ -89,8 +101,9 @@ def write_plot(path: str, result: dict[str, Any], f0_out_hz: np.ndarray | None =
     axes[2].set_ylabel('Hz')
     axes[2].legend(loc='upper right')
     fig.tight_layout()
-    os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
-    fig.savefig(path, dpi=80)
+    buffer = io.BytesIO()
+    fig.savefig(buffer, dpi=80, format=os.path.splitext(path)[1][1:] or 'png')
+    _write_bytes(path, buffer.getvalue())
 
 
 def main(argv=()) -> None:
@@ -102,7 +115,9 @@ def main(argv=()) -> None:
     )
     if FLAGS.piece_secs < 1.0:
         raise ValueError(f'--piece_secs={FLAGS.piece_secs} must be >= 1 second.')
-    if not os.path.isfile(FLAGS.input):
+    import tensorflow as tf
+
+    if not tf.io.gfile.exists(FLAGS.input) or tf.io.gfile.isdir(FLAGS.input):
         raise ValueError(f'--input={FLAGS.input}: no such file.')
     from clarinet_ddsp.inference import resynth
 

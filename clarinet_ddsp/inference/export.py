@@ -16,7 +16,6 @@ from __future__ import annotations
 import datetime
 import json
 import os
-import shutil
 from typing import Any
 
 import tensorflow as tf
@@ -98,6 +97,27 @@ def metadata(restored, stats: dict[str, Any] | None = None, include_reverb: bool
     return info
 
 
+def _move_folder(src: str, dst: str) -> None:
+    """Renames a folder; where the filesystem cannot (TF's ram:// leaves it in place), copies it file by
+    file and removes it."""
+    try:
+        tf.io.gfile.rename(src, dst)
+    except tf.errors.OpError:
+        pass
+    if not tf.io.gfile.exists(src):
+        return
+    for folder, _, files in list(tf.io.gfile.walk(src)):
+        target = dst + folder[len(src) :]
+        tf.io.gfile.makedirs(target)
+        for name in files:
+            tf.io.gfile.copy(os.path.join(folder, name), os.path.join(target, name), overwrite=True)
+            tf.io.gfile.remove(os.path.join(folder, name))
+    try:
+        tf.io.gfile.rmtree(src)
+    except tf.errors.NotFoundError:
+        pass  # ram:// keeps no folders of its own: removing the files removed it
+
+
 def export_saved_model(
     save_dir: str,
     output_dir: str,
@@ -122,7 +142,10 @@ def export_saved_model(
     if restored is None:
         restored = restore.load_model(save_dir, checkpoint=checkpoint)
     module, serving = build_export_module(restored, include_reverb, block_frames)
-    tmp_dir = output_dir.rstrip('/') + '.tmp'
+    # A hidden sibling: not output_dir + '.tmp', whose name TF's ram:// filesystem would take as output_dir
+    # existing (it calls any prefix of a file's name a folder).
+    parent, name = os.path.split(output_dir.rstrip('/'))
+    tmp_dir = os.path.join(parent, f'.{name}.tmp')
     if tf.io.gfile.exists(tmp_dir):
         tf.io.gfile.rmtree(tmp_dir)
     tf.saved_model.save(module, tmp_dir, signatures={'serving_default': serving})
@@ -135,7 +158,7 @@ def export_saved_model(
         tf.io.gfile.copy(stats_path, os.path.join(tmp_dir, os.path.basename(stats_path)), overwrite=True)
     # Replace any previous export only once the new one is complete.
     if tf.io.gfile.exists(output_dir):
-        shutil.rmtree(output_dir)
-    tf.io.gfile.rename(tmp_dir, output_dir)
+        tf.io.gfile.rmtree(output_dir)
+    _move_folder(tmp_dir, output_dir)
     logging.info('Exported %s (step %d) to %s', restored.checkpoint, restored.step, output_dir)
     return output_dir

@@ -1,5 +1,6 @@
 """Paths on TensorFlow's filesystems (gs://, ram://, ...) work as in ddsp: prepare reads its audio there,
-and a train -> sample run keeps its gin file, TFRecords and save_dir there. TF's in-process ram://
+a train -> sample run keeps its gin file, TFRecords and save_dir there, and resynth and export read and
+write there. TF's in-process ram://
 filesystem stands in for gs://; Beam's TFRecord writer keeps to Beam's own filesystems (local, gs://,
 s3://, hdfs://), so the shards are written locally and copied over.
 """
@@ -15,6 +16,8 @@ import soundfile as sf
 import tensorflow as tf
 from absl import flags
 
+from clarinet_ddsp.cli import export as export_cli
+from clarinet_ddsp.cli import resynth as resynth_cli
 from clarinet_ddsp.cli import run
 from clarinet_ddsp.data_prep import audio_io, pipeline
 from clarinet_ddsp.errors import ArgumentError
@@ -40,12 +43,12 @@ def _write_wav(path, audio):
         f.write(buffer.getvalue())
 
 
-def _run(argv):
+def _run(argv, program=run):
     flags.FLAGS.unparse_flags()
-    flags.FLAGS(['clarinet_ddsp_run', *argv])
+    flags.FLAGS(['clarinet_ddsp', *argv])
     gin.clear_config()
     try:
-        run.main(['clarinet_ddsp_run'])
+        program.main(['clarinet_ddsp'])
     finally:
         flags.FLAGS.unparse_flags()
         gin.clear_config()
@@ -115,4 +118,17 @@ def test_prepare_reads_ram_audio_then_train_and_sample_live_on_ram(ram_root, tmp
     with tf.io.gfile.GFile(f'{out_dir}/1_original.wav', 'rb') as f:
         original, rate = sf.read(io.BytesIO(f.read()), dtype='float32')
     assert rate == 16000 and min(np.max(np.abs(original - e)) for e in examples) < 1e-6
+
+    # The run on ram:// plays a ram:// file into a ram:// WAV, and exports a SavedModel to ram://.
+    _run(
+        [f'--save_dir={save_dir}', f'--input={paths[0]}', f'--output={ram_root}/out/resynth.wav']
+        + ['--crepe_model=tiny'],
+        program=resynth_cli,
+    )
+    with tf.io.gfile.GFile(f'{ram_root}/out/resynth.wav', 'rb') as f:
+        resynthesised, rate = sf.read(io.BytesIO(f.read()), dtype='float32')
+    assert rate == 16000 and abs(resynthesised.size - tones[paths[0]].size) < 64
+    assert np.all(np.isfinite(resynthesised)) and np.max(np.abs(resynthesised)) > 0
+    _run([f'--save_dir={save_dir}', f'--output={ram_root}/exported'], program=export_cli)
+    assert tf.io.gfile.exists(f'{ram_root}/exported/saved_model.pb')
     assert os.listdir(tmp_path) == ['local']  # nothing went to a local ./ram:/ folder

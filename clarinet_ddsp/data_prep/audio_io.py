@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import glob as glob_lib
+import math
 import os
 from collections.abc import Iterator, Sequence
 
@@ -261,6 +262,67 @@ def iter_audio_blocks(
             raise BadAudioFileError(path, f'cannot be decoded ({error.error_string}).') from error
         empty = np.zeros([0], np.float32)
         yield tuple(r(empty, last=True) for r in resamplers)
+
+
+# Formats libsndfile seeks in sample-exactly; others (MP3, Ogg) are streamed from their start.
+SEEKABLE_FORMATS = frozenset({'WAV', 'WAVEX', 'RF64', 'W64', 'AIFF', 'AU', 'CAF', 'FLAC', 'RAW'})
+_MARGIN_SECS = 0.1  # Resampler context read beyond a span on each side (soxr HQ needs a few ms).
+
+
+def is_seekable(path: str) -> bool:
+    """True if read_span can read a stretch of the file without decoding it from the start."""
+    with _open_checked(path) as f:
+        return f.format in SEEKABLE_FORMATS and f.seekable() and f.frames > 0
+
+
+def read_span(
+    path: str, spans: Sequence[tuple[int, int, int]], sample_rates: Sequence[int]
+) -> tuple[np.ndarray, ...]:
+    """One stretch of a file, mixed to mono and resampled to each rate, as iter_audio_blocks streams it.
+
+    Only that stretch is read (plus 0.1 s of resampler context on each side, started on a frame that
+    falls on a sample of every rate), so any part of an hour-long file costs the same; the samples equal
+    the streamed ones up to float32 rounding.
+
+    Args:
+        path: a file in a seekable format (is_seekable).
+        spans: per rate, (start, stop, length): samples [start, stop) of the file at that rate (of its
+            int(duration * rate)), zero-padded or cut to length.
+        sample_rates: the rates, one per span.
+
+    Returns:
+        float32 [length] per rate.
+    """
+    with _open_checked(path) as f:
+        in_rate, total = f.samplerate, f.frames
+        step = 1  # A start frame that is a whole number of samples at every rate.
+        for rate in sample_rates:
+            step = math.lcm(step, in_rate // math.gcd(in_rate, int(rate)))
+        first = min(start / rate for (start, _, _), rate in zip(spans, sample_rates))
+        last = max(stop / rate for (_, stop, _), rate in zip(spans, sample_rates))
+        begin = max(0, int((first - _MARGIN_SECS) * in_rate))
+        begin -= begin % step
+        end = min(total, int(math.ceil((last + _MARGIN_SECS) * in_rate)))
+        f.seek(begin)
+        try:
+            block = f.read(max(0, end - begin), dtype='float32', always_2d=True)
+        except sf.LibsndfileError as error:
+            raise BadAudioFileError(path, f'cannot be decoded ({error.error_string}).') from error
+    mono = block.mean(axis=1, dtype=np.float32) if block.shape[1] > 1 else block[:, 0].copy()
+    out = []
+    for (start, stop, length), rate in zip(spans, sample_rates):
+        rate = int(rate)
+        stop = min(stop, int(total / in_rate * rate))
+        if rate == in_rate:
+            resampled, offset = mono, begin
+        else:
+            resampled = np.asarray(soxr.resample(mono, in_rate, rate, quality='HQ'), np.float32)
+            offset = begin * rate // in_rate
+        piece = resampled[max(0, start - offset) : max(0, stop - offset)][:length]
+        if piece.shape[0] < length:
+            piece = np.concatenate([piece, np.zeros(length - piece.shape[0], np.float32)])
+        out.append(piece)
+    return tuple(out)
 
 
 def load_audio(path: str, sample_rate: int = 16000) -> np.ndarray:

@@ -97,6 +97,39 @@ def chunk_blocks(
     yield tuple(_pad_or_trim(t, int(round(tail_secs * r))) for t, r in zip(tails, rates))
 
 
+def chunk_spans(
+    n_audio: int, n_16k: int, sample_rate: int, chunk_secs: float, example_secs: float, hop_secs: float
+) -> list[tuple[tuple[int, int, int], tuple[int, int, int]]]:
+    """Where chunk_blocks cuts a file, without reading it: per chunk, (start, stop, length) at each rate.
+
+    Args:
+        n_audio, n_16k: the file's length at sample_rate and at 16 kHz (int(duration * rate)).
+        sample_rate, chunk_secs, example_secs, hop_secs: as chunk_blocks.
+
+    Returns:
+        One ((start, stop, length) at sample_rate, (start, stop, length) at 16 kHz) per chunk: the chunk
+        is samples [start, stop) of the resampled file, zero-padded or cut to length, exactly what
+        chunk_blocks yields for it.
+    """
+    rates = (int(sample_rate), CREPE_SAMPLE_RATE)
+    totals = (int(n_audio), int(n_16k))
+    n_full = 0
+    sizes = (0, 0)
+    if chunk_secs and chunk_secs > 0:
+        sizes = tuple(int(chunk_secs * r) for r in rates)
+        holds = tuple(int(max(example_secs, 0) * r) for r in rates)
+        # chunk_blocks cuts a chunk while every rate holds more than a chunk plus one example.
+        n_full = min(max(0, (n - h) // c) if c > 0 else 0 for n, c, h in zip(totals, sizes, holds))
+    spans = [tuple((k * c, (k + 1) * c, c) for c in sizes) for k in range(n_full)]
+    rest_16k = totals[1] - n_full * sizes[1]
+    if rest_16k > 0:
+        tail_secs = padded_tail_secs(rest_16k / CREPE_SAMPLE_RATE, example_secs, hop_secs)
+        spans.append(
+            tuple((n_full * c, n, int(round(tail_secs * r))) for c, n, r in zip(sizes, totals, rates))
+        )
+    return spans
+
+
 def add_f0(
     ex: Example, frame_rate: int, center: bool, viterbi: bool, f0_fn: Callable | None = None
 ) -> Example:

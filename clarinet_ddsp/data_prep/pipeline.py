@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
+import json
+import math
 import os
 import re
 import shutil
@@ -21,7 +23,7 @@ from typing import Any
 import apache_beam as beam
 import numpy as np
 from absl import logging
-from apache_beam.io.filesystems import FileSystems
+from apache_beam.io.filesystems import CompressionTypes, FileSystems
 
 from clarinet_ddsp import disk_space, interrupts, locks
 from clarinet_ddsp.data_prep import audio_io
@@ -32,6 +34,8 @@ from clarinet_ddsp.pitch import weights_path as crepe_weights_path
 from clarinet_ddsp.spectral_ops import CREPE_FRAME_SIZE, CREPE_SAMPLE_RATE
 
 COUNTERS = 'prepare-tfrecord'
+_MANIFEST = '.parts.json'  # The DirectRunner's list of finished part files, per split prefix.
+_RAW = CompressionTypes.UNCOMPRESSED
 _TMP_INFIX = '.tmp-'  # Scratch folder <out_dir>/.<basename>.tmp-<hex>, outside the shards' glob.
 
 
@@ -54,6 +58,52 @@ def load_chunks(
     ):
         _counter('chunks').inc()
         yield {'audio': audio, 'audio_16k': audio_16k, 'key': ex_lib.chunk_key(path, index)}
+
+
+@dataclasses.dataclass(frozen=True)
+class ChunkSpec:
+    """Where one chunk of a file lies (small: what the pipeline shuffles and ships to workers)."""
+
+    path: str
+    index: int | None  # None: the whole file, streamed chunk by chunk (formats without exact seeking)
+    spans: tuple | None  # examples.chunk_spans' entry for this chunk
+
+
+def chunk_specs(
+    info: audio_io.AudioFileInfo, sample_rate: int, chunk_secs: float, example_secs: float, hop_secs: float
+) -> list[ChunkSpec]:
+    """The chunks of a validated file: a spec per chunk, or one for the whole file if it cannot seek."""
+    spans = _spans(info, sample_rate, chunk_secs, example_secs, hop_secs)
+    if not audio_io.is_seekable(info.path):
+        return [ChunkSpec(info.path, None, None)]
+    return [ChunkSpec(info.path, i, span) for i, span in enumerate(spans)]
+
+
+def _spans(info, sample_rate, chunk_secs, example_secs, hop_secs):
+    n_audio, n_16k = (int(info.frames / info.sample_rate * r) for r in (sample_rate, CREPE_SAMPLE_RATE))
+    return ex_lib.chunk_spans(n_audio, n_16k, sample_rate, chunk_secs, example_secs, hop_secs)
+
+
+def load_chunk(
+    spec: ChunkSpec, sample_rate: int, chunk_secs: float, example_secs: float, hop_secs: float
+) -> Iterator[dict[str, np.ndarray]]:
+    """Beam FlatMap: a chunk spec -> its chunk example {'audio', 'audio_16k', 'key'}, reading only that span.
+
+    A whole-file spec streams every chunk of the file (load_chunks).
+    """
+    if spec.index is None:
+        yield from load_chunks(spec.path, sample_rate, chunk_secs, example_secs, hop_secs)
+        return
+    if spec.index == 0:
+        logging.info("Loading '%s'.", spec.path)
+        _counter('files-loaded').inc()
+    if int(sample_rate) == CREPE_SAMPLE_RATE:
+        (audio,) = audio_io.read_span(spec.path, spec.spans[1:], [CREPE_SAMPLE_RATE])
+        audio_16k = audio
+    else:
+        audio, audio_16k = audio_io.read_span(spec.path, spec.spans, [sample_rate, CREPE_SAMPLE_RATE])
+    _counter('chunks').inc()
+    yield {'audio': audio, 'audio_16k': audio_16k, 'key': ex_lib.chunk_key(spec.path, spec.index)}
 
 
 class AddF0(beam.DoFn):
@@ -218,6 +268,94 @@ def _write_shard(item, prefix: str, num_shards: int) -> str:
                 _TFRecordUtil.write_record(f, record)
     FileSystems.rename([partial], [path])
     return path
+
+
+class _WriteParts(beam.DoFn):
+    """(shard, record) -> files <prefix>-NNNNN.part-<bundle>, one per shard a bundle met; yields their paths.
+
+    The DirectRunner holds everything a GroupByKey groups in its own memory (the windows of an hour of
+    audio are gigabytes), so its examples are not grouped: each bundle writes its own part files, and
+    _assemble_shards concatenates them. Only parts of finished bundles are yielded.
+    """
+
+    def __init__(self, prefix: str):
+        super().__init__()
+        self._prefix = prefix
+        self._files: dict[int, tuple[str, object]] = {}
+        self._bundle = ''
+
+    def start_bundle(self):
+        self._files = {}
+        self._bundle = uuid.uuid4().hex[:12]
+
+    def process(self, item):
+        from apache_beam.io.tfrecordio import _TFRecordUtil
+
+        index, record = item
+        if index not in self._files:
+            path = f'{self._prefix}-{index:05d}.part-{self._bundle}'
+            self._files[index] = (path, FileSystems.create(path, compression_type=_RAW))
+        _TFRecordUtil.write_record(self._files[index][1], record)
+
+    def finish_bundle(self):
+        from apache_beam.transforms.window import GlobalWindow
+        from apache_beam.utils.windowed_value import WindowedValue
+
+        for path, f in self._files.values():
+            f.close()
+            yield WindowedValue(path, 0, [GlobalWindow()])
+        self._files = {}
+
+
+def _write_manifest(paths: list[str], prefix: str) -> None:
+    with FileSystems.create(prefix + _MANIFEST, compression_type=_RAW) as f:
+        f.write(json.dumps(sorted(paths)).encode())
+
+
+def _assemble_shards(prefix: str, num_shards: int) -> None:
+    """The part files of each shard (as the manifest lists them) -> <prefix>-NNNNN-of-MMMMM.
+
+    Records are copied whole (framing and checksums) in a shuffled order, one at a time: memory holds
+    their offsets only. Empty shards are written too.
+    """
+    from clarinet_ddsp.training import tfrecord_scan
+
+    with FileSystems.open(prefix + _MANIFEST, compression_type=_RAW) as f:
+        parts = json.loads(f.read().decode())
+    by_shard: dict[int, list[str]] = {}
+    for part in parts:
+        by_shard.setdefault(int(re.search(r'-(\d{5})\.part-', part).group(1)), []).append(part)
+    for index in range(num_shards):
+        records = [
+            (part, offset - 12, length + 16)  # the whole framed record: length, CRC, data, CRC
+            for part in by_shard.get(index, [])
+            for offset, length in tfrecord_scan.scan_file(part, check_data=False).records
+        ]
+        order = np.random.default_rng(index).permutation(len(records))
+        handles = {part: FileSystems.open(part, compression_type=_RAW) for part in by_shard.get(index, [])}
+        try:
+            with FileSystems.create(
+                f'{prefix}-{index:05d}-of-{num_shards:05d}', compression_type=_RAW
+            ) as out:
+                for i in order:
+                    part, offset, size = records[i]
+                    handles[part].seek(offset)
+                    out.write(handles[part].read(size))
+        finally:
+            for handle in handles.values():
+                handle.close()
+        if by_shard.get(index):
+            FileSystems.delete(by_shard[index])
+    FileSystems.delete([prefix + _MANIFEST])
+
+
+def _auto_num_shards(infos, sample_rate, frame_rate, example_secs, hop_secs, chunk_secs) -> int:
+    """About 150 MB of examples per shard (TensorFlow's advice is 100-200 MB)."""
+    secs = sum(info.secs for info in infos)
+    window_secs = example_secs or chunk_secs or max(secs, 1.0)
+    n_windows = secs / hop_secs if example_secs and hop_secs else secs / window_secs
+    window_bytes = 4 * window_secs * (sample_rate + CREPE_SAMPLE_RATE + 3 * frame_rate)
+    return int(min(1024, max(1, math.ceil(n_windows * window_bytes / 150e6))))
 
 
 def set_gpu_memory_growth() -> None:
@@ -548,6 +686,9 @@ def prepare_tfrecord(
                 example_secs,
                 ', '.join(padded),
             )
+        direct = _is_direct(options)
+        if num_shards is None and direct:
+            num_shards = _auto_num_shards(infos, sample_rate, frame_rate, example_secs, hop_secs, chunk_secs)
         logging.info(
             'Preparing %d audio file(s) -> %s (%s shards, CREPE %s).',
             len(paths),
@@ -565,7 +706,7 @@ def prepare_tfrecord(
             pipeline = _make_pipeline(options)
             _build(
                 pipeline,
-                paths,
+                infos,
                 tmp_prefix,
                 num_shards,
                 sample_rate,
@@ -580,9 +721,10 @@ def prepare_tfrecord(
                 allow_memory_growth,
                 on_dask=f'--runner={DASK_RUNNER}' in options,
                 tf_threads=local_worker_threads(options),
+                direct=direct,
             )
             start = time.time()
-            with _package_on_worker_path(_is_direct(options)):
+            with _package_on_worker_path(direct):
                 result = pipeline.run()
                 try:
                     result.wait_until_finish()
@@ -591,6 +733,9 @@ def prepare_tfrecord(
             counters = _counters(result)
             logging.info('Pipeline finished in %.1f s; counters: %s', time.time() - start, counters)
             prefixes = [f'{basename}-train', f'{basename}-eval'] if eval_split_fraction else [basename]
+            if direct:
+                for split_prefix in prefixes:
+                    _assemble_shards(FileSystems.join(tmp_dir, split_prefix), num_shards)
             with stop.deferred():  # Publishing is a few renames: never cut halfway.
                 shards = _move_into_place(tmp_dir, out_dir, prefixes)
         except Exception as error:
@@ -653,7 +798,7 @@ def _counters(result) -> dict[str, int]:
 
 def _build(
     pipeline,
-    paths,
+    infos,
     tmp_prefix,
     num_shards,
     sample_rate,
@@ -668,23 +813,22 @@ def _build(
     allow_memory_growth,
     on_dask=False,
     tf_threads=None,
+    direct=False,
 ):
     import tensorflow as tf
 
+    chunking = dict(
+        sample_rate=sample_rate, chunk_secs=chunk_secs, example_secs=example_secs, hop_secs=hop_secs
+    )
+    specs = [spec for info in infos for spec in chunk_specs(info, **chunking)]
+    logging.info('%d chunk(s) of up to %g s from %d file(s).', len(specs), chunk_secs, len(infos))
     chunks = (
         pipeline
-        | 'create' >> beam.Create(paths)
-        | 'load_and_chunk'
-        >> beam.FlatMap(
-            load_chunks,
-            sample_rate=sample_rate,
-            chunk_secs=chunk_secs,
-            example_secs=example_secs,
-            hop_secs=hop_secs,
-        )
-        # Spread chunks over the workers before the expensive step (a few long files would
-        # otherwise keep one worker busy).
+        | 'create' >> beam.Create(specs)
+        # Spread the chunks over the workers before the expensive step (a few long files would otherwise
+        # keep one worker busy). Only the small specs are shuffled; each worker reads its chunk's audio.
         | 'reshuffle_chunks' >> beam.Reshuffle()
+        | 'load_chunk' >> beam.FlatMap(load_chunk, **chunking)
         | 'add_f0'
         >> beam.ParDo(AddF0(frame_rate, center, viterbi, crepe_model, allow_memory_growth, tf_threads))
         | 'add_loudness' >> beam.Map(add_loudness, frame_rate=frame_rate, center=center)
@@ -698,9 +842,21 @@ def _build(
             hop_secs=hop_secs,
             center=center,
         )
+        windows = examples | f'split_examples_{split}' >> beam.FlatMap(
+            split_example, split=split, **window_args
+        )
+        if direct:  # Nothing grouped: part files per bundle, concatenated after the run (_assemble_shards).
+            _ = (
+                windows
+                | f'make_tfexample_{split}' >> beam.Map(to_tfexample)
+                | f'to_shard_{split}' >> beam.Map(_shard_record, num_shards)
+                | f'write_parts_{split}' >> beam.ParDo(_WriteParts(prefix))
+                | f'list_parts_{split}' >> beam.combiners.ToList()
+                | f'manifest_{split}' >> beam.Map(_write_manifest, prefix)
+            )
+            return
         records = (
-            examples
-            | f'split_examples_{split}' >> beam.FlatMap(split_example, split=split, **window_args)
+            windows
             | f'reshuffle_{split}' >> beam.Reshuffle()
             | f'make_tfexample_{split}' >> beam.Map(to_tfexample)
         )
@@ -714,14 +870,11 @@ def _build(
     if not eval_split_fraction:
         write(chunks, tmp_prefix, 'train')
         return
-    eval_keys = beam.pvalue.AsSingleton(
-        chunks
-        | 'chunk_keys' >> beam.Map(lambda ex: ex['key'])
-        | 'all_keys' >> beam.combiners.ToList()
-        | 'eval_keys' >> beam.Map(ex_lib.eval_chunk_keys, eval_split_fraction)
-    )
+    # The chunk keys follow from the files' lengths: the split is decided here, without a side input.
+    keys = [ex_lib.chunk_key(info.path, i) for info in infos for i in range(len(_spans(info, **chunking)))]
+    eval_keys = ex_lib.eval_chunk_keys(keys, eval_split_fraction)
     splits = chunks | 'train_eval_split' >> beam.Partition(
-        lambda ex, n, keys: 0 if ex['key'] in keys else 1, 2, eval_keys
+        lambda ex, n: 0 if ex['key'] in eval_keys else 1, 2
     )
     write(splits[0], f'{tmp_prefix}-eval', 'eval')
     write(splits[1], f'{tmp_prefix}-train', 'train')

@@ -116,3 +116,34 @@ def test_load_audio_names_a_file_holding_nan(tmp_path):
     sf.write(path, samples, 16000, subtype='FLOAT')
     with pytest.raises(audio_io.BadAudioFileError, match='nan.wav: holds NaN or Inf'):
         audio_io.load_audio(path, 16000)
+
+
+@pytest.mark.parametrize(
+    'rate, channels, sample_rate, secs',
+    [(16000, 1, 16000, 7.3), (44100, 2, 16000, 6.01), (48000, 2, 48000, 5.5), (22050, 1, 44100, 4.77)],
+)
+def test_chunks_read_by_span_equal_the_streamed_chunks(tmp_path, rate, channels, sample_rate, secs):
+    from clarinet_ddsp.data_prep import examples as ex_lib
+
+    rng = np.random.default_rng(0)
+    x = 0.3 * rng.standard_normal((int(secs * rate), channels))
+    path = str(tmp_path / 'noise.wav')
+    sf.write(path, x, rate, subtype='FLOAT')
+    rates = [sample_rate, 16000]
+    chunking = dict(chunk_secs=1.5, example_secs=0.5, hop_secs=0.25)
+    streamed = list(ex_lib.chunk_blocks(audio_io.iter_audio_blocks(path, rates), sample_rate, **chunking))
+    n_audio, n_16k = (int(x.shape[0] / rate * r) for r in rates)
+    spans = ex_lib.chunk_spans(n_audio, n_16k, sample_rate, **chunking)
+    assert audio_io.is_seekable(path)
+    assert len(spans) == len(streamed) >= 3
+    for span, chunk in zip(spans, streamed):
+        read = audio_io.read_span(path, span, rates)
+        for got, want in zip(read, chunk):
+            assert got.shape == want.shape and got.dtype == np.float32
+            np.testing.assert_allclose(got, want, atol=2e-6, rtol=0)  # float32 rounding of soxr
+
+
+def test_compressed_files_are_streamed_not_seeked(tmp_path):
+    path = str(tmp_path / 'tone.ogg')
+    sf.write(path, audio_files.tone(440, 1.0), 16000, format='OGG', subtype='VORBIS')
+    assert not audio_io.is_seekable(path)

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import contextlib
 import errno
 import os
 import shutil
+from collections.abc import Callable, Iterator
 
 _MESSAGES = ('No space left on device', 'ENOSPC', 'Disk quota exceeded')
 
@@ -66,3 +68,28 @@ def disk_full_error(program: str, path: str, consequence: str, elsewhere: str = 
     fix = f'free some space{" " + elsewhere if elsewhere else ""} and rerun the same command'
     message = f'{program}: the disk is full writing {path} ({free_space(path)}); {consequence}; {fix}.'
     return DiskFullError(errno.ENOSPC, message)
+
+
+@contextlib.contextmanager
+def reported(
+    program: str,
+    path: str,
+    consequence: Callable[[], str],
+    elsewhere: str = '',
+    cleanup: Callable[[], None] | None = None,
+) -> Iterator[None]:
+    """Turns a full-disk error raised in the block into DiskFullError (other errors pass unchanged).
+
+    Args:
+      program, path, elsewhere: as disk_full_error.
+      consequence: called after cleanup, says what state the outputs are in.
+      cleanup: removes what the failed write left half-done, before the message is made.
+    """
+    try:
+        yield
+    except Exception as error:
+        if not is_disk_full(error) or isinstance(error, DiskFullError):
+            raise
+        if cleanup is not None:
+            cleanup()
+        raise disk_full_error(program, path, consequence(), elsewhere) from error

@@ -41,3 +41,18 @@ def test_the_error_is_one_line_naming_path_space_state_and_fix(tmp_path):
     assert message.startswith(f'train: the disk is full writing {tmp_path} (')
     assert ' free of ' in message and 'ckpt-4' in message and 'rerun the same command' in message
     assert '\n' not in message
+
+
+def test_reported_turns_only_full_disks_into_one_message_after_cleanup(tmp_path):
+    cleaned = []
+    with pytest.raises(disk_space.DiskFullError) as info:
+        with disk_space.reported(
+            'eval', str(tmp_path), lambda: f'kept {len(cleaned)}', cleanup=lambda: cleaned.append(1)
+        ):
+            raise RuntimeError('/x/events.out; No space left on device [Op:WriteSummary]')
+    assert cleaned == [1] and str(info.value).endswith(
+        '; kept 1; free some space and rerun the same command.'
+    )
+    with pytest.raises(KeyError):
+        with disk_space.reported('eval', str(tmp_path), lambda: 'kept'):
+            raise KeyError('not a disk')

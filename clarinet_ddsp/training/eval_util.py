@@ -18,7 +18,7 @@ import numpy as np
 import tensorflow as tf
 from absl import logging
 
-from clarinet_ddsp import interrupts
+from clarinet_ddsp import disk_space, interrupts
 from clarinet_ddsp.training import checkpointing
 
 
@@ -141,7 +141,16 @@ def evaluate_or_sample(
     latest_results = None
     finished = None  # The last checkpoint done.
     then = 'stops after the current batch (the current checkpoint is not finished)'
-    with summary_writer.as_default(), interrupts.stop_on_signals(mode, then) as stop:
+
+    def after_disk_full() -> str:
+        for tmp in tf.io.gfile.glob(os.path.join(save_dir, 'eval_results', '*.tmp')):
+            tf.io.gfile.remove(tmp)
+        if finished is None:
+            return 'no checkpoint was finished'
+        return f'results up to step {finished} are written'
+
+    disk_full = disk_space.reported(mode, save_dir, after_disk_full, 'or point --save_dir elsewhere')
+    with summary_writer.as_default(), interrupts.stop_on_signals(mode, then) as stop, disk_full:
         iterator = checkpointing.iterate_checkpoints(
             restore_dir, ckpt_delay_secs, run_once, timeout_secs, stop=stop
         )

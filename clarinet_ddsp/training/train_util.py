@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 import math
 import os
+import re
 import shutil
 import time
 from collections.abc import Iterator
@@ -14,7 +15,7 @@ import numpy as np
 import tensorflow as tf
 from absl import logging
 
-from clarinet_ddsp import interrupts, locks
+from clarinet_ddsp import disk_space, interrupts, locks
 from clarinet_ddsp.training import checkpointing, distribution
 
 # ddsp keeps these helpers in train_util; they live in checkpointing / distribution here.
@@ -174,6 +175,9 @@ def train(
         ValueError: bad step counts.
         interrupts.Interrupted: SIGINT/SIGTERM; its message names the step and the checkpoint saved.
         locks.LockHeldError: another live train writes save_dir; the message names it.
+        disk_space.DiskFullError: a checkpoint, summary or config write met a full disk; the message
+            names save_dir, its free space and the newest complete checkpoint (half-written files are
+            removed).
     """
     for name, value in (
         ('num_steps', num_steps),
@@ -221,7 +225,22 @@ def train(
             f'until then: {newest})'
         )
 
-    with lock, interrupts.stop_on_signals('train', on_stop) as stop:
+    def after_disk_full() -> str:
+        newest = checkpointing.latest_checkpoint_step(save_dir)
+        return (
+            f'the newest complete checkpoint is ckpt-{newest} (it loads; nothing half-written is left)'
+            if newest is not None
+            else 'no checkpoint was completed'
+        )
+
+    disk_full = disk_space.reported(
+        'train',
+        save_dir,
+        after_disk_full,
+        'or point --save_dir elsewhere',
+        cleanup=lambda: _remove_partial_checkpoints(save_dir),
+    )
+    with lock, interrupts.stop_on_signals('train', on_stop) as stop, disk_full:
         return _train(
             data_provider,
             trainer,
@@ -239,6 +258,22 @@ def train(
             max_train_secs,
             run_start,
         )
+
+
+def _remove_partial_checkpoints(save_dir: str) -> None:
+    """Removes what a failed save left: ckpt-N_temp scratch, files of steps past the newest complete one."""
+    newest = checkpointing.latest_checkpoint_step(save_dir)
+    for path in tf.io.gfile.glob(os.path.join(save_dir, 'ckpt-*')):
+        name = os.path.basename(path)
+        match = re.match(r'ckpt-(\d+)', name)
+        if '_temp' in name or (match and (newest is None or int(match.group(1)) > newest)):
+            logging.info('Removing %s, left by a save that failed.', path)
+            if tf.io.gfile.isdir(path):
+                tf.io.gfile.rmtree(path)
+            else:
+                tf.io.gfile.remove(path)
+    for path in tf.io.gfile.glob(os.path.join(save_dir, 'operative_config-*.gin.tmp')):
+        tf.io.gfile.remove(path)
 
 
 def _train(

@@ -8,16 +8,18 @@ tensor, shards are read record by record).
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import glob
 import os
 import pathlib
 import re
+import shutil
 import signal
 import subprocess
 import sys
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 # Any one CLI run: >= 3x the slowest seen on a loaded 2-core machine (TF import, tracing, Beam workers).
@@ -58,7 +60,7 @@ class Cli:
         self._file = open(self.log_path, 'w')
         command = [sys.executable, '-m', f'clarinet_ddsp.cli.{module}', '--alsologtostderr', *map(str, args)]
         if python_code is not None:  # The same CLI behind a fault injected at a write call.
-            command = [sys.executable, '-c', python_code, *command[2:]]
+            command = [sys.executable, '-c', python_code, *command[3:]]
         self.proc = subprocess.Popen(
             command, env=env(), stdout=self._file, stderr=subprocess.STDOUT, cwd=REPO
         )
@@ -154,6 +156,7 @@ class Newest:
     prefix: str | None
     step: int | None
     error: str = ''
+    missing: bool = False  # no complete checkpoint, or it was deleted before it could be read
 
     def __str__(self) -> str:
         if self.prefix is None:
@@ -173,7 +176,9 @@ def newest_checkpoint(save_dir) -> Newest:
         for key in reader.get_variable_to_shape_map():
             reader.get_tensor(key)
         return Newest(prefix, int(reader.get_tensor(_STEP_KEY)))
-    except (FileNotFoundError, ValueError, tf.errors.OpError) as error:
+    except (FileNotFoundError, tf.errors.NotFoundError) as error:
+        return Newest(None, None, str(error).splitlines()[0], missing=True)
+    except (ValueError, tf.errors.OpError) as error:
         return Newest(None, None, str(error).splitlines()[0])
 
 
@@ -368,12 +373,34 @@ def eval_beside_train(work: pathlib.Path) -> list[Row]:
         work / 'train.log',
     )
     train.wait_for(r'step: (\d+)/40')
-    evaluation = run_cli(
+    evaluation = Cli(
         'run',
         ['--mode=eval', *eval_flags(save_dir, pattern, 'evaluate.run_until_step=40')],
         work / 'eval.log',
     )
+    # Meanwhile a reader here looks up the newest checkpoint as eval does, as fast as it can, and reads
+    # every tensor of it: a half-written one would fail to read.
+    reads, vanished, bad = set(), 0, []
+    while train.proc.poll() is None:
+        newest = newest_checkpoint(save_dir)
+        if newest.step is not None:
+            reads.add(newest.step)
+        elif not newest.missing:
+            bad.append(newest.error)
+        elif reads:
+            vanished += 1
     train.wait()
+    rows.append(
+        Row(
+            'a reader looking up and loading the newest checkpoint in a loop while train saves every step',
+            'every checkpoint it found loads in full (one deleted by max_to_keep meanwhile is not found)',
+            f'{len(reads)} different checkpoints read in full, {vanished} gone before reading, '
+            f'{len(bad)} unreadable {bad[:1]}',
+            len(reads) >= 3 and not bad and train.returncode == 0,
+            train.tail(),
+        )
+    )
+    evaluation.wait()
     results = sorted(glob.glob(str(save_dir / 'eval_results' / 'step_*.json')))
     text = evaluation.text()
     rows.append(
@@ -516,10 +543,10 @@ def _audio(work: pathlib.Path) -> str:
     return str(work / 'wav' / '*.wav')
 
 
-def prepare_flags(work: pathlib.Path, *extra: str) -> list[str]:
+def prepare_flags(work: pathlib.Path, *extra: str, out: pathlib.Path | None = None) -> list[str]:
     return [
         f'--input_audio_filepatterns={_audio(work)}',
-        f'--output_tfrecord_path={work / "out" / "train.tfrecord"}',
+        f'--output_tfrecord_path={(out or work / "out") / "train.tfrecord"}',
         '--num_shards=2',
         '--example_secs=1',
         '--crepe_model=tiny',
@@ -528,7 +555,7 @@ def prepare_flags(work: pathlib.Path, *extra: str) -> list[str]:
 
 
 def shards_state(work: pathlib.Path) -> tuple[list[tuple[str, int, int]], int, str]:
-    """The files the output glob matches (name, size, mtime), their records (every one read), an error."""
+    """The files work/out/train.tfrecord* matches (name, size, mtime), their records (all read), an error."""
     import tensorflow as tf
 
     from clarinet_ddsp.training import tfrecord_scan
@@ -668,6 +695,153 @@ def prepare_killed(work: pathlib.Path) -> list[Row]:
     return rows
 
 
+# ----------------------------------------------------------------------------------- full disk
+@contextlib.contextmanager
+def small_filesystem(path: pathlib.Path, size_mb: int) -> Iterator[bool]:
+    """A tmpfs of size_mb at path; yields False where mounting is not allowed (the caller then injects)."""
+    path.mkdir(parents=True, exist_ok=True)
+    if os.geteuid() != 0 or not shutil.which('mount'):
+        yield False
+        return
+    mounted = subprocess.run(
+        ['mount', '-t', 'tmpfs', '-o', f'size={size_mb}m', 'tmpfs', str(path)], capture_output=True
+    )
+    if mounted.returncode != 0:
+        yield False
+        return
+    try:
+        yield True
+    finally:
+        subprocess.run(['umount', '-l', str(path)], capture_output=True)
+
+
+def fill(path: pathlib.Path) -> None:
+    """Writes zeros into path/filler until the filesystem is full."""
+    with open(path / 'filler', 'wb') as f:
+        try:
+            while True:
+                f.write(b'\0' * (1 << 16))
+                f.flush()
+        except OSError:
+            pass
+
+
+# The train CLI with the checkpoint write failing as a full disk fails it, from step 6 on.
+_CHECKPOINT_DISK_FULL = r"""
+import sys
+import tensorflow as tf
+from clarinet_ddsp.cli import run
+from clarinet_ddsp.training import checkpointing
+real_save = checkpointing.AtomicCheckpointManager.save
+def save(self, step, options=None):
+    if int(step) >= 6:
+        raise tf.errors.ResourceExhaustedError(
+            None, None, f'{self.directory}/ckpt-{int(step)}_temp/part; No space left on device')
+    return real_save(self, step, options)
+checkpointing.AtomicCheckpointManager.save = save
+sys.argv[0] = 'clarinet_ddsp_run'
+run.console_entry_point()
+"""
+
+
+def disk_full_train(work: pathlib.Path) -> list[Row]:
+    """The disk of save_dir fills up while train runs: the next checkpoint or summary write fails."""
+    pattern = tiny_data(work)
+    small = work / 'small'
+    with small_filesystem(small, 64) as mounted:
+        save_dir = small / 'run'
+        flags = train_flags(
+            save_dir,
+            pattern,
+            'train_util.train.num_steps=100000' if mounted else 'train_util.train.num_steps=20',
+            'train_util.train.steps_per_save=2',
+            'train_util.train.steps_per_summary=1',
+        )
+        code = None if mounted else _CHECKPOINT_DISK_FULL
+        train = Cli('run', ['--mode=train', *flags], work / 'train.log', python_code=code)
+        saved = train.wait_for(r'Saved checkpoint \S*ckpt-(\d+)', accept=_at_step(4))
+        if mounted and saved:
+            fill(small)
+        train.wait()
+        line = train.line('clarinet_ddsp_run:')
+        newest = newest_checkpoint(save_dir)
+        leftovers = sorted(
+            os.path.basename(p)
+            for p in glob.glob(str(save_dir / 'ckpt-*'))
+            if '_temp' in p or int(re.match(r'ckpt-(\d+)', os.path.basename(p)).group(1)) > (newest.step or 0)
+        )
+    how = 'a 64 MB tmpfs filled up' if mounted else 'injected at the checkpoint write (no mount allowed)'
+    return [
+        Row(
+            f'full disk under save_dir while training ({how})',
+            'exit 1, one line naming save_dir, its free space and the newest complete checkpoint; that '
+            'checkpoint loads; no half-written checkpoint files left',
+            f'exit {train.returncode}: {line.split("error: ", 1)[-1][:170]}...; {newest}; left: {leftovers}',
+            saved is not None
+            and train.returncode == 1
+            and f'the disk is full writing {save_dir} (' in line
+            and ' free of ' in line
+            and f'the newest complete checkpoint is ckpt-{newest.step}' in line
+            and newest.step is not None
+            and newest.step >= 4
+            and leftovers == []
+            and 'Traceback' not in train.text(),
+            train.tail(),
+        )
+    ]
+
+
+# The prepare CLI with the shard writes failing as a full disk fails them.
+_SHARDS_DISK_FULL = r"""
+import errno, sys
+from apache_beam.io.filesystems import FileSystems
+from clarinet_ddsp.cli import prepare_tfrecord
+real_create = FileSystems.create
+def create(path, *args, **kwargs):
+    if '.part-' in path or '-of-' in path:
+        raise OSError(errno.ENOSPC, 'No space left on device', path)
+    return real_create(path, *args, **kwargs)
+FileSystems.create = create
+sys.argv[0] = 'clarinet_ddsp_prepare_tfrecord'
+prepare_tfrecord.console_entry_point()
+"""
+
+
+def disk_full_prepare(work: pathlib.Path) -> list[Row]:
+    """The output disk fills up while prepare writes its shards: the older shards stay as they were."""
+    small = work / 'small'
+    with small_filesystem(small, 16) as mounted:
+        flags = prepare_flags(work, IN_MEMORY, out=small / 'out')
+        first = run_cli('prepare_tfrecord', flags, work / 'first.log')
+        baseline = shards_state(small)
+        if mounted:
+            fill(small)
+        code = None if mounted else _SHARDS_DISK_FULL
+        full = run_cli('prepare_tfrecord', flags, work / 'full.log', python_code=code)
+        line = full.line('clarinet_ddsp_prepare_tfrecord:')
+        state = shards_state(small)
+        hidden = sorted(n for n in os.listdir(small / 'out') if n.startswith('.'))
+    how = 'a 16 MB tmpfs filled up' if mounted else 'injected at the shard writes (no mount allowed)'
+    return [
+        Row(
+            f'full disk while prepare writes shards ({how})',
+            'exit 1, one line naming the output folder, its free space and that the older shards are '
+            'unchanged; they still read in full; no scratch left',
+            f'exit {full.returncode}: {line.split("error: ", 1)[-1][:170]}...; glob: {len(state[0])} shards, '
+            f'{state[1]} records {state[2]}; hidden files: {hidden}',
+            first.returncode == 0
+            and len(baseline[0]) == 2
+            and full.returncode == 1
+            and f'the disk is full writing {small / "out"} (' in line
+            and 'older shards of this prefix are unchanged' in line
+            and state == baseline
+            and hidden == []
+            and 'Traceback' not in full.text(),
+            full.tail(),
+        )
+    ]
+
+
 # name -> (scenario, quick): quick ones run in `make test-fast`, the others are marked slow.
 SCENARIOS: dict[str, tuple[Callable[[pathlib.Path], list[Row]], bool]] = {
     'second_train_refused': (second_train_refused, True),
@@ -679,6 +853,8 @@ SCENARIOS: dict[str, tuple[Callable[[pathlib.Path], list[Row]], bool]] = {
     'eval_beside_train': (eval_beside_train, False),
     'truncated_shard_skipped': (truncated_shard_skipped, False),
     'prepare_killed': (prepare_killed, False),
+    'disk_full_train': (disk_full_train, False),
+    'disk_full_prepare': (disk_full_prepare, False),
 }
 
 

@@ -29,34 +29,36 @@ class RssWatch:
         import psutil
 
         self._root = psutil.Process(pid)
-        self.peak_process = 0  # the largest single process
+        self.peak_main = 0  # the process itself
+        self.peak_process = 0  # the largest single process of the tree (a Beam worker, say)
         self.peak_total = 0  # the process tree together
         self.over = False
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, args=(interval,), daemon=True)
         self._thread.start()
 
-    def sample(self) -> tuple[int, int]:
-        """(RSS of the process itself, RSS of it and its children) in bytes."""
+    def sample(self) -> tuple[int, int, int]:
+        """(RSS of the process itself, of the largest process, of it and its children) in bytes."""
         import psutil
 
         try:
             procs = [self._root] + self._root.children(recursive=True)
         except psutil.Error:
-            return 0, 0
+            return 0, 0, 0
         sizes = []
         for proc in procs:
             try:
                 sizes.append(proc.memory_info().rss)
             except psutil.Error:
                 sizes.append(0)
-        return sizes[0], sum(sizes)
+        return sizes[0], max(sizes), sum(sizes)
 
     def _run(self, interval):
         while not self._stop.is_set():
-            own, total = self.sample()
+            own, largest, total = self.sample()
+            self.peak_main = max(self.peak_main, own)
+            self.peak_process = max(self.peak_process, largest)
             self.peak_total = max(self.peak_total, total)
-            self.peak_process = max(self.peak_process, own)
             if total > ABORT_BYTES and not self.over:
                 self.over = True
                 for proc in [self._root] + self._root.children(recursive=True):
@@ -161,14 +163,21 @@ def write_hour(path: pathlib.Path, secs: float = 3600, rate: int = 48000, channe
     return str(path)
 
 
-def _peak_row(name: str, cli: faults.Cli, watch: RssWatch, what: str) -> faults.Row:
+def _duration(path: str) -> str:
+    import soundfile as sf
+
+    minutes = sf.info(path).duration / 60
+    return 'a 1-hour' if round(minutes) == 60 else f'a {minutes:.0f}-minute'
+
+
+def _peak_row(name: str, cli: faults.Cli, watch: RssWatch) -> faults.Row:
     return faults.Row(
         name,
-        f'exit 0; under {LIMIT_BYTES / 1e9:.0f} GB resident ({what})',
-        f'exit {cli.returncode} after {cli.secs() / 60:.0f} min; peak {watch.peak_process / MB:.0f} MB for '
-        f'the main process, {watch.peak_total / MB:.0f} MB with its worker processes'
-        + ('; stopped: over the abort limit' if watch.over else ''),
-        cli.returncode == 0 and watch.peak_total < LIMIT_BYTES,
+        f"exit 0; every process under {LIMIT_BYTES / 1e9:.0f} GB resident, whatever the recording's length",
+        f'exit {cli.returncode} after {cli.secs() / 60:.0f} min; peak RSS: main process '
+        f'{watch.peak_main / MB:.0f} MB, largest process {watch.peak_process / MB:.0f} MB, all processes '
+        f'together {watch.peak_total / MB:.0f} MB' + ('; stopped: over the limit' if watch.over else ''),
+        cli.returncode == 0 and watch.peak_process < LIMIT_BYTES,
         cli.tail(),
     )
 
@@ -189,7 +198,7 @@ def prepare_hour(work: pathlib.Path, audio: str = '') -> list[faults.Row]:
     watch = RssWatch(cli.pid)
     cli.wait(6 * 3600)
     watch.stop()
-    return [_peak_row('prepare of a 1-hour 48 kHz stereo recording', cli, watch, 'the process tree')]
+    return [_peak_row(f'prepare of {_duration(audio)} 48 kHz stereo recording', cli, watch)]
 
 
 def resynth_hour(work: pathlib.Path, save_dir: str, audio: str = '') -> list[faults.Row]:
@@ -209,6 +218,6 @@ def resynth_hour(work: pathlib.Path, save_dir: str, audio: str = '') -> list[fau
     cli.wait(6 * 3600)
     watch.stop()
     ok = os.path.exists(work / 'hour_out.wav')
-    row = _peak_row('resynth of a 1-hour 48 kHz stereo recording', cli, watch, 'one process')
+    row = _peak_row(f'resynth of {_duration(audio)} 48 kHz stereo recording', cli, watch)
     row.passed = row.passed and ok
     return [row]

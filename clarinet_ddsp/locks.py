@@ -126,8 +126,11 @@ def hold(directory: str, name: str, what: str) -> Iterator[str | None]:
         'started': datetime.datetime.now().astimezone().isoformat(timespec='seconds'),
         'command': ' '.join(sys.argv)[:500],
     }
-    os.ftruncate(fd, 0)
-    os.pwrite(fd, (json.dumps(holder) + '\n').encode(), 0)
+    try:
+        os.ftruncate(fd, 0)
+        os.pwrite(fd, (json.dumps(holder) + '\n').encode(), 0)
+    except OSError as error:  # A full disk: the lock holds all the same, only unnamed.
+        logging.warning('%s: could not write the holder into %s (%s).', what, path, error)
     _HELD[path] = 1
     try:
         yield path

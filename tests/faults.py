@@ -832,11 +832,13 @@ def disk_full_prepare(work: pathlib.Path) -> list[Row]:
             first.returncode == 0
             and len(baseline[0]) == 2
             and full.returncode == 1
-            and f'the disk is full writing {small / "out"} (' in line
+            and line.startswith(
+                f'clarinet_ddsp_prepare_tfrecord: error: prepare: the disk is full writing {small / "out"} ('
+            )
             and 'older shards of this prefix are unchanged' in line
             and state == baseline
             and hidden == []
-            and 'Traceback' not in full.text(),
+            and full.text().strip().splitlines()[-1] == line,  # Beam logs the worker's traceback before.
             full.tail(),
         )
     ]

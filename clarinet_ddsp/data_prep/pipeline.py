@@ -579,7 +579,7 @@ def _remove_abandoned_tmp_dirs(out_dir: str, basename: str) -> None:
 def _raise_if_disk_full(error: BaseException, out_dir: str) -> None:
     if disk_space.is_disk_full(error):
         raise disk_space.disk_full_error(
-            'clarinet_ddsp_prepare_tfrecord',
+            'prepare',
             out_dir,
             'nothing of this run was published; the older shards of this prefix are unchanged',
             'or point --output_tfrecord_path elsewhere',

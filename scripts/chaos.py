@@ -1,7 +1,7 @@
 """Tries the faults long runs meet against the real CLIs and prints a table: fault, expected, observed, pass.
 
     .venv/bin/python scripts/chaos.py            # every scenario (about 15 minutes on 2 cores)
-    .venv/bin/python scripts/chaos.py --quick    # the ones `make test-fast` runs
+    .venv/bin/python scripts/chaos.py --quick    # the quick ones (a few minutes)
     .venv/bin/python scripts/chaos.py --only train_stop_signal,prepare_killed
     .venv/bin/python scripts/chaos.py --memory   # resident memory: train 3000 steps, prepare/resynth 1 h
 

@@ -844,7 +844,7 @@ def disk_full_prepare(work: pathlib.Path) -> list[Row]:
     ]
 
 
-# name -> (scenario, quick): quick ones run in `make test-fast`, the others are marked slow.
+# name -> (scenario, quick): `scripts/chaos.py --quick` runs the quick ones (tens of seconds each).
 SCENARIOS: dict[str, tuple[Callable[[pathlib.Path], list[Row]], bool]] = {
     'second_train_refused': (second_train_refused, True),
     'truncated_shard': (truncated_shard, True),

@@ -1,6 +1,7 @@
 """Each fault of tests/faults.py against the real CLIs: exit code, message, and what loads afterwards.
 
-`scripts/chaos.py` runs the same scenarios and prints their table.
+`scripts/chaos.py` runs the same scenarios and prints their table. Every case starts fresh interpreters
+(20 s to minutes each), so all are slow: `make test` and CI run them, `make test-fast` does not.
 """
 
 import pytest
@@ -8,12 +9,8 @@ import pytest
 from tests import faults
 
 
-def _cases():
-    for name, (_, quick) in faults.SCENARIOS.items():
-        yield pytest.param(name, id=name, marks=() if quick else pytest.mark.slow)
-
-
-@pytest.mark.parametrize('name', _cases())
+@pytest.mark.slow
+@pytest.mark.parametrize('name', list(faults.SCENARIOS))
 def test_fault(name, tmp_path):
     scenario, _ = faults.SCENARIOS[name]
     rows = scenario(tmp_path)

@@ -1,12 +1,12 @@
 """Tries the faults long runs meet against the real CLIs and prints a table: fault, expected, observed, pass.
 
-    .venv/bin/python scripts/chaos.py            # every scenario (about 15 minutes on 2 cores)
-    .venv/bin/python scripts/chaos.py --quick    # the quick ones (a few minutes)
+    .venv/bin/python scripts/chaos.py            # every scenario (tens of minutes on 2 cores)
+    .venv/bin/python scripts/chaos.py --quick    # the quick ones, as tests/test_faults.py (a few minutes)
     .venv/bin/python scripts/chaos.py --only train_stop_signal,prepare_killed
-    .venv/bin/python scripts/chaos.py --memory   # resident memory: train 3000 steps, prepare/resynth 1 h
 
-The scenarios live in tests/faults.py (tests/test_faults.py asserts them), the memory measurements in
-tests/memory_checks.py. Exits 1 if any row fails.
+The scenarios live in tests/faults.py; tests/test_faults.py asserts the quick ones (so `make test` and CI
+run them), this script runs them all. Exits 1 if any row fails. Resident memory of long runs (train from
+step 500 to 3000, prepare and resynth of a 1-hour recording) is measured by scripts/benchmark_memory.py.
 """
 
 from __future__ import annotations
@@ -32,25 +32,9 @@ def main() -> int:
     parser.add_argument('--only', default='', help=f'comma-separated names of: {", ".join(faults.SCENARIOS)}')
     parser.add_argument('--work_dir', default='', help='keep the runs here (default: a temporary folder)')
     parser.add_argument('--verbose', action='store_true', help='print each failing row with its log tail')
-    parser.add_argument('--memory', action='store_true', help='the memory measurements instead of the faults')
-    parser.add_argument('--train_data', default='', help='--memory: TFRecords, 1 s examples')
-    parser.add_argument('--hour_audio', default='', help='--memory: a 1-hour recording')
     parser.add_argument('--markdown', action='store_true', help='print the table as markdown')
     args = parser.parse_args()
     scenarios = dict(faults.SCENARIOS)
-    if args.memory:
-        from tests import memory_checks
-
-        def memory(work):
-            hour = args.hour_audio or memory_checks.write_hour(work / 'hour.wav')
-            rows = memory_checks.train_growth(work / 'train', args.train_data)
-            rows += memory_checks.prepare_hour(work / 'prepare', hour)
-            rows += memory_checks.resynth_hour(work / 'resynth', str(work / 'train' / 'run'), hour)
-            return rows
-
-        scenarios = {'memory': (memory, False)}
-        args.only = args.only or 'memory'
-
     names = [n for n in args.only.split(',') if n] or [
         n for n, (_, quick) in scenarios.items() if quick or not args.quick
     ]

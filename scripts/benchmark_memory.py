@@ -1,0 +1,351 @@
+"""Resident memory of long runs, measured from outside on the real CLIs, and printed as figures.
+
+    nice -n 10 .venv/bin/python scripts/benchmark_memory.py --work_dir /tmp/mem
+    nice -n 10 .venv/bin/python scripts/benchmark_memory.py --only train --last 3000
+    nice -n 10 .venv/bin/python scripts/benchmark_memory.py --only prepare,resynth --save_dir runs/demo/run
+
+Three figures, each against its bound:
+- train: clarinet_ddsp_run --mode=train on the CPU recipe (clarinet_ddsp/gin/demo/clarinet_cpu.gin, the
+  demo's TFRecords of clarinet_ddsp_make_notes), resident memory at step 500 and at step 3000 (it should grow
+  by less than 5%), sampled when the progress line of that step appears;
+- prepare: clarinet_ddsp_prepare_tfrecord (DirectRunner, CREPE tiny) on a 1-hour 48 kHz stereo recording
+  (clarinet-like notes with silences, written here in blocks), peak resident memory of its largest process
+  and of all its processes together (under 2 GB);
+- resynth: clarinet_ddsp_resynth (CREPE tiny) of the same hour through the run trained above (or
+  --save_dir), peak resident memory (under 2 GB).
+
+Train, prepare and the 1-hour recording start at once; resynth starts once training has saved a
+checkpoint (the resynthesis memory does not depend on the step). Exits 1 if a figure misses its bound.
+This is a measurement (tens of minutes on 2 cores), not a test: run it under `nice` on a shared machine.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import pathlib
+import platform
+import re
+import sys
+import tempfile
+import threading
+import time
+
+import numpy as np
+
+REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+sys.path.insert(0, REPO)
+
+from tests import faults  # noqa: E402  (after the checkout is on sys.path)
+
+MB = 1e6
+LIMIT_BYTES = 2e9  # The bound for prepare and resynth of an hour.
+GROWTH_LIMIT = 0.05  # The bound for train's growth from step `first` to step `last`.
+ABORT_BYTES = 8e9  # Stop a run that far over, so as not to starve a shared machine.
+
+
+class RssWatch:
+    """Samples the resident memory of a process and its children every interval (in a thread)."""
+
+    def __init__(self, pid: int, interval: float = 0.25):
+        import psutil
+
+        self._root = psutil.Process(pid)
+        self.peak_main = 0  # the process itself
+        self.peak_process = 0  # the largest single process of the tree (a Beam worker, say)
+        self.peak_total = 0  # the process tree together
+        self.over = False
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, args=(interval,), daemon=True)
+        self._thread.start()
+
+    def sample(self) -> tuple[int, int, int]:
+        """(RSS of the process itself, of the largest process, of it and its children) in bytes."""
+        import psutil
+
+        try:
+            procs = [self._root] + self._root.children(recursive=True)
+        except psutil.Error:
+            return 0, 0, 0
+        sizes = []
+        for proc in procs:
+            try:
+                sizes.append(proc.memory_info().rss)
+            except psutil.Error:
+                sizes.append(0)
+        return sizes[0], max(sizes), sum(sizes)
+
+    def _run(self, interval: float) -> None:
+        import psutil
+
+        while not self._stop.is_set():
+            own, largest, total = self.sample()
+            self.peak_main = max(self.peak_main, own)
+            self.peak_process = max(self.peak_process, largest)
+            self.peak_total = max(self.peak_total, total)
+            if total > ABORT_BYTES and not self.over:
+                self.over = True
+                for proc in [self._root] + self._root.children(recursive=True):
+                    try:
+                        proc.kill()
+                    except psutil.Error:  # already gone
+                        pass
+            time.sleep(interval)
+
+    def stop(self) -> None:
+        self._stop.set()
+        self._thread.join()
+
+
+def write_hour(path: pathlib.Path, secs: float = 3600, rate: int = 48000, channels: int = 2) -> str:
+    """Clarinet-like notes as 24-bit WAV, written in 10 s blocks (never the hour in memory).
+
+    Every 2 s: a 1.6 s note (odd harmonics, 5 Hz vibrato, 50 ms attack and release) and 0.4 s of silence;
+    every 30 s, 3 s of silence (breaths between phrases).
+    """
+    import soundfile as sf
+
+    block = 10 * rate
+    phase = 0.0
+    notes = 440.0 * 2 ** ((np.array([50, 53, 55, 57, 60, 62, 65, 67, 69, 72]) - 69) / 12)
+    with sf.SoundFile(str(path), 'w', rate, channels, subtype='PCM_24') as f:
+        for start in range(0, int(secs * rate), block):
+            t = (start + np.arange(min(block, int(secs * rate) - start))) / rate
+            f0 = notes[(t // 2).astype(int) % len(notes)] * (1 + 0.004 * np.sin(2 * np.pi * 5 * t))
+            phases = phase + 2 * np.pi * np.cumsum(f0) / rate
+            phase = float(phases[-1])
+            in_note = t % 2
+            envelope = np.clip(np.minimum(in_note, 1.6 - in_note) / 0.05, 0.0, 1.0)
+            envelope[(t % 30) >= 27] = 0.0
+            x = sum(np.sin(k * phases) / k for k in (1, 3, 5, 7)) * 0.25 * envelope
+            f.write(np.stack([x] * channels, axis=1) if channels > 1 else x)
+    return str(path)
+
+
+def demo_data(work: pathlib.Path) -> str:
+    """The demo's TFRecords: the default clarinet notes, 1 s windows with a 0.5 s hop, CREPE tiny."""
+    work.mkdir(parents=True, exist_ok=True)
+    faults.run_cli('make_notes', [f'--output_dir={work / "notes"}'], work / 'notes.log')
+    prefix = work / 'tfrecords' / 'train.tfrecord'
+    cli = faults.run_cli(
+        'prepare_tfrecord',
+        [
+            f'--input_audio_filepatterns={work / "notes"}/*.wav',
+            f'--output_tfrecord_path={prefix}',
+            '--num_shards=8',
+            '--example_secs=1',
+            '--hop_secs=0.5',
+            '--crepe_model=tiny',
+        ],
+        work / 'prepare-notes.log',
+    )
+    if cli.returncode != 0:
+        raise RuntimeError(f'preparing the demo data failed (exit {cli.returncode}):\n{cli.tail()}')
+    return f'{prefix}*'
+
+
+class Train:
+    """clarinet_ddsp_run --mode=train on the CPU recipe, RSS of the process at each progress line."""
+
+    def __init__(self, work: pathlib.Path, pattern: str, last: int):
+        self.save_dir = work / 'run'
+        self.cli = faults.Cli(
+            'run',
+            [
+                '--mode=train',
+                f'--save_dir={self.save_dir}',
+                '--gin_file=datasets/tfrecord.gin',
+                '--gin_file=demo/clarinet_cpu.gin',
+                f"--gin_param=TFRecordProvider.file_pattern='{pattern}'",
+                f'--gin_param=train.num_steps={last}',
+            ],
+            work / 'train.log',
+        )
+        self.watch = RssWatch(self.cli.pid)
+        self.series: dict[int, int] = {}
+        self.last = last
+        self._seen = 0
+
+    def poll(self) -> bool:
+        """Records the RSS at new progress lines; False once training has ended."""
+        steps = [int(s) for s in re.findall(r'step: (\d+)/', self.cli.text())]
+        for step in steps[self._seen :]:
+            self.series[step] = self.watch.sample()[0]
+        self._seen = len(steps)
+        return self.cli.proc.poll() is None
+
+    def has_checkpoint(self) -> bool:
+        return bool(list(self.save_dir.glob('ckpt-*.index')))
+
+    def finish(self, first: int) -> dict:
+        self.cli.wait()
+        self.poll()
+        self.watch.stop()
+        at_first, at_last = self.series.get(first), self.series.get(self.last)
+        figure = {'name': 'train', 'exit': self.cli.returncode, 'series': self.series}
+        if not at_first or not at_last:
+            figure.update(passed=False, text=f'no progress line at step {first} and {self.last}')
+            return figure
+        growth = (at_last - at_first) / at_first
+        between = [v for s, v in self.series.items() if first <= s <= self.last]
+        figure.update(
+            passed=growth < GROWTH_LIMIT,
+            text=f'{at_first / MB:.0f} MB at step {first}, {at_last / MB:.0f} MB at step {self.last} '
+            f'({growth:+.1%}; bound +{GROWTH_LIMIT:.0%}); {min(between) / MB:.0f}-{max(between) / MB:.0f} MB '
+            f'in between',
+        )
+        return figure
+
+
+class Peak:
+    """A CLI run under an RssWatch; its figure is the peak RSS against LIMIT_BYTES."""
+
+    def __init__(self, name: str, module: str, args: list[str], log: pathlib.Path, output: pathlib.Path):
+        self.name, self.output = name, output
+        log.parent.mkdir(parents=True, exist_ok=True)
+        self.cli = faults.Cli(module, args, log)
+        self.watch = RssWatch(self.cli.pid)
+
+    def running(self) -> bool:
+        return self.cli.proc.poll() is None
+
+    def finish(self) -> dict:
+        self.cli.wait(6 * 3600)
+        self.watch.stop()
+        ok = self.cli.returncode == 0 and self.output.exists() and not self.watch.over
+        return {
+            'name': self.name,
+            'passed': ok and self.watch.peak_process < LIMIT_BYTES,
+            'text': f'exit {self.cli.returncode} after {self.cli.secs() / 60:.0f} min; peak RSS: main '
+            f'process {self.watch.peak_main / MB:.0f} MB, largest process '
+            f'{self.watch.peak_process / MB:.0f} MB, all processes together '
+            f'{self.watch.peak_total / MB:.0f} MB (bound {LIMIT_BYTES / MB:.0f} MB per process)'
+            + ('; stopped: over the abort limit' if self.watch.over else ''),
+            'tail': self.cli.tail(),
+        }
+
+
+def prepare(work: pathlib.Path, audio: str) -> Peak:
+    out = work / 'hour' / 'train.tfrecord'
+    return Peak(
+        'prepare of a 1-hour 48 kHz stereo recording',
+        'prepare_tfrecord',
+        [
+            f'--input_audio_filepatterns={audio}',
+            f'--output_tfrecord_path={out}',
+            '--num_shards=8',
+            '--crepe_model=tiny',
+        ],
+        work / 'prepare-hour.log',
+        out.parent,
+    )
+
+
+def resynth(work: pathlib.Path, save_dir: str, audio: str) -> Peak:
+    out = work / 'hour_out.wav'
+    return Peak(
+        'resynth of a 1-hour 48 kHz stereo recording',
+        'resynth',
+        [f'--save_dir={save_dir}', f'--input={audio}', f'--output={out}', '--crepe_model=tiny'],
+        work / 'resynth-hour.log',
+        out,
+    )
+
+
+def machine() -> str:
+    model = platform.processor() or 'unknown CPU'
+    try:
+        with open('/proc/cpuinfo') as f:
+            model = next(line.split(':', 1)[1].strip() for line in f if line.startswith('model name'))
+    except (OSError, StopIteration):
+        pass
+    load = ', '.join(f'{x:.2f}' for x in os.getloadavg())
+    return f'{model}, {os.cpu_count()} cores, load average {load}'
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument('--work_dir', default='', help='keep the runs here (default: a temporary folder)')
+    parser.add_argument(
+        '--only', default='train,prepare,resynth', help='comma-separated: train, prepare, resynth'
+    )
+    parser.add_argument('--first', type=int, default=500, help='train: the step of the first figure')
+    parser.add_argument('--last', type=int, default=3000, help='train: the step of the second figure')
+    parser.add_argument(
+        '--train_data', default='', help='train: TFRecords of 1 s examples (default: the demo notes)'
+    )
+    parser.add_argument(
+        '--hour_audio', default='', help='prepare/resynth: the recording (default: written here)'
+    )
+    parser.add_argument(
+        '--hour_secs', type=float, default=3600, help="the written recording's length (a check)"
+    )
+    parser.add_argument(
+        '--save_dir', default='', help='resynth: a trained run (default: the one trained here)'
+    )
+    args = parser.parse_args()
+    only = set(args.only.split(','))
+    unknown = only - {'train', 'prepare', 'resynth'}
+    if unknown:
+        parser.error(f'--only: unknown {sorted(unknown)}; choose from train, prepare, resynth')
+    if 'resynth' in only and 'train' not in only and not args.save_dir:
+        parser.error('--only without train needs --save_dir for resynth')
+    work = pathlib.Path(args.work_dir or tempfile.mkdtemp(prefix='benchmark-memory-'))
+    work.mkdir(parents=True, exist_ok=True)
+    print(f'Machine: {machine()}; runs in {work}', flush=True)
+    start = time.time()
+
+    train = None
+    if 'train' in only:
+        pattern = args.train_data or demo_data(work / 'train')
+        train = Train(work / 'train', pattern, args.last)
+    audio = args.hour_audio
+    if not audio and only & {'prepare', 'resynth'}:
+        audio = write_hour(work / 'hour.wav', args.hour_secs)
+        print(
+            f'Wrote {audio} ({os.path.getsize(audio) / MB:.0f} MB) in {time.time() - start:.0f} s', flush=True
+        )
+    running = []
+    if 'prepare' in only:
+        running.append(prepare(work / 'prepare', audio))
+    pending_resynth = 'resynth' in only
+    figures = []
+    reported = 0
+    while train is not None or running or pending_resynth:
+        if train is not None:
+            alive = train.poll()
+            if train.series and max(train.series) >= reported + 500:
+                reported = max(train.series)
+                print(f'  train step {reported}: {train.series[reported] / MB:.0f} MB', flush=True)
+            if pending_resynth and (args.save_dir or train.has_checkpoint()):
+                running.append(resynth(work / 'resynth', args.save_dir or str(train.save_dir), audio))
+                pending_resynth = False
+            if not alive:
+                figures.append(train.finish(args.first))
+                print(f'  train done: {figures[-1]["text"]}', flush=True)
+                train = None
+        elif pending_resynth:
+            running.append(resynth(work / 'resynth', args.save_dir, audio))
+            pending_resynth = False
+        for peak in [p for p in running if not p.running()]:
+            figures.append(peak.finish())
+            running.remove(peak)
+            print(f'  {peak.name} done: {figures[-1]["text"]}', flush=True)
+        time.sleep(0.2)
+
+    print(f'\nMachine: {machine()}; {(time.time() - start) / 60:.0f} min in all')
+    for figure in figures:
+        print(f'{figure["name"]}: {figure["text"]} -> {"ok" if figure["passed"] else "MISSED"}')
+        if not figure['passed'] and figure.get('tail'):
+            print(figure['tail'])
+    if 'train' in only:
+        series = next(f['series'] for f in figures if f['name'] == 'train')
+        marks = [s for s in sorted(series) if s % 250 == 0]
+        print('train RSS by step: ' + ', '.join(f'{s}: {series[s] / MB:.0f} MB' for s in marks))
+    return 0 if all(f['passed'] for f in figures) else 1
+
+
+if __name__ == '__main__':
+    sys.exit(main())

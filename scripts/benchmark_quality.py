@@ -7,12 +7,12 @@ python scripts/benchmark_quality.py --input_audio '/path/to/notes/*.wav' --train
 1. Sources: --input_audio (your recordings; the pitch of each file comes from a note name in its file
    name, e.g. clarinet-fsharp4, or else from CREPE), or a source built here: `embedded` (the physical-
    model notes of make demo, D3..E6, every pitch at pp, mf and ff) or `fluidsynth` (the FluidR3_GM
-   sampled clarinet, GM program 72, rendered offline: apt-get install fluidsynth fluid-soundfont-gm).
+   sampled clarinet, GM program 72, rendered by scripts/render_fluidsynth_notes.py).
 2. Split by pitch: the distinct pitches sorted, every third one (the 2nd, 5th, ...) held out with all
    its files (its dynamics stay together).
 3. Train on the rest through scripts/demo.py (make demo's path: TFRecords,
    clarinet_ddsp/gin/demo/clarinet_cpu.gin) for --train_secs of wall clock.
-4. Resynthesise every held-out file whole (clarinet_ddsp.resynth, no auto-adjust: the input's own f0
+4. Resynthesise every held-out file whole (inference.resynthesize, no auto-adjust: the input's own f0
    and loudness) and measure it against its input: CREPE f0 error (cents, over the notes between their
    attack and release), loudness L1 (dB) over the notes, their attacks (first 100 ms) and releases
    (last 100 ms before silence), the output's level over the input's in the 100 ms after each note
@@ -32,7 +32,6 @@ import json
 import os
 import platform
 import shutil
-import struct
 import subprocess
 import sys
 import threading
@@ -42,10 +41,6 @@ import numpy as np
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, REPO)  # run from a checkout without the package installed
-
-SOUNDFONT = '/usr/share/sounds/sf2/FluidR3_GM.sf2'
-GM_CLARINET = 72  # General MIDI program number (1-based)
-FLUID_VELOCITIES = {'pp': 40, 'mf': 80, 'ff': 120}
 
 
 def _say(message: str) -> None:
@@ -57,120 +52,35 @@ def build_embedded(out_dir: str) -> list[str]:
     """The demo's physical-model notes, D3..E6, every pitch at pp, mf and ff."""
     from clarinet_ddsp.data_prep import notes
 
+    plan = notes.note_plan(dynamics=('pp', 'mf', 'ff'), all_dynamics=True)
+    names = [
+        f'{i:06d}__physmodel__clarinet-{notes.midi_to_name(m)}-{d}.wav' for i, (m, d) in enumerate(plan, 1)
+    ]
+    paths = [os.path.join(out_dir, n) for n in names]
+    if all(os.path.exists(p) for p in paths):  # rendered by an earlier run
+        return paths
     return notes.write_notes(out_dir, dynamics=('pp', 'mf', 'ff'), all_dynamics=True)
 
 
-def _varlen(value: int) -> bytes:
-    out = [value & 0x7F]
-    value >>= 7
-    while value:
-        out.append(0x80 | (value & 0x7F))
-        value >>= 7
-    return bytes(reversed(out))
+def build_fluidsynth(out_dir: str) -> list[str]:
+    """FluidR3_GM's sampled clarinet, D3..E6 at pp/mf/ff (scripts/render_fluidsynth_notes.py)."""
+    sys.path.insert(0, os.path.join(REPO, 'scripts'))
+    import render_fluidsynth_notes
 
-
-def midi_file_bytes(
-    notes: list[tuple[int, int]], program: int, slot_ms: int, lead_ms: int, note_ms: int
-) -> bytes:
-    """A Standard MIDI File (format 0; 1000 ticks per quarter at 60 bpm, so 1 tick = 1 ms) playing
-    (note, velocity) pairs one per slot_ms: each starts lead_ms into its slot and lasts note_ms."""
-    events = [
-        (0, b'\xff\x51\x03' + (1_000_000).to_bytes(3, 'big')),  # tempo: 1 s per quarter note
-        (0, bytes([0xC0, program - 1])),
-    ]
-    rest = 0
-    for note, velocity in notes:
-        events.append((rest + lead_ms, bytes([0x90, note, velocity])))
-        events.append((note_ms, bytes([0x80, note, 0])))
-        rest = slot_ms - lead_ms - note_ms
-    events.append((rest, b'\xff\x2f\x00'))
-    track = b''.join(_varlen(delta) + data for delta, data in events)
-    header = b'MThd' + struct.pack('>IHHH', 6, 0, 1, 1000)
-    return header + b'MTrk' + struct.pack('>I', len(track)) + track
-
-
-def build_fluidsynth(
-    out_dir: str,
-    lowest: int = 50,
-    highest: int = 88,
-    lead_secs: float = 0.25,
-    note_secs: float = 3.0,
-    file_secs: float = 4.0,
-    sample_rate: int = 16000,
-) -> list[str]:
-    """FluidR3_GM's clarinet: each pitch lowest..highest at pp/mf/ff, one file each: lead_secs of
-    silence, a note of note_secs, its release, silence to file_secs. Reverb and chorus off (a dry
-    source). One fluidsynth run plays every note in its own file_secs slot; the slots are cut apart."""
-    import soundfile as sf
-
-    from clarinet_ddsp.data_prep import notes
-
-    plan = [(m, d) for m in range(lowest, highest + 1) for d in FLUID_VELOCITIES]
-    names = [
-        f'{i + 1:06d}__fluidr3__clarinet-{notes.midi_to_name(m)}-{d}.wav' for i, (m, d) in enumerate(plan)
-    ]
-    paths = [os.path.join(out_dir, n) for n in names]
-    if all(os.path.exists(p) for p in paths):
-        return paths
-    if not shutil.which('fluidsynth') or not os.path.exists(SOUNDFONT):
-        raise SystemExit(
-            f'--source fluidsynth needs the fluidsynth program and {SOUNDFONT}: '
-            'apt-get install -y fluidsynth fluid-soundfont-gm'
-        )
-    os.makedirs(out_dir, exist_ok=True)
-    slot_ms = int(file_secs * 1000)
-    mid, raw = os.path.join(out_dir, 'all.mid'), os.path.join(out_dir, 'all.wav')
-    with open(mid, 'wb') as f:
-        f.write(
-            midi_file_bytes(
-                [(m, FLUID_VELOCITIES[d]) for m, d in plan],
-                GM_CLARINET,
-                slot_ms,
-                int(lead_secs * 1000),
-                int(note_secs * 1000),
-            )
-        )
-    cmd = [
-        'fluidsynth',
-        '-ni',
-        '-R',
-        '0',
-        '-C',
-        '0',
-        '-g',
-        '1.0',
-        '-r',
-        str(sample_rate),
-        '-F',
-        raw,
-        SOUNDFONT,
-        mid,
-    ]
-    _say(f'rendering {len(plan)} notes: {" ".join(cmd)}')
-    subprocess.run(cmd, check=True, capture_output=True)
-    audio, rate = sf.read(raw, dtype='float32', always_2d=True)
-    audio = audio.mean(axis=1)
-    n = int(file_secs * rate)
-    audio = np.pad(audio, (0, max(0, n * len(plan) - audio.size)))
-    for i, path in enumerate(paths):
-        sf.write(path + '.tmp', audio[i * n : (i + 1) * n], rate, subtype='PCM_16', format='WAV')
-        os.replace(path + '.tmp', path)
-    os.remove(mid)
-    os.remove(raw)
-    return paths
+    return render_fluidsynth_notes.render_notes(out_dir)
 
 
 def pitch_of(path: str, crepe_model: str) -> int:
     """The MIDI note in the file name, else the rounded median CREPE pitch of its confident frames."""
-    from clarinet_ddsp import resynth
-    from clarinet_ddsp.data_prep import notes
+    from clarinet_ddsp import inference
+    from clarinet_ddsp.data_prep import audio_io, notes
     from clarinet_ddsp.training import metrics
 
     midi = notes.midi_from_filename(path)
     if midi is not None:
         return midi
-    audio = resynth.load_audio(path, 16000)
-    features = resynth.compute_features(audio, 16000, 64, crepe_model=crepe_model)
+    audio = audio_io.load_audio(path, 16000)
+    features = inference.compute_features(audio, 16000, 64, crepe_model=crepe_model)
     voiced = features['f0_confidence'] >= 0.85
     if not np.any(voiced):
         raise SystemExit(
@@ -202,16 +112,36 @@ class LoadSampler:
         self._thread.join()
 
 
-def _forget_training(demo_dir: str) -> None:
-    """Makes demo.py train afresh while it reuses the TFRecords of an earlier run."""
-    state_path = os.path.join(demo_dir, 'stages.json')
-    if os.path.exists(state_path):
-        with open(state_path) as f:
-            state = json.load(f)
-        state.pop('train', None)
-        with open(state_path, 'w') as f:
-            json.dump(state, f, indent=1)
-    shutil.rmtree(os.path.join(demo_dir, 'train'), ignore_errors=True)
+def prepare_data(args, train_dir: str, data_dir: str) -> dict:
+    """TFRecords of the training files, once per WORK_DIR (demo.py's notes and tfrecord stages)."""
+    cmd = [
+        sys.executable,
+        os.path.join(REPO, 'scripts', 'demo.py'),
+        '--work_dir',
+        data_dir,
+        '--input_audio',
+        os.path.join(train_dir, '*.wav'),
+        '--crepe_model',
+        args.crepe_model,
+    ]
+    cmd += [f'--skip={s}' for s in ('train', 'eval', 'sample', 'resynth', 'export')]
+    proc = subprocess.run(cmd, cwd=REPO)
+    if proc.returncode:
+        raise SystemExit(
+            f'data preparation failed (demo.py exit code {proc.returncode}); logs in {data_dir}/logs'
+        )
+    with open(os.path.join(data_dir, 'stages.json')) as f:
+        return json.load(f)
+
+
+def _fresh_run(data_state: dict, data_dir: str, demo_dir: str) -> None:
+    """A demo work dir whose notes and tfrecord stages are the shared data's, with no training yet."""
+    shutil.rmtree(demo_dir, ignore_errors=True)
+    os.makedirs(demo_dir)
+    os.symlink(os.path.join(data_dir, 'tfrecords'), os.path.join(demo_dir, 'tfrecords'))
+    state = {k: v for k, v in data_state.items() if k in ('notes', 'tfrecord')}
+    with open(os.path.join(demo_dir, 'stages.json'), 'w') as f:
+        json.dump(state, f, indent=1)
 
 
 def train(args, train_dir: str, demo_dir: str) -> dict:
@@ -250,23 +180,56 @@ def train(args, train_dir: str, demo_dir: str) -> dict:
     }
 
 
+def checkpoint_at_secs(demo_dir: str, secs: float) -> tuple[str, int, int]:
+    """The newest checkpoint saved within secs of training's start, from the progress lines of
+    demo_dir/logs/train.log ('step: N/M ... ETA: h:mm:ss (time budget of B s)': elapsed = B - ETA).
+
+    The learning rate follows the step, not the clock, so this checkpoint is what a run with a budget
+    of secs would have saved (at the same load). Returns (checkpoint prefix, its step, the step reached
+    at secs)."""
+    import re
+
+    reached = 0
+    with open(os.path.join(demo_dir, 'logs', 'train.log')) as f:
+        for line in f:
+            m = re.search(r'step: (\d+)/\d+.*ETA: (\d+):(\d\d):(\d\d) \(time budget of (\d+) s\)', line)
+            if m:
+                eta = int(m.group(2)) * 3600 + int(m.group(3)) * 60 + int(m.group(4))
+                if float(m.group(5)) - eta <= secs:
+                    reached = max(reached, int(m.group(1)))
+    save_dir = os.path.join(demo_dir, 'train')
+    steps = sorted(
+        int(n[len('ckpt-') : -len('.index')])
+        for n in os.listdir(save_dir)
+        if n.startswith('ckpt-') and n.endswith('.index')
+    )
+    within = [s for s in steps if s <= reached]
+    if not within:
+        raise SystemExit(
+            f'--at_train_secs={secs:g}: no checkpoint of {save_dir} was saved by then (step {reached} '
+            f'reached; checkpoints at steps {steps[:5]}...); give a later time.'
+        )
+    return os.path.join(save_dir, f'ckpt-{within[-1]}'), within[-1], reached
+
+
 # --------------------------------------------------------------------------------------- evaluation
-def evaluate(args, test_paths: list[str], save_dir: str, plot_dir: str) -> list[dict]:
-    from clarinet_ddsp import inference, resynth
+def evaluate(args, test_paths: list[str], save_dir: str, plot_dir: str) -> tuple[list[dict], str]:
+    from clarinet_ddsp import inference
     from clarinet_ddsp.training import note_quality as nq
 
-    restored = inference.load_model(save_dir)
+    restored = inference.load_model(save_dir, checkpoint=args.checkpoint or None)
+    _say(f'model: {restored.checkpoint} (step {restored.step})')
     sr, hop = restored.sample_rate, restored.hop_size
     frame_rate = sr // hop
 
     def analyse(audio):
-        feats = resynth.compute_features(audio, sr, hop, crepe_model=args.crepe_model)
+        feats = inference.compute_features(audio, sr, hop, crepe_model=args.crepe_model)
         return nq.Analysis(feats['f0_hz'], feats['f0_confidence'], feats['loudness_db'])
 
     rows = []
     for i, path in enumerate(test_paths):
         start = time.time()
-        result = resynth.resynthesize(
+        result = inference.resynthesize(
             save_dir,
             input_path=path,
             auto_adjust_features=False,
@@ -313,7 +276,7 @@ def evaluate(args, test_paths: list[str], save_dir: str, plot_dir: str) -> list[
                 masks,
                 row,
             )
-    return rows
+    return rows, restored.checkpoint
 
 
 def _baselines(args, path, ref, audio, masks, hop, sr, analyse, curves) -> dict:
@@ -349,12 +312,10 @@ def _f(value, digits=1) -> str:
 
 
 def _plot(path, audio, audio_out, sr, frame_rate, ref, curves, masks, row) -> None:
-    import matplotlib
+    from clarinet_ddsp.training import summaries
 
-    matplotlib.use('Agg')
-    import matplotlib.pyplot as plt
-
-    fig, axes = plt.subplots(3, 1, figsize=(10, 9), sharex=True)
+    fig = summaries.new_figure((10, 9))
+    axes = fig.subplots(3, 1, sharex=True)
     for ax, x, title in ((axes[0], audio, 'input'), (axes[1], audio_out, 'resynthesis (model)')):
         ax.specgram(x, Fs=sr, NFFT=1024, noverlap=768, cmap='magma', vmin=-120)
         ax.set_ylim(0, sr / 2)
@@ -382,7 +343,6 @@ def _plot(path, audio, audio_out, sr, frame_rate, ref, curves, masks, row) -> No
     fig.tight_layout()
     os.makedirs(os.path.dirname(path), exist_ok=True)
     fig.savefig(path, dpi=80)
-    plt.close(fig)
 
 
 # ----------------------------------------------------------------------------------------- summary
@@ -418,20 +378,31 @@ def print_table(report: dict) -> None:
 
     med = report['median']
     lines = ['', '=' * 100, f'Held-out notes ({len(report["files"])} files), medians over files', '=' * 100]
-    lines.append(f'{"":14s}' + ''.join(f'{n:>15s}' for n in nq.FIGURES))
+    lines.append(f'{"":8s}' + ''.join(f'{n:>18s}' for n in nq.FIGURES))
     for name in ('model', 'sine', 'odd'):
-        lines.append(f'{name:14s}' + ''.join(f'{_f(med[name][n], 3):>15s}' for n in nq.FIGURES))
+        lines.append(f'{name:8s}' + ''.join(f'{_f(med[name][n], 3):>18s}' for n in nq.FIGURES))
     lines.append(
         'model spectral distance / odd baseline (median of per-file ratios): '
         f'{_f(med["model"]["spectral_vs_odd"], 3)}'
     )
     lines.append('targets: ' + ', '.join(f'{k}: {"yes" if v else "NO"}' for k, v in med['targets'].items()))
     t = report['training']
+    if t.get('at_train_secs') is not None:
+        lines.append(
+            f'training: checkpoint of step {t["step"]}, the last saved within {t["at_train_secs"]:.0f} s of '
+            f'training (step {t["step_reached_at_secs"]} reached by then) of a '
+            f'{t.get("train_stage_secs") or 0:.0f} s training stage; load average mean '
+            f'{_f(t.get("load_average_mean"), 2)} max {_f(t.get("load_average_max"), 2)} over the whole stage'
+        )
+    elif t.get('train_stage_secs') is not None:
+        lines.append(
+            f'training: step {t.get("step")} in {_f(t.get("train_stage_secs"), 0)} s '
+            f'(budget {report["train_secs"]:.0f} s), '
+            f'load average mean {_f(t.get("load_average_mean"), 2)} max {_f(t.get("load_average_max"), 2)}'
+        )
     lines.append(
-        f'training: step {t.get("step")} in {_f(t.get("train_stage_secs"), 0)} s '
-        f'(budget {report["train_secs"]:.0f} s), '
-        f'load average mean {_f(t.get("load_average_mean"), 2)} max {_f(t.get("load_average_max"), 2)} '
-        f'on {report["cpu"]} ({os.cpu_count()} CPUs)'
+        f'model {report["checkpoint"]}; {report["cpu"]} ({report["n_cpus"]} CPUs); load average before '
+        f'{report["load_average_before"][0]:.2f}, after {report["load_average_after"][0]:.2f}'
     )
     lines.append(f'commit {report["commit"]}; command: {report["command"]}')
     lines.append(f'JSON: {report["json"]}; plots: {report["plot_dir"]}')
@@ -475,15 +446,38 @@ def main() -> int:
     parser.add_argument('--every', type=int, default=3, help='hold out one distinct pitch in this many')
     parser.add_argument('--gin_param', action='append', default=[], help='extra gin binding for training')
     parser.add_argument('--piece_secs', type=float, default=60.0, help="resynth's piece length")
-    parser.add_argument('--save_dir', default='', help='evaluate this trained run instead of training')
+    parser.add_argument(
+        '--save_dir',
+        default='',
+        help='evaluate this trained run on every file of the source (no split, no training), e.g. notes '
+        'you held out yourself',
+    )
+    parser.add_argument('--checkpoint', default='', help='with --save_dir: this checkpoint, not the newest')
     parser.add_argument('--max_files', type=int, default=0, help='evaluate at most this many held-out files')
+    parser.add_argument(
+        '--file_stride',
+        type=int,
+        default=1,
+        help='evaluate every Nth held-out file (quick looks; 4 rotates dynamics)',
+    )
     parser.add_argument('--no_plots', action='store_true')
     parser.add_argument(
         '--run_name',
         default='run',
-        help='results go to WORK_DIR/RUN_NAME; the source and TFRecords are reused',
+        help='training and results go to WORK_DIR/RUN_NAME; the source, TFRecords (WORK_DIR/data) are shared',
     )
     parser.add_argument('--reuse_training', action='store_true', help="evaluate the run's existing training")
+    parser.add_argument(
+        '--at_train_secs',
+        default='',
+        help='comma-separated seconds of training: also evaluate the checkpoint a run of that budget would '
+        'have ended with (e.g. 600 inside an 1800 s run; results in RUN_NAME/at_600s)',
+    )
+    parser.add_argument(
+        '--only_at_train_secs',
+        action='store_true',
+        help="with --at_train_secs: not the run's last checkpoint",
+    )
     args = parser.parse_args()
     if bool(args.source) == bool(args.input_audio):
         parser.error('give exactly one of --source or --input_audio')
@@ -506,53 +500,77 @@ def main() -> int:
 
     from clarinet_ddsp.training import note_quality as nq
 
-    pitches = [pitch_of(p, args.crepe_model) for p in paths]
-    train_idx, test_idx = nq.split_by_pitch(pitches, every=args.every)
-    train_dir = os.path.join(work_dir, 'train_audio')
-    shutil.rmtree(train_dir, ignore_errors=True)
-    os.makedirs(train_dir)
-    for i in train_idx:
-        os.symlink(os.path.abspath(paths[i]), os.path.join(train_dir, os.path.basename(paths[i])))
-    test_paths = [paths[i] for i in test_idx]
-    held = sorted(set(pitches[i] for i in test_idx))
-    _say(f'split: {len(train_idx)} training files, {len(test_paths)} held-out files (MIDI pitches {held})')
-
-    demo_dir = os.path.join(work_dir, 'demo')
-    save_dir = args.save_dir or os.path.join(demo_dir, 'train')
     run_dir = os.path.join(work_dir, args.run_name)
+    if args.save_dir:
+        save_dir, training, test_paths, held, n_train = args.save_dir, {}, paths, [], None
+    else:
+        pitches = [pitch_of(p, args.crepe_model) for p in paths]
+        train_idx, test_idx = nq.split_by_pitch(pitches, every=args.every)
+        train_dir = os.path.join(work_dir, 'train_audio')
+        names = sorted(os.path.basename(paths[i]) for i in train_idx)
+        if not os.path.isdir(train_dir) or sorted(os.listdir(train_dir)) != names:
+            shutil.rmtree(train_dir, ignore_errors=True)
+            os.makedirs(train_dir)
+            for i in train_idx:
+                os.symlink(os.path.abspath(paths[i]), os.path.join(train_dir, os.path.basename(paths[i])))
+        test_paths = [paths[i] for i in test_idx]
+        held = sorted(set(pitches[i] for i in test_idx))
+        n_train = len(train_idx)
+        _say(f'split: {n_train} training files, {len(test_paths)} held-out files (MIDI pitches {held})')
+
+        demo_dir = os.path.join(run_dir, 'demo')
+        save_dir = os.path.join(demo_dir, 'train')
+        if args.reuse_training:
+            with open(os.path.join(demo_dir, 'stages.json')) as f:
+                stage = json.load(f).get('train', {})  # absent while that training still runs
+            training = {'step': stage.get('step'), 'train_stage_secs': stage.get('secs'), 'reused': True}
+        else:
+            data_dir = os.path.join(work_dir, 'data')
+            _fresh_run(prepare_data(args, train_dir, data_dir), data_dir, demo_dir)
+            training = train(args, train_dir, demo_dir)
     os.makedirs(run_dir, exist_ok=True)
-    training = {}
-    if not args.save_dir:
-        if not args.reuse_training:
-            _forget_training(demo_dir)
-        training = train(args, train_dir, demo_dir)
+    test_paths = test_paths[:: max(1, args.file_stride)]
     if args.max_files:
         test_paths = test_paths[: args.max_files]
-    plot_dir = '' if args.no_plots else os.path.join(run_dir, 'plots')
-    _say(f'resynthesising {len(test_paths)} held-out files with {save_dir}')
-    rows = evaluate(args, test_paths, save_dir, plot_dir)
-    report = {
-        'command': ' '.join([os.path.relpath(sys.argv[0], REPO)] + sys.argv[1:]),
-        'commit': _commit(),
-        'cpu': _cpu_model(),
-        'n_cpus': os.cpu_count(),
-        'load_average_before': load_before,
-        'load_average_after': os.getloadavg(),
-        'source': args.source or args.input_audio,
-        'train_secs': args.train_secs,
-        'gin_params': args.gin_param,
-        'training': training,
-        'held_out_pitches': held,
-        'n_train_files': len(train_idx),
-        'files': rows,
-        'median': summarize(rows),
-        'json': os.path.join(run_dir, 'quality.json'),
-        'plot_dir': plot_dir,
-        'total_secs': time.time() - start,
-    }
-    with open(report['json'], 'w') as f:
-        json.dump(report, f, indent=1)
-    print_table(report)
+    points = [(None, run_dir, args.checkpoint or None, training)]
+    for secs in [float(x) for x in args.at_train_secs.split(',') if x.strip()]:
+        if args.save_dir:
+            parser.error('--at_train_secs needs the run this script trained (not --save_dir)')
+        ckpt, step, reached = checkpoint_at_secs(demo_dir, secs)
+        at = {**training, 'step': step, 'step_reached_at_secs': reached, 'at_train_secs': secs}
+        points.insert(0, (secs, os.path.join(run_dir, f'at_{secs:g}s'), ckpt, at))
+    if args.only_at_train_secs and len(points) > 1:
+        points = points[:-1]
+    for secs, out_dir, ckpt, train_figures in points:
+        os.makedirs(out_dir, exist_ok=True)
+        args.checkpoint = ckpt or ''
+        plot_dir = '' if args.no_plots else os.path.join(out_dir, 'plots')
+        _say(f'resynthesising {len(test_paths)} held-out files with {ckpt or save_dir}')
+        rows, checkpoint = evaluate(args, test_paths, save_dir, plot_dir)
+        report = {
+            'command': ' '.join([os.path.relpath(sys.argv[0], REPO)] + sys.argv[1:]),
+            'commit': _commit(),
+            'cpu': _cpu_model(),
+            'n_cpus': os.cpu_count(),
+            'load_average_before': load_before,
+            'load_average_after': os.getloadavg(),
+            'source': args.source or args.input_audio,
+            'train_secs': args.train_secs if secs is None else secs,
+            'run_dir': run_dir,
+            'gin_params': args.gin_param,
+            'training': train_figures,
+            'checkpoint': checkpoint,
+            'held_out_pitches': held,
+            'n_train_files': n_train,
+            'files': rows,
+            'median': summarize(rows),
+            'json': os.path.join(out_dir, 'quality.json'),
+            'plot_dir': plot_dir,
+            'total_secs': time.time() - start,
+        }
+        with open(report['json'], 'w') as f:
+            json.dump(report, f, indent=1)
+        print_table(report)
     return 0
 
 

@@ -30,6 +30,7 @@ class SpectralLoss(Loss):
         logmag_weight: float = 0.0,
         loudness_weight: float = 0.0,
         name: str = 'spectral_loss',
+        loudness_n_fft: int = 2048,
     ):
         """Builds the loss.
 
@@ -41,8 +42,10 @@ class SpectralLoss(Loss):
             delta_freq_weight: weight of the first difference along frequency.
             cumsum_freq_weight: weight of the cumulative sum along frequency.
             logmag_weight: weight of the log magnitude term.
-            loudness_weight: weight of the loudness (dB, n_fft 2048) term.
+            loudness_weight: weight of the loudness (dB) term.
             name: layer name, the key in get_losses_dict.
+            loudness_n_fft: window of that loudness (ddsp: 2048 samples, 128 ms at 16 kHz; 512, the
+                loudness feature's own window, follows attacks and releases).
 
         Raises:
             ValueError: for an unknown loss_type or empty / non-positive fft_sizes.
@@ -62,6 +65,11 @@ class SpectralLoss(Loss):
         self.cumsum_freq_weight = cumsum_freq_weight
         self.logmag_weight = logmag_weight
         self.loudness_weight = loudness_weight
+        if int(loudness_n_fft) < 2:
+            raise ValueError(
+                f'SpectralLoss: loudness_n_fft={loudness_n_fft} must be an FFT size >= 2, e.g. 2048 or 512.'
+            )
+        self.loudness_n_fft = int(loudness_n_fft)
         self._spectrogram_ops = [
             functools.partial(spectral_ops.compute_mag, size=int(size)) for size in self.fft_sizes
         ]
@@ -106,7 +114,7 @@ class SpectralLoss(Loss):
                     core.safe_log(target_mag), core.safe_log(value_mag), self.loss_type, weights=weights
                 )
         if self.loudness_weight > 0:
-            target = spectral_ops.compute_loudness(target_audio, n_fft=2048, use_tf=True)
-            value = spectral_ops.compute_loudness(audio, n_fft=2048, use_tf=True)
+            target = spectral_ops.compute_loudness(target_audio, n_fft=self.loudness_n_fft, use_tf=True)
+            value = spectral_ops.compute_loudness(audio, n_fft=self.loudness_n_fft, use_tf=True)
             loss += self.loudness_weight * mean_difference(target, value, self.loss_type, weights=weights)
         return loss

@@ -97,6 +97,21 @@ def test_spectral_loss_loudness_term_is_l1_of_loudness(pair):
     assert got == pytest.approx(expected, rel=1e-3)
 
 
+def test_spectral_loss_loudness_term_at_another_window(pair):
+    # A 512-sample window (the loudness feature's) instead of ddsp's 2048; the numpy path as reference.
+    target, value = pair
+    got = float(losses.SpectralLoss(mag_weight=0.0, loudness_weight=1.0, loudness_n_fft=512)(target, value))
+    expected = np.mean(
+        np.abs(
+            spectral_ops.compute_loudness(target, n_fft=512, use_tf=False)
+            - spectral_ops.compute_loudness(value, n_fft=512, use_tf=False)
+        )
+    )
+    assert got == pytest.approx(expected, rel=1e-3)
+    with pytest.raises(ValueError, match='loudness_n_fft=0'):
+        losses.SpectralLoss(loudness_n_fft=0)
+
+
 def test_spectral_loss_default_sizes_losses_dict_and_gradient(pair):
     loss = losses.SpectralLoss()
     assert loss.fft_sizes == (2048, 1024, 512, 256, 128, 64)

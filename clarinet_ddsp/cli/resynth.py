@@ -40,6 +40,12 @@ flags.DEFINE_float(
     'Analyse and synthesise long inputs in pieces of this many '
     'seconds (bounds memory; pieces join seamlessly).',
 )
+flags.DEFINE_boolean(
+    'gate_silence',
+    True,
+    'Silence the output where the input is silent (below the -80 dB loudness floor); '
+    "--nogate_silence keeps the model's faint tone, noise and reverb tail there.",
+)
 flags.DEFINE_string('plot', None, 'Also write a PNG with input/output spectrograms and f0 tracks.')
 
 
@@ -133,6 +139,7 @@ def main(argv=()) -> None:
         checkpoint=FLAGS.checkpoint,
         include_reverb=FLAGS.reverb,
         piece_secs=FLAGS.piece_secs,
+        gate_silence=FLAGS.gate_silence,
     )
     peak = write_wav(FLAGS.output, result['audio'], result['sample_rate'])
     if FLAGS.plot:

@@ -29,6 +29,7 @@ def resynthesize(
     include_reverb: bool = True,
     piece_secs: float = 60.0,
     restored=None,
+    gate_silence: bool = True,
 ) -> dict[str, Any]:
     """Plays a monophonic recording through a trained model.
 
@@ -46,6 +47,8 @@ def resynthesize(
         include_reverb: apply the model's learned reverb.
         piece_secs: analysis and synthesis piece length; bounds memory on long inputs.
         restored: an inference.RestoredModel already loaded from save_dir (skips loading).
+        gate_silence: silence the output where the input is at the loudness floor (digital silence;
+            synthesis.gate_silence); False keeps the model's faint output there (e.g. a reverb's tail).
 
     Returns:
         {'audio': [n_samples] float32, 'sample_rate', 'features' (the input's), 'features_used'
@@ -82,6 +85,8 @@ def resynthesize(
     logging.info('Synthesising %d frames...', used['f0_hz'].size)
     piece_frames = max(1, int(round(piece_secs * sample_rate / hop)))
     audio_out = synthesis.synthesize_pieces(synth, used['f0_hz'], used['loudness_db'], piece_frames)
+    if gate_silence:
+        audio_out = synthesis.gate_silence(audio_out, features['loudness_db'], hop)
     return {
         'audio': audio_out,
         'sample_rate': sample_rate,

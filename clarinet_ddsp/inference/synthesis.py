@@ -284,3 +284,30 @@ def synthesize_pieces(
         piece = piece.numpy()[0]
         out[start * hop : start * hop + piece.size] += piece
     return out[: n_frames * hop]
+
+
+def gate_silence(
+    audio: np.ndarray, loudness_db: np.ndarray, hop: int, floor_db: float | None = None
+) -> np.ndarray:
+    """Silences the output where the input was silent: at or below the loudness analysis floor.
+
+    A trained model cannot output exact silence (its amplitudes and noise magnitudes have exp_sigmoid's
+    floor of 1e-7), so a resynthesis of a recording with digital silence between notes keeps a faint
+    tone and noise there. Frames whose input loudness is at the floor (-DB_RANGE, -80 dB: the whole
+    32 ms analysis window below it) get gain 0, the others gain 1, linear between frame times (one hop).
+
+    Args:
+        audio: [n_frames * hop] the resynthesis.
+        loudness_db: [n_frames] the input's loudness (inference.compute_features: centred frames).
+        hop: samples per frame.
+        floor_db: the floor; default -core.DB_RANGE.
+
+    Returns:
+        [n_frames * hop] float32, audio with the silent frames zeroed.
+    """
+    floor = -core.DB_RANGE if floor_db is None else floor_db
+    loudness_db = np.asarray(loudness_db, np.float64).reshape(-1)
+    open_ = (loudness_db > floor + 1e-3).astype(np.float64)
+    times = np.arange(loudness_db.size) * hop
+    gain = np.interp(np.arange(np.size(audio)), times, open_)
+    return (np.asarray(audio, np.float32) * gain).astype(np.float32)

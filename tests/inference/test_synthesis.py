@@ -53,3 +53,20 @@ def test_synthesis_in_pieces_continues_phase_and_reverb(tmp_path):
     assert whole.shape == pieces.shape == (n * 64,)
     rel = np.sqrt(np.mean((whole - pieces) ** 2) / np.mean(whole**2))
     assert rel < 1e-4, rel  # a phase jump or a lost reverb tail would be ~1
+
+
+def test_gate_silence_zeroes_the_frames_where_the_input_is_at_the_loudness_floor():
+    # 6 frames of hop 4: frames 0-1 and 5 at the -80 dB floor (silent input), 2-4 playing. The gain is 0
+    # and 1 at the frame times (sample i * hop), linear between: 0 up to sample 4, rising over 4..8, 1 up
+    # to sample 16, falling over 16..20, 0 after.
+    hop = 4
+    loudness = np.array([-80.0, -80.0, -30.0, -79.5, -20.0, -80.0])
+    audio = np.full(6 * hop, 2.0, np.float32)
+    gated = inference.gate_silence(audio, loudness, hop)
+    expected = 2.0 * np.array(
+        [0, 0, 0, 0, 0, 0.25, 0.5, 0.75] + [1] * 9 + [0.75, 0.5, 0.25] + [0, 0, 0, 0], np.float32
+    )
+    np.testing.assert_allclose(gated, expected, atol=1e-7)
+    assert gated.dtype == np.float32
+    # Nothing at the floor: unchanged.
+    np.testing.assert_array_equal(inference.gate_silence(audio, loudness + 10.0, hop), audio)

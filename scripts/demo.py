@@ -1,6 +1,6 @@
 r"""The main job out of the box (`make demo`): notes -> TFRecords -> train -> eval -> sample -> resynth.
 
-python scripts/demo.py --work_dir runs/demo [--train_secs 780] [--max_steps 4000]
+python scripts/demo.py --work_dir runs/demo [--train_secs 600] [--max_steps 4000]
 
 Stages (each a clarinet_ddsp program in a subprocess, its full log in WORK_DIR/logs/):
   1. notes     clarinet_ddsp_make_notes: the embedded default dataset (physical-model clarinet notes)
@@ -8,11 +8,14 @@ Stages (each a clarinet_ddsp program in a subprocess, its full log in WORK_DIR/l
                the full one analyses ~0.2x realtime on 2 cores, which alone would exceed the budget)
   3. train     clarinet_ddsp_run --mode=train with clarinet_ddsp/gin/demo/clarinet_cpu.gin for a
                wall-clock budget
-  4. eval      clarinet_ddsp_run --mode=eval: spectral loss, loudness L1 (dB), CREPE f0 error
+  4. quality   scripts/benchmark_quality.py on the notes held out of training (every 8th generated
+               note): CREPE f0 error (cents), loudness L1 (dB) overall and in attacks and releases,
+               multi-scale spectral distance, beside a sine and an odd-harmonic oscillator
+  5. eval      clarinet_ddsp_run --mode=eval: spectral loss, loudness L1 (dB), CREPE f0 error
                (semitones) of the generated audio
-  5. sample    clarinet_ddsp_run --mode=sample: original/generated WAV and spectrogram PNG files
-  6. resynth   clarinet_ddsp_resynth: a sung vowel melody (not a clarinet) played by the model
-  7. export    clarinet_ddsp_export: the model as a SavedModel
+  6. sample    clarinet_ddsp_run --mode=sample: original/generated WAV and spectrogram PNG files
+  7. resynth   clarinet_ddsp_resynth: a sung vowel melody (not a clarinet) played by the model
+  8. export    clarinet_ddsp_export: the model as a SavedModel
 A rerun reuses finished stages (WORK_DIR/stages.json); --fresh starts over.
 """
 
@@ -30,7 +33,7 @@ import threading
 import time
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-STAGES = ('notes', 'tfrecord', 'train', 'eval', 'sample', 'resynth', 'export')
+STAGES = ('notes', 'tfrecord', 'train', 'quality', 'eval', 'sample', 'resynth', 'export')
 # Log lines that only say which CPU features or drivers TensorFlow found.
 _NOISE = re.compile(
     r'^(I0000|W0000|E0000|WARNING: All log messages|To enable the following|'
@@ -71,6 +74,7 @@ class Demo:
         self.args = args
         self.work_dir = os.path.abspath(args.work_dir)
         self.notes_dir = os.path.join(self.work_dir, 'notes')
+        self.heldout_dir = os.path.join(self.work_dir, 'heldout')
         self.tfrecord_prefix = os.path.join(self.work_dir, 'tfrecords', 'train.tfrecord')
         self.save_dir = os.path.join(self.work_dir, 'train')
         self.resynth_dir = os.path.join(self.work_dir, 'resynth')
@@ -106,7 +110,10 @@ class Demo:
         log_path = os.path.join(self.log_dir, f'{stage}.log')
         if module == '-c':
             log_path = os.path.join(self.log_dir, f'{stage}-prepare.log')
-        cmd = [sys.executable] + (['-c'] if module == '-c' else ['-m', module]) + flags
+        if module.endswith('.py'):
+            cmd = [sys.executable, os.path.join(REPO, module)] + flags
+        else:
+            cmd = [sys.executable] + (['-c'] if module == '-c' else ['-m', module]) + flags
         _say(f'{stage}: {" ".join(cmd[2:])[:300]}')
         tail: list[str] = []
         with open(log_path, 'w') as log:
@@ -152,6 +159,8 @@ class Demo:
             )
         if stage in ('eval', 'sample'):
             return any(k in line for k in ('results', 'metrics at', 'Wrote', 'took', 'rror', 'Samples of'))
+        if stage == 'quality':
+            return line.startswith('[quality') or 'rror' in line
         # Beam's and its workers' own chatter (each line also comes back wrapped as "Worker: ...").
         return not any(k in line for k in _BEAM_NOISE)
 
@@ -180,10 +189,20 @@ class Demo:
             'clarinet_ddsp.cli.make_notes',
             ['--output_dir', self.notes_dir, '--alsologtostderr'] + self.args.notes_flag,
         )
-        wavs = [f for f in os.listdir(self.notes_dir) if f.endswith('.wav')]
+        wavs = sorted(f for f in os.listdir(self.notes_dir) if f.endswith('.wav'))
         if not wavs:
             raise StageError(f'stage "notes" wrote no WAV files into {self.notes_dir}')
-        return {'n_files': len(wavs)}
+        # Notes the model never hears, for the quality stage: every Nth in pitch order (the dynamics
+        # rotate with pitch, so they differ), starting at the middle of the first N.
+        every = self.args.holdout_every
+        held = wavs[every // 2 :: every] if every > 1 else []
+        shutil.rmtree(self.heldout_dir, ignore_errors=True)
+        if held:
+            os.makedirs(self.heldout_dir)
+            for name in held:
+                os.replace(os.path.join(self.notes_dir, name), os.path.join(self.heldout_dir, name))
+            _say(f'notes: {len(held)} held out of training for the quality stage: {", ".join(held)}')
+        return {'n_files': len(wavs) - len(held), 'held_out': held}
 
     def tfrecord(self):
         out_dir = os.path.dirname(self.tfrecord_prefix)
@@ -231,8 +250,9 @@ class Demo:
                 state['rate'] = float(match.group(2))
             elapsed = time.time() - start
             # Training stops itself at its budget (train.max_train_secs, whose clock starts after
-            # TensorFlow's start-up); this is the fallback if it has not a minute later.
-            if not state['over'] and elapsed > budget + 60:
+            # TensorFlow's start-up); this is the fallback if it has not ten minutes later (start-up
+            # and the first step's tracing take minutes on a shared machine under load).
+            if not state['over'] and elapsed > budget + 600:
                 state['over'], state['over_at'] = True, time.time()
                 _say(
                     f'train: still running {elapsed - budget:.0f} s past its budget of {budget:.0f} s '
@@ -251,7 +271,7 @@ class Demo:
         # Last, so the budget wins: training saves and stops there, and its ETA counts to it.
         flags.append(f'--gin_param=train.max_train_secs={float(budget)}')
         # Stop even if training prints nothing for a while past the budget.
-        timer = threading.Timer(budget + 240, lambda: _kill_children(proc_holder))
+        timer = threading.Timer(budget + 900, lambda: _kill_children(proc_holder))
         timer.daemon = True
         timer.start()
         try:
@@ -262,6 +282,36 @@ class Demo:
         if step is None:
             raise StageError(f'stage "train" left no checkpoint in {self.save_dir}')
         return {'step': step, 'steps_per_sec': state['rate']}
+
+    def quality(self):
+        held = self.state.get('notes', {}).get('held_out') or []
+        if not held or not os.path.isdir(self.heldout_dir):
+            reason = 'your recordings are all trained on' if self.args.input_audio else '--holdout_every 0'
+            _say(
+                f'quality: no held-out notes ({reason}); scripts/benchmark_quality.py --input_audio ... '
+                'splits recordings by pitch and measures the held-out ones'
+            )
+            return {'skipped': True}
+        work = os.path.join(self.work_dir, 'quality')
+        self.run(
+            'quality',
+            os.path.join('scripts', 'benchmark_quality.py'),
+            [
+                '--input_audio',
+                os.path.join(self.heldout_dir, '*.wav'),
+                f'--save_dir={self.save_dir}',
+                f'--work_dir={work}',
+                '--run_name=heldout',
+                f'--crepe_model={self.args.crepe_model}',
+            ],
+        )
+        path = os.path.join(work, 'heldout', 'quality.json')
+        if not os.path.exists(path):
+            raise StageError(f'stage "quality" wrote no {path}')
+        with open(path) as f:
+            report = json.load(f)
+        files = [{k: r[k] for k in ('file', 'model', 'sine', 'odd')} for r in report['files']]
+        return {'json': path, 'plot_dir': report['plot_dir'], 'median': report['median'], 'files': files}
 
     def eval(self):
         self.run(
@@ -352,6 +402,7 @@ class Demo:
             )
             lines.append(f'  loudness L1 (dB): {_fmt(results, "loudness/loudness_db")}')
             lines.append(f'  spectral loss: {_fmt(results, "spectral_loss")}')
+        lines.extend(_quality_lines(s.get('quality', {})))
         sample_dir = s.get('sample', {}).get('dir')
         if sample_dir and os.path.isdir(sample_dir):
             files = sorted(os.listdir(sample_dir))
@@ -373,6 +424,44 @@ class Demo:
         lines.append(f'Logs: {self.log_dir}')
         lines.append(f'TensorBoard: tensorboard --logdir {self.save_dir}')
         print('\n'.join(lines), flush=True)
+
+
+_QUALITY_COLUMNS = (
+    ('f0_cents', 'f0 (cents)'),
+    ('loudness_l1_db', 'loudness L1 (dB)'),
+    ('attack_l1_db', 'attacks'),
+    ('release_l1_db', 'releases'),
+    ('spectral_distance', 'spectral distance'),
+)
+
+
+def _quality_lines(quality: dict) -> list[str]:
+    """The held-out notes' figures beside the baselines'."""
+    median = quality.get('median')
+    if not median:
+        return []
+    files = quality.get('files', [])
+    lines = [
+        f'Notes never trained on ({len(files)}; whole notes resynthesised from their own f0 and loudness), '
+        'medians:',
+        '  ' + f'{"":22s}' + ''.join(f'{title:>18s}' for _, title in _QUALITY_COLUMNS),
+    ]
+    for name, title in (('model', 'learned clarinet'), ('odd', 'odd-harmonic toy'), ('sine', 'sine toy')):
+        values = ''.join(f'{_num(median[name].get(key)):>18s}' for key, _ in _QUALITY_COLUMNS)
+        lines.append(f'  {title:22s}{values}')
+    for row in files:
+        m, o = row['model'], row['odd']
+        lines.append(
+            f'  {row["file"]}: loudness L1 {_num(m["loudness_l1_db"], 1)} dB (attacks '
+            f'{_num(m["attack_l1_db"], 1)}, releases {_num(m["release_l1_db"], 1)}), spectral '
+            f'{_num(m["spectral_distance"], 2)} (odd toy {_num(o["spectral_distance"], 2)})'
+        )
+    lines.append(f'  plots (spectrograms, loudness curves): {quality.get("plot_dir")}')
+    return lines
+
+
+def _num(value, digits: int = 2) -> str:
+    return 'n/a' if value is None else f'{value:.{digits}f}'
 
 
 def _fmt(results: dict, key: str) -> str:
@@ -409,7 +498,7 @@ def main() -> int:
     parser.add_argument(
         '--train_secs',
         type=float,
-        default=780.0,
+        default=600.0,
         help='wall-clock training budget in seconds (train.max_train_secs: training saves and stops there)',
     )
     parser.add_argument('--max_steps', type=int, default=4000, help='training stops here at the latest')
@@ -420,6 +509,12 @@ def main() -> int:
         help='CREPE for the TFRecords and resynthesis (full is ~25x slower)',
     )
     parser.add_argument('--num_shards', type=int, default=8)
+    parser.add_argument(
+        '--holdout_every',
+        type=int,
+        default=8,
+        help='hold every Nth generated note out of training and measure the model on it (0: none)',
+    )
     parser.add_argument(
         '--input_audio',
         default='',

@@ -78,6 +78,32 @@ def test_demo_runs_every_stage_and_reports_the_figures(tmp_path):
     assert again.stdout.count('already done') >= 6
 
 
+@pytest.mark.slow
+def test_demo_holds_out_generated_notes_and_reports_their_figures(tmp_path):
+    # 8 generated notes (C4..G4, 1.5 s, dynamics pp/mf/ff rotating with pitch); every 4th from the 3rd
+    # held out: D4 (ff) and F#4 (pp).
+    work_dir = tmp_path / 'demo'
+    flags = ['--notes_flag=--lowest=C4', '--notes_flag=--highest=G4', '--notes_flag=--note_secs=1.5']
+    flags += ['--holdout_every', '4'] + [f'--skip={s}' for s in ('eval', 'sample', 'resynth', 'export')]
+    proc = _run_demo(work_dir, *flags, *_SHRINK)
+    assert proc.returncode == 0, proc.stdout[-4000:] + proc.stderr[-3000:]
+    state = json.loads((work_dir / 'stages.json').read_text())
+    held = state['notes']['held_out']
+    assert [name.split('clarinet-')[1] for name in held] == ['d4-ff.wav', 'fsharp4-pp.wav']
+    assert sorted(os.listdir(work_dir / 'heldout')) == held
+    assert not set(held) & set(os.listdir(work_dir / 'notes'))  # never trained on
+    quality = state['quality']
+    assert [row['file'] for row in quality['files']] == held
+    for name in ('model', 'sine', 'odd'):
+        assert np.isfinite(quality['median'][name]['loudness_l1_db'])
+        assert np.isfinite(quality['median'][name]['spectral_distance'])
+    out = proc.stdout
+    assert 'Notes never trained on (2;' in out
+    for row in ('learned clarinet', 'odd-harmonic toy', 'sine toy'):
+        assert row in out
+    assert len(os.listdir(quality['plot_dir'])) == 2
+
+
 @pytest.mark.slow  # a fresh interpreter (subprocess)
 def test_demo_fails_loudly_naming_the_stage(tmp_path):
     proc = _run_demo(

@@ -391,6 +391,11 @@ class Identity(keras.layers.Layer):
 _keras_layers_registered = False
 
 
+# Keras layers not registered, so that their short name stays processors': operative configs of runs saved
+# before the Keras layers were registered bind 'Add.name', which would otherwise be an ambiguous selector.
+_LEFT_TO_PROCESSORS = ('Add',)
+
+
 def gin_register_keras_layers() -> None:
     """Makes keras.Sequential and every Keras layer class gin-configurable as '@tf.keras.layers.<Name>'
     (ddsp's names; ddsp does this at import, as here). Once per process."""
@@ -401,6 +406,8 @@ def gin_register_keras_layers() -> None:
         return
     gin.external_configurable(keras.Sequential, 'tf.keras.Sequential')
     for name, value in inspect.getmembers(keras.layers):
+        if name in _LEFT_TO_PROCESSORS:
+            continue
         if inspect.isclass(value) and hasattr(value, 'variables'):
             gin.external_configurable(value, f'tf.keras.layers.{name}')
     _keras_layers_registered = True

@@ -107,6 +107,20 @@ def test_ddsps_other_nn_names_resolve_and_are_registered_with_gin():
         gin.clear_config()
 
 
+def test_an_operative_config_saved_before_the_keras_layers_were_registered_still_parses():
+    import gin
+
+    from clarinet_ddsp import processors
+
+    gin.clear_config()
+    try:
+        gin.parse_config("Add.name = 'add'\nLayerNormalization.epsilon = 0.01")  # 'Add': processors.Add
+        assert gin.get_configurable('Add') is gin.get_configurable('processors.Add')
+        assert issubclass(gin.get_configurable('Add'), processors.Add)
+    finally:
+        gin.clear_config()
+
+
 def test_polyphase_resample_down_then_up_restores_the_signal():
     x = np.random.default_rng(0).normal(size=[2, 12, 5]).astype(np.float32)
     down = nn.polyphase_resample(x, stride=3)

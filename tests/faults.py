@@ -190,18 +190,22 @@ def _at_step(n: int):
     return lambda m: int(m.group(1)) >= n
 
 
-def train_stop_signal(work: pathlib.Path) -> list[Row]:
-    """SIGTERM mid-training (a preempted machine), a second train started meanwhile, and the rerun."""
-    rows = []
-    pattern = tiny_data(work)
-    save_dir = work / 'run'
-    flags = train_flags(
+def _until_stopped_flags(work: pathlib.Path, save_dir: pathlib.Path) -> list[str]:
+    """Train flags on tiny data that run until a signal stops them, saving every 4 steps."""
+    return train_flags(
         save_dir,
-        pattern,
+        tiny_data(work),
         'train_util.train.num_steps=100000',
         'train_util.train.steps_per_save=4',
         'train_util.train.steps_per_summary=1',
     )
+
+
+def train_stop_signal(work: pathlib.Path) -> list[Row]:
+    """SIGTERM mid-training (a preempted machine), a second train started meanwhile, and the rerun."""
+    rows = []
+    save_dir = work / 'run'
+    flags = _until_stopped_flags(work, save_dir)
     first = Cli('run', ['--mode=train', *flags], work / 'train-first.log')
     try:
         if not first.wait_for(r'step: (\d+)/100000', accept=_at_step(6)):
@@ -270,15 +274,8 @@ def train_stop_signal(work: pathlib.Path) -> list[Row]:
 def train_two_signals(work: pathlib.Path) -> list[Row]:
     """SIGINT twice (an impatient Ctrl-C): the process ends at once; the rerun takes its lock over."""
     rows = []
-    pattern = tiny_data(work)
     save_dir = work / 'run'
-    flags = train_flags(
-        save_dir,
-        pattern,
-        'train_util.train.num_steps=100000',
-        'train_util.train.steps_per_save=4',
-        'train_util.train.steps_per_summary=1',
-    )
+    flags = _until_stopped_flags(work, save_dir)
     train = Cli('run', ['--mode=train', *flags], work / 'train.log')
     if not train.wait_for(r'step: (\d+)/100000', accept=_at_step(6)):
         train.wait(60)

@@ -10,13 +10,15 @@ Three figures, each against its bound:
   by less than 5%), sampled when the progress line of that step appears;
 - prepare: clarinet_ddsp_prepare_tfrecord (DirectRunner, CREPE tiny) on a 1-hour 48 kHz stereo recording
   (clarinet-like notes with silences, written here in blocks), peak resident memory of its largest process
-  and of all its processes together (under 2 GB);
+  and the proportional set size of all its processes together (each under 2 GB; tests.resident.RssWatch
+  says why the plain sum of their RSS overstates it);
 - resynth: clarinet_ddsp_resynth (CREPE tiny) of the same hour through the run trained above (or
   --save_dir), peak resident memory (under 2 GB).
 
 Train, prepare and the 1-hour recording start at once; resynth starts once training has saved a
 checkpoint (the resynthesis memory does not depend on the step). Exits 1 if a figure misses its bound.
-This is a measurement (tens of minutes on 2 cores), not a test: run it under `nice` on a shared machine.
+This is a measurement (tens of minutes on 2 cores; tests/test_memory.py is the same on minutes of audio
+and a tiny model): run it under `nice` on a shared machine.
 """
 
 from __future__ import annotations
@@ -28,115 +30,16 @@ import platform
 import re
 import sys
 import tempfile
-import threading
 import time
-
-import numpy as np
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, REPO)
 
 from tests import faults  # noqa: E402  (after the checkout is on sys.path)
+from tests.resident import MB, RssWatch, anon_rss, write_notes  # noqa: E402
 
-MB = 1e6
 LIMIT_BYTES = 2e9  # The bound for prepare and resynth of an hour.
 GROWTH_LIMIT = 0.05  # The bound for train's growth from step `first` to step `last`.
-ABORT_BYTES = 8e9  # Stop a run that far over, so as not to starve a shared machine.
-
-
-class RssWatch:
-    """Samples the resident memory of a process and its children every interval (in a thread)."""
-
-    def __init__(self, pid: int, interval: float = 0.25):
-        import psutil
-
-        self._root = psutil.Process(pid)
-        self.peak_main = 0  # the process itself
-        self.peak_process = 0  # the largest single process of the tree (a Beam worker, say)
-        self.peak_total = 0  # the process tree together
-        self.over = False
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._run, args=(interval,), daemon=True)
-        self._thread.start()
-
-    def sample(self) -> tuple[int, int, int]:
-        """(RSS of the process itself, of the largest process, of it and its children) in bytes."""
-        import psutil
-
-        try:
-            procs = [self._root] + self._root.children(recursive=True)
-        except psutil.Error:
-            return 0, 0, 0
-        sizes = []
-        for proc in procs:
-            try:
-                sizes.append(proc.memory_info().rss)
-            except psutil.Error:
-                sizes.append(0)
-        return sizes[0], max(sizes), sum(sizes)
-
-    def _run(self, interval: float) -> None:
-        import psutil
-
-        while not self._stop.is_set():
-            own, largest, total = self.sample()
-            self.peak_main = max(self.peak_main, own)
-            self.peak_process = max(self.peak_process, largest)
-            self.peak_total = max(self.peak_total, total)
-            if total > ABORT_BYTES and not self.over:
-                self.over = True
-                for proc in [self._root] + self._root.children(recursive=True):
-                    try:
-                        proc.kill()
-                    except psutil.Error:  # already gone
-                        pass
-            time.sleep(interval)
-
-    def stop(self) -> None:
-        self._stop.set()
-        self._thread.join()
-
-
-def anon_rss(pid: int) -> int:
-    """The process's anonymous resident memory (its heap: what a leak grows) in bytes, 0 if unknown.
-
-    RSS also counts mapped files (TensorFlow's libraries), which the kernel drops and reloads under memory
-    pressure from other processes, so RSS alone can fall or rise by hundreds of MB without the program
-    doing anything.
-    """
-    try:
-        with open(f'/proc/{pid}/status') as f:
-            for line in f:
-                if line.startswith('RssAnon:'):
-                    return int(line.split()[1]) * 1024
-    except OSError:
-        pass
-    return 0
-
-
-def write_hour(path: pathlib.Path, secs: float = 3600, rate: int = 48000, channels: int = 2) -> str:
-    """Clarinet-like notes as 24-bit WAV, written in 10 s blocks (never the hour in memory).
-
-    Every 2 s: a 1.6 s note (odd harmonics, 5 Hz vibrato, 50 ms attack and release) and 0.4 s of silence;
-    every 30 s, 3 s of silence (breaths between phrases).
-    """
-    import soundfile as sf
-
-    block = 10 * rate
-    phase = 0.0
-    notes = 440.0 * 2 ** ((np.array([50, 53, 55, 57, 60, 62, 65, 67, 69, 72]) - 69) / 12)
-    with sf.SoundFile(str(path), 'w', rate, channels, subtype='PCM_24') as f:
-        for start in range(0, int(secs * rate), block):
-            t = (start + np.arange(min(block, int(secs * rate) - start))) / rate
-            f0 = notes[(t // 2).astype(int) % len(notes)] * (1 + 0.004 * np.sin(2 * np.pi * 5 * t))
-            phases = phase + 2 * np.pi * np.cumsum(f0) / rate
-            phase = float(phases[-1])
-            in_note = t % 2
-            envelope = np.clip(np.minimum(in_note, 1.6 - in_note) / 0.05, 0.0, 1.0)
-            envelope[(t % 30) >= 27] = 0.0
-            x = sum(np.sin(k * phases) / k for k in (1, 3, 5, 7)) * 0.25 * envelope
-            f.write(np.stack([x] * channels, axis=1) if channels > 1 else x)
-    return str(path)
 
 
 def demo_data(work: pathlib.Path) -> str:
@@ -238,11 +141,9 @@ class Peak:
         ok = self.cli.returncode == 0 and self.output.exists() and not self.watch.over
         return {
             'name': self.name,
-            'passed': ok and self.watch.peak_process < LIMIT_BYTES,
-            'text': f'exit {self.cli.returncode} after {self.cli.secs() / 60:.0f} min; peak RSS: main '
-            f'process {self.watch.peak_main / MB:.0f} MB, largest process '
-            f'{self.watch.peak_process / MB:.0f} MB, all processes together '
-            f'{self.watch.peak_total / MB:.0f} MB (bound {LIMIT_BYTES / MB:.0f} MB per process)'
+            'passed': ok and self.watch.peak_process < LIMIT_BYTES and self.watch.peak_total < LIMIT_BYTES,
+            'text': f'exit {self.cli.returncode} after {self.cli.secs() / 60:.0f} min; '
+            f'{self.watch.summary()} (bound {LIMIT_BYTES / MB:.0f} MB for each)'
             + ('; stopped: over the abort limit' if self.watch.over else ''),
             'tail': self.cli.tail(),
         }
@@ -326,7 +227,7 @@ def main() -> int:
         train = Train(work / 'train', pattern, args.last)
     audio = args.hour_audio
     if not audio and only & {'prepare', 'resynth'}:
-        audio = write_hour(work / 'hour.wav', args.hour_secs)
+        audio = write_notes(work / 'hour.wav', args.hour_secs)
         print(
             f'Wrote {audio} ({os.path.getsize(audio) / MB:.0f} MB) in {time.time() - start:.0f} s', flush=True
         )

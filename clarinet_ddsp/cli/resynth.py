@@ -60,8 +60,12 @@ def _write_bytes(path: str, data: bytes) -> None:
         f.write(data)
 
 
-def write_wav(path: str, audio: np.ndarray, sample_rate: int) -> float:
+def write_wav(path: str, audio: np.ndarray, sample_rate: int, block: int = 1 << 20) -> float:
     """Writes 16-bit PCM; scales down (and says so) only if the peak exceeds full scale.
+
+    A local file is written block by block into a hidden file beside it and renamed into place (no
+    half-written WAV at path, no second copy of an hour of audio in memory); other filesystems
+    (gs://, ...) get the encoded bytes through tf.io.gfile.
 
     Returns:
         The peak of the written audio.
@@ -69,13 +73,28 @@ def write_wav(path: str, audio: np.ndarray, sample_rate: int) -> float:
     import soundfile as sf
 
     peak = float(np.max(np.abs(audio))) if audio.size else 0.0
+    scale = 1.0
     if peak > 1.0:
         logging.warning('Output peak %.2f exceeds full scale; scaled to 0.99 to avoid clipping.', peak)
-        audio = audio * (0.99 / peak)
-        peak = 0.99
-    buffer = io.BytesIO()
-    sf.write(buffer, audio, sample_rate, subtype='PCM_16', format='WAV')
-    _write_bytes(path, buffer.getvalue())
+        scale, peak = 0.99 / peak, 0.99
+    if '://' in path:
+        buffer = io.BytesIO()
+        scaled = audio * np.float32(scale) if scale != 1.0 else audio
+        sf.write(buffer, scaled, sample_rate, subtype='PCM_16', format='WAV')
+        _write_bytes(path, buffer.getvalue())
+        return peak
+    directory = os.path.dirname(os.path.abspath(path))
+    os.makedirs(directory, exist_ok=True)
+    partial = os.path.join(directory, f'.{os.path.basename(path)}.partial-{os.getpid()}')
+    try:
+        with sf.SoundFile(partial, 'w', sample_rate, 1, subtype='PCM_16', format='WAV') as f:
+            for start in range(0, audio.size, block):
+                piece = audio[start : start + block]
+                f.write(piece * np.float32(scale) if scale != 1.0 else piece)
+        os.replace(partial, path)
+    finally:
+        if os.path.exists(partial):
+            os.remove(partial)
     return peak
 
 

@@ -67,6 +67,7 @@ def resynthesize(
     features = analysis.compute_features(
         audio, sample_rate, hop, crepe_model=crepe_model, piece_secs=piece_secs
     )
+    del audio  # features['audio'] is the input from here on: one copy of the recording in memory.
 
     adjustment = adjust.Adjustment()
     used = features
@@ -86,7 +87,7 @@ def resynthesize(
     piece_frames = max(1, int(round(piece_secs * sample_rate / hop)))
     audio_out = synthesis.synthesize_pieces(synth, used['f0_hz'], used['loudness_db'], piece_frames)
     if gate_silence:
-        audio_out = synthesis.gate_silence(audio_out, features['loudness_db'], hop)
+        audio_out = synthesis.gate_silence(audio_out, features['loudness_db'], hop, out=audio_out)
     return {
         'audio': audio_out,
         'sample_rate': sample_rate,

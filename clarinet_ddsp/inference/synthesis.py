@@ -287,7 +287,12 @@ def synthesize_pieces(
 
 
 def gate_silence(
-    audio: np.ndarray, loudness_db: np.ndarray, hop: int, floor_db: float | None = None
+    audio: np.ndarray,
+    loudness_db: np.ndarray,
+    hop: int,
+    floor_db: float | None = None,
+    out: np.ndarray | None = None,
+    block: int = 1 << 20,
 ) -> np.ndarray:
     """Silences the output where the input was silent: at or below the loudness analysis floor.
 
@@ -295,19 +300,27 @@ def gate_silence(
     floor of 1e-7), so a resynthesis of a recording with digital silence between notes keeps a faint
     tone and noise there. Frames whose input loudness is at the floor (-DB_RANGE, -80 dB: the whole
     32 ms analysis window below it) get gain 0, the others gain 1, linear between frame times (one hop).
+    The gain is computed block by block, so an hour of audio needs no hour-long temporaries.
 
     Args:
         audio: [n_frames * hop] the resynthesis.
         loudness_db: [n_frames] the input's loudness (inference.compute_features: centred frames).
         hop: samples per frame.
         floor_db: the floor; default -core.DB_RANGE.
+        out: a float32 array of audio's size to write into (audio itself gates in place); default a new one.
+        block: samples per block.
 
     Returns:
-        [n_frames * hop] float32, audio with the silent frames zeroed.
+        [n_frames * hop] float32 (out, if given), audio with the silent frames zeroed.
     """
     floor = -core.DB_RANGE if floor_db is None else floor_db
     loudness_db = np.asarray(loudness_db, np.float64).reshape(-1)
     open_ = (loudness_db > floor + 1e-3).astype(np.float64)
     times = np.arange(loudness_db.size) * hop
-    gain = np.interp(np.arange(np.size(audio)), times, open_)
-    return (np.asarray(audio, np.float32) * gain).astype(np.float32)
+    audio = np.asarray(audio, np.float32).reshape(-1)
+    out = np.empty_like(audio) if out is None else out
+    for start in range(0, audio.size, block):
+        stop = min(audio.size, start + block)
+        gain = np.interp(np.arange(start, stop), times, open_)
+        out[start:stop] = audio[start:stop] * gain
+    return out

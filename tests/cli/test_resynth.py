@@ -69,3 +69,27 @@ def test_resynth_cli_names_a_missing_input(tmp_path):
     )
     assert proc.returncode != 0
     assert 'missing.wav' in proc.stderr
+
+
+@pytest.mark.parametrize('peak', [0.5, 2.0])
+def test_write_wav_in_blocks_equals_soundfile_writing_the_whole_signal(tmp_path, peak):
+    # soundfile's own whole-array write is the reference; blocks of 7 samples cross nothing a WAV has.
+    # Above full scale the output is scaled to a 0.99 peak, as the whole-array write of audio * 0.99 / peak.
+    from clarinet_ddsp.cli import resynth
+
+    rng = np.random.default_rng(0)
+    audio = (peak * rng.uniform(-1, 1, 1000)).astype(np.float32)
+    audio[10] = peak
+    reference = tmp_path / 'reference.wav'
+    sf.write(reference, audio * np.float32(min(1.0, 0.99 / peak)), 16000, subtype='PCM_16')
+    written = tmp_path / 'sub' / 'out.wav'
+    got = resynth.write_wav(str(written), audio, 16000, block=7)
+    assert got == pytest.approx(min(peak, 0.99))
+    assert written.read_bytes() == reference.read_bytes()
+    assert sorted(p.name for p in written.parent.iterdir()) == ['out.wav']  # no partial file left
+    # Through tf.io.gfile (another filesystem): the same bytes.
+    import tensorflow as tf
+
+    resynth.write_wav(f'ram://resynth_test/out_{peak}.wav', audio, 16000)
+    with tf.io.gfile.GFile(f'ram://resynth_test/out_{peak}.wav', 'rb') as f:
+        assert f.read() == reference.read_bytes()

@@ -70,3 +70,18 @@ def test_gate_silence_zeroes_the_frames_where_the_input_is_at_the_loudness_floor
     assert gated.dtype == np.float32
     # Nothing at the floor: unchanged.
     np.testing.assert_array_equal(inference.gate_silence(audio, loudness + 10.0, hop), audio)
+
+
+def test_gate_silence_in_blocks_and_in_place_equals_the_whole_signal_gain():
+    # Block edges (7 samples) fall inside frames (hop 4) and on them; numpy's interp over all samples at
+    # once is the independent reference. In place: the same values in the same array.
+    rng = np.random.default_rng(0)
+    hop, n_frames = 4, 50
+    loudness = np.where(rng.random(n_frames) < 0.4, -80.0, -30.0)
+    audio = rng.standard_normal(n_frames * hop).astype(np.float32)
+    open_ = (loudness > -80.0 + 1e-3).astype(np.float64)
+    expected = (audio * np.interp(np.arange(audio.size), np.arange(n_frames) * hop, open_)).astype(np.float32)
+    np.testing.assert_array_equal(inference.gate_silence(audio, loudness, hop, block=7), expected)
+    inplace = audio.copy()
+    assert inference.gate_silence(inplace, loudness, hop, out=inplace, block=7) is inplace
+    np.testing.assert_array_equal(inplace, expected)

@@ -1,4 +1,4 @@
-"""Bounded resources of long runs (issue 10, item 6) on the real CLIs, measured from outside.
+"""Bounded resources of long runs on the real CLIs, measured from outside.
 
 - train: resident memory at step 500 and at step 3000 of a tiny model (the loop, its summaries, its
   dataset and checkpoint code are the recipe's; only the network is small) differ by less than 5%.

@@ -112,19 +112,16 @@ class LoadSampler:
         self._thread.join()
 
 
+def _demo_command(args, train_dir: str, work_dir: str, skip: tuple[str, ...]) -> list[str]:
+    """scripts/demo.py on the training files in work_dir, its stages in skip left out."""
+    cmd = [sys.executable, os.path.join(REPO, 'scripts', 'demo.py'), '--work_dir', work_dir]
+    cmd += ['--input_audio', os.path.join(train_dir, '*.wav'), '--crepe_model', args.crepe_model]
+    return cmd + [f'--skip={s}' for s in skip]
+
+
 def prepare_data(args, train_dir: str, data_dir: str) -> dict:
     """TFRecords of the training files, once per WORK_DIR (demo.py's notes and tfrecord stages)."""
-    cmd = [
-        sys.executable,
-        os.path.join(REPO, 'scripts', 'demo.py'),
-        '--work_dir',
-        data_dir,
-        '--input_audio',
-        os.path.join(train_dir, '*.wav'),
-        '--crepe_model',
-        args.crepe_model,
-    ]
-    cmd += [f'--skip={s}' for s in ('train', 'eval', 'sample', 'resynth', 'export')]
+    cmd = _demo_command(args, train_dir, data_dir, ('train', 'eval', 'sample', 'resynth', 'export'))
     proc = subprocess.run(cmd, cwd=REPO)
     if proc.returncode:
         raise SystemExit(
@@ -145,21 +142,8 @@ def _fresh_run(data_state: dict, data_dir: str, demo_dir: str) -> None:
 
 
 def train(args, train_dir: str, demo_dir: str) -> dict:
-    cmd = [
-        sys.executable,
-        os.path.join(REPO, 'scripts', 'demo.py'),
-        '--work_dir',
-        demo_dir,
-        '--input_audio',
-        os.path.join(train_dir, '*.wav'),
-        '--train_secs',
-        str(args.train_secs),
-        '--max_steps',
-        str(args.max_steps),
-        '--crepe_model',
-        args.crepe_model,
-    ]
-    cmd += [f'--skip={s}' for s in ('eval', 'sample', 'resynth', 'export')]
+    cmd = _demo_command(args, train_dir, demo_dir, ('eval', 'sample', 'resynth', 'export'))
+    cmd += ['--train_secs', str(args.train_secs), '--max_steps', str(args.max_steps)]
     cmd += [f'--gin_param={p}' for p in args.gin_param]
     _say('training: ' + ' '.join(cmd[1:]))
     start = time.time()
@@ -207,7 +191,8 @@ def checkpoint_at_secs(demo_dir: str, secs: float) -> tuple[str, int, int]:
     if not within:
         raise SystemExit(
             f'--at_train_secs={secs:g}: no checkpoint of {save_dir} was saved by then (step {reached} '
-            f'reached; checkpoints at steps {steps[:5]}...); give a later time.'
+            f'reached; checkpoints at steps {steps[:5]}...); give a later time, or keep every checkpoint '
+            'of the run (--gin_param=Trainer.checkpoints_to_keep=N, which this script sets when it trains).'
         )
     return os.path.join(save_dir, f'ckpt-{within[-1]}'), within[-1], reached
 
@@ -525,6 +510,9 @@ def main() -> int:
                 stage = json.load(f).get('train', {})  # absent while that training still runs
             training = {'step': stage.get('step'), 'train_stage_secs': stage.get('secs'), 'reused': True}
         else:
+            if args.at_train_secs and not any('checkpoints_to_keep' in p for p in args.gin_param):
+                # The checkpoint of each earlier budget must outlive the run's later ones.
+                args.gin_param.append('Trainer.checkpoints_to_keep=1000000')
             data_dir = os.path.join(work_dir, 'data')
             _fresh_run(prepare_data(args, train_dir, data_dir), data_dir, demo_dir)
             training = train(args, train_dir, demo_dir)

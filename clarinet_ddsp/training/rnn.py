@@ -38,6 +38,19 @@ def _loop_function(fn):
     return tf.function(fn, jit_compile=_JIT, autograph=False, reduce_retracing=True)
 
 
+# ------------------------------------------------------------------ projection
+def _time_major_projection(inputs: tf.Tensor, kernel: tf.Tensor, bias: tf.Tensor) -> tf.Tensor:
+    """inputs @ kernel + bias for every timestep, time-major: [batch, time, in] -> [time, batch, out].
+
+    One plain GEMM over the time-major rows: oneDNN's einsum with the transposed output ran at ~60% of
+    the GEMM rate, forward and in both gradients (solo_instrument's GRU, [4000, 1024] @ [1024, 1536]).
+    """
+    x = tf.transpose(inputs, [1, 0, 2])
+    n_time, n_batch = tf.shape(x)[0], tf.shape(x)[1]
+    xp = tf.matmul(tf.reshape(x, [-1, inputs.shape[-1]]), kernel) + bias
+    return tf.reshape(xp, [n_time, n_batch, kernel.shape[-1]])
+
+
 # ------------------------------------------------------------------------ GRU
 def _gru_forward_loop(xp, h0, rk, rb):
     """h_t for all t, and the gates the gradient needs. xp: [T, B, 3U] (input projection + input bias).
@@ -146,7 +159,7 @@ def gru_sequence(
     Returns:
         [batch, time, units] hidden states.
     """
-    xp = tf.einsum('bti,ij->tbj', inputs, kernel) + bias[0]
+    xp = _time_major_projection(inputs, kernel, bias[0])
     hs = _gru_recurrence(xp, initial_state, recurrent_kernel, bias[1])
     outputs = tf.transpose(hs, [1, 0, 2])
     # The compiled loop's outputs lose static shapes; later layers need them to build.
@@ -254,7 +267,7 @@ def lstm_sequence(
     Returns:
         ([batch, time, units] hidden states, [batch, units] last cell state).
     """
-    xp = tf.einsum('bti,ij->tbj', inputs, kernel) + bias
+    xp = _time_major_projection(inputs, kernel, bias)
     hs, cs = _lstm_recurrence(xp, initial_state, initial_cell, recurrent_kernel)
     outputs = tf.transpose(hs, [1, 0, 2])
     outputs.set_shape(inputs.shape[:2].concatenate(recurrent_kernel.shape[:1]))

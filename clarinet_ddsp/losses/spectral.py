@@ -81,7 +81,10 @@ class SpectralLoss(Loss):
     def call(self, target_audio: tf.Tensor, audio: tf.Tensor, weights: tf.Tensor | None = None) -> tf.Tensor:
         """Scalar loss between target_audio and audio, both [batch, n_samples]."""
         loss = 0.0
-        for loss_op in self._spectrogram_ops:
+        term_weights = [self.mag_weight, self.delta_time_weight, self.delta_freq_weight]
+        term_weights += [self.cumsum_freq_weight, self.logmag_weight]
+        stfts = self._spectrogram_ops if max(term_weights) > 0 else []  # none for a loudness-only loss
+        for loss_op in stfts:
             target_mag = loss_op(target_audio)
             value_mag = loss_op(audio)
             if self.mag_weight > 0:

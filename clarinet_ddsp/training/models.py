@@ -88,8 +88,8 @@ class Autoencoder(Model):
     """preprocessor -> (encoder) -> decoder -> processor_group, losses on ('audio', 'audio_synth').
 
     level_losses (not in ddsp) see the same audio, but their gradient reaches only the harmonic
-    synth's amplitudes (see level_only): a loudness term there sets the level without reshaping the
-    timbre.
+    synth's amplitudes (see level_only): a loudness term there moves the level, not energy between the
+    harmonics.
 
     Outputs: the processor group's controls (e.g. outputs['harmonic']['f0_hz'] or flat keys, as ddsp's
     ProcessorGroup returns them) plus 'audio_synth' [batch, n_samples].

@@ -6,10 +6,8 @@ import tensorflow as tf
 
 from clarinet_ddsp import losses as ddsp_losses
 from clarinet_ddsp import processors, synths
-from clarinet_ddsp.training import decoders, models, preprocessing
+from clarinet_ddsp.training import models
 from tests.training import tiny
-
-SPLITS = (('amps', 1), ('harmonic_distribution', 4), ('noise_magnitudes', 5))
 
 
 def _loudness_loss(name='loudness_loss'):
@@ -27,19 +25,7 @@ def _model(losses, level_losses=None, harmonic=True):
         ]
     else:
         dag = [noise]
-    return models.Autoencoder(
-        preprocessor=preprocessing.F0LoudnessPreprocessor(time_steps=tiny.N_FRAMES),
-        decoder=decoders.RnnFcDecoder(
-            rnn_channels=8,
-            ch=8,
-            layers_per_stack=1,
-            input_keys=('ld_scaled', 'f0_scaled'),
-            output_splits=SPLITS,
-        ),
-        processor_group=processors.ProcessorGroup(dag=dag),
-        losses=losses,
-        level_losses=level_losses,
-    )
+    return tiny.autoencoder(dag, losses, level_losses)
 
 
 def _batch():

@@ -13,7 +13,7 @@ from tensorboard.backend.event_processing import event_accumulator
 
 from clarinet_ddsp import effects, interrupts, locks, processors, synths
 from clarinet_ddsp import losses as ddsp_losses
-from clarinet_ddsp.training import data, decoders, models, preprocessing, train_util, trainers
+from clarinet_ddsp.training import data, decoders, models, train_util, trainers
 from tests import lock_holder
 from tests.training import tiny
 
@@ -26,18 +26,7 @@ def _model():
         (processors.Add(name='add'), ['filtered_noise/signal', 'harmonic/signal']),
         (effects.Reverb(trainable=True, reverb_length=64, name='reverb'), ['add/signal']),
     ]
-    return models.Autoencoder(
-        preprocessor=preprocessing.F0LoudnessPreprocessor(time_steps=tiny.N_FRAMES),
-        decoder=decoders.RnnFcDecoder(
-            rnn_channels=8,
-            ch=8,
-            layers_per_stack=1,
-            input_keys=('ld_scaled', 'f0_scaled'),
-            output_splits=(('amps', 1), ('harmonic_distribution', 4), ('noise_magnitudes', 5)),
-        ),
-        processor_group=processors.ProcessorGroup(dag=dag),
-        losses=[ddsp_losses.SpectralLoss(fft_sizes=(256, 64))],
-    )
+    return tiny.autoencoder(dag, losses=[ddsp_losses.SpectralLoss(fft_sizes=(256, 64))])
 
 
 def _provider():

@@ -44,6 +44,27 @@ def write_tfrecords(prefix: str, n_examples: int = 4, n_shards: int = 2, **kwarg
     return prefix + '*'
 
 
+def autoencoder(dag, losses, level_losses=None):
+    """An Autoencoder of tiny width over N_FRAMES frames: F0LoudnessPreprocessor, RnnFcDecoder, dag."""
+    from clarinet_ddsp import processors
+    from clarinet_ddsp.training import decoders, models, preprocessing
+
+    decoder = decoders.RnnFcDecoder(
+        rnn_channels=8,
+        ch=8,
+        layers_per_stack=1,
+        input_keys=('ld_scaled', 'f0_scaled'),
+        output_splits=(('amps', 1), ('harmonic_distribution', 4), ('noise_magnitudes', 5)),
+    )
+    return models.Autoencoder(
+        preprocessor=preprocessing.F0LoudnessPreprocessor(time_steps=N_FRAMES),
+        decoder=decoder,
+        processor_group=processors.ProcessorGroup(dag=dag),
+        losses=losses,
+        level_losses=level_losses,
+    )
+
+
 # Bindings that shrink the recipes' networks, synths, losses and data to test size.
 SHRINK_PARAMS = [
     f'TFRecordProvider.example_secs = {EXAMPLE_SECS}',

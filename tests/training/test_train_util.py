@@ -13,12 +13,12 @@ from tensorboard.backend.event_processing import event_accumulator
 
 from clarinet_ddsp import effects, interrupts, locks, processors, synths
 from clarinet_ddsp import losses as ddsp_losses
-from clarinet_ddsp.training import data, decoders, models, train_util, trainers
+from clarinet_ddsp.training import data, train_util, trainers
 from tests import lock_holder
 from tests.training import tiny
 
 
-def _model():
+def _model(rnn_channels=8):
     n = tiny.N_SAMPLES
     dag = [
         (synths.Harmonic(n_samples=n, name='harmonic'), ['amps', 'harmonic_distribution', 'f0_hz']),
@@ -26,7 +26,8 @@ def _model():
         (processors.Add(name='add'), ['filtered_noise/signal', 'harmonic/signal']),
         (effects.Reverb(trainable=True, reverb_length=64, name='reverb'), ['add/signal']),
     ]
-    return tiny.autoencoder(dag, losses=[ddsp_losses.SpectralLoss(fft_sizes=(256, 64))])
+    losses = [ddsp_losses.SpectralLoss(fft_sizes=(256, 64))]
+    return tiny.autoencoder(dag, losses=losses, rnn_channels=rnn_channels)
 
 
 def _provider():
@@ -177,20 +178,7 @@ def test_model_checkpoint_without_optimizer_restores_every_weight(trained):
 
 
 def test_resuming_a_different_model_names_the_way_out(trained):
-    model = _model()
-    other = models.Autoencoder(
-        preprocessor=model.preprocessor,
-        decoder=decoders.RnnFcDecoder(
-            rnn_channels=16,
-            ch=8,
-            layers_per_stack=1,
-            input_keys=('ld_scaled', 'f0_scaled'),
-            output_splits=(('amps', 1), ('harmonic_distribution', 4), ('noise_magnitudes', 5)),
-        ),
-        processor_group=model.processor_group,
-        losses=model.loss_objs,
-    )
-    trainer = trainers.Trainer(other)
+    trainer = trainers.Trainer(_model(rnn_channels=16))
     trainer.build(next(iter(_provider().get_batch(2))))
     with pytest.raises(ValueError, match='new save_dir'):
         trainer.restore(str(trained[0]))

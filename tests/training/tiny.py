@@ -44,13 +44,13 @@ def write_tfrecords(prefix: str, n_examples: int = 4, n_shards: int = 2, **kwarg
     return prefix + '*'
 
 
-def autoencoder(dag, losses, level_losses=None):
+def autoencoder(dag, losses, level_losses=None, rnn_channels=8):
     """An Autoencoder of tiny width over N_FRAMES frames: F0LoudnessPreprocessor, RnnFcDecoder, dag."""
     from clarinet_ddsp import processors
     from clarinet_ddsp.training import decoders, models, preprocessing
 
     decoder = decoders.RnnFcDecoder(
-        rnn_channels=8,
+        rnn_channels=rnn_channels,
         ch=8,
         layers_per_stack=1,
         input_keys=('ld_scaled', 'f0_scaled'),

@@ -346,6 +346,7 @@ def compute_f0(
     viterbi: bool = True,
     padding: str = 'center',
     model_capacity: str = 'full',
+    skip_below_db: float | None = None,
 ) -> tuple[np.ndarray, np.ndarray]:
     """Fundamental frequency with CREPE (clarinet_ddsp.pitch, loaded on first use).
 
@@ -356,6 +357,8 @@ def compute_f0(
         viterbi: Viterbi decoding over the salience.
         padding: 'same', 'valid' or 'center', as ddsp.
         model_capacity: CREPE size, e.g. 'full' or 'tiny'.
+        skip_below_db: frames quieter than this carry no pitch (pitch.compute_f0); None: every frame
+            is analysed, as ddsp.
 
     Returns:
         f0_hz and f0_confidence, float32 numpy [n_frames] (or [batch, n_frames]).
@@ -364,7 +367,12 @@ def compute_f0(
     from clarinet_ddsp import pitch  # Lazy: the network and its weights load only when needed.
 
     return pitch.compute_f0(
-        audio, frame_rate, viterbi=viterbi, padding=padding, model_capacity=model_capacity
+        audio,
+        frame_rate,
+        viterbi=viterbi,
+        padding=padding,
+        model_capacity=model_capacity,
+        skip_below_db=skip_below_db,
     )
 
 

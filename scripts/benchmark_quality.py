@@ -267,9 +267,12 @@ def evaluate(args, test_paths: list[str], save_dir: str, plot_dir: str) -> tuple
 def _baselines(args, path, ref, audio, masks, hop, sr, analyse, curves) -> dict:
     """The sine and odd-harmonic baselines' figures (cached in WORK_DIR/baselines: they depend only on
     the input file)."""
+    from clarinet_ddsp.pitch import SILENT_FRAME_DB
     from clarinet_ddsp.training import note_quality as nq
 
-    cache = os.path.join(args.cache_dir, f'{os.path.basename(path)}.{args.crepe_model}.json')
+    # Keyed by what shapes the input's f0: the CREPE capacity and resynthesis's silent-frame level.
+    name = f'{os.path.basename(path)}.{args.crepe_model}.skip{SILENT_FRAME_DB:g}.json'
+    cache = os.path.join(args.cache_dir, name)
     if os.path.exists(cache):
         with open(cache) as f:
             cached = json.load(f)

@@ -205,6 +205,9 @@ class Demo:
         return {'n_files': len(wavs) - len(held), 'held_out': held}
 
     def tfrecord(self):
+        _importable()
+        from clarinet_ddsp.pitch import SILENT_FRAME_DB
+
         out_dir = os.path.dirname(self.tfrecord_prefix)
         if os.path.isdir(out_dir):
             shutil.rmtree(out_dir)
@@ -218,6 +221,8 @@ class Demo:
                 '--example_secs=1',
                 '--hop_secs=0.5',
                 f'--crepe_model={self.args.crepe_model}',
+                # As resynthesis analyses: no f0 sliding away under the end of a note (pitch.SILENT_FRAME_DB).
+                f'--f0_skip_below_db={SILENT_FRAME_DB}',
                 '--alsologtostderr',
             ],
         )
@@ -477,10 +482,15 @@ def _short(line: str) -> str:
     return line[len('INFO:absl:') :] if line.startswith('INFO:absl:') else line
 
 
+def _importable() -> None:
+    """Makes the package importable from a checkout where it is not installed."""
+    if REPO not in sys.path:
+        sys.path.insert(0, REPO)
+
+
 def _latest_step(save_dir: str) -> int | None:
     """Step of the newest complete checkpoint in save_dir (None if none)."""
-    if REPO not in sys.path:
-        sys.path.insert(0, REPO)  # run from a checkout without the package installed
+    _importable()
     from clarinet_ddsp.training import checkpointing  # imported here: only the stages need TensorFlow
 
     return checkpointing.latest_checkpoint_step(save_dir)

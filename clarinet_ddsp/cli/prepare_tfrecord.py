@@ -71,6 +71,14 @@ flags.DEFINE_boolean(
     'Add padding to audio such that frame timestamps are centered. Increases number of frames by one.',
 )
 flags.DEFINE_boolean('viterbi', True, 'Use viterbi decoding of pitch.')
+flags.DEFINE_float(
+    'f0_skip_below_db',
+    None,
+    'CREPE frames quieter than this (dB re full scale over its 64 ms window, e.g. -70) hold no pitch: '
+    "f0 0 Hz, confidence 0, and the Viterbi path keeps a note's pitch to its end instead of sliding "
+    'away up to 80 ms before it. Unset: every frame is analysed, as ddsp. Resynthesis skips below '
+    '-70 dB.',
+)
 flags.DEFINE_list(
     'pipeline_options',
     '--runner=DirectRunner',
@@ -115,6 +123,7 @@ def run() -> PrepareResult:
         crepe_model=FLAGS.crepe_model,
         skip_bad_files=FLAGS.skip_bad_files,
         allow_memory_growth=FLAGS.allow_memory_growth,
+        f0_skip_below_db=FLAGS.f0_skip_below_db,
     )
 
 

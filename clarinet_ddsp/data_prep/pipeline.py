@@ -110,7 +110,7 @@ class AddF0(beam.DoFn):
     """Beam DoFn: CREPE f0 and confidence; the network loads once per worker (setup), batched inference.
 
     Args:
-        frame_rate, center, viterbi, crepe_model: as prepare_tfrecord.
+        frame_rate, center, viterbi, crepe_model, f0_skip_below_db: as prepare_tfrecord.
         allow_memory_growth: set GPU memory growth before CREPE loads.
         tf_threads: TensorFlow's intra- and inter-op threads in this worker (None: TensorFlow's default,
             one per core). Local multi-process workers get cores / workers, so W workers do not run W
@@ -125,6 +125,7 @@ class AddF0(beam.DoFn):
         crepe_model: str = 'full',
         allow_memory_growth: bool = False,
         tf_threads: int | None = None,
+        f0_skip_below_db: float | None = None,
     ):
         super().__init__()
         self._frame_rate = frame_rate
@@ -133,6 +134,7 @@ class AddF0(beam.DoFn):
         self._crepe_model = crepe_model
         self._allow_memory_growth = allow_memory_growth
         self._tf_threads = tf_threads
+        self._skip_below_db = f0_skip_below_db
         self._model = None
 
     def setup(self) -> None:
@@ -151,7 +153,14 @@ class AddF0(beam.DoFn):
     def _f0(self, audio, frame_rate, viterbi=True, padding='same'):
         from clarinet_ddsp import pitch
 
-        return pitch.compute_f0(audio, frame_rate, viterbi=viterbi, padding=padding, model=self._model)
+        return pitch.compute_f0(
+            audio,
+            frame_rate,
+            viterbi=viterbi,
+            padding=padding,
+            model=self._model,
+            skip_below_db=self._skip_below_db,
+        )
 
     def process(self, ex: ex_lib.Example) -> Iterator[ex_lib.Example]:
         _counter('f0-chunks').inc()
@@ -476,6 +485,7 @@ def _validate_args(
     eval_split_fraction,
     chunk_secs,
     crepe_model,
+    f0_skip_below_db=None,
 ):
     def bad(name, value, constraint):
         raise ArgumentError('prepare_tfrecord', name, value, constraint)
@@ -510,6 +520,8 @@ def _validate_args(
         bad('eval_split_fraction', eval_split_fraction, 'must be in [0, 1), e.g. 0.1 (0: no eval split).')
     if chunk_secs < 0 or (chunk_secs and example_secs and chunk_secs < example_secs):
         bad('chunk_secs', chunk_secs, f'must be 0 (no chunking) or at least example_secs={example_secs:g}.')
+    if f0_skip_below_db is not None and not -200 < f0_skip_below_db < 0:
+        bad('f0_skip_below_db', f0_skip_below_db, 'must be a level below full scale in dB, e.g. -70.')
     if crepe_model not in CREPE_CAPACITIES:
         bad('crepe_model', crepe_model, f'must be one of {CREPE_CAPACITIES}.')
     try:  # On the driver, before any worker starts: a capacity whose weights are not installed.
@@ -602,6 +614,7 @@ def prepare_tfrecord(
     crepe_model: str = 'full',
     skip_bad_files: bool = False,
     allow_memory_growth: bool = False,
+    f0_skip_below_db: float | None = None,
 ) -> PrepareResult:
     """Audio files -> TFRecord shards of examples with ddsp's features (as ddsp's prepare_tfrecord).
 
@@ -622,6 +635,9 @@ def prepare_tfrecord(
         crepe_model: CREPE capacity (pitch.CAPACITIES); 'full' and 'tiny' ship with the package.
         skip_bad_files: skip (and report) files that cannot be prepared instead of failing up front.
         allow_memory_growth: set GPU memory growth in each worker before CREPE loads.
+        f0_skip_below_db: CREPE frames quieter than this (dB re full scale) hold no pitch: f0 0 Hz,
+            confidence 0, and the Viterbi path keeps a note's pitch to its end instead of sliding away
+            before it (pitch.SILENT_FRAME_DB). None analyses every frame, as ddsp.
 
     Returns:
         PrepareResult with the file count, skipped files, shard paths and Beam counters.
@@ -640,6 +656,7 @@ def prepare_tfrecord(
         eval_split_fraction,
         chunk_secs,
         crepe_model,
+        f0_skip_below_db,
     )
     options = runner_options(list(pipeline_options))
     if num_shards is None and f'--runner={DASK_RUNNER}' in options:
@@ -720,6 +737,7 @@ def prepare_tfrecord(
                 crepe_model,
                 allow_memory_growth,
                 on_dask=f'--runner={DASK_RUNNER}' in options,
+                f0_skip_below_db=f0_skip_below_db,
                 tf_threads=local_worker_threads(options),
                 direct=direct,
             )
@@ -814,6 +832,7 @@ def _build(
     on_dask=False,
     tf_threads=None,
     direct=False,
+    f0_skip_below_db=None,
 ):
     import tensorflow as tf
 
@@ -830,7 +849,9 @@ def _build(
         | 'reshuffle_chunks' >> beam.Reshuffle()
         | 'load_chunk' >> beam.FlatMap(load_chunk, **chunking)
         | 'add_f0'
-        >> beam.ParDo(AddF0(frame_rate, center, viterbi, crepe_model, allow_memory_growth, tf_threads))
+        >> beam.ParDo(
+            AddF0(frame_rate, center, viterbi, crepe_model, allow_memory_growth, tf_threads, f0_skip_below_db)
+        )
         | 'add_loudness' >> beam.Map(add_loudness, frame_rate=frame_rate, center=center)
     )
 

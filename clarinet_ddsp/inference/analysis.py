@@ -8,6 +8,8 @@ import math
 import numpy as np
 from absl import logging
 
+from clarinet_ddsp.pitch import SILENT_FRAME_DB
+
 
 def compute_features(
     audio: np.ndarray,
@@ -17,6 +19,7 @@ def compute_features(
     viterbi: bool = True,
     piece_secs: float = 60.0,
     context_secs: float = 2.0,
+    f0_skip_below_db: float | None = SILENT_FRAME_DB,
 ) -> dict[str, np.ndarray]:
     """f0 (CREPE), its confidence and loudness, frame-exact for the model, in bounded memory.
 
@@ -35,6 +38,9 @@ def compute_features(
         viterbi: CREPE's Viterbi decoding.
         piece_secs: analysis piece length (memory grows with it, not with the input).
         context_secs: CREPE context either side of a piece.
+        f0_skip_below_db: CREPE frames quieter than this (dB re full scale) hold no pitch: 0 Hz,
+            confidence 0, and the Viterbi path holds a note's pitch up to its end instead of sliding
+            away before it (pitch.SILENT_FRAME_DB). None analyses every frame, as ddsp.
 
     Returns:
         {'audio' [n_frames * hop], 'f0_hz', 'f0_confidence', 'loudness_db' [n_frames]} (float32).
@@ -76,7 +82,12 @@ def compute_features(
         if piece >= n_frames:
             segment = audio_16k
         f0, conf = spectral_ops.compute_f0(
-            segment, frame_rate, viterbi=viterbi, padding='same', model_capacity=crepe_model
+            segment,
+            frame_rate,
+            viterbi=viterbi,
+            padding='same',
+            model_capacity=crepe_model,
+            skip_below_db=f0_skip_below_db,
         )
         f0_hz[start:stop] = np.asarray(f0, np.float32).reshape(-1)[start - lo : stop - lo]
         f0_confidence[start:stop] = np.asarray(conf, np.float32).reshape(-1)[start - lo : stop - lo]

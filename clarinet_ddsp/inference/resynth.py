@@ -30,6 +30,7 @@ def resynthesize(
     piece_secs: float = 60.0,
     restored=None,
     gate_silence: bool = True,
+    f0_skip_below_db: float | None = analysis.SILENT_FRAME_DB,
 ) -> dict[str, Any]:
     """Plays a monophonic recording through a trained model.
 
@@ -49,6 +50,8 @@ def resynthesize(
         restored: an inference.RestoredModel already loaded from save_dir (skips loading).
         gate_silence: silence the output where the input is at the loudness floor (digital silence;
             synthesis.gate_silence); False keeps the model's faint output there (e.g. a reverb's tail).
+        f0_skip_below_db: the input's CREPE frames quieter than this hold no pitch
+            (analysis.compute_features); None analyses every frame, as ddsp.
 
     Returns:
         {'audio': [n_samples] float32, 'sample_rate', 'features' (the input's), 'features_used'
@@ -65,7 +68,12 @@ def resynthesize(
         raise ValueError(f'{input_path or "audio"}: the input is silent; give a recording.')
     logging.info('Analysing %.2f s of audio (CREPE %s)...', len(audio) / sample_rate, crepe_model)
     features = analysis.compute_features(
-        audio, sample_rate, hop, crepe_model=crepe_model, piece_secs=piece_secs
+        audio,
+        sample_rate,
+        hop,
+        crepe_model=crepe_model,
+        piece_secs=piece_secs,
+        f0_skip_below_db=f0_skip_below_db,
     )
     del audio  # features['audio'] is the input from here on: one copy of the recording in memory.
 

@@ -5,7 +5,7 @@ model = clarinet_ddsp.pitch.get_model('tiny')   # load once, reuse (e.g. in a Be
 """
 
 from clarinet_ddsp.pitch.decoding import cents_to_hz, to_local_average_cents, to_viterbi_cents, viterbi_path
-from clarinet_ddsp.pitch.f0 import CREPE_FRAME_SIZE, CREPE_SAMPLE_RATE, compute_f0
+from clarinet_ddsp.pitch.f0 import CREPE_FRAME_SIZE, CREPE_SAMPLE_RATE, SILENT_FRAME_DB, compute_f0
 from clarinet_ddsp.pitch.model import CrepeModel, clear_cache, get_model, normalize_frames
 from clarinet_ddsp.pitch.weights import CAPACITIES, SHIPPED_CAPACITIES, load_weights, weights_path
 
@@ -15,6 +15,7 @@ __all__ = [
     'CREPE_SAMPLE_RATE',
     'CrepeModel',
     'SHIPPED_CAPACITIES',
+    'SILENT_FRAME_DB',
     'cents_to_hz',
     'clear_cache',
     'compute_f0',

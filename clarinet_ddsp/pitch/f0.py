@@ -8,6 +8,14 @@ from clarinet_ddsp.pitch import decoding
 from clarinet_ddsp.pitch import model as model_lib
 from clarinet_ddsp.spectral_ops import CREPE_FRAME_SIZE, CREPE_SAMPLE_RATE, PADDING_MODES, get_framed_lengths
 
+# Frames quieter than this (dB re full scale over CREPE's 1024-sample window) hold no pitch: digital
+# silence, or a noise floor far below any note. compute_f0(skip_below_db=SILENT_FRAME_DB) gives them
+# 0 Hz and confidence 0, and the Viterbi decoding treats them as carrying no evidence. With crepe's
+# decoding (every frame informative) the path must reach the pitch CREPE guesses for silence (often
+# its top bins, ~2 kHz) at most 11 bins (220 cents) a frame, so it leaves a note up to 80 ms before
+# the note ends: a model trained on that f0 hears a sliding pitch under a note still at full level.
+SILENT_FRAME_DB = -70.0
+
 
 def pad_for_framing(audio: np.ndarray, frame_size: int, hop_size: int, padding: str = 'center') -> np.ndarray:
     """Zero-pads a 1-D signal as ddsp.spectral_ops.pad.

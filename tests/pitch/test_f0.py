@@ -165,3 +165,26 @@ def test_a_batch_of_signals_gets_each_signals_own_f0_bit_for_bit(tiny_model, mak
         f0_one, conf_one = pitch.compute_f0(signal, 250, viterbi=viterbi, model=tiny_model)
         np.testing.assert_array_equal(f0[i], f0_one)
         np.testing.assert_array_equal(conf[i], conf_one)
+
+
+@pytest.mark.parametrize('f0_hz', [110.0, 147.0])
+def test_skipping_silent_frames_keeps_the_viterbi_pitch_to_the_end_of_a_note(
+    tiny_model, make_tone, cents_error, f0_hz
+):
+    # A clarinet-like note that stops dead, then digital silence (as a sampler's note ends). Every frame
+    # wholly inside the note should read its pitch. crepe's decoding instead slides toward the pitch it
+    # guesses for silence, at most 220 cents a frame, so it leaves the note well before it ends; with the
+    # silent frames carrying no evidence the path has no reason to move.
+    note, inst_hz = make_tone(f0_hz, 'odd', secs=0.6)
+    audio = np.concatenate([note, np.zeros(8000, np.float32)])
+    inside = slice(0, len(note))
+    f0_all, _ = pitch.compute_f0(audio, 250, model=tiny_model)
+    f0_skip, conf_skip = pitch.compute_f0(audio, 250, model=tiny_model, skip_below_db=pitch.SILENT_FRAME_DB)
+    err_all = cents_error(f0_all[: len(note) // 64 + 1], inst_hz[inside])
+    err_skip = cents_error(f0_skip[: len(note) // 64 + 1], inst_hz[inside])
+    last_ms = 4 * (len(err_all) - np.flatnonzero(np.abs(err_all) <= 20)[-1] - 1)
+    assert np.max(np.abs(err_all)) > 200 and last_ms >= 20, 'crepe decoding no longer slides off the note'
+    assert np.max(np.abs(err_skip)) <= 20, f'worst {np.max(np.abs(err_skip)):.0f} cents inside the note'
+    silent = np.arange(len(f0_skip)) * 64 - 512 >= len(note)  # 'center' frames holding only silence
+    np.testing.assert_array_equal(f0_skip[silent], 0.0)
+    np.testing.assert_array_equal(conf_skip[silent], 0.0)

@@ -84,9 +84,10 @@ def compute_f0(
         padding: 'center' (n_samples / hop + 1 frames), 'same' (ceil(n_samples / hop)) or 'valid'.
         model_capacity: 'full' or 'tiny'; ignored when `model` is given.
         model: a loaded CrepeModel to reuse; by default the process-wide one for model_capacity.
-        skip_below_db: opt-in speed-up, off by default. Frames whose power is below this floor (dB re
-            full scale; e.g. -70) are not run through the network: their f0 is 0 Hz and their confidence 0,
-            and the Viterbi decoding treats them as carrying no evidence.
+        skip_below_db: off by default (as crepe). Frames whose power is below this floor (dB re full
+            scale; e.g. SILENT_FRAME_DB) are not run through the network: their f0 is 0 Hz and their
+            confidence 0, and the Viterbi decoding treats them as carrying no evidence, so its path
+            holds a note's pitch up to the silence instead of sliding away before it. Also faster.
 
     Returns:
         f0_hz: float32 [n_frames] (or [n_signals, n_frames]). f0_confidence: float32, the same shape,

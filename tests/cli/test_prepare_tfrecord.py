@@ -38,6 +38,7 @@ def test_defaults_are_ddsps(parse):
     assert (FLAGS.eval_split_fraction, FLAGS.chunk_secs, FLAGS.center, FLAGS.viterbi) == (0, 20, False, True)
     assert FLAGS.pipeline_options == ['--runner=DirectRunner']
     assert (FLAGS.allow_memory_growth, FLAGS.crepe_model, FLAGS.skip_bad_files) == (False, 'full', False)
+    assert FLAGS.f0_skip_below_db is None  # every CREPE frame analysed, silence too
 
 
 def test_write_up_command_line_parses(parse):
@@ -62,6 +63,7 @@ def test_dataflow_pipeline_options_parse_as_a_list(parse):
         '--noviterbi',
         '--hop_secs=0.5',
         '--skip_bad_files',
+        '--f0_skip_below_db=-70',
     )
     assert FLAGS.pipeline_options == [
         '--runner=DataflowRunner',
@@ -70,6 +72,7 @@ def test_dataflow_pipeline_options_parse_as_a_list(parse):
         '--temp_location=gs://my-bucket/tmp',
     ]
     assert FLAGS.hop_secs == 0.5 and FLAGS.center and not FLAGS.viterbi and FLAGS.skip_bad_files
+    assert FLAGS.f0_skip_below_db == -70.0
 
 
 def test_main_runs_in_process_on_tmp_path(parse, tmp_path):

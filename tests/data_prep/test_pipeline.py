@@ -299,6 +299,28 @@ def test_bad_arguments_are_named_as_the_functions_arguments():
         pipeline.prepare_tfrecord(['x.wav'], '/tmp/x', num_shards=0)
     with pytest.raises(ArgumentError, match="crepe_model='huge' must be one of"):
         pipeline.prepare_tfrecord(['x.wav'], '/tmp/x', crepe_model='huge')
+    with pytest.raises(ArgumentError, match='f0_skip_below_db=70 must be a level below full scale'):
+        pipeline.prepare_tfrecord(['x.wav'], '/tmp/x', f0_skip_below_db=70)
+
+
+def test_f0_dofn_gives_silent_frames_no_pitch_only_when_asked():
+    x = np.concatenate([audio_files.tone(147.0, 0.6), np.zeros(8000)]).astype(np.float32)
+    ex = {'audio': x, 'audio_16k': x, 'key': 'k'}
+    silent = np.arange(275) * 64 >= 9600  # 'same' frames starting after the note: only silence
+    outs = []
+    for level in (None, -70.0):
+        dofn = pipeline.AddF0(
+            frame_rate=250, center=False, viterbi=True, crepe_model='tiny', f0_skip_below_db=level
+        )
+        dofn.setup()
+        outs.append(list(dofn.process(dict(ex)))[0])
+    ddsp_like, skipped = outs
+    assert np.all(ddsp_like['f0_hz'][silent] > 0) and np.all(ddsp_like['f0_confidence'][silent] > 0)
+    np.testing.assert_array_equal(skipped['f0_hz'][silent], 0.0)
+    np.testing.assert_array_equal(skipped['f0_confidence'][silent], 0.0)
+    inside = np.arange(275) * 64 + 1024 <= 9600  # frames wholly inside the note
+    cents = 1200 * np.log2(skipped['f0_hz'][inside] / 147.0)
+    assert np.max(np.abs(cents)) < 20
 
 
 @pytest.mark.slow

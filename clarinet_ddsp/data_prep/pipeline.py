@@ -485,7 +485,7 @@ def _validate_args(
     eval_split_fraction,
     chunk_secs,
     crepe_model,
-    f0_skip_below_db=None,
+    f0_skip_below_db,
 ):
     def bad(name, value, constraint):
         raise ArgumentError('prepare_tfrecord', name, value, constraint)

@@ -14,6 +14,7 @@ from absl import logging
 
 from clarinet_ddsp.data_prep import audio_io
 from clarinet_ddsp.inference import adjust, analysis, restore, synthesis
+from clarinet_ddsp.pitch import SILENT_FRAME_DB
 
 
 def resynthesize(
@@ -30,7 +31,7 @@ def resynthesize(
     piece_secs: float = 60.0,
     restored=None,
     gate_silence: bool = True,
-    f0_skip_below_db: float | None = analysis.SILENT_FRAME_DB,
+    f0_skip_below_db: float | None = SILENT_FRAME_DB,
 ) -> dict[str, Any]:
     """Plays a monophonic recording through a trained model.
 

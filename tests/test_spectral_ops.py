@@ -150,8 +150,14 @@ def test_pad_or_trim_pads_trims_and_rejects_large_differences():
 def test_compute_f0_delegates_to_pitch_package(monkeypatch):
     calls = {}
 
-    def fake_compute_f0(audio, frame_rate, viterbi, padding, model_capacity):
-        calls.update(frame_rate=frame_rate, viterbi=viterbi, padding=padding, model_capacity=model_capacity)
+    def fake_compute_f0(audio, frame_rate, viterbi, padding, model_capacity, skip_below_db):
+        calls.update(
+            frame_rate=frame_rate,
+            viterbi=viterbi,
+            padding=padding,
+            model_capacity=model_capacity,
+            skip_below_db=skip_below_db,
+        )
         return np.zeros(3, np.float32), np.ones(3, np.float32)
 
     fake = types.ModuleType('clarinet_ddsp.pitch')
@@ -161,5 +167,9 @@ def test_compute_f0_delegates_to_pitch_package(monkeypatch):
     f0, conf = spectral_ops.compute_f0(
         np.zeros(1600), 250, viterbi=False, padding='same', model_capacity='tiny'
     )
-    assert calls == dict(frame_rate=250, viterbi=False, padding='same', model_capacity='tiny')
+    assert calls == dict(
+        frame_rate=250, viterbi=False, padding='same', model_capacity='tiny', skip_below_db=None
+    )
     assert f0.dtype == np.float32 and conf.shape == (3,)
+    spectral_ops.compute_f0(np.zeros(1600), 250, skip_below_db=-70.0)
+    assert calls['skip_below_db'] == -70.0

@@ -48,6 +48,12 @@ class F0LoudnessPreprocessor(nn.DictLayer):
     Outputs: f0_hz, loudness_db [batch, time_steps, 1]; f0_scaled = hz_to_midi(f0_hz) / 127;
     ld_scaled = loudness_db / 80 + 1. With compute_loudness (ddsp 3's default) loudness is recomputed
     from 'audio' instead of read from the data.
+
+    Centred frames of an example of time_steps hops number time_steps + 1; ddsp resamples them to
+    time_steps, so frame i then describes audio up to a frame after i * hop (most near the example's
+    end). With exact_loudness_frames those frames are cut to the first time_steps instead, the frames
+    centred on i * hop that resynthesis (inference.compute_features) feeds the model. Off by default, as
+    ddsp: a model trained on the resampled frames plays one frame late on exact ones.
     """
 
     def __init__(
@@ -56,6 +62,7 @@ class F0LoudnessPreprocessor(nn.DictLayer):
         frame_rate: int = 250,
         sample_rate: int = 16000,
         compute_loudness: bool = True,
+        exact_loudness_frames: bool = False,
         **kwargs,
     ):
         input_keys = ['loudness_db', 'f0_hz'] + (['audio'] if compute_loudness else [])
@@ -71,6 +78,7 @@ class F0LoudnessPreprocessor(nn.DictLayer):
         self.frame_rate = frame_rate
         self.sample_rate = sample_rate
         self.compute_loudness = compute_loudness
+        self.exact_loudness_frames = exact_loudness_frames
 
     def call(self, inputs, training=False):
         loudness_db, f0_hz = inputs[0], inputs[1]
@@ -79,7 +87,10 @@ class F0LoudnessPreprocessor(nn.DictLayer):
                 inputs[2], sample_rate=self.sample_rate, frame_rate=self.frame_rate
             )
         f0_hz = self.resample(f0_hz)
-        loudness_db = self.resample(loudness_db)
+        if self.exact_loudness_frames and loudness_db.shape[-1] == self.time_steps + 1:
+            loudness_db = at_least_3d(loudness_db[..., : self.time_steps])
+        else:
+            loudness_db = self.resample(loudness_db)
         return f0_hz, loudness_db, scale_f0_hz(f0_hz), scale_db(loudness_db)
 
     @staticmethod

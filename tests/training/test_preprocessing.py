@@ -78,3 +78,41 @@ def test_f0_power_preprocessor_prefers_given_power():
     np.testing.assert_allclose(out['pw_db'], -40.0)
     np.testing.assert_allclose(out['pw_scaled'], 0.5)
     assert out['f0_hz'].shape == (1, 10, 1)
+
+
+def _note_ending_at(secs: float) -> np.ndarray:
+    t = np.arange(16000) / 16000.0
+    return (0.3 * np.sin(2 * np.pi * 440.0 * t) * (t < secs)).astype(np.float32)
+
+
+def _loudness_from_audio(audio: np.ndarray, exact: bool) -> np.ndarray:
+    import tensorflow as tf
+
+    pre = preprocessing.F0LoudnessPreprocessor(time_steps=250, exact_loudness_frames=exact)
+
+    @tf.function(input_signature=[tf.TensorSpec([None, 16000], tf.float32)])
+    def run(audio):  # as in training: a traced graph, batch size unknown
+        n = tf.shape(audio)[0]
+        return pre({'audio': audio, 'f0_hz': tf.fill([n, 250], 440.0), 'loudness_db': tf.zeros([n, 250])})
+
+    return run(audio[np.newaxis])['loudness_db'].numpy()[0, :, 0]
+
+
+def test_exact_loudness_frames_are_the_frames_resynthesis_feeds():
+    from clarinet_ddsp import inference
+
+    audio = _note_ending_at(0.5)
+    expected = inference.compute_features(audio, 16000, 64, crepe_model='tiny')['loudness_db']
+    assert expected.shape == (250,)
+    np.testing.assert_allclose(_loudness_from_audio(audio, exact=True), expected, atol=0.05)
+
+
+def test_resampled_loudness_frames_run_early_over_a_release():
+    audio = _note_ending_at(0.95)
+    exact = _loudness_from_audio(audio, exact=True)
+    resampled = _loudness_from_audio(audio, exact=False)
+    # Frame i of the resampled curve describes audio after i * hop, so the note's fall comes earlier.
+    fall = slice(230, 250)
+    assert np.max(exact[fall] - resampled[fall]) > 1.0
+    first_below = lambda x: int(np.argmax(x < x[200] - 20.0))  # noqa: E731
+    assert first_below(resampled) < first_below(exact)

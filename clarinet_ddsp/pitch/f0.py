@@ -75,7 +75,7 @@ def compute_f0(
 
     A batch of equally long signals ([n_signals, n_samples]) is analysed in one go: their frames
     share the network's batches and one Viterbi loop decodes them all. Each signal gets the same
-    f0 and confidence as when analysed alone (bit for bit).
+    f0 and confidence as when analysed alone (to float32 rounding).
 
     Args:
         audio: float [n_samples] mono audio at 16 kHz, or [n_signals, n_samples].

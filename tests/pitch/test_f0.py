@@ -154,7 +154,7 @@ def test_bad_arguments_raise_value_errors_naming_them(bad, match):
 
 
 @pytest.mark.parametrize('viterbi', [True, False])
-def test_a_batch_of_signals_gets_each_signals_own_f0_bit_for_bit(tiny_model, make_tone, viterbi):
+def test_a_batch_of_signals_gets_each_signals_own_f0(tiny_model, make_tone, viterbi):
     signals = np.stack(
         [make_tone(f, 'vibrato', secs=0.7)[0] for f in (110.0, 392.0, 1046.5)]
         + [0.1 * np.random.default_rng(0).normal(size=11200).astype(np.float32)]
@@ -163,8 +163,11 @@ def test_a_batch_of_signals_gets_each_signals_own_f0_bit_for_bit(tiny_model, mak
     assert f0.shape == conf.shape == (4, 176)
     for i, signal in enumerate(signals):
         f0_one, conf_one = pitch.compute_f0(signal, 250, viterbi=viterbi, model=tiny_model)
-        np.testing.assert_array_equal(f0[i], f0_one)
-        np.testing.assert_array_equal(conf[i], conf_one)
+        # Equal to rounding (tests/pitch/tolerances.py), not bit for bit: a batch of 4 signals and one
+        # signal fill the network's batches differently, and some CPUs' kernels then round the sums
+        # otherwise (a Zen 1's AVX2 code: 6.1e-5 Hz at 390 Hz). Another signal's frames would move f0 by bins.
+        np.testing.assert_allclose(f0[i], f0_one, rtol=F0_RTOL)
+        np.testing.assert_allclose(conf[i], conf_one, rtol=0, atol=SALIENCE_ATOL)
 
 
 @pytest.mark.parametrize('f0_hz', [110.0, 147.0])

@@ -361,6 +361,7 @@ def _train(
                 )
                 if save_dir and chief:
                     tf.summary.scalar('steps_per_sec', steps_per_sec, step=step)
+                    tf.summary.scalar('learning_rate', trainer.current_learning_rate, step=step)
                     for k, v in means.items():
                         tf.summary.scalar(f'losses/{k}', v, step=step)
                 sums, count, tick, tick_step = {}, 0, now, step

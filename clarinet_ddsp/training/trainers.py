@@ -11,7 +11,7 @@ import keras
 import tensorflow as tf
 from absl import logging
 
-from clarinet_ddsp.training import checkpointing, distribution
+from clarinet_ddsp.training import checkpointing, distribution, schedules
 
 
 @gin.configurable(module='trainers')
@@ -26,6 +26,7 @@ class Trainer:
         learning_rate: float = 0.001,
         lr_decay_steps: int = 10000,
         lr_decay_rate: float = 0.98,
+        lr_decay_secs: float | None = None,
         grad_clip_norm: float = 3.0,
         restore_keys: Sequence[str] | None = None,
     ) -> None:
@@ -37,7 +38,10 @@ class Trainer:
             checkpoints_to_keep: newest checkpoints kept in save_dir.
             learning_rate: initial Adam learning rate.
             lr_decay_steps: exponential decay time scale in steps.
-            lr_decay_rate: decay factor per lr_decay_steps.
+            lr_decay_rate: decay factor per lr_decay_steps (or per lr_decay_secs).
+            lr_decay_secs: decay per this many seconds of training instead of per lr_decay_steps, so a
+                wall-clock budget ends at the same rate on a slow machine as on a fast one; the seconds
+                are saved in the checkpoint and resumed runs count on (schedules.WallClockDecay).
             grad_clip_norm: global gradient norm clip.
             restore_keys: model attributes to restore (e.g. ['decoder']); None restores everything.
         """
@@ -49,24 +53,39 @@ class Trainer:
         ):
             if not value > 0:
                 raise ValueError(f'Trainer: {name}={value} must be > 0; set Trainer.{name}.')
+        if lr_decay_secs is not None and not lr_decay_secs > 0:
+            raise ValueError(
+                f'Trainer: lr_decay_secs={lr_decay_secs} must be > 0 seconds, or None to decay per '
+                'lr_decay_steps; set Trainer.lr_decay_secs.'
+            )
         self.model = model
         self.strategy = strategy or tf.distribute.get_strategy()
         self.checkpoints_to_keep = int(checkpoints_to_keep)
         self.learning_rate = learning_rate
         self.grad_clip_norm = float(grad_clip_norm)
         self.restore_keys = list(restore_keys) if restore_keys else None
-        schedule = keras.optimizers.schedules.ExponentialDecay(
-            initial_learning_rate=learning_rate, decay_steps=lr_decay_steps, decay_rate=lr_decay_rate
-        )
         with self.strategy.scope():
+            # Seconds of training, when the rate decays with them (None: it decays per step).
+            self.clock: schedules.TrainingClock | None = None
+            schedule: keras.optimizers.schedules.LearningRateSchedule
+            if lr_decay_secs is not None:
+                self.clock = schedules.TrainingClock()
+                schedule = schedules.WallClockDecay(learning_rate, lr_decay_secs, lr_decay_rate, self.clock)
+            else:
+                schedule = keras.optimizers.schedules.ExponentialDecay(
+                    initial_learning_rate=learning_rate, decay_steps=lr_decay_steps, decay_rate=lr_decay_rate
+                )
             self.optimizer = keras.optimizers.Adam(schedule)
         self._manager: checkpointing.AtomicCheckpointManager | None = None
         self._train_step = tf.function(self._distributed_step)
 
     # ---- Checkpoints ----------------------------------------------------------------------------
     def get_checkpoint(self, model: keras.Model | None = None) -> tf.train.Checkpoint:
-        """A checkpoint of the model (or another one) and the optimizer."""
-        return tf.train.Checkpoint(model=model or self.model, optimizer=self.optimizer)
+        """A checkpoint of the model (or another one), the optimizer and the seconds of training."""
+        objects = {'model': model or self.model, 'optimizer': self.optimizer}
+        if self.clock is not None:
+            objects[schedules.CHECKPOINT_KEY] = self.clock.variable
+        return tf.train.Checkpoint(**objects)
 
     def save(self, save_dir: str) -> str:
         """Saves model + optimizer as save_dir/ckpt-<step>; returns the prefix."""
@@ -75,6 +94,8 @@ class Trainer:
             self._manager = checkpointing.AtomicCheckpointManager(
                 self.get_checkpoint(), save_dir, self.checkpoints_to_keep
             )
+        if self.clock is not None:
+            self.clock.tick()  # The checkpoint holds the seconds up to this save.
         step = int(self.step.numpy())
         path = self._manager.save(step)
         logging.info('Saved checkpoint %s (%.1f s)', path, time.time() - start)
@@ -103,8 +124,15 @@ class Trainer:
                 verbose=restore_keys is None,
                 optimizer=self.optimizer if restore_keys is None else None,
             )
+        if self.clock is not None and restore_keys is None:
+            self.clock.restore(latest)
         logging.info('Loaded checkpoint %s (%.1f s)', latest, time.time() - start)
         return latest
+
+    @property
+    def current_learning_rate(self) -> float:
+        """The rate the next step uses."""
+        return float(self.optimizer.learning_rate.numpy())
 
     # ---- Training -------------------------------------------------------------------------------
     @property
@@ -145,6 +173,8 @@ class Trainer:
 
     def train_step(self, inputs: Iterator[Any] | Mapping[str, tf.Tensor]) -> dict[str, tf.Tensor]:
         """One step on the next batch of an iterator (or on a batch); returns replica-averaged losses."""
+        if self.clock is not None:
+            self.clock.tick()
         return self._train_step(inputs)
 
     def _distributed_step(self, inputs: Iterator[Any] | Mapping[str, tf.Tensor]) -> dict[str, tf.Tensor]:

@@ -153,7 +153,13 @@ def test_progress_lines_and_tensorboard_tags(tmp_path):
     )
     acc.Reload()
     tags = set(acc.Tags()['tensors'])
-    assert {'losses/spectral_loss', 'losses/total_loss', 'steps_per_sec', 'gin/operative_config-0'} <= tags
+    assert {
+        'losses/spectral_loss',
+        'losses/total_loss',
+        'steps_per_sec',
+        'learning_rate',
+        'gin/operative_config-0',
+    } <= tags
     steps = [e.step for e in acc.Tensors('losses/total_loss')]
     assert steps == [1, 2, 4]
     assert os.path.exists(tmp_path / 'operative_config-0.gin')
@@ -277,3 +283,102 @@ def test_without_a_budget_the_eta_counts_to_num_steps(tmp_path, monkeypatch):
 def test_a_bad_time_budget_is_named():
     with pytest.raises(ValueError, match='max_train_secs=0'):
         _train('', 2, max_train_secs=0)
+
+
+# ---- The learning rate decaying per second of training (Trainer.lr_decay_secs) ------------------------
+
+
+def _clocked_trainer(clock, lr_decay_secs=10.0, **kwargs):
+    """A trainer whose rate halves per lr_decay_secs, timed by clock[0] instead of the wall clock."""
+    trainer = trainers.Trainer(
+        _model(), learning_rate=1e-3, lr_decay_secs=lr_decay_secs, lr_decay_rate=0.5, **kwargs
+    )
+    trainer.clock._time_fn = lambda: clock[0]
+    return trainer
+
+
+def _timed_steps(trainer, clock, secs_per_step):
+    """Makes each of the trainer's steps take secs_per_step of clock[0]."""
+    step_fn = trainer.train_step
+
+    def timed_step(dataset_iter):
+        losses = step_fn(dataset_iter)
+        clock[0] += secs_per_step
+        return losses
+
+    trainer.train_step = timed_step
+
+
+def test_the_rate_follows_seconds_of_training_whatever_the_step(tmp_path):
+    clock = [500.0]
+    trainer = _clocked_trainer(clock)
+    _timed_steps(trainer, clock, 4.0)
+    _train(tmp_path, 3, trainer=trainer, steps_per_save=100)
+    # Three steps of 4 s, then the final save: 12 s of training, whatever the step count.
+    reader = tf.train.load_checkpoint(str(tmp_path / 'ckpt-3'))
+    assert reader.get_tensor('train_secs/.ATTRIBUTES/VARIABLE_VALUE') == pytest.approx(12.0)
+    assert trainer.current_learning_rate == pytest.approx(1e-3 * 0.5 ** (12.0 / 10.0), rel=1e-6)
+    clock[0] += 18.0
+    trainer.clock.tick()
+    assert trainer.current_learning_rate == pytest.approx(1e-3 * 0.5**3, rel=1e-6)
+
+
+def test_adam_steps_with_the_rate_of_the_clock():
+    """Adam's first step moves a weight by lr * |g| / (|g| + eps): at most the rate, and the rate where the
+    gradient is large. A step 10 s into training (rate 1e-3 * 0.5) moves no weight by more than 0.5e-3."""
+    batch = next(iter(_provider().get_batch(2, shuffle=False)))
+    clock = [0.0]
+    trainer = _clocked_trainer(clock)
+    trainer.build(batch)
+    before = [w.numpy() for w in trainer.model.trainable_weights]
+    trainer.clock.tick()  # Starts the clock at 0 s ...
+    clock[0] = 10.0  # ... and the step comes 10 s later.
+    trainer.train_step(batch)
+    moved = max(np.abs(w.numpy() - b).max() for w, b in zip(trainer.model.trainable_weights, before))
+    assert moved == pytest.approx(0.5e-3, rel=1e-3)
+
+
+def test_a_resumed_run_counts_on_from_the_seconds_in_its_checkpoint(tmp_path):
+    clock = [0.0]
+    first = _clocked_trainer(clock)
+    _timed_steps(first, clock, 3.0)
+    _train(tmp_path, 2, trainer=first, steps_per_save=100)  # 6 s
+    clock = [9000.0]  # Another process: its clock starts anywhere.
+    second = _clocked_trainer(clock)
+    _timed_steps(second, clock, 3.0)
+    _train(tmp_path, 4, trainer=second, steps_per_save=100)  # 6 s more
+    assert int(second.step.numpy()) == 4
+    reader = tf.train.load_checkpoint(str(tmp_path / 'ckpt-4'))
+    assert reader.get_tensor('train_secs/.ATTRIBUTES/VARIABLE_VALUE') == pytest.approx(12.0)
+    assert second.current_learning_rate == pytest.approx(1e-3 * 0.5**1.2, rel=1e-6)
+
+
+def test_a_checkpoint_trained_per_step_resumes_at_zero_seconds(trained, tmp_path):
+    tmp_path = _copy_of(trained, tmp_path)
+    warnings = []
+    trainer = _clocked_trainer([0.0])
+    trainer.build(next(iter(_provider().get_batch(2))))
+    original = logging.warning
+    logging.warning = lambda msg, *args: warnings.append(msg % args if args else msg)
+    try:
+        trainer.restore(str(tmp_path))
+    finally:
+        logging.warning = original
+    assert int(trainer.step.numpy()) == 2
+    assert trainer.clock.tick() == 0.0
+    assert trainer.current_learning_rate == pytest.approx(1e-3)
+    assert any('holds no seconds of training' in w for w in warnings)
+
+
+def test_a_checkpoint_with_seconds_restores_into_a_trainer_decaying_per_step(tmp_path):
+    _train(tmp_path, 2, trainer=_clocked_trainer([0.0]))
+    plain = trainers.Trainer(_model(), learning_rate=1e-3)
+    plain.build(next(iter(_provider().get_batch(2))))
+    plain.restore(str(tmp_path))
+    assert int(plain.step.numpy()) == 2
+
+
+@pytest.mark.parametrize('secs', [0, -5.0])
+def test_a_bad_lr_decay_secs_is_named(secs):
+    with pytest.raises(ValueError, match=r'lr_decay_secs=.*set Trainer\.lr_decay_secs'):
+        trainers.Trainer(_model(), lr_decay_secs=secs)

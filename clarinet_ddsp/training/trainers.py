@@ -60,6 +60,12 @@ class Trainer:
             )
         self.model = model
         self.strategy = strategy or tf.distribute.get_strategy()
+        if lr_decay_secs is not None and isinstance(self.strategy, tf.distribute.MultiWorkerMirroredStrategy):
+            raise ValueError(
+                f'Trainer: lr_decay_secs={lr_decay_secs} with several workers: each would step with the '
+                'rate of its own clock and their weights would drift apart; decay per step with '
+                'Trainer.lr_decay_steps (and Trainer.lr_decay_secs = None) instead.'
+            )
         self.checkpoints_to_keep = int(checkpoints_to_keep)
         self.learning_rate = learning_rate
         self.grad_clip_norm = float(grad_clip_norm)

@@ -4,6 +4,7 @@ import glob
 import os
 import shutil
 import signal
+from unittest import mock
 
 import numpy as np
 import pytest
@@ -382,3 +383,9 @@ def test_a_checkpoint_with_seconds_restores_into_a_trainer_decaying_per_step(tmp
 def test_a_bad_lr_decay_secs_is_named(secs):
     with pytest.raises(ValueError, match=r'lr_decay_secs=.*set Trainer\.lr_decay_secs'):
         trainers.Trainer(_model(), lr_decay_secs=secs)
+
+
+def test_lr_decay_secs_with_several_workers_is_refused():
+    strategy = mock.create_autospec(tf.distribute.MultiWorkerMirroredStrategy, instance=True)
+    with pytest.raises(ValueError, match=r'several workers.*Trainer\.lr_decay_steps'):
+        trainers.Trainer(_model(), strategy=strategy, lr_decay_secs=400)

@@ -50,14 +50,10 @@ class Trainer:
             ('lr_decay_steps', lr_decay_steps),
             ('grad_clip_norm', grad_clip_norm),
             ('checkpoints_to_keep', checkpoints_to_keep),
+            *((('lr_decay_secs', lr_decay_secs),) if lr_decay_secs is not None else ()),
         ):
             if not value > 0:
                 raise ValueError(f'Trainer: {name}={value} must be > 0; set Trainer.{name}.')
-        if lr_decay_secs is not None and not lr_decay_secs > 0:
-            raise ValueError(
-                f'Trainer: lr_decay_secs={lr_decay_secs} must be > 0 seconds, or None to decay per '
-                'lr_decay_steps; set Trainer.lr_decay_secs.'
-            )
         self.model = model
         self.strategy = strategy or tf.distribute.get_strategy()
         if lr_decay_secs is not None and isinstance(self.strategy, tf.distribute.MultiWorkerMirroredStrategy):

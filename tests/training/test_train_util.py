@@ -354,17 +354,13 @@ def test_a_resumed_run_counts_on_from_the_seconds_in_its_checkpoint(tmp_path):
     assert second.current_learning_rate == pytest.approx(1e-3 * 0.5**1.2, rel=1e-6)
 
 
-def test_a_checkpoint_trained_per_step_resumes_at_zero_seconds(trained, tmp_path):
+def test_a_checkpoint_trained_per_step_resumes_at_zero_seconds(trained, tmp_path, monkeypatch):
     tmp_path = _copy_of(trained, tmp_path)
     warnings = []
+    monkeypatch.setattr(logging, 'warning', lambda msg, *args: warnings.append(msg % args if args else msg))
     trainer = _clocked_trainer([0.0])
     trainer.build(next(iter(_provider().get_batch(2))))
-    original = logging.warning
-    logging.warning = lambda msg, *args: warnings.append(msg % args if args else msg)
-    try:
-        trainer.restore(str(tmp_path))
-    finally:
-        logging.warning = original
+    trainer.restore(str(tmp_path))
     assert int(trainer.step.numpy()) == 2
     assert trainer.clock.tick() == 0.0
     assert trainer.current_learning_rate == pytest.approx(1e-3)
